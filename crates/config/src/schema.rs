@@ -1,0 +1,338 @@
+//! The typed configuration: one struct per `[section]` of `config.toml`.
+//!
+//! Every struct is `#[serde(deny_unknown_fields, default)]`: a key missing from the file takes its
+//! default, and a key this build does not know is an error (a typo must not be silently ignored).
+//! Range checks live in [`crate::keys`], shared by the file, environment, flags and `config set`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Paths are written with `to_string_lossy`: TOML text must be UTF-8, and a path that is not can
+/// only be put in a `Config` by code, never read from a file, variable or `set`. This keeps
+/// serialization infallible.
+mod lossy {
+    use std::path::PathBuf;
+
+    use serde::Serializer;
+
+    pub fn paths<S: Serializer>(v: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|p| p.to_string_lossy()))
+    }
+
+    pub fn opt_path<S: Serializer>(v: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(p) => s.serialize_str(&p.to_string_lossy()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// The whole configuration.
+///
+/// `Config::default()` needs no paths: `models.dirs` lists *extra* model directories and defaults
+/// to empty, because `<data_dir>/models` (where downloads go) is always scanned. Use
+/// [`Config::model_dirs`] to get the full list; this keeps the defaults independent of
+/// `--data-dir`, so a saved file never hard-codes a data directory the user did not choose.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub models: ModelsConfig,
+    pub sources: SourcesConfig,
+    pub sampling: SamplingConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to bind; loopback by default so nothing is exposed until the user asks.
+    pub host: String,
+    /// 1..=65535.
+    pub port: u16,
+    /// Bearer token required on inference endpoints; `None` = open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// Bearer token required on management endpoints (load/unload/delete/config).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_api_key: Option<String>,
+    /// Allowed CORS origins; empty = same-origin only.
+    pub cors_origins: Vec<String>,
+    /// Per-request timeout in seconds, > 0.
+    pub timeout_seconds: u64,
+    /// Maximum request body in MiB, > 0 (image uploads for vision models need room).
+    pub body_limit_mb: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            api_key: None,
+            admin_api_key: None,
+            cors_origins: Vec::new(),
+            timeout_seconds: 600,
+            body_limit_mb: 32,
+        }
+    }
+}
+
+/// Hand-written so that `{:?}` of a config (in logs, panics) never prints the API keys.
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |k: &Option<String>| k.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServerConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("api_key", &redact(&self.api_key))
+            .field("admin_api_key", &redact(&self.admin_api_key))
+            .field("cors_origins", &self.cors_origins)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("body_limit_mb", &self.body_limit_mb)
+            .finish()
+    }
+}
+
+/// `[models]`: where models come from and how they are run by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Extra directories to scan, in addition to `<data_dir>/models` (see [`Config`]).
+    #[serde(serialize_with = "lossy::paths")]
+    pub dirs: Vec<PathBuf>,
+    /// How many models may be loaded at once, >= 1.
+    pub models_max: u32,
+    /// Unload a model after this many idle seconds; negative = never.
+    pub sleep_idle_seconds: i64,
+    /// Parallel sequences (slots) per model, 1..=256.
+    pub parallel: u32,
+    /// Context size; 0 = the model's training context.
+    pub ctx_size: u32,
+    /// Layers to offload to the GPU.
+    pub n_gpu_layers: GpuLayers,
+    /// CPU threads; `None` = let llama.cpp decide.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dirs: Vec::new(),
+            models_max: 4,
+            sleep_idle_seconds: -1,
+            parallel: 4,
+            ctx_size: 4096,
+            n_gpu_layers: GpuLayers::Auto,
+            threads: None,
+        }
+    }
+}
+
+impl ModelsConfig {
+    /// `sleep_idle_seconds` as a duration; `None` = never unload.
+    pub fn sleep_idle(&self) -> Option<std::time::Duration> {
+        u64::try_from(self.sleep_idle_seconds)
+            .ok()
+            .map(std::time::Duration::from_secs)
+    }
+}
+
+/// `[sources]`: other applications' model stores that are scanned read-only.
+///
+/// The `*_dir` overrides are `None` by default; [`SourcesConfig::dirs`] resolves the effective
+/// directories (see [`crate::sources`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourcesConfig {
+    pub ollama: bool,
+    pub huggingface: bool,
+    pub lmstudio: bool,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::opt_path"
+    )]
+    pub ollama_dir: Option<PathBuf>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::opt_path"
+    )]
+    pub huggingface_dir: Option<PathBuf>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::opt_path"
+    )]
+    pub lmstudio_dir: Option<PathBuf>,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            ollama: true,
+            huggingface: true,
+            lmstudio: true,
+            ollama_dir: None,
+            huggingface_dir: None,
+            lmstudio_dir: None,
+        }
+    }
+}
+
+/// `[sampling]`: default sampler settings, overridable per model and per request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamplingConfig {
+    /// Finite, >= 0 (0 = greedy).
+    pub temperature: f64,
+    /// >= 0 (0 = disabled).
+    pub top_k: u32,
+    /// 0..=1.
+    pub top_p: f64,
+    /// 0..=1.
+    pub min_p: f64,
+    /// > 0 (1 = disabled).
+    pub repeat_penalty: f64,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        SamplingConfig {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: LogLevel,
+}
+
+/// `log.level`. Kept as our own enum (not `tracing::Level`) so it serializes as the lowercase word
+/// users type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Trace,
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LogLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        LogLevel::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("`{s}` is not one of trace, debug, info, warn, error"))
+    }
+}
+
+/// `models.n_gpu_layers`: `"auto"` (let llama.cpp fit the model) or an exact layer count.
+///
+/// In TOML it is written either as the string `"auto"` or as an integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GpuLayers {
+    #[default]
+    Auto,
+    Count(u32),
+}
+
+impl fmt::Display for GpuLayers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuLayers::Auto => f.write_str("auto"),
+            GpuLayers::Count(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl FromStr for GpuLayers {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(GpuLayers::Auto);
+        }
+        s.parse::<u32>()
+            .map(GpuLayers::Count)
+            .map_err(|_| format!("`{s}` is not \"auto\" or a number >= 0"))
+    }
+}
+
+impl Serialize for GpuLayers {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GpuLayers::Auto => s.serialize_str("auto"),
+            GpuLayers::Count(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GpuLayers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = GpuLayers;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"auto\" or a number >= 0")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<GpuLayers, E> {
+                v.parse().map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<GpuLayers, E> {
+                u32::try_from(v)
+                    .map(GpuLayers::Count)
+                    .map_err(|_| E::custom(format!("{v} is not \"auto\" or a number >= 0")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<GpuLayers, E> {
+                u32::try_from(v)
+                    .map(GpuLayers::Count)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
