@@ -48,6 +48,9 @@ pub enum GgufError {
     /// A bool stored as something other than 0 or 1.
     #[error("invalid bool value {value} at byte {offset} (must be 0 or 1)")]
     InvalidBool { offset: u64, value: u8 },
+    /// A metadata key of length 0 (the spec requires a dotted name).
+    #[error("empty metadata key at byte {offset}")]
+    EmptyKey { offset: u64 },
     /// The same metadata key appears twice (llama.cpp refuses such files too).
     #[error("duplicate metadata key {key:?} at byte {offset}")]
     DuplicateKey { offset: u64, key: String },
@@ -100,6 +103,7 @@ impl GgufError {
             | TooLarge { offset, .. }
             | UnknownValueType { offset, .. }
             | InvalidUtf8 { offset }
+            | EmptyKey { offset }
             | InvalidBool { offset, .. }
             | DuplicateKey { offset, .. }
             | DuplicateTensor { offset, .. }

@@ -89,6 +89,9 @@ pub(crate) fn read_key<R: Read + Seek>(
 ) -> Result<String, GgufError> {
     let offset = src.pos();
     let key = src.string("key length", MAX_KEY_LEN)?;
+    if key.is_empty() {
+        return Err(GgufError::EmptyKey { offset });
+    }
     if !seen.insert(key.clone()) {
         return Err(GgufError::DuplicateKey { offset, key });
     }

@@ -17,10 +17,6 @@ use std::fs::File;
 use std::io::{Read, Seek};
 use std::path::Path;
 
-/// `*.context_length` keys seen before `general.architecture` (unusual, but the
-/// spec does not order keys). Bounded so a hostile file cannot grow it.
-const MAX_EARLY_CONTEXT_KEYS: usize = 16;
-
 /// Scans a GGUF stream that starts at offset 0 of `r`.
 pub fn scan<R: Read + Seek>(r: R) -> Result<ScanInfo, GgufError> {
     let mut src = Source::new(r)?;
@@ -36,6 +32,8 @@ pub fn scan<R: Read + Seek>(r: R) -> Result<ScanInfo, GgufError> {
         kv_count: header.kv_count,
         tensor_count: header.tensor_count,
     };
+    // `*.context_length` values seen before `general.architecture` (unusual, but the
+    // spec does not order keys). Grows only with key bytes actually read.
     let mut early_ctx: Vec<(String, u64)> = Vec::new();
     let mut seen = HashSet::new();
 
@@ -64,10 +62,7 @@ pub fn scan<R: Read + Seek>(r: R) -> Result<ScanInfo, GgufError> {
                     match &info.architecture {
                         Some(arch) if arch == prefix => info.context_length = Some(n),
                         Some(_) => {}
-                        None if early_ctx.len() < MAX_EARLY_CONTEXT_KEYS => {
-                            early_ctx.push((prefix.to_owned(), n))
-                        }
-                        None => {}
+                        None => early_ctx.push((prefix.to_owned(), n)),
                     }
                 }
             }

@@ -27,8 +27,16 @@ fn required(var: &str) -> Option<PathBuf> {
 
 fn python_dump(python: &Path, model: &Path) -> Json {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/py/gguf_dump.py");
-    let out = Command::new(python).arg(&script).arg(model).output().expect("run python");
-    assert!(out.status.success(), "gguf_dump.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(model)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "gguf_dump.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("gguf_dump.py prints JSON")
 }
 
@@ -65,18 +73,30 @@ fn crosscheck(python: &Path, model: &Path) {
 
     assert_eq!(py["version"], Json::from(ours.version), "version");
     assert_eq!(py["alignment"], Json::from(ours.alignment), "alignment");
-    assert_eq!(py["data_offset"], Json::from(ours.data_offset), "data offset");
+    assert_eq!(
+        py["data_offset"],
+        Json::from(ours.data_offset),
+        "data offset"
+    );
 
     let py_kv = py["kv"].as_array().unwrap();
     assert_eq!(py_kv.len(), ours.kv.len(), "number of keys");
     for (p, (key, value)) in py_kv.iter().zip(&ours.kv) {
         assert_eq!(p["key"], Json::from(key.as_str()), "keys in file order");
-        assert_eq!(p["type"], Json::from(value.value_type().name()), "type of {key}");
+        assert_eq!(
+            p["type"],
+            Json::from(value.value_type().name()),
+            "type of {key}"
+        );
         let mine = to_json(value);
         if p["value"] != mine {
             // Print a short, useful diff rather than two multi-megabyte JSON documents.
             let s = |j: &Json| j.to_string().chars().take(300).collect::<String>();
-            panic!("value of {key} differs:\n python: {}\n ours:   {}", s(&p["value"]), s(&mine));
+            panic!(
+                "value of {key} differs:\n python: {}\n ours:   {}",
+                s(&p["value"]),
+                s(&mine)
+            );
         }
     }
 
@@ -85,14 +105,22 @@ fn crosscheck(python: &Path, model: &Path) {
     for (p, t) in py_t.iter().zip(&ours.tensors) {
         assert_eq!(p["name"], Json::from(t.name.as_str()));
         assert_eq!(p["dims"], Json::from(t.dims.clone()), "dims of {}", t.name);
-        assert_eq!(p["type"], Json::from(t.ggml_type.raw()), "type of {}", t.name);
+        assert_eq!(
+            p["type"],
+            Json::from(t.ggml_type.raw()),
+            "type of {}",
+            t.name
+        );
         assert_eq!(p["offset"], Json::from(t.offset), "offset of {}", t.name);
     }
 }
 
 #[test]
 fn smollm2_matches_the_gguf_python_package() {
-    let (Some(python), Some(model)) = (required("LLAMA_DASHBOARD_PYTHON"), required("LLAMA_DASHBOARD_TEST_MODEL")) else {
+    let (Some(python), Some(model)) = (
+        required("LLAMA_DASHBOARD_PYTHON"),
+        required("LLAMA_DASHBOARD_TEST_MODEL"),
+    ) else {
         return;
     };
     crosscheck(&python, &model);
@@ -100,7 +128,10 @@ fn smollm2_matches_the_gguf_python_package() {
 
 #[test]
 fn gemma3_matches_the_gguf_python_package() {
-    let (Some(python), Some(model)) = (required("LLAMA_DASHBOARD_PYTHON"), required("LLAMA_DASHBOARD_TEST_MODEL_2")) else {
+    let (Some(python), Some(model)) = (
+        required("LLAMA_DASHBOARD_PYTHON"),
+        required("LLAMA_DASHBOARD_TEST_MODEL_2"),
+    ) else {
         return;
     };
     crosscheck(&python, &model);
