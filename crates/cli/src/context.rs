@@ -1,0 +1,86 @@
+//! What every command needs: where things live, the effective configuration, the store,
+//! and the model sources it implies.
+
+use crate::args::GlobalArgs;
+use anyhow::{Context as _, Result};
+use catalog::{ModelEntry, Root, ScanReport, Source};
+use config::{Config, Paths};
+use store::Store;
+
+pub struct Context {
+    pub paths: Paths,
+    pub config: Config,
+}
+
+impl Context {
+    /// Resolves the folders and loads the configuration (defaults < file < environment).
+    /// A broken config file is not fatal: its warning goes to stderr and defaults apply.
+    pub fn load(global: &GlobalArgs) -> Result<Self> {
+        let paths = Paths::resolve(global.config_dir.clone(), global.data_dir.clone())?;
+        // `load` reports a broken file's warning through tracing (stderr); it is not fatal.
+        let loaded = config::load(&paths, std::env::vars_os(), &[])?;
+        Ok(Context {
+            paths,
+            config: loaded.config,
+        })
+    }
+
+    /// Opens (creating and migrating when needed) the SQLite store in the data folder.
+    pub fn store(&self) -> Result<Store> {
+        let path = self.paths.database();
+        Store::open(&path).with_context(|| format!("opening the database {}", path.display()))
+    }
+
+    /// Every place to look for models: configured folders, then the stores of other apps
+    /// that are switched on and present.
+    pub fn roots(&self) -> Vec<Root> {
+        // Our own models folder is where downloads land; make it exist so a first run does not
+        // report it missing.
+        let _ = std::fs::create_dir_all(self.paths.models_dir());
+        let mut roots: Vec<Root> = self
+            .config
+            .model_dirs(&self.paths)
+            .into_iter()
+            .map(|d| Root::new(Source::Folder, d))
+            .collect();
+        let s = &self.config.sources;
+        let dirs = s.dirs();
+        if let Some(d) = dirs.ollama {
+            roots.push(Root::new(Source::Ollama, d));
+        }
+        if let Some(d) = dirs.huggingface {
+            roots.push(Root::new(Source::HuggingFace, d));
+        }
+        if let Some(d) = dirs.lmstudio {
+            roots.push(Root::new(Source::LmStudio, d));
+        }
+        roots
+    }
+
+    pub fn discover(&self) -> ScanReport {
+        catalog::discover(&self.roots())
+    }
+}
+
+/// Finds a model by id, then by alias, then by the path of one of its files.
+pub fn resolve<'a>(
+    report: &'a ScanReport,
+    store: Option<&Store>,
+    name: &str,
+) -> Option<&'a ModelEntry> {
+    if let Some(m) = report.models.iter().find(|m| m.id == name) {
+        return Some(m);
+    }
+    if let Some(id) = store.and_then(|s| s.resolve_alias(name).ok().flatten()) {
+        if let Some(m) = report.models.iter().find(|m| m.id == id) {
+            return Some(m);
+        }
+    }
+    let path = std::path::Path::new(name);
+    let canonical = path.canonicalize().ok();
+    report.models.iter().find(|m| {
+        m.parts
+            .iter()
+            .any(|p| p == path || (canonical.is_some() && p.canonicalize().ok() == canonical))
+    })
+}
