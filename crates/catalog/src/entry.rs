@@ -40,7 +40,10 @@ pub struct Root {
 
 impl Root {
     pub fn new(source: Source, path: impl Into<PathBuf>) -> Self {
-        Root { source, path: path.into() }
+        Root {
+            source,
+            path: path.into(),
+        }
     }
 }
 
@@ -88,7 +91,10 @@ pub struct Skipped {
 
 impl Skipped {
     pub fn new(path: &Path, reason: impl Into<String>) -> Self {
-        Skipped { path: path.to_path_buf(), reason: reason.into() }
+        Skipped {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -104,7 +110,9 @@ impl ScanReport {
     pub fn find(&self, id_or_path: &str) -> Option<&ModelEntry> {
         self.models.iter().find(|m| m.id == id_or_path).or_else(|| {
             let p = Path::new(id_or_path);
-            self.models.iter().find(|m| m.parts.iter().any(|part| part == p))
+            self.models
+                .iter()
+                .find(|m| m.parts.iter().any(|part| part == p))
         })
     }
 }

@@ -19,9 +19,25 @@ pub(crate) struct Found {
 }
 
 /// Extensions of other model formats: worth telling the user why they are not listed.
-const OTHER_MODEL_FORMATS: &[&str] = &["safetensors", "bin", "pt", "pth", "ckpt", "onnx", "ggml", "ggmlv3"];
+const OTHER_MODEL_FORMATS: &[&str] = &[
+    "safetensors",
+    "bin",
+    "pt",
+    "pth",
+    "ckpt",
+    "onnx",
+    "ggml",
+    "ggmlv3",
+];
 /// Markers of downloads still in progress (ours, Hugging Face's, browsers').
-const PARTIAL_SUFFIXES: &[&str] = &[".part", ".partial", ".incomplete", ".download", ".crdownload", ".tmp"];
+const PARTIAL_SUFFIXES: &[&str] = &[
+    ".part",
+    ".partial",
+    ".incomplete",
+    ".download",
+    ".crdownload",
+    ".tmp",
+];
 /// Other model formats smaller than this are config files and tokenizers, not weights.
 const MIN_WEIGHTS_SIZE: u64 = 1 << 20;
 
@@ -30,12 +46,18 @@ pub fn scan(root: &Path, source: Source) -> ScanReport {
     let (found, mut skipped) = walk(root);
     let id_of = |model_rel: &Path| match source {
         // Configured folders: the file stem, as users know their files.
-        Source::Folder => model_rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        Source::Folder => model_rel
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         // LM Studio keeps `publisher/repo/file.gguf`: the id is that path without extension.
         _ => slash_path(model_rel),
     };
     let repo_of = |model_rel: &Path| match source {
-        Source::LmStudio => model_rel.parent().filter(|p| p.components().count() == 2).map(slash_path),
+        Source::LmStudio => model_rel
+            .parent()
+            .filter(|p| p.components().count() == 2)
+            .map(slash_path),
         _ => None,
     };
     let mut report = assemble(found, source, &id_of, &repo_of);
@@ -62,7 +84,10 @@ pub(crate) fn walk(root: &Path) -> (Vec<Found>, Vec<Skipped>) {
                 let reason = if err.loop_ancestor().is_some() {
                     "symlink loop".to_string()
                 } else {
-                    format!("cannot read: {}", err.io_error().map_or(err.to_string(), |e| e.to_string()))
+                    format!(
+                        "cannot read: {}",
+                        err.io_error().map_or(err.to_string(), |e| e.to_string())
+                    )
                 };
                 skipped.push(Skipped { path, reason });
                 continue;
@@ -75,15 +100,26 @@ pub(crate) fn walk(root: &Path) -> (Vec<Found>, Vec<Skipped>) {
         let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
         let lower = name.to_ascii_lowercase();
         if split::strip_gguf(&name).is_some() {
-            let rel = entry.path().strip_prefix(root).unwrap_or(entry.path()).to_path_buf();
-            found.push(Found { path: entry.into_path(), rel, size });
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .unwrap_or(entry.path())
+                .to_path_buf();
+            found.push(Found {
+                path: entry.into_path(),
+                rel,
+                size,
+            });
         } else if lower.contains(".gguf") && PARTIAL_SUFFIXES.iter().any(|s| lower.ends_with(s)) {
             skipped.push(Skipped::new(entry.path(), "incomplete download"));
         } else if let Some(ext) = lower.rsplit_once('.').map(|(_, e)| e)
             && OTHER_MODEL_FORMATS.contains(&ext)
             && size >= MIN_WEIGHTS_SIZE
         {
-            skipped.push(Skipped::new(entry.path(), format!("not a GGUF file (.{ext}); convert it to GGUF to use it")));
+            skipped.push(Skipped::new(
+                entry.path(),
+                format!("not a GGUF file (.{ext}); convert it to GGUF to use it"),
+            ));
         }
     }
     (found, skipped)
@@ -116,7 +152,11 @@ pub(crate) fn assemble(
     let mut groups: BTreeMap<(PathBuf, String), Group> = BTreeMap::new();
     let mut projectors: BTreeMap<PathBuf, Vec<Found>> = BTreeMap::new();
     for f in found {
-        let name = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let dir = f.path.parent().map(Path::to_path_buf).unwrap_or_default();
         if is_mmproj_name(&name) {
             projectors.entry(dir).or_default().push(f);
@@ -126,7 +166,11 @@ pub(crate) fn assemble(
             Some(s) => (s.prefix.to_string(), s.index, s.count),
             None => (split::strip_gguf(&name).unwrap_or(&name).to_string(), 1, 1),
         };
-        let rel_stem = f.rel.parent().map(|p| p.join(&stem)).unwrap_or_else(|| PathBuf::from(&stem));
+        let rel_stem = f
+            .rel
+            .parent()
+            .map(|p| p.join(&stem))
+            .unwrap_or_else(|| PathBuf::from(&stem));
         let group = groups.entry((dir, stem)).or_insert_with(|| Group {
             rel_stem,
             count,
@@ -135,27 +179,40 @@ pub(crate) fn assemble(
         if group.count != count || group.parts.contains_key(&index) {
             // e.g. `m-00001-of-00002.gguf` next to `m-00001-of-00003.gguf`, or `m.gguf` next
             // to a split `m-…`: the names contradict each other, so keep the first and say so.
-            report.skipped.push(Skipped::new(&f.path, "split part does not match the other parts' count"));
+            report.skipped.push(Skipped::new(
+                &f.path,
+                "split part does not match the other parts' count",
+            ));
             continue;
         }
         group.parts.insert(index, f);
     }
 
     // Read the headers of every model's first part and every projector, in one parallel pass.
-    let mut to_probe: Vec<PathBuf> = groups.values().filter_map(|g| g.parts.get(&1).map(|f| f.path.clone())).collect();
+    let mut to_probe: Vec<PathBuf> = groups
+        .values()
+        .filter_map(|g| g.parts.get(&1).map(|f| f.path.clone()))
+        .collect();
     let model_probes = to_probe.len();
     for list in projectors.values() {
         to_probe.extend(list.iter().map(|f| f.path.clone()));
     }
     let mut results = probe::scan_all(&to_probe).into_iter();
-    let mut model_infos = results.by_ref().take(model_probes).collect::<Vec<_>>().into_iter();
+    let mut model_infos = results
+        .by_ref()
+        .take(model_probes)
+        .collect::<Vec<_>>()
+        .into_iter();
 
     // Projectors that really are projectors (architecture `clip`), per folder.
     let mut good_projectors: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     for (dir, list) in &projectors {
         for f in list {
             match results.next() {
-                Some(Ok(_)) => good_projectors.entry(dir.clone()).or_default().push(f.path.clone()),
+                Some(Ok(_)) => good_projectors
+                    .entry(dir.clone())
+                    .or_default()
+                    .push(f.path.clone()),
                 Some(Err(e)) => report.skipped.push(Skipped::new(&f.path, e)),
                 None => {}
             }
@@ -164,11 +221,21 @@ pub(crate) fn assemble(
 
     for ((dir, _), group) in groups {
         let present: Vec<u32> = group.parts.keys().copied().collect();
-        let missing: Vec<u32> = (1..=group.count).filter(|i| !group.parts.contains_key(i)).collect();
+        let missing: Vec<u32> = (1..=group.count)
+            .filter(|i| !group.parts.contains_key(i))
+            .collect();
         let size = group.parts.values().map(|f| f.size).sum();
-        let first = group.parts.get(&1).or_else(|| group.parts.values().next()).map(|f| f.path.clone());
+        let first = group
+            .parts
+            .get(&1)
+            .or_else(|| group.parts.values().next())
+            .map(|f| f.path.clone());
         let Some(first) = first else { continue };
-        let info = if present.first() == Some(&1) { model_infos.next() } else { None };
+        let info = if present.first() == Some(&1) {
+            model_infos.next()
+        } else {
+            None
+        };
         let info = match info {
             Some(Ok(info)) => Some(info),
             Some(Err(e)) => {
@@ -211,9 +278,16 @@ pub(crate) fn assemble(
         }
     }
     for (dir, list) in &good_projectors {
-        if !report.models.iter().any(|m| m.path.parent() == Some(dir.as_path())) {
+        if !report
+            .models
+            .iter()
+            .any(|m| m.path.parent() == Some(dir.as_path()))
+        {
             for p in list {
-                report.skipped.push(Skipped::new(p, "vision projector (mmproj) with no model beside it"));
+                report.skipped.push(Skipped::new(
+                    p,
+                    "vision projector (mmproj) with no model beside it",
+                ));
             }
         }
     }
@@ -222,5 +296,8 @@ pub(crate) fn assemble(
 
 /// A relative path with `/` separators, as ids use them on every platform.
 fn slash_path(p: &Path) -> String {
-    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 /// Scans a hub cache folder (`~/.cache/huggingface/hub`).
 pub fn scan(hub: &Path) -> ScanReport {
     let mut report = ScanReport::default();
-    let Ok(read) = std::fs::read_dir(hub) else { return report };
+    let Ok(read) = std::fs::read_dir(hub) else {
+        return report;
+    };
     let mut repos: Vec<(String, PathBuf)> = read
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -34,11 +36,19 @@ pub fn scan(hub: &Path) -> ScanReport {
             for f in files {
                 // Same relative path in an older snapshot: a previous revision, not a model.
                 if seen.insert(f.rel.clone()) {
-                    found.push(Found { rel: PathBuf::from(&repo).join(&f.rel), ..f });
+                    found.push(Found {
+                        rel: PathBuf::from(&repo).join(&f.rel),
+                        ..f
+                    });
                 }
             }
         }
-        let id_of = |rel: &Path| rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        let id_of = |rel: &Path| {
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/")
+        };
         let repo_of = |_: &Path| Some(repo.clone());
         let part = folder::assemble(found, Source::HuggingFace, &id_of, &repo_of);
         report.models.extend(part.models);
@@ -58,14 +68,21 @@ pub fn repo_id(dir_name: &str) -> Option<String> {
 
 /// The repository's snapshot folders, the one `refs/main` names first, then newest first.
 fn snapshots(repo_dir: &Path) -> Vec<PathBuf> {
-    let main = std::fs::read_to_string(repo_dir.join("refs").join("main")).ok().map(|s| s.trim().to_string());
-    let Ok(read) = std::fs::read_dir(repo_dir.join("snapshots")) else { return Vec::new() };
+    let main = std::fs::read_to_string(repo_dir.join("refs").join("main"))
+        .ok()
+        .map(|s| s.trim().to_string());
+    let Ok(read) = std::fs::read_dir(repo_dir.join("snapshots")) else {
+        return Vec::new();
+    };
     let mut snaps: Vec<(bool, std::time::SystemTime, PathBuf)> = read
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir())
         .map(|e| {
             let is_main = main.as_deref() == Some(&*e.file_name().to_string_lossy());
-            let mtime = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            let mtime = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
             (is_main, mtime, e.path())
         })
         .collect();
@@ -79,7 +96,10 @@ mod tests {
 
     #[test]
     fn repo_ids_from_cache_folder_names() {
-        assert_eq!(repo_id("models--bartowski--Qwen2.5-7B-GGUF").as_deref(), Some("bartowski/Qwen2.5-7B-GGUF"));
+        assert_eq!(
+            repo_id("models--bartowski--Qwen2.5-7B-GGUF").as_deref(),
+            Some("bartowski/Qwen2.5-7B-GGUF")
+        );
         assert_eq!(repo_id("models--gpt2").as_deref(), Some("gpt2"));
         assert_eq!(repo_id("datasets--x--y"), None);
         assert_eq!(repo_id("models--"), None);

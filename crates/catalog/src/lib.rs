@@ -42,7 +42,9 @@ pub fn scan_root(root: &Root) -> ScanReport {
     if !root.path.exists() {
         let mut report = ScanReport::default();
         if root.source == Source::Folder {
-            report.skipped.push(Skipped::new(&root.path, "model folder does not exist"));
+            report
+                .skipped
+                .push(Skipped::new(&root.path, "model folder does not exist"));
         }
         return report;
     }

@@ -35,14 +35,26 @@ pub fn scan(models_dir: &Path) -> ScanReport {
     let mut report = ScanReport::default();
     let manifests = models_dir.join("manifests");
     let mut pending: Vec<(String, PathBuf, Option<PathBuf>)> = Vec::new();
-    for entry in WalkDir::new(&manifests).min_depth(4).max_depth(4).sort_by_file_name() {
+    for entry in WalkDir::new(&manifests)
+        .min_depth(4)
+        .max_depth(4)
+        .sort_by_file_name()
+    {
         let Ok(entry) = entry else { continue };
         if !entry.file_type().is_file() {
             continue;
         }
-        let rel = entry.path().strip_prefix(&manifests).unwrap_or(entry.path());
-        let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        let [registry, namespace, model, tag] = parts.as_slice() else { continue };
+        let rel = entry
+            .path()
+            .strip_prefix(&manifests)
+            .unwrap_or(entry.path());
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let [registry, namespace, model, tag] = parts.as_slice() else {
+            continue;
+        };
         let name = short_name(registry, namespace, model, tag);
         match read_manifest(entry.path(), models_dir) {
             Ok((blob, projector)) => pending.push((name, blob, projector)),
@@ -68,7 +80,9 @@ pub fn scan(models_dir: &Path) -> ScanReport {
                 size: info.file_size,
                 repo: Some(name),
             }),
-            Err(e) => report.skipped.push(Skipped::new(&blob, format!("{name}: {e}"))),
+            Err(e) => report
+                .skipped
+                .push(Skipped::new(&blob, format!("{name}: {e}"))),
         }
     }
     report
@@ -86,18 +100,29 @@ pub fn short_name(registry: &str, namespace: &str, model: &str, tag: &str) -> St
 /// The model blob and projector blob a manifest names, both checked to exist.
 fn read_manifest(path: &Path, models_dir: &Path) -> Result<(PathBuf, Option<PathBuf>), String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read manifest: {e}"))?;
-    let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| format!("not an Ollama manifest: {e}"))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| format!("not an Ollama manifest: {e}"))?;
     let blob = |layer: &Layer| -> Result<PathBuf, String> {
-        let file = blob_file_name(&layer.digest).ok_or_else(|| format!("bad layer digest {:?}", layer.digest))?;
+        let file = blob_file_name(&layer.digest)
+            .ok_or_else(|| format!("bad layer digest {:?}", layer.digest))?;
         let p = models_dir.join("blobs").join(file);
-        if p.is_file() { Ok(p) } else { Err(format!("manifest points to a missing blob {}", p.display())) }
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("manifest points to a missing blob {}", p.display()))
+        }
     };
     let model = manifest
         .layers
         .iter()
         .find(|l| l.media_type == MODEL_LAYER)
         .ok_or("manifest has no model layer (not a GGUF model)")?;
-    let projector = manifest.layers.iter().find(|l| l.media_type == PROJECTOR_LAYER).map(blob).transpose()?;
+    let projector = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == PROJECTOR_LAYER)
+        .map(blob)
+        .transpose()?;
     Ok((blob(model)?, projector))
 }
 
@@ -114,14 +139,26 @@ mod tests {
 
     #[test]
     fn short_names_follow_ollama() {
-        assert_eq!(short_name("registry.ollama.ai", "library", "llama3.2", "latest"), "llama3.2:latest");
-        assert_eq!(short_name("registry.ollama.ai", "jmorgan", "m", "q4"), "jmorgan/m:q4");
-        assert_eq!(short_name("hf.co", "bartowski", "m", "Q4_K_M"), "hf.co/bartowski/m:Q4_K_M");
+        assert_eq!(
+            short_name("registry.ollama.ai", "library", "llama3.2", "latest"),
+            "llama3.2:latest"
+        );
+        assert_eq!(
+            short_name("registry.ollama.ai", "jmorgan", "m", "q4"),
+            "jmorgan/m:q4"
+        );
+        assert_eq!(
+            short_name("hf.co", "bartowski", "m", "Q4_K_M"),
+            "hf.co/bartowski/m:Q4_K_M"
+        );
     }
 
     #[test]
     fn digests_cannot_escape_the_blob_folder() {
-        assert_eq!(blob_file_name("sha256:abc123").as_deref(), Some("sha256-abc123"));
+        assert_eq!(
+            blob_file_name("sha256:abc123").as_deref(),
+            Some("sha256-abc123")
+        );
         assert_eq!(blob_file_name("sha256:../../etc/passwd"), None);
         assert_eq!(blob_file_name("nocolon"), None);
         assert_eq!(blob_file_name("sha256:"), None);

@@ -12,11 +12,22 @@ const IO_THREADS: usize = 16;
 
 /// Scans the headers of `paths` in parallel; results come back in input order.
 pub(crate) fn scan_all(paths: &[PathBuf]) -> Vec<Result<ScanInfo, String>> {
-    let scan = || paths.par_iter().map(|p| gguf::scan_path(p).map_err(|e| e.to_string())).collect();
+    let scan = || {
+        paths
+            .par_iter()
+            .map(|p| gguf::scan_path(p).map_err(|e| e.to_string()))
+            .collect()
+    };
     if paths.len() < 4 {
-        return paths.iter().map(|p| gguf::scan_path(p).map_err(|e| e.to_string())).collect();
+        return paths
+            .iter()
+            .map(|p| gguf::scan_path(p).map_err(|e| e.to_string()))
+            .collect();
     }
-    match rayon::ThreadPoolBuilder::new().num_threads(IO_THREADS).build() {
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(IO_THREADS)
+        .build()
+    {
         Ok(pool) => pool.install(scan),
         Err(_) => scan(),
     }

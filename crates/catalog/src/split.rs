@@ -21,14 +21,20 @@ pub fn parse(file_name: &str) -> Option<SplitName<'_>> {
         return None;
     }
     let number = |digits: &[u8]| -> Option<u32> {
-        digits.iter().try_fold(0u32, |n, &b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+        digits.iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
     };
     let index = number(&bytes[1..6])?;
     let count = number(&bytes[10..15])?;
     if prefix.is_empty() || index == 0 || count == 0 || index > count {
         return None;
     }
-    Some(SplitName { prefix, index, count })
+    Some(SplitName {
+        prefix,
+        index,
+        count,
+    })
 }
 
 /// The file name without a (case-insensitive) `.gguf` extension, if it has one.

@@ -1,13 +1,15 @@
 //! The catalog over real folder layouts built from synthetic GGUF files.
 
-use catalog::{discover, scan_root, Root, Source};
+use catalog::{Root, Source, discover, scan_root};
 use gguf::fixtures::LlamaLike;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 fn model(path: &Path, name: &str, file_type: u32, ctx: u64) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
-    LlamaLike::new(name, "llama", file_type, ctx, 500).write_path(path).unwrap();
+    LlamaLike::new(name, "llama", file_type, ctx, 500)
+        .write_path(path)
+        .unwrap();
 }
 
 fn projector(path: &Path) {
@@ -25,7 +27,12 @@ fn folder_scan(root: &Path) -> catalog::ScanReport {
 #[test]
 fn lists_models_recursively_with_header_facts() {
     let dir = tempfile::tempdir().unwrap();
-    model(&dir.path().join("a/Llama-3-8B-Q4_K_M.gguf"), "Llama 3 8B", 15, 8192);
+    model(
+        &dir.path().join("a/Llama-3-8B-Q4_K_M.gguf"),
+        "Llama 3 8B",
+        15,
+        8192,
+    );
     model(&dir.path().join("b/c/qwen-Q8_0.GGUF"), "Qwen", 7, 32768);
     let report = folder_scan(dir.path());
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
@@ -40,18 +47,42 @@ fn lists_models_recursively_with_header_facts() {
     let q = report.find("qwen-Q8_0").unwrap();
     assert_eq!(q.quantization.as_deref(), Some("Q8_0"));
     // Lookup by path works too.
-    assert_eq!(report.find(q.path.to_str().unwrap()).unwrap().id, "qwen-Q8_0");
+    assert_eq!(
+        report.find(q.path.to_str().unwrap()).unwrap().id,
+        "qwen-Q8_0"
+    );
 }
 
 #[test]
 fn groups_split_parts_and_reports_missing_ones() {
     let dir = tempfile::tempdir().unwrap();
     for i in 1..=3 {
-        model(&dir.path().join(format!("big/Big-Q4_0-0000{i}-of-00003.gguf")), "Big", 2, 4096);
+        model(
+            &dir.path()
+                .join(format!("big/Big-Q4_0-0000{i}-of-00003.gguf")),
+            "Big",
+            2,
+            4096,
+        );
     }
-    model(&dir.path().join("gappy/Gap-00001-of-00003.gguf"), "Gap", 2, 4096);
-    model(&dir.path().join("gappy/Gap-00003-of-00003.gguf"), "Gap", 2, 4096);
-    model(&dir.path().join("headless/H-00002-of-00002.gguf"), "H", 2, 4096);
+    model(
+        &dir.path().join("gappy/Gap-00001-of-00003.gguf"),
+        "Gap",
+        2,
+        4096,
+    );
+    model(
+        &dir.path().join("gappy/Gap-00003-of-00003.gguf"),
+        "Gap",
+        2,
+        4096,
+    );
+    model(
+        &dir.path().join("headless/H-00002-of-00002.gguf"),
+        "H",
+        2,
+        4096,
+    );
     let report = folder_scan(dir.path());
 
     let big = report.find("Big-Q4_0").unwrap();
@@ -59,24 +90,45 @@ fn groups_split_parts_and_reports_missing_ones() {
     assert_eq!(big.parts.len(), 3);
     assert!(big.is_complete());
     assert!(big.path.ends_with("Big-Q4_0-00001-of-00003.gguf"));
-    let total: u64 = big.parts.iter().map(|p| fs::metadata(p).unwrap().len()).sum();
+    let total: u64 = big
+        .parts
+        .iter()
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
     assert_eq!(big.size, total);
 
     let gap = report.find("Gap").unwrap();
     assert_eq!(gap.missing_parts, vec![2]);
-    assert_eq!(gap.quantization.as_deref(), Some("Q4_0"), "first part is there, so its header is read");
+    assert_eq!(
+        gap.quantization.as_deref(),
+        Some("Q4_0"),
+        "first part is there, so its header is read"
+    );
 
     let headless = report.find("H").unwrap();
     assert_eq!(headless.missing_parts, vec![1]);
-    assert_eq!(headless.architecture, None, "no first part, no header to read");
+    assert_eq!(
+        headless.architecture, None,
+        "no first part, no header to read"
+    );
     assert_eq!(report.models.len(), 3);
 }
 
 #[test]
 fn attaches_projectors_to_models_in_the_same_folder() {
     let dir = tempfile::tempdir().unwrap();
-    model(&dir.path().join("vlm/gemma-3-4b-it-Q4_K_M.gguf"), "Gemma 3 4B", 15, 8192);
-    model(&dir.path().join("vlm/gemma-3-4b-it-Q8_0.gguf"), "Gemma 3 4B", 7, 8192);
+    model(
+        &dir.path().join("vlm/gemma-3-4b-it-Q4_K_M.gguf"),
+        "Gemma 3 4B",
+        15,
+        8192,
+    );
+    model(
+        &dir.path().join("vlm/gemma-3-4b-it-Q8_0.gguf"),
+        "Gemma 3 4B",
+        7,
+        8192,
+    );
     projector(&dir.path().join("vlm/mmproj-model-f16.gguf"));
     projector(&dir.path().join("lonely/mmproj-x.gguf"));
     // A projector whose name does not say so is recognised by its architecture.
@@ -86,11 +138,29 @@ fn attaches_projectors_to_models_in_the_same_folder() {
     assert_eq!(report.models.len(), 3, "{:#?}", report.models);
     for id in ["gemma-3-4b-it-Q4_K_M", "gemma-3-4b-it-Q8_0"] {
         let m = report.find(id).unwrap();
-        assert!(m.mmproj.as_ref().unwrap().ends_with("vlm/mmproj-model-f16.gguf"));
+        assert!(
+            m.mmproj
+                .as_ref()
+                .unwrap()
+                .ends_with("vlm/mmproj-model-f16.gguf")
+        );
     }
-    assert!(report.find("model").unwrap().mmproj.as_ref().unwrap().ends_with("other/vision-tower.gguf"));
+    assert!(
+        report
+            .find("model")
+            .unwrap()
+            .mmproj
+            .as_ref()
+            .unwrap()
+            .ends_with("other/vision-tower.gguf")
+    );
     assert!(report.find("mmproj-model-f16").is_none());
-    assert!(report.skipped.iter().any(|s| s.path.ends_with("lonely/mmproj-x.gguf") && s.reason.contains("no model")));
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.path.ends_with("lonely/mmproj-x.gguf") && s.reason.contains("no model"))
+    );
 }
 
 #[test]
@@ -108,11 +178,35 @@ fn skips_broken_and_foreign_files_with_a_reason() {
     fs::write(d.join("tokenizer.bin"), b"tiny").unwrap(); // small: config, not weights
     let report = folder_scan(d);
     assert_eq!(report.models.len(), 1);
-    let reason = |name: &str| report.skipped.iter().find(|s| s.path.ends_with(name)).map(|s| s.reason.clone());
-    assert!(reason("notes.gguf").unwrap().to_lowercase().contains("magic"), "{:?}", reason("notes.gguf"));
-    assert!(reason("truncated.gguf").unwrap().contains("truncated"), "{:?}", reason("truncated.gguf"));
-    assert!(reason("weights.safetensors").unwrap().contains("not a GGUF file"));
-    assert_eq!(reason("model.gguf.part").as_deref(), Some("incomplete download"));
+    let reason = |name: &str| {
+        report
+            .skipped
+            .iter()
+            .find(|s| s.path.ends_with(name))
+            .map(|s| s.reason.clone())
+    };
+    assert!(
+        reason("notes.gguf")
+            .unwrap()
+            .to_lowercase()
+            .contains("magic"),
+        "{:?}",
+        reason("notes.gguf")
+    );
+    assert!(
+        reason("truncated.gguf").unwrap().contains("truncated"),
+        "{:?}",
+        reason("truncated.gguf")
+    );
+    assert!(
+        reason("weights.safetensors")
+            .unwrap()
+            .contains("not a GGUF file")
+    );
+    assert_eq!(
+        reason("model.gguf.part").as_deref(),
+        Some("incomplete download")
+    );
     assert_eq!(reason("README.md"), None);
     assert_eq!(reason("tokenizer.bin"), None);
 }
@@ -126,7 +220,11 @@ fn survives_symlink_loops_and_follows_symlinked_files() {
     std::os::unix::fs::symlink(d.join("real/m.gguf"), d.join("link.gguf")).unwrap();
     std::os::unix::fs::symlink(d, d.join("real/loop")).unwrap();
     let report = folder_scan(d);
-    assert!(report.skipped.iter().any(|s| s.reason == "symlink loop"), "{:?}", report.skipped);
+    assert!(
+        report.skipped.iter().any(|s| s.reason == "symlink loop"),
+        "{:?}",
+        report.skipped
+    );
     assert!(report.find("link").is_some());
     assert!(report.find("m").is_some());
 }
@@ -137,7 +235,10 @@ fn ids_are_unique_and_stable_across_folders() {
     let b = tempfile::tempdir().unwrap();
     model(&a.path().join("x/same.gguf"), "A", 2, 2048);
     model(&b.path().join("y/same.gguf"), "B", 2, 2048);
-    let roots = [Root::new(Source::Folder, a.path()), Root::new(Source::Folder, b.path())];
+    let roots = [
+        Root::new(Source::Folder, a.path()),
+        Root::new(Source::Folder, b.path()),
+    ];
     let first = discover(&roots);
     let ids: Vec<&str> = first.models.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, vec!["same", "y/same"]);
@@ -149,7 +250,10 @@ fn ids_are_unique_and_stable_across_folders() {
 fn missing_configured_folder_is_reported_but_missing_stores_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let gone = dir.path().join("gone");
-    let report = discover(&[Root::new(Source::Folder, &gone), Root::new(Source::Ollama, &gone)]);
+    let report = discover(&[
+        Root::new(Source::Folder, &gone),
+        Root::new(Source::Ollama, &gone),
+    ]);
     assert_eq!(report.skipped.len(), 1);
     assert!(report.skipped[0].reason.contains("does not exist"));
 }
@@ -157,8 +261,10 @@ fn missing_configured_folder_is_reported_but_missing_stores_are_not() {
 fn ollama_manifest(models: &Path, name: &[&str; 4], layers: &[(&str, &str)]) {
     let p: PathBuf = name.iter().fold(models.join("manifests"), |p, s| p.join(s));
     fs::create_dir_all(p.parent().unwrap()).unwrap();
-    let layers: Vec<_> =
-        layers.iter().map(|(t, d)| serde_json::json!({"mediaType": t, "digest": d, "size": 1})).collect();
+    let layers: Vec<_> = layers
+        .iter()
+        .map(|(t, d)| serde_json::json!({"mediaType": t, "digest": d, "size": 1}))
+        .collect();
     let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": "sha256:00", "size": 1},
         "layers": layers});
@@ -182,8 +288,16 @@ fn reads_ollama_store_through_manifests() {
             ("application/vnd.ollama.image.template", "sha256:cccc"),
         ],
     );
-    ollama_manifest(models, &["registry.ollama.ai", "someone", "tuned", "q4"], &[("application/vnd.ollama.image.model", "sha256:aaaa")]);
-    ollama_manifest(models, &["registry.ollama.ai", "library", "ghost", "latest"], &[("application/vnd.ollama.image.model", "sha256:dead")]);
+    ollama_manifest(
+        models,
+        &["registry.ollama.ai", "someone", "tuned", "q4"],
+        &[("application/vnd.ollama.image.model", "sha256:aaaa")],
+    );
+    ollama_manifest(
+        models,
+        &["registry.ollama.ai", "library", "ghost", "latest"],
+        &[("application/vnd.ollama.image.model", "sha256:dead")],
+    );
     let broken = models.join("manifests/registry.ollama.ai/library/broken/latest");
     fs::create_dir_all(broken.parent().unwrap()).unwrap();
     fs::write(&broken, b"{not json").unwrap();
@@ -196,8 +310,18 @@ fn reads_ollama_store_through_manifests() {
     assert_eq!(m.quantization.as_deref(), Some("Q4_K_M"));
     assert_eq!(m.context_length, Some(131072));
     assert!(m.mmproj.as_ref().unwrap().ends_with("sha256-bbbb"));
-    assert!(report.skipped.iter().any(|s| s.reason.contains("missing blob")));
-    assert!(report.skipped.iter().any(|s| s.path == broken && s.reason.contains("not an Ollama manifest")));
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.reason.contains("missing blob"))
+    );
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|s| s.path == broken && s.reason.contains("not an Ollama manifest"))
+    );
 }
 
 #[cfg(unix)]
@@ -214,23 +338,42 @@ fn reads_hugging_face_cache_snapshots() {
     for (rev, blob) in [("aaaa", "etag1"), ("bbbb", "etag2")] {
         let snap = repo.join("snapshots").join(rev);
         fs::create_dir_all(&snap).unwrap();
-        std::os::unix::fs::symlink(format!("../../blobs/{blob}"), snap.join("Llama-3.2-1B-Instruct-Q4_K_M.gguf"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            format!("../../blobs/{blob}"),
+            snap.join("Llama-3.2-1B-Instruct-Q4_K_M.gguf"),
+        )
+        .unwrap();
     }
     fs::create_dir_all(hub.join("datasets--x--y")).unwrap();
     let report = scan_root(&Root::new(Source::HuggingFace, hub));
     assert_eq!(report.models.len(), 1, "{:#?}", report);
     let m = &report.models[0];
-    assert_eq!(m.id, "bartowski/Llama-3.2-1B-Instruct-GGUF/Llama-3.2-1B-Instruct-Q4_K_M");
-    assert_eq!(m.repo.as_deref(), Some("bartowski/Llama-3.2-1B-Instruct-GGUF"));
-    assert_eq!(m.name.as_deref(), Some("new"), "the snapshot refs/main names wins");
+    assert_eq!(
+        m.id,
+        "bartowski/Llama-3.2-1B-Instruct-GGUF/Llama-3.2-1B-Instruct-Q4_K_M"
+    );
+    assert_eq!(
+        m.repo.as_deref(),
+        Some("bartowski/Llama-3.2-1B-Instruct-GGUF")
+    );
+    assert_eq!(
+        m.name.as_deref(),
+        Some("new"),
+        "the snapshot refs/main names wins"
+    );
     assert_eq!(m.source, Source::HuggingFace);
 }
 
 #[test]
 fn lm_studio_ids_are_publisher_repo_file() {
     let dir = tempfile::tempdir().unwrap();
-    model(&dir.path().join("lmstudio-community/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M.gguf"), "Qwen3", 15, 32768);
+    model(
+        &dir.path()
+            .join("lmstudio-community/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M.gguf"),
+        "Qwen3",
+        15,
+        32768,
+    );
     let report = scan_root(&Root::new(Source::LmStudio, dir.path()));
     let m = &report.models[0];
     assert_eq!(m.id, "lmstudio-community/Qwen3-8B-GGUF/Qwen3-8B-Q4_K_M");
@@ -247,10 +390,17 @@ fn scans_the_real_test_models() {
     let report = folder_scan(dir.path());
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     let smol = report.find("SmolLM2-135M-Instruct.Q4_1").unwrap();
-    assert_eq!((smol.architecture.as_deref(), smol.quantization.as_deref()), (Some("llama"), Some("Q4_1")));
+    assert_eq!(
+        (smol.architecture.as_deref(), smol.quantization.as_deref()),
+        (Some("llama"), Some("Q4_1"))
+    );
     let gemma = report.find("gemma-3-270m-q4_k_m").unwrap();
     assert_eq!(gemma.architecture.as_deref(), Some("gemma3"));
-    assert_eq!(gemma.quantization.as_deref(), Some("Q4_K_M"), "file_type sits after the tokenizer in this file");
+    assert_eq!(
+        gemma.quantization.as_deref(),
+        Some("Q4_K_M"),
+        "file_type sits after the tokenizer in this file"
+    );
     assert_eq!(gemma.context_length, Some(32768));
     assert_eq!(gemma.size, 253_113_024);
 }
@@ -259,11 +409,22 @@ fn scans_the_real_test_models() {
 /// is a failure, never a skip.
 fn test_models() -> Option<Vec<PathBuf>> {
     let vars = ["LLAMA_DASHBOARD_TEST_MODEL", "LLAMA_DASHBOARD_TEST_MODEL_2"];
-    let paths: Vec<Option<PathBuf>> = vars.iter().map(|v| std::env::var_os(v).map(PathBuf::from)).collect();
-    if paths.iter().all(|p| p.as_ref().is_some_and(|p| p.is_file())) {
+    let paths: Vec<Option<PathBuf>> = vars
+        .iter()
+        .map(|v| std::env::var_os(v).map(PathBuf::from))
+        .collect();
+    if paths
+        .iter()
+        .all(|p| p.as_ref().is_some_and(|p| p.is_file()))
+    {
         return Some(paths.into_iter().flatten().collect());
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but {vars:?} do not name model files (run scripts/fetch-test-models.sh)");
-    eprintln!("note: {vars:?} not set; skipping the real-model check (scripts/fetch-test-models.sh)");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {vars:?} do not name model files (run scripts/fetch-test-models.sh)"
+    );
+    eprintln!(
+        "note: {vars:?} not set; skipping the real-model check (scripts/fetch-test-models.sh)"
+    );
     None
 }
