@@ -71,10 +71,10 @@ pub fn resolve<'a>(
     if let Some(m) = report.models.iter().find(|m| m.id == name) {
         return Some(m);
     }
-    if let Some(id) = store.and_then(|s| s.resolve_alias(name).ok().flatten()) {
-        if let Some(m) = report.models.iter().find(|m| m.id == id) {
-            return Some(m);
-        }
+    if let Some(id) = store.and_then(|s| s.resolve_alias(name).ok().flatten())
+        && let Some(m) = report.models.iter().find(|m| m.id == id)
+    {
+        return Some(m);
     }
     let path = std::path::Path::new(name);
     let canonical = path.canonicalize().ok();
