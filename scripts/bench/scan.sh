@@ -11,7 +11,8 @@ N="${1:-1000}"
 RUNS="${2:-7}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 
-cargo build --release -q -p llama-dashboard -p catalog --example gen_fixtures
+cargo build --release -q -p llama-dashboard
+cargo build --release -q -p catalog --example gen_fixtures
 BIN="$TARGET_DIR/release/llama-dashboard"
 DIR=$(mktemp -d /tmp/ld-scan-bench.XXXXXX)
 trap 'rm -rf "$DIR"' EXIT

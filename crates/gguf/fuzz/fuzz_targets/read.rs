@@ -9,8 +9,8 @@ use std::io::Cursor;
 
 fuzz_target!(|data: &[u8]| {
     // Small preview limits so nested-array preview/skip paths are exercised too.
-    let opts = ReadOptions { array_keep_whole: 4, array_preview: 2 };
-    for opts in [ReadOptions::default(), opts] {
+    let small = ReadOptions { array_keep_whole: 4, array_preview: 2 };
+    for opts in [ReadOptions::default(), small, ReadOptions::keep_all()] {
         if let Ok(file) = read(Cursor::new(data), &opts) {
             for (_, v) in &file.kv {
                 let _ = v.to_string();
