@@ -88,8 +88,17 @@ pub fn has_object_arguments(messages: &[ChatMessage]) -> bool {
 }
 
 /// `{"type": "function", "function": {"name", "description", "parameters"}}`.
+/// Keys in the order of OpenAI's documentation, which templates print as is.
 pub fn tool_value(tool: &Tool) -> Value {
-    json_value(&tool.to_openai())
+    let mut function = vec![("name", Value::from(tool.name.as_str()))];
+    if let Some(description) = &tool.description {
+        function.push(("description", Value::from(description.as_str())));
+    }
+    function.push(("parameters", json_value(&tool.parameters)));
+    Value::from_pairs([
+        ("type", Value::from("function")),
+        ("function", Value::from_pairs(function)),
+    ])
 }
 
 /// A JSON value as a template value, keeping the map order of `serde_json`.
