@@ -9,7 +9,10 @@ use std::io::Cursor;
 
 fuzz_target!(|data: &[u8]| {
     // Small preview limits so nested-array preview/skip paths are exercised too.
-    let small = ReadOptions { array_keep_whole: 4, array_preview: 2 };
+    let small = ReadOptions {
+        array_keep_whole: 4,
+        array_preview: 2,
+    };
     for opts in [ReadOptions::default(), small, ReadOptions::keep_all()] {
         if let Ok(file) = read(Cursor::new(data), &opts) {
             for (_, v) in &file.kv {
