@@ -1,13 +1,12 @@
-//! Prints what the crate reads from a GGUF file: `cargo run -p gguf --example gguf_info -- FILE [--json]`.
+//! Prints what the crate reads from a GGUF file: `cargo run -p gguf --example gguf_info -- FILE`.
 use std::path::PathBuf;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(path) = args.next().map(PathBuf::from) else {
-        eprintln!("usage: gguf_info FILE [--json]");
+        eprintln!("usage: gguf_info FILE");
         std::process::exit(2);
     };
-    let json = args.next().as_deref() == Some("--json");
     let t = std::time::Instant::now();
     match gguf::scan_path(&path) {
         Ok(s) => println!("scan ({:?}): {s:?}", t.elapsed()),
@@ -22,10 +21,6 @@ fn main() {
         }
     };
     println!("read ({:?})", t.elapsed());
-    if json {
-        println!("{}", serde_json_like(&file));
-        return;
-    }
     for (k, v) in &file.kv {
         let s = v.to_string();
         let s: String = s.chars().take(160).collect();
@@ -48,9 +43,4 @@ fn main() {
         file.file_size,
         file.data_truncated()
     );
-}
-
-// Examples cannot use dev-dependencies' serde_json without listing it; Debug is enough.
-fn serde_json_like(file: &gguf::GgufFile) -> String {
-    format!("{:?}", file.kv.iter().map(|(k, _)| k).collect::<Vec<_>>())
 }
