@@ -1,0 +1,860 @@
+//! Loading a model onto its own OS thread, and the handle async code talks to it through.
+//!
+//! [`ModelHost::load`] spawns one thread per model. That thread owns the `LlamaModel` and one
+//! `LlamaContext` (all slots share it, each its own sequence) and runs the scheduler
+//! ([`crate::scheduler`]). [`ModelHandle`] only sends tasks and receives replies and events:
+//! no llama.cpp call happens on the caller's thread.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use llama_cpp_2::context::params::{
+    KvCacheType, LlamaContextParams, LlamaPoolingType, RopeScalingType,
+};
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::{LlamaModelParams, LlamaSplitMode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::backend;
+use crate::error::EngineError;
+use crate::estimate::{self, MemoryEstimate, MemoryReport};
+use crate::params::{
+    ContextParams, FlashAttn, GpuLayers, ModelParams, OnContextFull, Pooling, RopeScaling,
+    SplitMode,
+};
+use crate::request::{EventStream, GenerateRequest};
+use crate::scheduler::{Host, HostConfig};
+use crate::slot::{SlotFileInfo, SlotInfo};
+
+/// What is known about a loaded model (and the context it serves from).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub architecture: String,
+    pub quantization: Option<String>,
+    pub n_params: u64,
+    pub size_bytes: u64,
+    pub n_ctx_train: u32,
+    pub n_embd: u32,
+    pub n_vocab: u32,
+    pub n_layer: u32,
+    pub n_head: u32,
+    pub n_head_kv: u32,
+    /// Sliding-window size (0 = none).
+    pub n_swa: u32,
+    pub chat_template: Option<String>,
+    /// Named templates (`tokenizer.chat_template.<name>`, e.g. `tool_use`).
+    pub chat_templates: std::collections::BTreeMap<String, String>,
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
+    pub bos_id: Option<i32>,
+    pub eos_id: Option<i32>,
+    /// Every end-of-generation token.
+    pub eog_tokens: Vec<i32>,
+    /// Whether tokenizing with `add_special` adds a BOS token.
+    pub add_bos: bool,
+    /// Fill-in-the-middle tokens (prefix, suffix, middle) exist.
+    pub has_fim: bool,
+    pub is_recurrent: bool,
+    pub is_hybrid: bool,
+    /// Whether the context can shift (`on_context_full = shift`).
+    pub can_shift: bool,
+    /// Context tokens in total and per slot.
+    pub n_ctx: u32,
+    pub n_ctx_slot: u32,
+    pub n_slots: u32,
+    pub n_batch: u32,
+    pub n_ubatch: u32,
+    pub threads: u32,
+    pub threads_batch: u32,
+    pub n_gpu_layers: u32,
+    pub embeddings: bool,
+    pub memory: MemoryReport,
+    pub load_ms: f64,
+}
+
+/// One token and its text (the bytes too, for pieces that are not valid UTF-8 alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPiece {
+    pub id: i32,
+    pub piece: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Counters of the scheduler, for tests and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HostStats {
+    /// `llama_decode` calls.
+    pub decode_calls: u64,
+    /// Tokens in all those batches.
+    pub decoded_tokens: u64,
+    /// Largest batch so far.
+    pub max_batch_tokens: u64,
+    /// Largest number of slots in one batch so far.
+    pub max_batch_slots: u64,
+    /// Requests finished (any reason).
+    pub requests_done: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    pub queue_len: AtomicUsize,
+    pub busy_slots: AtomicUsize,
+    pub decode_calls: AtomicU64,
+    pub decoded_tokens: AtomicU64,
+    pub max_batch_tokens: AtomicU64,
+    pub max_batch_slots: AtomicU64,
+    pub requests_done: AtomicU64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+
+/// Messages to the model host. Everything a handle does is one of these (so the host could
+/// as well live in another process).
+pub(crate) enum Task {
+    Generate {
+        req: Box<GenerateRequest>,
+        reply: Reply<EventStream>,
+    },
+    Tokenize {
+        text: String,
+        add_special: bool,
+        parse_special: bool,
+        reply: Reply<Vec<i32>>,
+    },
+    Detokenize {
+        tokens: Vec<i32>,
+        reply: Reply<String>,
+    },
+    TokenPieces {
+        tokens: Vec<i32>,
+        reply: Reply<Vec<TokenPiece>>,
+    },
+    Slots {
+        reply: Reply<Vec<SlotInfo>>,
+    },
+    SaveSlot {
+        id: u32,
+        path: PathBuf,
+        reply: Reply<SlotFileInfo>,
+    },
+    RestoreSlot {
+        id: u32,
+        path: PathBuf,
+        reply: Reply<SlotFileInfo>,
+    },
+    EraseSlot {
+        id: u32,
+        reply: Reply<u32>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+struct Inner {
+    tx: std_mpsc::Sender<Task>,
+    info: ModelInfo,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A loaded model. Cheap to clone; all clones talk to the same host thread. Dropping the
+/// last clone unloads the model (the host thread ends and frees it shortly after);
+/// [`shutdown`](Self::shutdown) does it now and waits until the memory is freed.
+#[derive(Clone)]
+pub struct ModelHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ModelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelHandle")
+            .field("path", &self.inner.info.path)
+            .field("architecture", &self.inner.info.architecture)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Loads models.
+#[derive(Debug)]
+pub struct ModelHost;
+
+enum LoadMsg {
+    Progress(f32),
+    Loaded(Box<ModelInfo>),
+    Failed(EngineError),
+}
+
+impl ModelHost {
+    /// Load a model and create its context, on a new thread that then serves it. Blocks until
+    /// loaded (use `spawn_blocking` from async code); `progress` is called on this thread with
+    /// the load fraction, 0..=1.
+    pub fn load(
+        model: ModelParams,
+        context: ContextParams,
+        progress: impl Fn(f32) + Send,
+    ) -> Result<ModelHandle, EngineError> {
+        let t0 = Instant::now();
+        model.validate()?;
+        context.validate()?;
+        let file = estimate::read_gguf(&model.path)?;
+        let estimate = estimate::estimate(&model.path, &context)?;
+        let arch = file.architecture().unwrap_or("").to_string();
+        if arch.is_empty() {
+            return Err(EngineError::NotGguf {
+                path: model.path.clone(),
+                reason: "no general.architecture key".into(),
+            });
+        }
+        check_memory(&estimate, &context, &file)?;
+        if !model.tensor_split.is_empty() {
+            tracing::warn!(
+                "tensor_split is not applied yet (llama-cpp-2 0.1.160 has no setter for it)"
+            );
+        }
+        let n_gpu_layers = resolve_gpu_layers(&model, &estimate);
+        let gguf_meta = GgufMeta {
+            name: file.name().map(str::to_string),
+            quantization: file.quantization(),
+            chat_templates: file
+                .chat_templates()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect(),
+            architecture: arch.clone(),
+        };
+        drop(file);
+
+        backend::init(backend::options().unwrap_or_default());
+        let (load_tx, load_rx) = std_mpsc::channel::<LoadMsg>();
+        let (task_tx, task_rx) = std_mpsc::channel::<Task>();
+        let shared = Arc::new(Shared::default());
+        let shared2 = Arc::clone(&shared);
+        let thread_name = format!(
+            "llama-host:{}",
+            model
+                .path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("model")
+        );
+        let job = LoadJob {
+            model,
+            context,
+            n_gpu_layers,
+            estimate,
+            meta: gguf_meta,
+            t0,
+        };
+        let thread = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || host_thread(job, load_tx, task_rx, shared2))
+            .map_err(|e| EngineError::LoadFailed {
+                reason: format!("could not start the model thread: {e}"),
+            })?;
+
+        loop {
+            match load_rx.recv() {
+                Ok(LoadMsg::Progress(p)) => progress(p),
+                Ok(LoadMsg::Loaded(info)) => {
+                    progress(1.0);
+                    return Ok(ModelHandle {
+                        inner: Arc::new(Inner {
+                            tx: task_tx,
+                            info: *info,
+                            shared,
+                            thread: Mutex::new(Some(thread)),
+                        }),
+                    });
+                }
+                Ok(LoadMsg::Failed(e)) => {
+                    let _ = thread.join();
+                    return Err(e);
+                }
+                Err(_) => {
+                    let _ = thread.join();
+                    return Err(EngineError::LoadFailed {
+                        reason: "the model thread ended during load".into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+struct GgufMeta {
+    name: Option<String>,
+    quantization: Option<String>,
+    chat_templates: std::collections::BTreeMap<String, String>,
+    architecture: String,
+}
+
+struct LoadJob {
+    model: ModelParams,
+    context: ContextParams,
+    n_gpu_layers: u32,
+    estimate: MemoryEstimate,
+    meta: GgufMeta,
+    t0: Instant,
+}
+
+/// Refuse contexts whose KV cache cannot fit in memory before llama.cpp tries (on a
+/// CPU-only machine; with a GPU, llama.cpp's own failure is reported instead).
+fn check_memory(
+    e: &MemoryEstimate,
+    ctx: &ContextParams,
+    file: &gguf::GgufFile,
+) -> Result<(), EngineError> {
+    if backend::has_gpu() {
+        return Ok(());
+    }
+    let Some((total, available)) = backend::system_memory() else {
+        return Ok(());
+    };
+    let need = e.kv_bytes + e.compute_bytes;
+    if need > total {
+        let n_ctx_train = file.context_length().unwrap_or(0);
+        let n_ctx = ctx.effective_ctx_per_slot(u32::try_from(n_ctx_train).unwrap_or(u32::MAX))
+            * ctx.parallel;
+        return Err(EngineError::ContextTooLarge {
+            n_ctx,
+            reason: format!(
+                "its KV cache and buffers need about {need} bytes, the machine has {total}"
+            ),
+        });
+    }
+    if e.total_bytes > available {
+        tracing::warn!(
+            needed = e.total_bytes,
+            available,
+            "the model may not fit in free memory; it will page"
+        );
+    }
+    Ok(())
+}
+
+fn resolve_gpu_layers(model: &ModelParams, e: &MemoryEstimate) -> u32 {
+    match model.n_gpu_layers {
+        GpuLayers::Count(n) => n,
+        GpuLayers::Auto => {
+            let gpus: Vec<_> = backend::devices()
+                .into_iter()
+                .filter(|d| {
+                    matches!(
+                        d.kind,
+                        backend::DeviceKind::Gpu | backend::DeviceKind::IntegratedGpu
+                    )
+                })
+                .collect();
+            if gpus.is_empty() || e.n_layer == 0 {
+                return 0;
+            }
+            let free: u64 = gpus.iter().map(|d| d.memory_free).sum();
+            // Keep a margin for the driver and other programs.
+            let budget = free.saturating_sub(1 << 30).saturating_sub(e.compute_bytes);
+            let per_layer = (e.weights_bytes + e.kv_bytes) / (e.n_layer + 1);
+            if per_layer == 0 {
+                return 999;
+            }
+            let fit = budget / per_layer;
+            if fit > e.n_layer {
+                999 // everything, output layer included
+            } else {
+                u32::try_from(fit).unwrap_or(0)
+            }
+        }
+    }
+}
+
+fn kv_type(name: &str) -> KvCacheType {
+    match name.to_ascii_lowercase().as_str() {
+        "f32" => KvCacheType::F32,
+        "bf16" => KvCacheType::BF16,
+        "q8_0" => KvCacheType::Q8_0,
+        "q4_0" => KvCacheType::Q4_0,
+        "q4_1" => KvCacheType::Q4_1,
+        "iq4_nl" => KvCacheType::IQ4_NL,
+        "q5_0" => KvCacheType::Q5_0,
+        "q5_1" => KvCacheType::Q5_1,
+        _ => KvCacheType::F16,
+    }
+}
+
+/// The raw model pointer, for the few calls llama-cpp-2 does not wrap.
+pub(crate) fn raw_model(model: &LlamaModel) -> *const llama_cpp_sys_2::llama_model {
+    // `LlamaModel` is `#[repr(transparent)]` over a `#[repr(transparent)]` `NonNull`
+    // (llama-cpp-2 0.1.160, pinned exactly), so its bytes are the pointer.
+    const _: () = assert!(
+        std::mem::size_of::<LlamaModel>()
+            == std::mem::size_of::<*const llama_cpp_sys_2::llama_model>()
+    );
+    // SAFETY: see above; we only read the pointer value.
+    unsafe { *std::ptr::from_ref(model).cast::<*const llama_cpp_sys_2::llama_model>() }
+}
+
+fn host_thread(
+    job: LoadJob,
+    load_tx: std_mpsc::Sender<LoadMsg>,
+    rx: std_mpsc::Receiver<Task>,
+    shared: Arc<Shared>,
+) {
+    let waiters = run_host(job, &load_tx, rx, shared);
+    // Model and context are freed by now.
+    for w in waiters {
+        let _ = w.send(());
+    }
+}
+
+fn run_host(
+    job: LoadJob,
+    load_tx: &std_mpsc::Sender<LoadMsg>,
+    rx: std_mpsc::Receiver<Task>,
+    shared: Arc<Shared>,
+) -> Vec<oneshot::Sender<()>> {
+    let LoadJob {
+        model: mp,
+        context: cp,
+        n_gpu_layers,
+        estimate,
+        meta,
+        t0,
+    } = job;
+    let backend = backend::get();
+    let progress_tx = load_tx.clone();
+    let params = LlamaModelParams::default()
+        .with_n_gpu_layers(n_gpu_layers)
+        .with_use_mmap(mp.use_mmap)
+        .with_use_mlock(mp.use_mlock)
+        .with_main_gpu(i32::try_from(mp.main_gpu).unwrap_or(0))
+        .with_split_mode(match mp.split_mode {
+            SplitMode::None => LlamaSplitMode::None,
+            SplitMode::Layer => LlamaSplitMode::Layer,
+            SplitMode::Row => LlamaSplitMode::Row,
+        })
+        // Returning false (the loader went away) aborts the load.
+        .with_progress_callback(move |p| progress_tx.send(LoadMsg::Progress(p)).is_ok());
+
+    backend::clear_last_error();
+    let mut model = match LlamaModel::load_from_file(backend, &mp.path, &params) {
+        Ok(m) => m,
+        Err(e) => {
+            let last = backend::take_last_error();
+            let err = if !crate::arch::is_known_architecture(&meta.architecture) {
+                EngineError::UnsupportedArchitecture {
+                    architecture: meta.architecture.clone(),
+                }
+            } else {
+                EngineError::LoadFailed {
+                    reason: last.unwrap_or_else(|| e.to_string()),
+                }
+            };
+            let _ = load_tx.send(LoadMsg::Failed(err));
+            return Vec::new();
+        }
+    };
+    drop(params);
+
+    let mut adapters = Vec::new();
+    for l in &mp.lora {
+        backend::clear_last_error();
+        match model.lora_adapter_init(&l.path) {
+            Ok(a) => adapters.push((a, l.scale)),
+            Err(e) => {
+                let reason = backend::take_last_error().unwrap_or_else(|| e.to_string());
+                let _ = load_tx.send(LoadMsg::Failed(EngineError::LoadFailed {
+                    reason: format!("LoRA adapter {}: {reason}", l.path.display()),
+                }));
+                return Vec::new();
+            }
+        }
+    }
+
+    let n_ctx_train = model.n_ctx_train();
+    let n_ctx_slot = cp.effective_ctx_per_slot(n_ctx_train);
+    let n_ctx_total = n_ctx_slot.saturating_mul(cp.parallel);
+    let n_batch = cp.n_batch.max(cp.parallel);
+    let n_ubatch = cp.n_ubatch.min(n_batch);
+    let threads = cp.threads_or_default();
+    let threads_batch = cp.threads_batch_or_default();
+
+    let can_shift = !model.is_recurrent()
+        && !model.is_hybrid()
+        && !matches!(
+            model.rope_type(),
+            Some(
+                llama_cpp_2::model::RopeType::MRope
+                    | llama_cpp_2::model::RopeType::IMRope
+                    | llama_cpp_2::model::RopeType::Vision
+            )
+        );
+    if cp.on_context_full == OnContextFull::Shift && !can_shift {
+        let _ = load_tx.send(LoadMsg::Failed(EngineError::invalid(
+            "on_context_full",
+            "this model cannot shift its context (recurrent, hybrid or M-RoPE); use 'stop'",
+        )));
+        return Vec::new();
+    }
+
+    let mut cparams = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx_total))
+        .with_n_batch(n_batch)
+        .with_n_ubatch(n_ubatch)
+        .with_n_seq_max(cp.parallel)
+        .with_n_threads(i32::try_from(threads).unwrap_or(1))
+        .with_n_threads_batch(i32::try_from(threads_batch).unwrap_or(1))
+        .with_flash_attention_policy(match cp.flash_attn {
+            FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        })
+        .with_type_k(kv_type(&cp.cache_type_k))
+        .with_type_v(kv_type(&cp.cache_type_v))
+        .with_kv_unified(cp.kv_unified)
+        .with_embeddings(cp.embeddings)
+        .with_no_perf(true);
+    if let Some(p) = cp.pooling {
+        cparams = cparams.with_pooling_type(match p {
+            Pooling::None => LlamaPoolingType::None,
+            Pooling::Mean => LlamaPoolingType::Mean,
+            Pooling::Cls => LlamaPoolingType::Cls,
+            Pooling::Last => LlamaPoolingType::Last,
+            Pooling::Rank => LlamaPoolingType::Rank,
+        });
+    }
+    if let Some(r) = cp.rope_scaling {
+        cparams = cparams.with_rope_scaling_type(match r {
+            RopeScaling::None => RopeScalingType::None,
+            RopeScaling::Linear => RopeScalingType::Linear,
+            RopeScaling::Yarn => RopeScalingType::Yarn,
+        });
+    }
+    if let Some(v) = cp.rope_freq_base {
+        cparams = cparams.with_rope_freq_base(v);
+    }
+    if let Some(v) = cp.rope_freq_scale {
+        cparams = cparams.with_rope_freq_scale(v);
+    }
+    if let Some(v) = cp.yarn.ext_factor {
+        cparams = cparams.with_yarn_ext_factor(v);
+    }
+    if let Some(v) = cp.yarn.attn_factor {
+        cparams = cparams.with_yarn_attn_factor(v);
+    }
+    if let Some(v) = cp.yarn.beta_fast {
+        cparams = cparams.with_yarn_beta_fast(v);
+    }
+    if let Some(v) = cp.yarn.beta_slow {
+        cparams = cparams.with_yarn_beta_slow(v);
+    }
+    if let Some(v) = cp.yarn.orig_ctx {
+        cparams = cparams.with_yarn_orig_ctx(v);
+    }
+
+    let rss0 = estimate::rss_bytes();
+    backend::clear_last_error();
+    let mut ctx = match model.new_context(backend, cparams) {
+        Ok(c) => c,
+        Err(_) => {
+            let reason = backend::take_last_error().unwrap_or_else(|| {
+                "llama.cpp could not create the context (out of memory?)".into()
+            });
+            let _ = load_tx.send(LoadMsg::Failed(EngineError::ContextTooLarge {
+                n_ctx: n_ctx_total,
+                reason,
+            }));
+            return Vec::new();
+        }
+    };
+    let rss1 = estimate::rss_bytes();
+    for (a, scale) in &mut adapters {
+        if let Err(e) = ctx.lora_adapter_set(a, *scale) {
+            let _ = load_tx.send(LoadMsg::Failed(EngineError::LoadFailed {
+                reason: format!("could not apply the LoRA adapter: {e}"),
+            }));
+            return Vec::new();
+        }
+    }
+
+    let info = model_info(
+        &model,
+        &ctx,
+        &mp.path,
+        meta,
+        InfoExtra {
+            n_ctx_slot,
+            n_slots: cp.parallel,
+            n_batch,
+            n_ubatch,
+            threads,
+            threads_batch,
+            n_gpu_layers,
+            can_shift,
+            embeddings: cp.embeddings,
+            memory: MemoryReport {
+                estimate,
+                model_bytes: model.size(),
+                context_rss_bytes: rss0.zip(rss1).map(|(a, b)| b.saturating_sub(a)),
+            },
+            load_ms: t0.elapsed().as_secs_f64() * 1e3,
+        },
+    );
+    let cfg = HostConfig {
+        n_ctx_slot,
+        n_slots: cp.parallel,
+        n_batch: n_batch as usize,
+        on_full: cp.on_context_full,
+        queue_max: cp.queue_max,
+        n_swa: info.n_swa,
+        add_bos: info.add_bos,
+        eog_tokens: info.eog_tokens.clone(),
+    };
+    if load_tx.send(LoadMsg::Loaded(Box::new(info))).is_err() {
+        return Vec::new();
+    }
+    let host = Host::new(&model, ctx, cfg, shared);
+    let waiters = host.run(rx);
+    drop(adapters);
+    drop(model);
+    waiters
+}
+
+struct InfoExtra {
+    n_ctx_slot: u32,
+    n_slots: u32,
+    n_batch: u32,
+    n_ubatch: u32,
+    threads: u32,
+    threads_batch: u32,
+    n_gpu_layers: u32,
+    can_shift: bool,
+    embeddings: bool,
+    memory: MemoryReport,
+    load_ms: f64,
+}
+
+fn model_info(
+    model: &LlamaModel,
+    ctx: &llama_cpp_2::context::LlamaContext<'_>,
+    path: &Path,
+    meta: GgufMeta,
+    x: InfoExtra,
+) -> ModelInfo {
+    let vocab = model.vocab();
+    let n_vocab = vocab.n_tokens();
+    let valid = |t: i32| t >= 0 && t < n_vocab;
+    let text = |t: i32| -> Option<String> {
+        if !valid(t) {
+            return None;
+        }
+        vocab
+            .text(llama_cpp_2::token::LlamaToken(t))
+            .map(|c| c.to_string_lossy().into_owned())
+    };
+    let bos = vocab.bos().0;
+    let eos = vocab.eos().0;
+    let eog_tokens: Vec<i32> = (0..n_vocab)
+        .filter(|&t| vocab.is_eog(llama_cpp_2::token::LlamaToken(t)))
+        .collect();
+    let has_fim = valid(vocab.fim_pre().0) && valid(vocab.fim_suf().0) && valid(vocab.fim_mid().0);
+    // SAFETY: valid model pointer for the duration of the call.
+    let n_swa = unsafe { llama_cpp_sys_2::llama_model_n_swa(raw_model(model)) };
+    let chat_template = model
+        .chat_template(None)
+        .ok()
+        .and_then(|t| t.to_string().ok());
+    ModelInfo {
+        path: path.to_path_buf(),
+        name: meta.name,
+        architecture: meta.architecture,
+        quantization: meta.quantization,
+        n_params: model.n_params(),
+        size_bytes: model.size(),
+        n_ctx_train: model.n_ctx_train(),
+        n_embd: u32::try_from(model.n_embd()).unwrap_or(0),
+        n_vocab: u32::try_from(n_vocab).unwrap_or(0),
+        n_layer: model.n_layer(),
+        n_head: model.n_head(),
+        n_head_kv: model.n_head_kv(),
+        n_swa: u32::try_from(n_swa).unwrap_or(0),
+        chat_template,
+        chat_templates: meta.chat_templates,
+        bos_token: text(bos),
+        eos_token: text(eos),
+        bos_id: valid(bos).then_some(bos),
+        eos_id: valid(eos).then_some(eos),
+        eog_tokens,
+        add_bos: vocab.should_add_bos(),
+        has_fim,
+        is_recurrent: model.is_recurrent(),
+        is_hybrid: model.is_hybrid(),
+        can_shift: x.can_shift,
+        n_ctx: ctx.n_ctx(),
+        n_ctx_slot: x.n_ctx_slot,
+        n_slots: x.n_slots,
+        n_batch: x.n_batch,
+        n_ubatch: x.n_ubatch,
+        threads: x.threads,
+        threads_batch: x.threads_batch,
+        n_gpu_layers: x.n_gpu_layers,
+        embeddings: x.embeddings,
+        memory: x.memory,
+        load_ms: x.load_ms,
+    }
+}
+
+impl ModelHandle {
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    /// Requests waiting for a free slot.
+    pub fn queue_len(&self) -> usize {
+        self.inner.shared.queue_len.load(Ordering::Relaxed)
+    }
+
+    /// Slots working on a request.
+    pub fn busy_slots(&self) -> usize {
+        self.inner.shared.busy_slots.load(Ordering::Relaxed)
+    }
+
+    /// Scheduler counters.
+    pub fn stats(&self) -> HostStats {
+        let s = &self.inner.shared;
+        HostStats {
+            decode_calls: s.decode_calls.load(Ordering::Relaxed),
+            decoded_tokens: s.decoded_tokens.load(Ordering::Relaxed),
+            max_batch_tokens: s.max_batch_tokens.load(Ordering::Relaxed),
+            max_batch_slots: s.max_batch_slots.load(Ordering::Relaxed),
+            requests_done: s.requests_done.load(Ordering::Relaxed),
+        }
+    }
+
+    fn send(&self, task: Task) -> Result<(), EngineError> {
+        self.inner.tx.send(task).map_err(|_| EngineError::Shutdown)
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Task) -> Result<T, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx))?;
+        rx.await.map_err(|_| EngineError::Shutdown)?
+    }
+
+    fn call_blocking<T>(&self, make: impl FnOnce(Reply<T>) -> Task) -> Result<T, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx))?;
+        rx.blocking_recv().map_err(|_| EngineError::Shutdown)?
+    }
+
+    /// Start a generation. Errors found before any token (invalid parameters, grammar,
+    /// prompt too long, queue full) come back here; later ones arrive as `Event::Error`.
+    pub async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
+        req.validate()?;
+        self.call(|reply| Task::Generate {
+            req: Box::new(req),
+            reply,
+        })
+        .await
+    }
+
+    /// [`generate`](Self::generate) for non-async callers.
+    pub fn generate_blocking(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
+        req.validate()?;
+        self.call_blocking(|reply| Task::Generate {
+            req: Box::new(req),
+            reply,
+        })
+    }
+
+    pub async fn tokenize(
+        &self,
+        text: &str,
+        add_special: bool,
+        parse_special: bool,
+    ) -> Result<Vec<i32>, EngineError> {
+        let text = text.to_string();
+        self.call(|reply| Task::Tokenize {
+            text,
+            add_special,
+            parse_special,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn detokenize(&self, tokens: &[i32]) -> Result<String, EngineError> {
+        let tokens = tokens.to_vec();
+        self.call(|reply| Task::Detokenize { tokens, reply }).await
+    }
+
+    /// Each token's text (special tokens rendered).
+    pub async fn token_pieces(&self, tokens: &[i32]) -> Result<Vec<TokenPiece>, EngineError> {
+        let tokens = tokens.to_vec();
+        self.call(|reply| Task::TokenPieces { tokens, reply }).await
+    }
+
+    pub async fn slots(&self) -> Result<Vec<SlotInfo>, EngineError> {
+        self.call(|reply| Task::Slots { reply }).await
+    }
+
+    /// Save an idle slot's KV cache and tokens to `path` (written to a temporary file, then
+    /// renamed).
+    pub async fn save_slot(
+        &self,
+        id: u32,
+        path: impl Into<PathBuf>,
+    ) -> Result<SlotFileInfo, EngineError> {
+        let path = path.into();
+        self.call(|reply| Task::SaveSlot { id, path, reply }).await
+    }
+
+    /// Load a saved slot file into an idle slot (replacing its cache).
+    pub async fn restore_slot(
+        &self,
+        id: u32,
+        path: impl Into<PathBuf>,
+    ) -> Result<SlotFileInfo, EngineError> {
+        let path = path.into();
+        self.call(|reply| Task::RestoreSlot { id, path, reply })
+            .await
+    }
+
+    /// Clear an idle slot's cache; returns the number of tokens dropped.
+    pub async fn erase_slot(&self, id: u32) -> Result<u32, EngineError> {
+        self.call(|reply| Task::EraseSlot { id, reply }).await
+    }
+
+    /// Stop the host: running and queued requests end with `Error(Shutdown)`, then the context
+    /// and model are freed. Returns once they are. Other clones of the handle then get
+    /// `Shutdown` errors.
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.send(Task::Shutdown { done }).is_ok() {
+            let _ = rx.await;
+        }
+        self.join();
+    }
+
+    /// [`shutdown`](Self::shutdown) for non-async callers.
+    pub fn shutdown_blocking(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.send(Task::Shutdown { done }).is_ok() {
+            let _ = rx.blocking_recv();
+        }
+        self.join();
+    }
+
+    fn join(&self) {
+        let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            // The host has signalled that it is done; this only reaps the thread.
+            let _ = t.join();
+        }
+    }
+}

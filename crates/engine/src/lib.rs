@@ -1,0 +1,36 @@
+//! Inference core: llama.cpp in-process through `llama-cpp-2`.
+//!
+//! [`ModelHost::load`] starts one OS thread per model that owns the model and one context
+//! whose KV cache all slots share; [`ModelHandle`] sends it tasks and receives events. The
+//! host batches every busy slot into one `llama_decode` per step (continuous batching),
+//! reuses each slot's cached prompt prefix, and streams tokens through a channel whose drop
+//! cancels the request. Nothing here knows HTTP.
+
+mod arch;
+pub mod backend;
+mod error;
+pub mod estimate;
+mod host;
+mod params;
+mod request;
+mod sampling;
+mod scheduler;
+mod slot;
+pub mod stop;
+
+pub use arch::{KNOWN_ARCHITECTURES, is_known_architecture};
+pub use backend::{BackendOptions, DeviceInfo, DeviceKind, NumaStrategy, devices};
+pub use error::EngineError;
+pub use estimate::{MemoryEstimate, MemoryReport, estimate};
+pub use host::{HostStats, ModelHandle, ModelHost, ModelInfo, TokenPiece};
+pub use params::{
+    ContextParams, DEFAULT_MAX_CTX_PER_SLOT, FlashAttn, GpuLayers, LoraSpec, ModelParams,
+    OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,
+};
+pub use request::{
+    Completion, Event, EventStream, FinishReason, GenerateRequest, MAX_N_PROBS, Prompt, Timings,
+    TokenProbs, Usage,
+};
+pub use sampling::{Grammar, RANDOM_SEED, SamplingParams};
+pub use slot::{SlotFileInfo, SlotInfo, SlotState};
+pub use stop::{StopMatcher, Utf8Buffer};

@@ -1,0 +1,326 @@
+//! One generation request and the events it produces.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::error::EngineError;
+use crate::sampling::{Grammar, SamplingParams};
+
+/// Most `n_probs` a request may ask for.
+pub const MAX_N_PROBS: u32 = 100;
+
+/// What to continue from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    /// Text to tokenize. `add_special` adds BOS (etc.) as the model wants;
+    /// `parse_special` turns special-token text such as `<|im_start|>` into those tokens.
+    Text {
+        text: String,
+        add_special: bool,
+        parse_special: bool,
+    },
+    /// Token ids as they are.
+    Tokens(Vec<i32>),
+}
+
+impl Prompt {
+    /// Text with special tokens added and parsed (llama-server's `/completion` behaviour).
+    pub fn text(text: impl Into<String>) -> Self {
+        Prompt::Text {
+            text: text.into(),
+            add_special: true,
+            parse_special: true,
+        }
+    }
+}
+
+/// One generation request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateRequest {
+    pub prompt: Prompt,
+    /// `None`: until end of generation or the context is full.
+    pub max_tokens: Option<u32>,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+    /// Never end on an end-of-generation token (they are banned). Ignored with a grammar,
+    /// which must be able to end.
+    pub ignore_eos: bool,
+    /// Top tokens with log-probabilities per generated token (0 = none).
+    pub n_probs: u32,
+    pub grammar: Option<Grammar>,
+    /// Jump the queue when all slots are busy.
+    pub priority: bool,
+    /// Run in this slot (waits for it if busy).
+    pub id_slot: Option<u32>,
+    /// Reuse the slot's cached prefix (default true).
+    pub cache_prompt: bool,
+    /// Tokens kept at the start when the context shifts (after BOS).
+    pub n_keep: u32,
+}
+
+impl Default for GenerateRequest {
+    fn default() -> Self {
+        GenerateRequest {
+            prompt: Prompt::Tokens(Vec::new()),
+            max_tokens: None,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            ignore_eos: false,
+            n_probs: 0,
+            grammar: None,
+            priority: false,
+            id_slot: None,
+            cache_prompt: true,
+            n_keep: 0,
+        }
+    }
+}
+
+impl GenerateRequest {
+    /// A request for this prompt with default settings.
+    pub fn new(prompt: Prompt) -> Self {
+        GenerateRequest {
+            prompt,
+            ..Default::default()
+        }
+    }
+
+    /// Checks that need no model (sampling values, `n_probs`, stop strings).
+    pub fn validate(&self) -> Result<(), EngineError> {
+        self.sampling.validate()?;
+        if self.n_probs > MAX_N_PROBS {
+            return Err(EngineError::invalid(
+                "n_probs",
+                format!("must be at most {MAX_N_PROBS}"),
+            ));
+        }
+        if let Prompt::Text { text, .. } = &self.prompt
+            && text.len() > i32::MAX as usize / 2
+        {
+            return Err(EngineError::invalid("prompt", "too large"));
+        }
+        Ok(())
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-generation token.
+    Stop,
+    /// `max_tokens` reached, or the slot's context is full.
+    Length,
+    /// This stop string was found (it is not part of the output).
+    StopString(String),
+    /// The request was cancelled.
+    Cancelled,
+}
+
+/// Log-probabilities of one generated token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenProbs {
+    /// Log-probability of the chosen token (softmax of the raw logits, as llama-server).
+    pub logprob: f32,
+    /// The `n_probs` most likely tokens: `(token, text, logprob)`, most likely first.
+    pub top: Vec<(i32, String, f32)>,
+}
+
+/// Timings in llama-server's `timings` shape.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Prompt tokens reused from the slot's cache.
+    pub cache_n: u32,
+    /// Prompt tokens actually evaluated.
+    pub prompt_n: u32,
+    pub prompt_ms: f64,
+    pub prompt_per_token_ms: f64,
+    pub prompt_per_second: f64,
+    /// Tokens generated (sampled).
+    pub predicted_n: u32,
+    pub predicted_ms: f64,
+    pub predicted_per_token_ms: f64,
+    pub predicted_per_second: f64,
+}
+
+impl Timings {
+    pub(crate) fn new(
+        cache_n: u32,
+        prompt_n: u32,
+        prompt_ms: f64,
+        predicted_n: u32,
+        predicted_ms: f64,
+    ) -> Self {
+        let per = |n: u32, ms: f64| {
+            if n == 0 {
+                (0.0, 0.0)
+            } else {
+                let per_token = ms / f64::from(n);
+                let per_second = if ms > 0.0 {
+                    1e3 * f64::from(n) / ms
+                } else {
+                    0.0
+                };
+                (per_token, per_second)
+            }
+        };
+        let (prompt_per_token_ms, prompt_per_second) = per(prompt_n, prompt_ms);
+        let (predicted_per_token_ms, predicted_per_second) = per(predicted_n, predicted_ms);
+        Timings {
+            cache_n,
+            prompt_n,
+            prompt_ms,
+            prompt_per_token_ms,
+            prompt_per_second,
+            predicted_n,
+            predicted_ms,
+            predicted_per_token_ms,
+            predicted_per_second,
+        }
+    }
+}
+
+/// Token counts in the OpenAI `usage` shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// The whole prompt (cached or not).
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// What a request's stream carries. Exactly one `Done` or `Error` ends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// One generated token. `text` is valid UTF-8: a character split over tokens comes with
+    /// the token that completes it, and text that may be the start of a stop string comes
+    /// once that is decided (so `text` may be empty). End-of-generation tokens are not sent,
+    /// except as the carrier of held-back text released when generation ends on one.
+    Token {
+        text: String,
+        token: i32,
+        probs: Option<TokenProbs>,
+    },
+    Done {
+        finish_reason: FinishReason,
+        usage: Usage,
+        timings: Timings,
+        slot_id: u32,
+    },
+    Error(EngineError),
+}
+
+/// The receiving end of a request's events. Dropping it cancels the request: its slot is
+/// freed at the next scheduler step.
+#[derive(Debug)]
+pub struct EventStream {
+    pub(crate) rx: mpsc::UnboundedReceiver<Event>,
+    pub(crate) task_id: u64,
+    pub(crate) finished: bool,
+}
+
+impl EventStream {
+    /// The task's id (as in [`crate::SlotInfo::task_id`]).
+    pub fn task_id(&self) -> u64 {
+        self.task_id
+    }
+
+    /// The next event; `None` after the final `Done` or `Error`. If the model host goes
+    /// away mid-request, an `Error(Shutdown)` is produced.
+    pub async fn recv(&mut self) -> Option<Event> {
+        if self.finished {
+            return None;
+        }
+        let ev = self.rx.recv().await;
+        self.after(ev)
+    }
+
+    /// [`recv`](Self::recv) for non-async callers (not from inside an async runtime).
+    pub fn blocking_recv(&mut self) -> Option<Event> {
+        if self.finished {
+            return None;
+        }
+        let ev = self.rx.blocking_recv();
+        self.after(ev)
+    }
+
+    fn after(&mut self, ev: Option<Event>) -> Option<Event> {
+        match ev {
+            Some(ev) => {
+                if matches!(ev, Event::Done { .. } | Event::Error(_)) {
+                    self.finished = true;
+                }
+                Some(ev)
+            }
+            None => {
+                self.finished = true;
+                Some(Event::Error(EngineError::Shutdown))
+            }
+        }
+    }
+
+    /// Read the whole stream into one [`Completion`].
+    pub async fn collect(mut self) -> Result<Completion, EngineError> {
+        let mut c = Completion::default();
+        while let Some(ev) = self.recv().await {
+            if let Some(r) = c.absorb(ev) {
+                return r.map(|()| c);
+            }
+        }
+        Err(EngineError::Shutdown)
+    }
+
+    /// [`collect`](Self::collect) for non-async callers.
+    pub fn blocking_collect(mut self) -> Result<Completion, EngineError> {
+        let mut c = Completion::default();
+        while let Some(ev) = self.blocking_recv() {
+            if let Some(r) = c.absorb(ev) {
+                return r.map(|()| c);
+            }
+        }
+        Err(EngineError::Shutdown)
+    }
+}
+
+/// A whole (non-streamed) result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Completion {
+    pub text: String,
+    pub tokens: Vec<i32>,
+    /// One entry per token when `n_probs > 0`.
+    pub probs: Vec<TokenProbs>,
+    pub finish_reason: Option<FinishReason>,
+    pub usage: Usage,
+    pub timings: Timings,
+    pub slot_id: u32,
+}
+
+impl Completion {
+    fn absorb(&mut self, ev: Event) -> Option<Result<(), EngineError>> {
+        match ev {
+            Event::Token { text, token, probs } => {
+                self.text.push_str(&text);
+                self.tokens.push(token);
+                if let Some(p) = probs {
+                    self.probs.push(p);
+                }
+                None
+            }
+            Event::Done {
+                finish_reason,
+                usage,
+                timings,
+                slot_id,
+            } => {
+                self.finish_reason = Some(finish_reason);
+                self.usage = usage;
+                self.timings = timings;
+                self.slot_id = slot_id;
+                Some(Ok(()))
+            }
+            Event::Error(e) => Some(Err(e)),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Slots: one sequence of the shared context each, with the tokens whose KV it holds (the
+//! prompt cache) and the request it is working on.
+
+use std::time::Instant;
+
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::request::Event;
+use crate::stop::{StopMatcher, Utf8Buffer};
+
+/// Whether a slot is working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotState {
+    Idle,
+    Processing,
+}
+
+/// A slot as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotInfo {
+    pub id: u32,
+    pub state: SlotState,
+    /// Tokens of context this slot may hold.
+    pub n_ctx: u32,
+    /// Tokens whose KV the slot holds (reusable by the next request with the same prefix).
+    pub n_cached: u32,
+    pub task_id: Option<u64>,
+    /// Prompt tokens of the current request (0 when idle).
+    pub n_prompt: u32,
+    /// Tokens generated so far by the current request.
+    pub n_decoded: u32,
+}
+
+/// Result of saving or restoring a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotFileInfo {
+    pub id: u32,
+    pub n_tokens: u32,
+    pub n_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Feeding the prompt (possibly over several steps).
+    Prompt,
+    /// Generating: `next_token` is decoded in the next step.
+    Generate,
+}
+
+/// The request a slot is serving.
+pub(crate) struct ActiveTask {
+    pub id: u64,
+    pub tx: UnboundedSender<Event>,
+    pub prompt: Vec<LlamaToken>,
+    /// Prompt tokens already in the KV cache (cached + evaluated).
+    pub n_prompt_done: usize,
+    pub phase: Phase,
+    pub next_token: Option<LlamaToken>,
+    /// Index in this step's batch whose logits to sample, or -1.
+    pub i_batch: i32,
+    pub chain: LlamaSampler,
+    pub grammar: Option<LlamaSampler>,
+    pub max_tokens: Option<u32>,
+    pub n_decoded: u32,
+    pub n_probs: u32,
+    pub n_keep: u32,
+    pub utf8: Utf8Buffer,
+    pub stop: StopMatcher,
+    pub cache_n: u32,
+    pub prompt_n: u32,
+    pub t_start: Instant,
+    pub t_prompt_done: Option<Instant>,
+}
+
+pub(crate) struct Slot {
+    pub id: u32,
+    /// Tokens whose KV is in the cache for this sequence, at positions `0..len`.
+    pub cache: Vec<LlamaToken>,
+    /// Scheduler tick of the last use (for least-recently-used choice).
+    pub last_used: u64,
+    pub task: Option<ActiveTask>,
+}
+
+impl Slot {
+    pub fn seq(&self) -> i32 {
+        self.id as i32
+    }
+
+    pub fn info(&self, n_ctx: u32) -> SlotInfo {
+        SlotInfo {
+            id: self.id,
+            state: if self.task.is_some() {
+                SlotState::Processing
+            } else {
+                SlotState::Idle
+            },
+            n_ctx,
+            n_cached: self.cache.len() as u32,
+            task_id: self.task.as_ref().map(|t| t.id),
+            n_prompt: self.task.as_ref().map_or(0, |t| t.prompt.len() as u32),
+            n_decoded: self.task.as_ref().map_or(0, |t| t.n_decoded),
+        }
+    }
+}
+
+/// Length of the common prefix of two token lists.
+pub(crate) fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
