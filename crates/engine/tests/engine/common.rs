@@ -1,0 +1,85 @@
+//! Shared helpers: the test models (from the environment; under CI=true a missing model
+//! fails the test, elsewhere it is a note and the test returns), loading, prompts.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use engine::{
+    Completion, ContextParams, EngineError, Event, EventStream, GenerateRequest, ModelHandle,
+    ModelHost, ModelParams, Prompt, SamplingParams,
+};
+
+pub fn model_path(var: &str) -> Option<PathBuf> {
+    match std::env::var_os(var).map(PathBuf::from) {
+        Some(p) => {
+            assert!(p.is_file(), "{var}={} does not exist", p.display());
+            Some(p)
+        }
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but {var} is not set"
+            );
+            eprintln!("note: {var} not set; skipping the real-model test");
+            None
+        }
+    }
+}
+
+pub fn smollm() -> Option<PathBuf> {
+    model_path("LLAMA_DASHBOARD_TEST_MODEL")
+}
+
+pub fn gemma() -> Option<PathBuf> {
+    model_path("LLAMA_DASHBOARD_TEST_MODEL_2")
+}
+
+pub fn ctx(ctx_per_slot: u32, parallel: u32) -> ContextParams {
+    ContextParams {
+        ctx_per_slot,
+        parallel,
+        n_batch: 512,
+        ..Default::default()
+    }
+}
+
+/// Load SmolLM2 with its own host (for tests that count or own slots).
+pub fn load_smollm(c: ContextParams) -> Option<ModelHandle> {
+    let path = smollm()?;
+    Some(ModelHost::load(ModelParams::new(path), c, |_| {}).expect("load SmolLM2"))
+}
+
+/// One SmolLM2 host shared by the tests that only need answers.
+pub fn shared() -> Option<&'static ModelHandle> {
+    static H: OnceLock<Option<ModelHandle>> = OnceLock::new();
+    H.get_or_init(|| load_smollm(ctx(1024, 4))).as_ref()
+}
+
+pub fn chatml(user: &str) -> String {
+    format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+}
+
+pub const FRANCE: &str = "What is the capital of France?";
+
+pub fn greedy(prompt: &str, max_tokens: u32) -> GenerateRequest {
+    GenerateRequest {
+        max_tokens: Some(max_tokens),
+        sampling: SamplingParams::greedy(),
+        ..GenerateRequest::new(Prompt::text(prompt))
+    }
+}
+
+pub async fn run(h: &ModelHandle, req: GenerateRequest) -> Result<Completion, EngineError> {
+    let stream = h.generate(req).await?;
+    tokio::time::timeout(Duration::from_secs(300), stream.collect())
+        .await
+        .expect("generation timed out")
+}
+
+pub async fn next(s: &mut EventStream) -> Event {
+    tokio::time::timeout(Duration::from_secs(120), s.recv())
+        .await
+        .expect("no event in time")
+        .expect("stream ended")
+}

@@ -1,0 +1,9 @@
+//! Integration tests on the real test models (see `common`). One test binary, so llama.cpp
+//! is linked once; each test loads its own host when it counts decode calls or owns slots.
+
+mod common;
+
+mod batching;
+mod errors;
+mod generate;
+mod slots;

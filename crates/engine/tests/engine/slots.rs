@@ -1,0 +1,74 @@
+//! Slot listing, save / restore / erase, pinning a request to a slot.
+
+use engine::{EngineError, SlotState};
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_erase_restore_a_slot() {
+    let Some(h) = load_smollm(ctx(512, 2)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = chatml(FRANCE);
+    let mut req = greedy(&prompt, 8);
+    req.id_slot = Some(1);
+    let first = run(&h, req.clone()).await.unwrap();
+    assert_eq!(first.slot_id, 1);
+
+    let slots = h.slots().await.unwrap();
+    assert_eq!(slots.len(), 2);
+    assert_eq!(slots[1].state, SlotState::Idle);
+    assert_eq!(slots[1].n_ctx, 512);
+    let cached = slots[1].n_cached;
+    assert!(cached >= first.usage.prompt_tokens, "{slots:?}");
+
+    let file = dir.path().join("slot1.bin");
+    let saved = h.save_slot(1, &file).await.unwrap();
+    assert_eq!(saved.n_tokens, cached);
+    assert!(saved.n_bytes > 0 && file.is_file());
+
+    assert_eq!(h.erase_slot(1).await.unwrap(), cached);
+    assert_eq!(h.slots().await.unwrap()[1].n_cached, 0);
+
+    let restored = h.restore_slot(1, &file).await.unwrap();
+    assert_eq!(restored.n_tokens, cached);
+    assert_eq!(h.slots().await.unwrap()[1].n_cached, cached);
+
+    // The restored KV is used: the same prompt reads only its last token, same answer.
+    let again = run(&h, req).await.unwrap();
+    assert_eq!(again.timings.prompt_n, 1, "{:?}", again.timings);
+    assert_eq!(again.text, first.text);
+
+    // Errors: unknown slot, missing or foreign file.
+    assert!(matches!(
+        h.erase_slot(7).await,
+        Err(EngineError::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        h.restore_slot(0, dir.path().join("none.bin")).await,
+        Err(EngineError::SlotFile { .. })
+    ));
+    let junk = dir.path().join("junk.bin");
+    std::fs::write(&junk, b"not a slot file at all").unwrap();
+    assert!(matches!(
+        h.restore_slot(0, &junk).await,
+        Err(EngineError::SlotFile { .. })
+    ));
+    assert_eq!(h.slots().await.unwrap()[0].n_cached, 0);
+    h.shutdown().await;
+}
+
+#[test]
+fn devices_include_the_cpu_with_its_memory() {
+    let devs = engine::devices();
+    let cpu = devs
+        .iter()
+        .find(|d| d.kind == engine::DeviceKind::Cpu)
+        .expect("a CPU device");
+    assert!(
+        cpu.memory_total > 0 && cpu.memory_free <= cpu.memory_total,
+        "{cpu:?}"
+    );
+    assert!(!cpu.description.is_empty());
+}
