@@ -466,6 +466,7 @@ impl<'m> Host<'m> {
             phase: Phase::Prompt,
             next_token: None,
             i_batch: -1,
+            in_batch: false,
             chain,
             grammar: p.grammar,
             max_tokens: p.max_tokens,
@@ -589,6 +590,7 @@ impl<'m> Host<'m> {
             let seq = s.seq();
             let Some(t) = s.task.as_mut() else { continue };
             t.i_batch = -1;
+            t.in_batch = false;
             if t.phase != Phase::Generate {
                 continue;
             }
@@ -602,6 +604,7 @@ impl<'m> Host<'m> {
             }
             s.cache.push(tok);
             t.i_batch = n_tokens as i32;
+            t.in_batch = true;
             n_tokens += 1;
             n_slots_in_batch += 1;
         }
@@ -629,6 +632,7 @@ impl<'m> Host<'m> {
                 n_tokens += 1;
             }
             t.n_prompt_done += take;
+            t.in_batch = take > 0;
             if t.n_prompt_done == t.prompt.len() {
                 t.i_batch = n_tokens as i32 - 1;
             }
@@ -641,12 +645,13 @@ impl<'m> Host<'m> {
 
         if let Err(e) = self.ctx.decode(&mut self.batch) {
             tracing::error!(error = %e, n_tokens, "llama_decode failed");
-            // Fail every slot that was in this batch and drop its (now unknown) KV.
+            // Fail every slot that was in this batch and drop its (now unknown) KV; slots
+            // still waiting for room in the batch are untouched.
             let failed: Vec<usize> = self
                 .slots
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.task.is_some())
+                .filter(|(_, s)| s.task.as_ref().is_some_and(|t| t.in_batch))
                 .map(|(i, _)| i)
                 .collect();
             for i in failed {

@@ -62,6 +62,8 @@ pub(crate) struct ActiveTask {
     pub next_token: Option<LlamaToken>,
     /// Index in this step's batch whose logits to sample, or -1.
     pub i_batch: i32,
+    /// Has tokens in this step's batch.
+    pub in_batch: bool,
     pub chain: LlamaSampler,
     pub grammar: Option<LlamaSampler>,
     pub max_tokens: Option<u32>,
