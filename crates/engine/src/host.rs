@@ -858,3 +858,17 @@ impl ModelHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_and_streams_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<ModelHandle>();
+        send::<EventStream>();
+        send_sync::<ModelInfo>();
+    }
+}
