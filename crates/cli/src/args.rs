@@ -50,6 +50,80 @@ pub enum Command {
     /// Show or change the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Chat with a model in the terminal (or answer one prompt and exit)
+    Run(RunArgs),
+    /// Measure prompt processing (pp) and generation (tg) speed, like llama-bench
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Model id, alias, or path to a .gguf file
+    pub model: String,
+    /// Answer this prompt and exit (piped standard input is appended to it)
+    pub prompt: Vec<String>,
+    /// System prompt
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Context size in tokens (0 = the model's training context)
+    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
+    pub ctx_size: u32,
+    /// Threads (default: physical cores)
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+    /// Most tokens to generate per answer (-1 = until the model stops or the context is full)
+    #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_negative_numbers = true)]
+    pub n_predict: i64,
+    #[arg(long)]
+    pub temp: Option<f32>,
+    #[arg(long)]
+    pub top_k: Option<i32>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// GPU layers to offload (number or "auto")
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl", default_value = "auto")]
+    pub n_gpu_layers: String,
+    /// Print prompt and generation speed after each answer
+    #[arg(long)]
+    pub timings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Model id, alias, or path to a .gguf file (not needed with --history)
+    #[arg(required_unless_present = "history")]
+    pub model: Option<String>,
+    /// Prompt tokens (pp test; 0 skips it)
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    pub n_prompt: u32,
+    /// Generated tokens (tg test; 0 skips it)
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    pub n_gen: u32,
+    /// Repetitions of each test
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub reps: u32,
+    /// Logical batch size
+    #[arg(short = 'b', long = "batch-size", default_value_t = 2048)]
+    pub n_batch: u32,
+    /// Physical batch size (llama-bench's -ub)
+    #[arg(long = "ubatch-size", visible_alias = "ub", default_value_t = 512)]
+    pub n_ubatch: u32,
+    /// Context size (default: just enough for the test)
+    #[arg(short = 'c', long = "ctx-size")]
+    pub n_ctx: Option<u32>,
+    /// Threads (default: physical cores)
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+    /// GPU layers to offload
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 0)]
+    pub n_gpu_layers: u32,
+    /// List past runs instead of running (filter with a model argument)
+    #[arg(long)]
+    pub history: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,4 +175,19 @@ pub struct JsonFlag {
     /// Print JSON instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+/// llama.cpp's tools take multi-letter flags with one dash (`-ub 512`, `-ngl 99`); clap's
+/// short flags are one letter. Rewrite those few to their long forms so users of llama-bench
+/// and llama-server can type what they know.
+pub fn llama_style_flags(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    const MAP: &[(&str, &str)] = &[("-ub", "--ubatch-size"), ("-ngl", "--n-gpu-layers")];
+    args.into_iter()
+        .map(|a| match MAP.iter().find(|(short, _)| a == *short) {
+            Some((_, long)) => long.into(),
+            None => a,
+        })
+        .collect()
 }

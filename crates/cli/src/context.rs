@@ -84,3 +84,37 @@ pub fn resolve<'a>(
             .any(|p| p == path || (canonical.is_some() && p.canonicalize().ok() == canonical))
     })
 }
+
+/// A model argument: a path to a file, or an id / alias from the catalog. Returns the file
+/// to load and the catalog entry when there is one.
+pub fn locate(ctx: &Context, model: &str) -> Result<(std::path::PathBuf, Option<ModelEntry>)> {
+    let as_path = std::path::Path::new(model);
+    if as_path.is_file() {
+        return Ok((as_path.to_path_buf(), None));
+    }
+    let report = ctx.discover();
+    let store = ctx.store().ok();
+    match resolve(&report, store.as_ref(), model) {
+        Some(m) if !m.missing_parts.is_empty() => {
+            anyhow::bail!(
+                "model {} is missing part(s) {:?} of {}",
+                m.id,
+                m.missing_parts,
+                m.split_count
+            )
+        }
+        Some(m) => Ok((m.path.clone(), Some(m.clone()))),
+        None => {
+            anyhow::bail!("no model named {model:?}; `llama-dashboard models list` shows the ids")
+        }
+    }
+}
+
+/// The id a model is stored under: its catalog id, else the file stem of the path.
+pub fn model_id(path: &std::path::Path, entry: Option<&ModelEntry>) -> String {
+    entry.map(|e| e.id.clone()).unwrap_or_else(|| {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string())
+    })
+}

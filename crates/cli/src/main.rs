@@ -5,13 +5,14 @@
 mod args;
 mod cmd;
 mod context;
+mod conversation;
 mod output;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = args::Cli::parse_from(args::llama_style_flags(std::env::args_os()));
     init_tracing(cli.global.verbose);
     match cmd::run(cli) {
         Ok(code) => code,

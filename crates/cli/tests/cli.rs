@@ -456,3 +456,109 @@ fn required(var: &str) -> Option<PathBuf> {
         }
     }
 }
+
+/// `bench` on the real test model: llama-bench's tests, figures stored and listed again.
+#[test]
+fn bench_measures_and_keeps_history() {
+    let Some(model) = required("LLAMA_DASHBOARD_TEST_MODEL") else {
+        return;
+    };
+    let env = Env::new();
+    let out = env.json(&[
+        "bench",
+        model.to_str().unwrap(),
+        "-p",
+        "32",
+        "-n",
+        "8",
+        "-r",
+        "2",
+        "-t",
+        "2",
+        "--json",
+    ]);
+    let results = out["results"].as_array().unwrap();
+    let tests: Vec<&str> = results
+        .iter()
+        .map(|r| r["test"].as_str().unwrap())
+        .collect();
+    assert_eq!(tests, vec!["pp32", "tg8"]);
+    for r in results {
+        assert!(r["avg_ts"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(r["samples_ts"].as_array().unwrap().len(), 2);
+    }
+    let history = env.json(&["bench", "--history", "--json"]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["model"], "SmolLM2-135M-Instruct.Q4_1");
+    env.cmd()
+        .args(["bench", "--history"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pp32"));
+    // Bad parameters are refused before anything loads.
+    env.cmd()
+        .args(["bench"])
+        .arg(&model)
+        .args(["-p", "0", "-n", "0"])
+        .assert()
+        .failure();
+    env.cmd()
+        .args(["bench", "no-such-model"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model named"));
+}
+
+/// `run` with a prompt answers once and exits; piped input is read as the prompt.
+#[test]
+fn run_answers_a_prompt_and_exits() {
+    let Some(model) = required("LLAMA_DASHBOARD_TEST_MODEL") else {
+        return;
+    };
+    let env = Env::new();
+    env.cmd()
+        .arg("run")
+        .arg(&model)
+        .args([
+            "What is the capital of France? Answer in one sentence.",
+            "--temp",
+            "0",
+            "-n",
+            "48",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Paris"));
+    env.cmd()
+        .arg("run")
+        .arg(&model)
+        .args(["--temp", "0", "-n", "48"])
+        .write_stdin("What is the capital of France? Answer in one sentence.\n")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Paris"));
+}
+
+/// A model without a chat template gets the built-in one of its family.
+#[test]
+fn run_uses_the_builtin_template_for_a_model_without_one() {
+    let Some(model) = required("LLAMA_DASHBOARD_TEST_MODEL_2") else {
+        return;
+    };
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .arg("-v")
+        .arg("run")
+        .arg(&model)
+        .args(["Hello", "--temp", "0", "-n", "8"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("builtin:gemma"), "{stderr}");
+}

@@ -1,7 +1,9 @@
 //! One module per command group; each turns arguments into library calls and output.
 
+mod bench;
 mod config;
 mod models;
+mod run;
 
 use crate::args::{Cli, Command};
 use crate::context::Context;
@@ -16,5 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match command {
         Command::Models(cmd) => models::run(&ctx, cmd),
         Command::Config(cmd) => config::run(&ctx, cmd),
+        Command::Run(args) => run::run(&ctx, args),
+        Command::Bench(args) => bench::run(&ctx, args),
     }
 }

@@ -1,7 +1,7 @@
 //! `models list | scan | info | alias`.
 
 use crate::args::ModelsCommand;
-use crate::context::{Context, resolve};
+use crate::context::{Context, locate, resolve};
 use crate::output::{self, bytes, count, or_dash};
 use anyhow::{Context as _, Result, bail};
 use catalog::{ModelEntry, Root, ScanReport, Source};
@@ -345,27 +345,6 @@ fn type_label(v: &gguf::Value) -> String {
     match v {
         gguf::Value::Array(a) => format!("[{}; {}]", a.elem_type.name(), a.len),
         other => other.value_type().name().to_string(),
-    }
-}
-
-/// A model argument: a path to a file, or an id / alias from the catalog.
-fn locate(ctx: &Context, model: &str) -> Result<(PathBuf, Option<ModelEntry>)> {
-    let as_path = Path::new(model);
-    if as_path.is_file() {
-        return Ok((as_path.to_path_buf(), None));
-    }
-    let report = ctx.discover();
-    let store = ctx.store().ok();
-    match resolve(&report, store.as_ref(), model) {
-        Some(m) if m.missing_parts.contains(&1) => {
-            bail!(
-                "model {} is missing its first part ({} expected)",
-                m.id,
-                m.split_count
-            )
-        }
-        Some(m) => Ok((m.path.clone(), Some(m.clone()))),
-        None => bail!("no model named {model:?}; `llama-dashboard models list` shows the ids"),
     }
 }
 

@@ -1,0 +1,171 @@
+//! `bench`: llama-bench's pp/tg measurement through our engine; results go to SQLite.
+
+use crate::args::BenchArgs;
+use crate::context::{Context, locate, model_id};
+use crate::output::{self, bytes, count};
+use anyhow::Result;
+use engine::bench::{BenchParams, BenchReport};
+use std::process::ExitCode;
+
+pub fn run(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
+    if args.history {
+        return history(ctx, args.model.as_deref(), args.json.json);
+    }
+    let model = args
+        .model
+        .as_deref()
+        .expect("clap requires a model without --history");
+    let (path, entry) = locate(ctx, model)?;
+    let id = model_id(&path, entry.as_ref());
+    let params = BenchParams {
+        n_prompt: args.n_prompt,
+        n_gen: args.n_gen,
+        reps: args.reps,
+        n_batch: args.n_batch,
+        n_ubatch: args.n_ubatch,
+        n_ctx: args.n_ctx,
+        threads: args.threads.unwrap_or_else(engine::backend::physical_cores),
+        n_gpu_layers: args.n_gpu_layers,
+    };
+    params.validate()?;
+    let quiet = args.json.json;
+    let report = engine::bench::run(&path, &params, |p| {
+        if !quiet {
+            let what = if p.rep == 0 {
+                "warm-up".to_string()
+            } else {
+                format!("run {}/{}", p.rep, p.reps)
+            };
+            eprint!("\r\x1b[2K{}: {what}", p.test);
+        }
+    })?;
+    if !quiet {
+        eprint!("\r\x1b[2K");
+    }
+    // Keep the run even if the database is unusable: the figures are already on screen.
+    let stored = ctx.store().and_then(|s| {
+        Ok(s.insert_bench_run(
+            &id,
+            &serde_json::to_value(&report.params)?,
+            &serde_json::to_value(&report.results)?,
+        )?)
+    });
+    if let Err(e) = &stored {
+        eprintln!("warning: result not saved: {e:#}");
+    }
+    if args.json.json {
+        output::json(&serde_json::json!({
+            "id": stored.ok(),
+            "model": id,
+            "path": path,
+            "model_size": report.model_size,
+            "model_params": report.model_params,
+            "params": report.params,
+            "results": report.results,
+        }))?;
+    } else {
+        print_report(&id, &report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The table llama-bench prints, same columns.
+fn print_report(id: &str, r: &BenchReport) {
+    let mut t = output::table([
+        "MODEL", "SIZE", "PARAMS", "BACKEND", "THREADS", "TEST", "T/S",
+    ]);
+    for res in &r.results {
+        t.add_row([
+            id.to_string(),
+            bytes(r.model_size),
+            count(r.model_params),
+            "CPU".to_string(),
+            r.params.threads.to_string(),
+            res.test.clone(),
+            format!("{:.2} ± {:.2}", res.avg_ts, res.stddev_ts),
+        ]);
+    }
+    println!("{t}");
+}
+
+fn history(ctx: &Context, model: Option<&str>, json: bool) -> Result<ExitCode> {
+    let store = ctx.store()?;
+    // Accept an alias or path as well as the stored id.
+    let filter = model.map(|m| match locate(ctx, m) {
+        Ok((path, entry)) => model_id(&path, entry.as_ref()),
+        Err(_) => m.to_string(),
+    });
+    let runs = store.bench_runs(filter.as_deref())?;
+    if json {
+        let rows: Vec<_> = runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({"id": r.id, "model": r.model_id, "created_at": r.created_at,
+                                   "params": r.params, "results": r.results})
+            })
+            .collect();
+        output::json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        println!("No benchmark runs yet. Run one with: llama-dashboard bench <model>");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = output::table(["RUN", "WHEN (UTC)", "MODEL", "THREADS", "TEST", "T/S"]);
+    for r in &runs {
+        let threads = r
+            .params
+            .get("threads")
+            .map_or("-".to_string(), |v| v.to_string());
+        for res in r.results.as_array().into_iter().flatten() {
+            let test = res
+                .get("test")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?")
+                .to_string();
+            let avg = res.get("avg_ts").and_then(|v| v.as_f64()).unwrap_or(0.0);
+            let sd = res.get("stddev_ts").and_then(|v| v.as_f64()).unwrap_or(0.0);
+            t.add_row([
+                r.id.to_string(),
+                utc(r.created_at),
+                r.model_id.clone(),
+                threads.clone(),
+                test,
+                format!("{avg:.2} ± {sd:.2}"),
+            ]);
+        }
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM` (UTC), without a date crate for one column.
+fn utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(super::utc(0), "1970-01-01 00:00");
+        assert_eq!(super::utc(1_795_314_600), "2026-11-22 02:30");
+        assert_eq!(super::utc(951_782_400), "2000-02-29 00:00");
+    }
+}

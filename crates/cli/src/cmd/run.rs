@@ -1,0 +1,353 @@
+//! `run`: chat with a model in the terminal, or answer one prompt and exit.
+//!
+//! Interactive mode has line editing and history (rustyline), multi-line input between
+//! `"""` lines, and the commands `/clear`, `/set <param> <value>`, `/show`, `/help`, `/bye`.
+//! Ctrl-C stops the answer being written, not the program.
+
+use crate::args::RunArgs;
+use crate::context::{Context, locate, model_id};
+use crate::conversation::ChatFormat;
+use anyhow::{Context as _, Result, bail};
+use chat::ChatMessage;
+use engine::{
+    ContextParams, Event, FinishReason, GenerateRequest, GpuLayers, ModelHandle, ModelHost,
+    ModelParams, SamplingParams,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+
+pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(ctx, args))
+}
+
+/// Per-answer settings that `/set` changes.
+struct Settings {
+    sampling: SamplingParams,
+    max_tokens: Option<u32>,
+    system: Option<String>,
+    timings: bool,
+}
+
+async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
+    let (path, entry) = locate(ctx, &args.model)?;
+    let id = model_id(&path, entry.as_ref());
+    let custom_template = ctx
+        .store()
+        .ok()
+        .and_then(|s| s.model_settings(&id).ok().flatten())
+        .and_then(|s| s.chat_template);
+
+    // A prompt from the arguments and/or piped standard input means: answer once.
+    let mut once = (!args.prompt.is_empty()).then(|| args.prompt.join(" "));
+    if !std::io::stdin().is_terminal() {
+        let mut piped = String::new();
+        std::io::stdin().read_to_string(&mut piped)?;
+        if !piped.trim().is_empty() {
+            once = Some(match once {
+                Some(p) => format!("{p}\n\n{}", piped.trim_end()),
+                None => piped.trim_end().to_string(),
+            });
+        }
+    }
+
+    let model = load(&path, &args).await?;
+    let format = ChatFormat::for_model(&model, custom_template.as_deref()).await?;
+    tracing::info!(template = %format.origin, "chat template");
+
+    let mut settings = Settings {
+        sampling: sampling_from(ctx, &args),
+        max_tokens: u32::try_from(args.n_predict).ok(),
+        system: args.system.clone(),
+        timings: args.timings,
+    };
+    let mut history: Vec<ChatMessage> = Vec::new();
+
+    if let Some(prompt) = once {
+        history.push(message("user", &prompt));
+        answer(&model, &format, &settings, &mut history).await?;
+        model.shutdown().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let history_file = ctx.paths.data_dir.join("run_history.txt");
+    let _ = editor.load_history(&history_file);
+    eprintln!(
+        "{id} ({} template). Type /? for help, /bye to leave.",
+        format.origin
+    );
+    loop {
+        let line = match read_input(&mut editor) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => return Err(e),
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(trimmed);
+        if let Some(cmd) = trimmed.strip_prefix('/') {
+            match command(cmd, &mut settings, &mut history, &format) {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => eprintln!("{e}"),
+            }
+            continue;
+        }
+        history.push(message("user", &line));
+        if let Err(e) = answer(&model, &format, &settings, &mut history).await {
+            eprintln!("error: {e:#}");
+            history.pop();
+        }
+    }
+    let _ = std::fs::create_dir_all(&ctx.paths.data_dir);
+    let _ = editor.save_history(&history_file);
+    model.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn load(path: &std::path::Path, args: &RunArgs) -> Result<ModelHandle> {
+    let mut params = ModelParams::new(path);
+    params.n_gpu_layers =
+        match args.n_gpu_layers.as_str() {
+            "auto" => GpuLayers::Auto,
+            n => GpuLayers::Count(n.parse().map_err(|_| {
+                anyhow::anyhow!("--n-gpu-layers: {n:?} is neither a number nor auto")
+            })?),
+        };
+    let context = ContextParams {
+        ctx_per_slot: args.ctx_size,
+        parallel: 1,
+        threads: args.threads,
+        ..ContextParams::default()
+    };
+    let bar = ProgressBar::new(100).with_style(
+        ProgressStyle::with_template("{spinner} loading {msg} {bar:30} {percent}%")
+            .expect("valid template"),
+    );
+    bar.set_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let b = bar.clone();
+    let handle = tokio::task::spawn_blocking(move || {
+        ModelHost::load(params, context, move |p| b.set_position((p * 100.0) as u64))
+    })
+    .await
+    .context("model loader thread")?;
+    bar.finish_and_clear();
+    Ok(handle?)
+}
+
+fn sampling_from(ctx: &Context, args: &RunArgs) -> SamplingParams {
+    let defaults = &ctx.config.sampling;
+    SamplingParams {
+        temperature: args.temp.unwrap_or(defaults.temperature as f32),
+        top_k: args.top_k.unwrap_or(defaults.top_k as i32),
+        top_p: args.top_p.unwrap_or(defaults.top_p as f32),
+        min_p: defaults.min_p as f32,
+        repeat_penalty: defaults.repeat_penalty as f32,
+        seed: args.seed,
+        ..SamplingParams::default()
+    }
+}
+
+fn message(role: &str, text: &str) -> ChatMessage {
+    ChatMessage::new(role, text)
+}
+
+/// One line, or several between `"""` lines. `None` at end of input (Ctrl-D).
+fn read_input(editor: &mut rustyline::DefaultEditor) -> Result<Option<String>> {
+    use rustyline::error::ReadlineError;
+    let mut lines: Vec<String> = Vec::new();
+    let mut multi = false;
+    loop {
+        let prompt = if multi { "... " } else { ">>> " };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                if !multi && line.trim_start().starts_with("\"\"\"") {
+                    let rest = line.trim_start()[3..].to_string();
+                    if let Some(done) = rest.strip_suffix("\"\"\"") {
+                        return Ok(Some(done.to_string()));
+                    }
+                    multi = true;
+                    if !rest.is_empty() {
+                        lines.push(rest);
+                    }
+                    continue;
+                }
+                if multi {
+                    if let Some(last) = line.trim_end().strip_suffix("\"\"\"") {
+                        if !last.is_empty() {
+                            lines.push(last.to_string());
+                        }
+                        return Ok(Some(lines.join("\n")));
+                    }
+                    lines.push(line);
+                    continue;
+                }
+                return Ok(Some(line));
+            }
+            Err(ReadlineError::Interrupted) => {
+                if multi {
+                    lines.clear();
+                    multi = false;
+                }
+                eprintln!("Use Ctrl + d or /bye to exit.");
+            }
+            Err(ReadlineError::Eof) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// A `/command`. Returns true to leave.
+fn command(
+    cmd: &str,
+    s: &mut Settings,
+    history: &mut Vec<ChatMessage>,
+    format: &ChatFormat,
+) -> Result<bool> {
+    let mut words = cmd.split_whitespace();
+    match words.next().unwrap_or("") {
+        "bye" | "exit" | "quit" => return Ok(true),
+        "clear" => {
+            history.clear();
+            eprintln!("Cleared session context");
+        }
+        "set" => {
+            let key = words.next().unwrap_or("");
+            let rest: Vec<&str> = words.collect();
+            let value = rest.join(" ");
+            set(s, key, &value)?;
+            eprintln!("Set '{key}' to '{value}'");
+        }
+        "show" => {
+            eprintln!("template: {}", format.origin);
+            eprintln!(
+                "temperature {}  top_k {}  top_p {}  seed {:?}  max_tokens {:?}  system {:?}",
+                s.sampling.temperature,
+                s.sampling.top_k,
+                s.sampling.top_p,
+                s.sampling.seed,
+                s.max_tokens,
+                s.system
+            );
+        }
+        "?" | "help" => eprintln!(
+            "/set temp|top_k|top_p|min_p|seed|max_tokens|system|timings <value>\n/show  /clear  /bye\n\
+             Start and end a message with \"\"\" to write several lines. Ctrl-C stops an answer."
+        ),
+        other => bail!("unknown command /{other}; /? lists them"),
+    }
+    Ok(false)
+}
+
+fn set(s: &mut Settings, key: &str, value: &str) -> Result<()> {
+    let num = |v: &str| {
+        v.parse::<f32>()
+            .map_err(|_| anyhow::anyhow!("/set {key}: {v:?} is not a number"))
+    };
+    match key {
+        "temp" | "temperature" => s.sampling.temperature = num(value)?,
+        "top_k" => {
+            s.sampling.top_k = value
+                .parse()
+                .map_err(|_| anyhow::anyhow!("/set top_k: {value:?} is not an integer"))?
+        }
+        "top_p" => s.sampling.top_p = num(value)?,
+        "min_p" => s.sampling.min_p = num(value)?,
+        "seed" => {
+            s.sampling.seed = Some(
+                value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("/set seed: {value:?} is not an integer"))?,
+            )
+        }
+        "max_tokens" | "num_predict" => {
+            s.max_tokens = value
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| u32::try_from(n).ok())
+        }
+        "system" => s.system = (!value.is_empty()).then(|| value.to_string()),
+        "timings" | "verbose" => s.timings = !matches!(value, "off" | "false" | "0"),
+        _ => bail!("/set: unknown parameter {key:?}"),
+    }
+    s.sampling.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// Generates the assistant's reply to `history`, streaming it to stdout, and appends it.
+async fn answer(
+    model: &ModelHandle,
+    format: &ChatFormat,
+    s: &Settings,
+    history: &mut Vec<ChatMessage>,
+) -> Result<()> {
+    let mut messages = Vec::with_capacity(history.len() + 1);
+    if let Some(system) = &s.system {
+        messages.push(message("system", system));
+    }
+    messages.extend(history.iter().cloned());
+    let prompt = format.prompt(&messages)?;
+    tracing::debug!(?prompt, "chat prompt");
+    let mut req = GenerateRequest::new(prompt);
+    req.sampling = s.sampling.clone();
+    req.max_tokens = s.max_tokens;
+    req.stop = format.stops.clone();
+    let mut stream = model.generate(req).await?;
+    let mut out = std::io::stdout();
+    let mut reply = String::new();
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            ev = stream.recv() => match ev {
+                Some(Event::Token { text, .. }) => {
+                    out.write_all(text.as_bytes())?;
+                    out.flush()?;
+                    reply.push_str(&text);
+                }
+                Some(Event::Done { finish_reason, timings, .. }) => {
+                    if s.timings {
+                        eprintln!(
+                            "\n[prompt {} tokens ({} cached) {:.1} t/s, generation {} tokens {:.1} t/s, {:?}]",
+                            timings.prompt_n, timings.cache_n, timings.prompt_per_second,
+                            timings.predicted_n, timings.predicted_per_second, finish_reason
+                        );
+                    }
+                    if finish_reason == FinishReason::Length {
+                        eprint!("\n[stopped: length limit]");
+                    }
+                    break;
+                }
+                Some(Event::Error(e)) => return Err(e.into()),
+                None => break,
+            },
+            _ = &mut ctrl_c, if !interrupted => {
+                // Dropping the stream cancels the request; the slot is freed at the next step.
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    drop(stream);
+    println!();
+    if interrupted {
+        eprintln!("[interrupted]");
+    }
+    history.push(message("assistant", &reply));
+    Ok(())
+}
