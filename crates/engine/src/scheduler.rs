@@ -656,8 +656,8 @@ impl<'m> Host<'m> {
                 .collect();
             for i in failed {
                 if let Some(t) = self.slots[i].task.take() {
-                    let _ = t.tx.send(Event::Error(EngineError::Decode(e.to_string())));
                     self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
+                    let _ = t.tx.send(Event::Error(EngineError::Decode(e.to_string())));
                 }
                 self.clear_seq(i);
             }
@@ -702,9 +702,9 @@ impl<'m> Host<'m> {
         let token = match sample(&self.ctx, t, idx, &mut self.cur, &mut self.single) {
             Ok(tok) => tok,
             Err(e) => {
+                self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
                 let _ = t.tx.send(Event::Error(e));
                 slot.task = None;
-                self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
@@ -819,6 +819,8 @@ impl<'m> Host<'m> {
         let prompt_ms = (t_prompt - t.t_start).as_secs_f64() * 1e3;
         let predicted_ms = (now - t_prompt).as_secs_f64() * 1e3;
         let timings = Timings::new(t.cache_n, t.prompt_n, prompt_ms, t.n_decoded, predicted_ms);
+        // Count before telling the caller, so that stats agree with what it has seen.
+        self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
         let _ = t.tx.send(Event::Done {
             finish_reason: reason,
             usage: Usage {
@@ -828,7 +830,6 @@ impl<'m> Host<'m> {
             timings,
             slot_id: slot.id,
         });
-        self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
     }
 }
 

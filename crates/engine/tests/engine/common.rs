@@ -35,10 +35,14 @@ pub fn gemma() -> Option<PathBuf> {
     model_path("LLAMA_DASHBOARD_TEST_MODEL_2")
 }
 
+/// Test contexts use one thread: several hosts run at once in this binary, and OpenMP
+/// threads spinning at barriers on an oversubscribed machine can slow llama.cpp down
+/// a hundredfold (measured here: 0.7 tok/s with 2 threads vs 65 with 1 under load).
 pub fn ctx(ctx_per_slot: u32, parallel: u32) -> ContextParams {
     ContextParams {
         ctx_per_slot,
         parallel,
+        threads: Some(1),
         n_batch: 512,
         ..Default::default()
     }

@@ -190,6 +190,7 @@ async fn context_full_stops_or_shifts() {
     let small = |on_full| ContextParams {
         ctx_per_slot: 64,
         parallel: 1,
+        threads: Some(1),
         on_context_full: on_full,
         ..Default::default()
     };
