@@ -8,6 +8,7 @@
 
 mod arch;
 pub mod backend;
+pub mod bench;
 mod error;
 pub mod estimate;
 mod host;
