@@ -34,7 +34,9 @@ impl Utf8Buffer {
         self.drain(out, false);
     }
 
-    /// Push whatever is left (an incomplete character becomes U+FFFD).
+    /// Push whatever is left. An incomplete character at the very end (generation stopped
+    /// between the tokens of one character) is dropped: it is not text yet, and a U+FFFD
+    /// in the answer would be worse than the missing fragment.
     pub fn flush(&mut self, out: &mut String) {
         self.drain(out, true);
     }
@@ -65,7 +67,6 @@ impl Utf8Buffer {
                             start += valid + n;
                         }
                         None if at_end => {
-                            out.push('\u{FFFD}');
                             self.pending.clear();
                             return;
                         }
@@ -244,13 +245,14 @@ mod tests {
     }
 
     #[test]
-    fn utf8_buffer_replaces_invalid_and_flushes_incomplete() {
+    fn utf8_buffer_replaces_invalid_and_drops_an_incomplete_tail() {
         let mut b = Utf8Buffer::new();
         let mut out = String::new();
         b.push(&[b'a', 0xff, b'b', 0xe6, 0x97], &mut out);
         assert_eq!(out, "a\u{FFFD}b");
         assert!(b.has_pending());
         b.flush(&mut out);
-        assert_eq!(out, "a\u{FFFD}b\u{FFFD}");
+        assert_eq!(out, "a\u{FFFD}b");
+        assert!(!b.has_pending());
     }
 }
