@@ -382,7 +382,10 @@ fn lm_studio_ids_are_publisher_repo_file() {
 
 #[test]
 fn scans_the_real_test_models() {
-    let Some(paths) = test_models() else { return };
+    let (Some(smol), Some(gemma)) = (testkit::smollm2(), testkit::gemma3()) else {
+        return;
+    };
+    let paths = [smol, gemma];
     let dir = tempfile::tempdir().unwrap();
     for p in &paths {
         std::os::unix::fs::symlink(p, dir.path().join(p.file_name().unwrap())).unwrap();
@@ -403,28 +406,4 @@ fn scans_the_real_test_models() {
     );
     assert_eq!(gemma.context_length, Some(32768));
     assert_eq!(gemma.size, 253_113_024);
-}
-
-/// The two real test models, or `None` (with a note) outside CI; under CI a missing model
-/// is a failure, never a skip.
-fn test_models() -> Option<Vec<PathBuf>> {
-    let vars = ["LLAMA_DASHBOARD_TEST_MODEL", "LLAMA_DASHBOARD_TEST_MODEL_2"];
-    let paths: Vec<Option<PathBuf>> = vars
-        .iter()
-        .map(|v| std::env::var_os(v).map(PathBuf::from))
-        .collect();
-    if paths
-        .iter()
-        .all(|p| p.as_ref().is_some_and(|p| p.is_file()))
-    {
-        return Some(paths.into_iter().flatten().collect());
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but {vars:?} do not name model files (run scripts/fetch-test-models.sh)"
-    );
-    eprintln!(
-        "note: {vars:?} not set; skipping the real-model check (scripts/fetch-test-models.sh)"
-    );
-    None
 }

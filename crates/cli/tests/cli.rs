@@ -356,10 +356,7 @@ fn finds_models_in_ollama_and_hugging_face_stores_under_home() {
 /// matching what the `gguf` Python package reads.
 #[test]
 fn models_info_on_gemma_matches_the_gguf_package() {
-    let (Some(model), Some(python)) = (
-        required("LLAMA_DASHBOARD_TEST_MODEL_2"),
-        required("LLAMA_DASHBOARD_PYTHON"),
-    ) else {
+    let (Some(model), Some(python)) = (testkit::gemma3(), testkit::python()) else {
         return;
     };
     let env = Env::new();
@@ -388,7 +385,7 @@ fn models_info_on_gemma_matches_the_gguf_package() {
                 .and(predicate::str::contains("268.1M")),
         );
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/py/gguf_dump.py");
+    let script = testkit::py_script("gguf_dump.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(&model)
@@ -443,24 +440,10 @@ fn models_info_on_gemma_matches_the_gguf_package() {
     );
 }
 
-fn required(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but {var} is not set (scripts/test.sh sets it)"
-            );
-            eprintln!("note: {var} not set; skipping");
-            None
-        }
-    }
-}
-
 /// `bench` on the real test model: llama-bench's tests, figures stored and listed again.
 #[test]
 fn bench_measures_and_keeps_history() {
-    let Some(model) = required("LLAMA_DASHBOARD_TEST_MODEL") else {
+    let Some(model) = testkit::smollm2() else {
         return;
     };
     let env = Env::new();
@@ -512,7 +495,7 @@ fn bench_measures_and_keeps_history() {
 /// `run` with a prompt answers once and exits; piped input is read as the prompt.
 #[test]
 fn run_answers_a_prompt_and_exits() {
-    let Some(model) = required("LLAMA_DASHBOARD_TEST_MODEL") else {
+    let Some(model) = testkit::smollm2() else {
         return;
     };
     let env = Env::new();
@@ -532,7 +515,7 @@ fn run_answers_a_prompt_and_exits() {
     env.cmd()
         .arg("run")
         .arg(&model)
-        .args(["--temp", "0", "-n", "48"])
+        .args(["--temp", "0", "-n", "48", "-t", "1"])
         .write_stdin("What is the capital of France? Answer in one sentence.\n")
         .assert()
         .success()
@@ -542,7 +525,7 @@ fn run_answers_a_prompt_and_exits() {
 /// A model without a chat template gets the built-in one of its family.
 #[test]
 fn run_uses_the_builtin_template_for_a_model_without_one() {
-    let Some(model) = required("LLAMA_DASHBOARD_TEST_MODEL_2") else {
+    let Some(model) = testkit::gemma3() else {
         return;
     };
     let env = Env::new();
@@ -551,7 +534,7 @@ fn run_uses_the_builtin_template_for_a_model_without_one() {
         .arg("-v")
         .arg("run")
         .arg(&model)
-        .args(["Hello", "--temp", "0", "-n", "8"])
+        .args(["Hello", "--temp", "0", "-n", "8", "-t", "1"])
         .output()
         .unwrap();
     assert!(

@@ -8,25 +8,11 @@
 
 use gguf::{ReadOptions, Value};
 use serde_json::Value as Json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn required(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).map(PathBuf::from) {
-        Some(p) if p.exists() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but {var} is not set to an existing file (scripts/test.sh sets it)"
-            );
-            eprintln!("note: {var} not set; skipping the Python cross-check");
-            None
-        }
-    }
-}
-
 fn python_dump(python: &Path, model: &Path) -> Json {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/py/gguf_dump.py");
+    let script = testkit::py_script("gguf_dump.py");
     let out = Command::new(python)
         .arg(&script)
         .arg(model)
@@ -117,10 +103,7 @@ fn crosscheck(python: &Path, model: &Path) {
 
 #[test]
 fn smollm2_matches_the_gguf_python_package() {
-    let (Some(python), Some(model)) = (
-        required("LLAMA_DASHBOARD_PYTHON"),
-        required("LLAMA_DASHBOARD_TEST_MODEL"),
-    ) else {
+    let (Some(python), Some(model)) = (testkit::python(), testkit::smollm2()) else {
         return;
     };
     crosscheck(&python, &model);
@@ -128,10 +111,7 @@ fn smollm2_matches_the_gguf_python_package() {
 
 #[test]
 fn gemma3_matches_the_gguf_python_package() {
-    let (Some(python), Some(model)) = (
-        required("LLAMA_DASHBOARD_PYTHON"),
-        required("LLAMA_DASHBOARD_TEST_MODEL_2"),
-    ) else {
+    let (Some(python), Some(model)) = (testkit::python(), testkit::gemma3()) else {
         return;
     };
     crosscheck(&python, &model);

@@ -2,28 +2,10 @@
 //! CI=true a missing model is a failure, elsewhere a note.
 
 use gguf::{ReadOptions, read_path, scan_path};
-use std::path::PathBuf;
-
-fn model(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).map(PathBuf::from) {
-        Some(p) => {
-            assert!(p.is_file(), "{var}={} does not exist", p.display());
-            Some(p)
-        }
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but {var} is not set"
-            );
-            eprintln!("note: {var} not set; skipping the real-model test");
-            None
-        }
-    }
-}
 
 #[test]
 fn smollm2_q4_1() {
-    let Some(path) = model("LLAMA_DASHBOARD_TEST_MODEL") else {
+    let Some(path) = testkit::smollm2() else {
         return;
     };
     let s = scan_path(&path).unwrap();
@@ -48,7 +30,7 @@ fn smollm2_q4_1() {
 
 #[test]
 fn gemma3_q4_k_m() {
-    let Some(path) = model("LLAMA_DASHBOARD_TEST_MODEL_2") else {
+    let Some(path) = testkit::gemma3() else {
         return;
     };
     let s = scan_path(&path).unwrap();

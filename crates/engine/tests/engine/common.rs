@@ -10,21 +10,9 @@ use engine::{
     ModelHost, ModelParams, Prompt, SamplingParams,
 };
 
+/// The test model named by `var` (see `testkit::required_file` for the CI rule).
 pub fn model_path(var: &str) -> Option<PathBuf> {
-    match std::env::var_os(var).map(PathBuf::from) {
-        Some(p) => {
-            assert!(p.is_file(), "{var}={} does not exist", p.display());
-            Some(p)
-        }
-        None => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but {var} is not set"
-            );
-            eprintln!("note: {var} not set; skipping the real-model test");
-            None
-        }
-    }
+    testkit::required_file(var)
 }
 
 pub fn smollm() -> Option<PathBuf> {
