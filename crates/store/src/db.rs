@@ -66,7 +66,7 @@ impl Store {
 
         // The first read of the file: this is where a non-database fails. Check the version
         // before changing anything, so a newer build's database is left exactly as it was.
-        let found = user_version(&conn).map_err(err)?;
+        let found = retry_busy(|| user_version(&conn)).map_err(err)?;
         // (A negative version is no version of ours either.)
         if !(0..=SCHEMA_VERSION).contains(&found) {
             return Err(StoreError::TooNew {
@@ -79,9 +79,10 @@ impl Store {
         // WAL lets readers (the CLI, the web UI) proceed while the server writes. In-memory
         // databases report "memory"; some filesystems (network mounts) cannot do WAL, and the
         // default rollback journal still works there, so that is only a warning.
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(err)?;
+        let mode: String = retry_busy(|| {
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        })
+        .map_err(err)?;
         if !mode.eq_ignore_ascii_case("wal") && path != Path::new(":memory:") {
             tracing::warn!(
                 "{}: journal_mode is {mode}, not WAL; concurrent access will be slower",
@@ -117,6 +118,28 @@ impl Store {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+}
+
+/// Retries `f` while SQLite answers "database is locked", up to the busy timeout.
+///
+/// Switching a new database to WAL needs an exclusive lock, and SQLite can refuse that at
+/// once (without calling the busy handler) while another connection is opening the same
+/// file — several processes starting together hit this. The refusal is transient.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
