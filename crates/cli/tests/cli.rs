@@ -499,27 +499,21 @@ fn run_answers_a_prompt_and_exits() {
         return;
     };
     let env = Env::new();
-    env.cmd()
-        .arg("run")
-        .arg(&model)
-        .args([
-            "What is the capital of France? Answer in one sentence.",
-            "--temp",
-            "0",
-            "-n",
-            "48",
-        ])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("Paris"));
-    env.cmd()
-        .arg("run")
-        .arg(&model)
-        .args(["--temp", "0", "-n", "48", "-t", "1"])
-        .write_stdin("What is the capital of France? Answer in one sentence.\n")
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("Paris"));
+    let question = "What is the capital of France? Answer in one sentence.";
+    for piped in [false, true] {
+        let mut cmd = env.cmd();
+        cmd.arg("run")
+            .arg(&model)
+            .args(["--temp", "0", "-n", "48", "-t", "1"]);
+        if piped {
+            cmd.write_stdin(format!("{question}\n"));
+        } else {
+            cmd.arg(question);
+        }
+        cmd.assert()
+            .success()
+            .stdout(predicate::str::contains("Paris"));
+    }
 }
 
 /// A model without a chat template gets the built-in one of its family.
