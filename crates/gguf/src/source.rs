@@ -115,18 +115,24 @@ impl<R: Read + Seek> Source<R> {
         Ok(())
     }
 
-    /// Reads a u64-length-prefixed string. `max` guards memory; the remaining-bytes
-    /// check guards against lengths the file cannot hold.
-    pub(crate) fn string(&mut self, what: &'static str, max: u64) -> Result<String, GgufError> {
-        let len_offset = self.pos;
+    /// Reads a string's u64 length prefix, refusing one above `max`.
+    fn string_len(&mut self, what: &'static str, max: u64) -> Result<u64, GgufError> {
+        let offset = self.pos;
         let len = self.u64()?;
         if len > max {
             return Err(GgufError::TooLarge {
-                offset: len_offset,
+                offset,
                 what,
                 value: len,
             });
         }
+        Ok(len)
+    }
+
+    /// Reads a u64-length-prefixed string. `max` guards memory; the remaining-bytes
+    /// check guards against lengths the file cannot hold.
+    pub(crate) fn string(&mut self, what: &'static str, max: u64) -> Result<String, GgufError> {
+        let len = self.string_len(what, max)?;
         self.ensure(len)?;
         let start = self.pos;
         // Bounded by `max` and by what is left of the file, so this cannot be huge.
@@ -139,15 +145,7 @@ impl<R: Read + Seek> Source<R> {
 
     /// Skips a u64-length-prefixed string, checking only its length.
     pub(crate) fn skip_string(&mut self, what: &'static str, max: u64) -> Result<(), GgufError> {
-        let len_offset = self.pos;
-        let len = self.u64()?;
-        if len > max {
-            return Err(GgufError::TooLarge {
-                offset: len_offset,
-                what,
-                value: len,
-            });
-        }
+        let len = self.string_len(what, max)?;
         self.skip(len)
     }
 }
