@@ -28,7 +28,7 @@ use crate::request::{
     Event, EventStream, FinishReason, GenerateRequest, Prompt, Timings, TokenProbs, Usage,
 };
 use crate::slot::{ActiveTask, Phase, Slot, SlotFileInfo, common_prefix};
-use crate::stop::{StopMatcher, Utf8Buffer};
+use crate::stop::{StopMatcher, Utf8Buffer, release_held};
 
 /// A prompt shares enough with a slot's cache to prefer that slot over the least recently
 /// used one (llama-server's `--slot-prompt-similarity`, 0.1).
@@ -719,10 +719,8 @@ impl<'m> Host<'m> {
         if is_eog {
             // End of generation: release held-back text, carried by this (otherwise unsent)
             // token.
-            t.utf8.flush(&mut self.text);
             let mut tail = String::new();
-            t.stop.push(&self.text, &mut tail);
-            t.stop.flush(&mut tail);
+            release_held(&mut t.utf8, &mut t.stop, &mut tail);
             if !tail.is_empty() {
                 let _ = t.tx.send(Event::Token {
                     text: tail,
@@ -755,10 +753,7 @@ impl<'m> Host<'m> {
         let limit = t.max_tokens.is_some_and(|m| t.n_decoded >= m);
         let full = slot.cache.len() >= self.cfg.n_ctx_slot as usize;
         if limit || (full && self.cfg.on_full == OnContextFull::Stop) {
-            let mut rest = String::new();
-            t.utf8.flush(&mut rest);
-            t.stop.push(&rest, &mut out);
-            t.stop.flush(&mut out);
+            release_held(&mut t.utf8, &mut t.stop, &mut out);
             let _ = t.tx.send(Event::Token {
                 text: out,
                 token: token.0,

@@ -82,6 +82,16 @@ impl Utf8Buffer {
     }
 }
 
+/// Generation has ended: append to `out` the text still held back — an incomplete
+/// character (dropped by [`Utf8Buffer::flush`]) and a possible stop-string prefix that
+/// turned out not to be one. One place for every way a request can end.
+pub fn release_held(utf8: &mut Utf8Buffer, stop: &mut StopMatcher, out: &mut String) {
+    let mut rest = String::new();
+    utf8.flush(&mut rest);
+    stop.push(&rest, out);
+    stop.flush(out);
+}
+
 /// Finds stop strings in streamed text. Text that might be the start of a stop string is
 /// held back until the following text decides it.
 #[derive(Debug, Default, Clone)]
