@@ -62,26 +62,27 @@ impl Context {
     }
 }
 
-/// Finds a model by id, then by alias, then by the path of one of its files.
+/// Finds a model by id or path, then by alias, then by the canonical path of one of its files.
 pub fn resolve<'a>(
     report: &'a ScanReport,
     store: Option<&Store>,
     name: &str,
 ) -> Option<&'a ModelEntry> {
-    if let Some(m) = report.models.iter().find(|m| m.id == name) {
+    // Id or exact path: the catalog's own lookup.
+    if let Some(m) = report.find(name) {
         return Some(m);
     }
     if let Some(id) = store.and_then(|s| s.resolve_alias(name).ok().flatten())
-        && let Some(m) = report.models.iter().find(|m| m.id == id)
+        && let Some(m) = report.find(&id)
     {
         return Some(m);
     }
-    let path = std::path::Path::new(name);
-    let canonical = path.canonicalize().ok();
+    // The same file reached through another path (relative, symlinked).
+    let canonical = std::path::Path::new(name).canonicalize().ok()?;
     report.models.iter().find(|m| {
         m.parts
             .iter()
-            .any(|p| p == path || (canonical.is_some() && p.canonicalize().ok() == canonical))
+            .any(|p| p.canonicalize().ok().as_ref() == Some(&canonical))
     })
 }
 
