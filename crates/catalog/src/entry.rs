@@ -32,7 +32,7 @@ impl std::fmt::Display for Source {
 }
 
 /// A place to look for models.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Root {
     pub source: Source,
     pub path: PathBuf,

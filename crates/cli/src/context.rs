@@ -3,7 +3,7 @@
 
 use crate::args::GlobalArgs;
 use anyhow::{Context as _, Result};
-use catalog::{ModelEntry, Root, ScanReport, Source};
+use catalog::{ModelEntry, Root, ScanReport};
 use config::{Config, Paths};
 use store::Store;
 
@@ -31,30 +31,9 @@ impl Context {
         Store::open(&path).with_context(|| format!("opening the database {}", path.display()))
     }
 
-    /// Every place to look for models: configured folders, then the stores of other apps
-    /// that are switched on and present.
+    /// Every place to look for models (see [`service::roots`]).
     pub fn roots(&self) -> Vec<Root> {
-        // Our own models folder is where downloads land; make it exist so a first run does not
-        // report it missing.
-        let _ = std::fs::create_dir_all(self.paths.models_dir());
-        let mut roots: Vec<Root> = self
-            .config
-            .model_dirs(&self.paths)
-            .into_iter()
-            .map(|d| Root::new(Source::Folder, d))
-            .collect();
-        let s = &self.config.sources;
-        let dirs = s.dirs();
-        if let Some(d) = dirs.ollama {
-            roots.push(Root::new(Source::Ollama, d));
-        }
-        if let Some(d) = dirs.huggingface {
-            roots.push(Root::new(Source::HuggingFace, d));
-        }
-        if let Some(d) = dirs.lmstudio {
-            roots.push(Root::new(Source::LmStudio, d));
-        }
-        roots
+        service::roots(&self.config, &self.paths)
     }
 
     pub fn discover(&self) -> ScanReport {

@@ -178,6 +178,29 @@ impl<L: Loader> Manager<L> {
         spec: &L::Spec,
         keep_alive: Option<KeepAlive>,
     ) -> Result<Lease<L>, ManagerError> {
+        self.acquire_inner(id, spec, keep_alive, true).await
+    }
+
+    /// Like [`acquire`](Self::acquire), but a model already loaded (with whatever spec) is
+    /// used as it is; `spec` only applies when it has to be loaded. This is what inference
+    /// requests want: a model loaded by hand with other parameters must not be reloaded by
+    /// the next chat request.
+    pub async fn acquire_any(
+        &self,
+        id: &str,
+        spec: &L::Spec,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<Lease<L>, ManagerError> {
+        self.acquire_inner(id, spec, keep_alive, false).await
+    }
+
+    async fn acquire_inner(
+        &self,
+        id: &str,
+        spec: &L::Spec,
+        keep_alive: Option<KeepAlive>,
+        exact: bool,
+    ) -> Result<Lease<L>, ManagerError> {
         let shared = &self.shared;
         let mut waited_on: Option<u64> = None;
         loop {
@@ -201,7 +224,7 @@ impl<L: Loader> Manager<L> {
                     entry.keep_alive = keep_alive;
                 }
                 match &mut entry.slot {
-                    Slot::Loaded(l) if l.spec == *spec => {
+                    Slot::Loaded(l) if !exact || l.spec == *spec => {
                         l.in_flight += 1;
                         l.last_used = Instant::now();
                         return Ok(Lease {
@@ -382,7 +405,10 @@ impl<L: Loader> Shared<L> {
     }
 
     fn emit(&self, event: Event) {
-        tracing::info!(event = event.name(), ?event, "model state");
+        match &event {
+            Event::Loading { .. } => tracing::debug!(event = event.name(), ?event, "model state"),
+            _ => tracing::info!(event = event.name(), ?event, "model state"),
+        }
         let _ = self.events.send(event);
     }
 

@@ -36,6 +36,11 @@ impl Store {
         })
     }
 
+    /// Deletes one run; false when there was none with this id.
+    pub fn delete_bench_run(&self, id: i64) -> Result<bool, StoreError> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM bench_runs WHERE id = ?1", [id])? > 0))
+    }
+
     /// Benchmark runs, newest first; all of them or one model's.
     pub fn bench_runs(&self, model_id: Option<&str>) -> Result<Vec<BenchRun>, StoreError> {
         let conn = self.lock();

@@ -340,6 +340,10 @@ fn bench_runs_round_trip_newest_first() {
     assert_eq!(m1[1].params, json!({"pp": 512}));
     assert_eq!(m1[1].results, json!({"tps": 10.5}));
     assert_eq!(m1[1].model_id, "m1");
+
+    assert!(store.delete_bench_run(b).unwrap());
+    assert!(!store.delete_bench_run(b).unwrap(), "already gone");
+    assert_eq!(store.bench_runs(None).unwrap().len(), 2);
 }
 
 // ---- concurrency ----

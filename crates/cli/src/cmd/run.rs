@@ -6,7 +6,6 @@
 
 use crate::args::RunArgs;
 use crate::context::{Context, locate, model_id};
-use crate::conversation::ChatFormat;
 use anyhow::{Context as _, Result, bail};
 use chat::ChatMessage;
 use engine::{
@@ -14,6 +13,7 @@ use engine::{
     ModelParams, SamplingParams,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use service::{ChatFormat, SpecialTokens};
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
@@ -56,7 +56,9 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     }
 
     let model = load(&path, &args).await?;
-    let format = ChatFormat::for_model(&model, custom_template.as_deref()).await?;
+    let special = SpecialTokens::probe(&model).await;
+    let format = ChatFormat::build(model.info(), &special, custom_template.as_deref())
+        .context("compiling the chat template")?;
     tracing::info!(template = %format.origin, "chat template");
 
     let mut settings = Settings {
@@ -300,7 +302,7 @@ async fn answer(
         messages.push(message("system", system));
     }
     messages.extend(history.iter().cloned());
-    let prompt = format.prompt(&messages)?;
+    let prompt = format.prompt(&messages, &[])?;
     tracing::debug!(?prompt, "chat prompt");
     let mut req = GenerateRequest::new(prompt);
     req.sampling = s.sampling.clone();

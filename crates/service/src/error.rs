@@ -1,0 +1,106 @@
+//! The service layer's error: everything a protocol adapter must turn into its own error
+//! shape. [`ServiceError::kind`] says which HTTP-ish class it is, so every adapter maps it
+//! the same way.
+
+use engine::EngineError;
+use manager::ManagerError;
+
+/// What went wrong, in terms a client can act on.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError {
+    /// No discovered model has this id, alias or path.
+    #[error("model '{0}' not found")]
+    UnknownModel(String),
+    /// A request field is missing or out of range; `field` names it.
+    #[error("invalid parameter '{field}': {reason}")]
+    Invalid { field: String, reason: String },
+    /// The model cannot do what was asked (embeddings on a model without them, ...).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The chat template failed (a template can `raise_exception`).
+    #[error("chat template error: {0}")]
+    Template(String),
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Manager(#[from] ManagerError),
+    /// A state conflict (unload while in use, ...).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The classes of errors the protocols distinguish (DESIGN.md, "Errors and bad input").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400
+    BadRequest,
+    /// 404
+    NotFound,
+    /// 409
+    Conflict,
+    /// 429
+    TooManyRequests,
+    /// 501: the model (or this build) cannot do it.
+    NotSupported,
+    /// 503
+    Unavailable,
+    /// 500
+    Internal,
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::UnknownModel(_) => ErrorKind::NotFound,
+            ServiceError::Invalid { .. } | ServiceError::Template(_) => ErrorKind::BadRequest,
+            ServiceError::Unsupported(_) => ErrorKind::NotSupported,
+            ServiceError::Conflict(_) => ErrorKind::Conflict,
+            ServiceError::ShuttingDown => ErrorKind::Unavailable,
+            ServiceError::Internal(_) => ErrorKind::Internal,
+            ServiceError::Manager(m) => match m {
+                // A model that cannot load is the request's problem (bad file, too big).
+                ManagerError::LoadFailed { .. } => ErrorKind::BadRequest,
+                ManagerError::InUse { .. } => ErrorKind::Conflict,
+                ManagerError::NotLoaded { .. } => ErrorKind::Conflict,
+                ManagerError::ShuttingDown => ErrorKind::Unavailable,
+            },
+            ServiceError::Engine(e) => match e {
+                EngineError::QueueFull { .. } => ErrorKind::TooManyRequests,
+                EngineError::Shutdown => ErrorKind::Unavailable,
+                EngineError::SlotBusy { .. } => ErrorKind::Conflict,
+                EngineError::ModelNotFound(_) => ErrorKind::NotFound,
+                e if e.is_client_error() => ErrorKind::BadRequest,
+                _ => ErrorKind::Internal,
+            },
+        }
+    }
+
+    /// The request field at fault, when there is one (OpenAI's `param`).
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            ServiceError::Invalid { field, .. } => Some(field),
+            ServiceError::Engine(EngineError::InvalidParameter { name, .. }) => Some(name),
+            ServiceError::Engine(EngineError::InvalidGrammar(_)) => Some("grammar"),
+            ServiceError::Engine(EngineError::PromptTooLong { .. }) => Some("messages"),
+            ServiceError::UnknownModel(_) => Some("model"),
+            _ => None,
+        }
+    }
+}
+
+impl From<chat::TemplateError> for ServiceError {
+    fn from(e: chat::TemplateError) -> Self {
+        ServiceError::Template(e.to_string())
+    }
+}

@@ -1,0 +1,464 @@
+//! The protocol-neutral request and its stream of outputs.
+//!
+//! Every API (OpenAI, llama.cpp-native, and later Anthropic, Ollama, LM Studio) parses its
+//! JSON into a [`Request`], calls [`start`], and maps the [`Output`]s of the returned
+//! [`Generation`] to its own wire format. Chat requests are rendered with the model's
+//! template here, tool calls are parsed out of the text here, and output constraints
+//! (JSON mode, forced tool calls) become grammars here, so no adapter repeats any of it.
+
+use crate::error::ServiceError;
+use crate::loader::LoadedModel;
+use crate::models::ModelLease;
+use chat::{ChatMessage, StreamEvent, Tool, ToolCallFormat, ToolCallStream};
+use engine::{
+    Event, EventStream, FinishReason, GenerateRequest, Grammar, Prompt, Timings, TokenProbs, Usage,
+};
+use serde_json::{Map, Value, json};
+use std::collections::VecDeque;
+
+/// What to generate from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A conversation, rendered with the model's chat template.
+    Chat(ChatInput),
+    /// A raw prompt (completions, `/completion`, infill).
+    Prompt(Prompt),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ChatInput {
+    pub messages: Vec<ChatMessage>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: ToolChoice,
+    /// Extra template variables (`chat_template_kwargs`).
+    pub template_kwargs: Map<String, Value>,
+    /// Several calls in one reply (OpenAI's default).
+    pub parallel_tool_calls: bool,
+}
+
+/// OpenAI's `tool_choice`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// No tool calls: tools are neither shown nor parsed.
+    None,
+    /// At least one call, forced with a grammar.
+    Required,
+    /// This function, forced with a grammar.
+    Function(String),
+}
+
+/// A constraint on the shape of the output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum ResponseFormat {
+    #[default]
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON valid against this schema.
+    JsonSchema(Value),
+}
+
+/// One request, whatever protocol it came in.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub input: Input,
+    /// Sampling, stop strings, max tokens, grammar, slot options. Its `prompt` is ignored.
+    pub params: GenerateRequest,
+    pub response_format: ResponseFormat,
+}
+
+/// Why a generation ended, as the protocols name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// End of generation or a stop string.
+    Stop,
+    Length,
+    ToolCalls,
+    Cancelled,
+}
+
+impl Finish {
+    /// OpenAI's `finish_reason`.
+    pub fn as_openai(&self) -> &'static str {
+        match self {
+            Finish::Stop | Finish::Cancelled => "stop",
+            Finish::Length => "length",
+            Finish::ToolCalls => "tool_calls",
+        }
+    }
+}
+
+/// The end of a generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done {
+    pub finish: Finish,
+    /// The stop string that ended it, if one did.
+    pub stop_word: Option<String>,
+    pub usage: Usage,
+    pub timings: Timings,
+    pub slot_id: u32,
+}
+
+/// What a [`Generation`] yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Reply text. `token`/`probs` are set when the text is exactly one token's output
+    /// (they are not while tool-call parsing may have held text back).
+    Text {
+        text: String,
+        token: Option<i32>,
+        probs: Option<TokenProbs>,
+    },
+    /// A tool call begins (OpenAI's first `tool_calls` delta of an index).
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// A piece of a call's arguments (JSON text).
+    ToolCallArguments {
+        index: usize,
+        delta: String,
+    },
+    Done(Done),
+}
+
+/// A running generation. Holds the model's lease; dropping it cancels the request.
+pub struct Generation {
+    events: EventStream,
+    tools: Option<ToolCallStream>,
+    pending: VecDeque<Output>,
+    saw_tool_call: bool,
+    finished: bool,
+    _lease: ModelLease,
+}
+
+impl Generation {
+    /// The next output; `None` after `Done` (or an error).
+    pub async fn next(&mut self) -> Option<Result<Output, ServiceError>> {
+        loop {
+            if let Some(o) = self.pending.pop_front() {
+                return Some(Ok(o));
+            }
+            if self.finished {
+                return None;
+            }
+            match self.events.recv().await {
+                None => {
+                    self.finished = true;
+                    return Some(Err(ServiceError::Engine(engine::EngineError::Shutdown)));
+                }
+                Some(Event::Error(e)) => {
+                    self.finished = true;
+                    return Some(Err(e.into()));
+                }
+                Some(Event::Token { text, token, probs }) => match &mut self.tools {
+                    None => {
+                        return Some(Ok(Output::Text {
+                            text,
+                            token: Some(token),
+                            probs,
+                        }));
+                    }
+                    Some(stream) => {
+                        let events = stream.push(&text);
+                        self.queue(events);
+                    }
+                },
+                Some(Event::Done {
+                    finish_reason,
+                    usage,
+                    timings,
+                    slot_id,
+                }) => {
+                    if let Some(stream) = &mut self.tools {
+                        let events = stream.finish();
+                        self.queue(events);
+                    }
+                    let (mut finish, stop_word) = match finish_reason {
+                        FinishReason::Stop => (Finish::Stop, None),
+                        FinishReason::StopString(s) => (Finish::Stop, Some(s)),
+                        FinishReason::Length => (Finish::Length, None),
+                        FinishReason::Cancelled => (Finish::Cancelled, None),
+                    };
+                    if self.saw_tool_call && finish == Finish::Stop {
+                        finish = Finish::ToolCalls;
+                    }
+                    self.pending.push_back(Output::Done(Done {
+                        finish,
+                        stop_word,
+                        usage,
+                        timings,
+                        slot_id,
+                    }));
+                    self.finished = true;
+                }
+            }
+        }
+    }
+
+    fn queue(&mut self, events: Vec<StreamEvent>) {
+        for e in events {
+            self.pending.push_back(match e {
+                StreamEvent::Content(text) => Output::Text {
+                    text,
+                    token: None,
+                    probs: None,
+                },
+                StreamEvent::ToolCallStart { index, id, name } => {
+                    self.saw_tool_call = true;
+                    Output::ToolCallStart { index, id, name }
+                }
+                StreamEvent::ToolCallArguments { index, delta } => {
+                    Output::ToolCallArguments { index, delta }
+                }
+            });
+        }
+    }
+
+    /// Runs to the end and gathers everything (for non-streaming responses).
+    pub async fn collect(mut self) -> Result<Collected, ServiceError> {
+        let mut out = Collected::default();
+        while let Some(o) = self.next().await {
+            match o? {
+                Output::Text { text, token, probs } => {
+                    out.text.push_str(&text);
+                    if let Some(t) = token {
+                        out.tokens.push(t);
+                    }
+                    if let Some(p) = probs {
+                        out.probs.push((text, token.unwrap_or(-1), p));
+                    }
+                }
+                Output::ToolCallStart { index, id, name } => {
+                    if out.tool_calls.len() <= index {
+                        out.tool_calls
+                            .resize_with(index + 1, chat::ToolCall::default);
+                    }
+                    out.tool_calls[index].id = id;
+                    out.tool_calls[index].name = name;
+                }
+                Output::ToolCallArguments { index, delta } => {
+                    if out.tool_calls.len() <= index {
+                        out.tool_calls
+                            .resize_with(index + 1, chat::ToolCall::default);
+                    }
+                    out.tool_calls[index].arguments.push_str(&delta);
+                }
+                Output::Done(d) => out.done = Some(d),
+            }
+        }
+        if out.done.is_none() {
+            return Err(ServiceError::Internal(
+                "generation ended without a result".into(),
+            ));
+        }
+        if !out.tool_calls.is_empty() {
+            out.text = out.text.trim().to_string();
+        }
+        Ok(out)
+    }
+}
+
+/// A whole generation.
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    pub text: String,
+    pub tokens: Vec<i32>,
+    /// `(text, token, probs)` per generated token, when asked for.
+    pub probs: Vec<(String, i32, TokenProbs)>,
+    pub tool_calls: Vec<chat::ToolCall>,
+    /// Always `Some` once collected.
+    pub done: Option<Done>,
+}
+
+/// Renders the request for the leased model and starts generating.
+pub async fn start(
+    lease: ModelLease,
+    custom_template: Option<&str>,
+    req: Request,
+) -> Result<Generation, ServiceError> {
+    let (params, tools) = prepare(&lease, custom_template, req)?;
+    let events = lease.handle.generate(params).await?;
+    Ok(Generation {
+        events,
+        tools: tools.map(ToolCallStream::new),
+        pending: VecDeque::new(),
+        saw_tool_call: false,
+        finished: false,
+        _lease: lease,
+    })
+}
+
+/// The prompt text a chat request renders to (for `/apply-template`).
+pub fn render_chat(
+    model: &LoadedModel,
+    custom_template: Option<&str>,
+    chat: &ChatInput,
+) -> Result<String, ServiceError> {
+    let format = model.chat_format(custom_template)?;
+    let tools = visible_tools(chat);
+    Ok(format.render(&chat.messages, tools, true, chat.template_kwargs.clone())?)
+}
+
+fn visible_tools(chat: &ChatInput) -> &[Tool] {
+    if chat.tool_choice == ToolChoice::None {
+        &[]
+    } else {
+        &chat.tools
+    }
+}
+
+/// Builds the engine request: the prompt, the grammar for the response format or a forced
+/// tool call, the template's stop strings; and the tool-call syntax to parse, if any.
+fn prepare(
+    model: &LoadedModel,
+    custom_template: Option<&str>,
+    req: Request,
+) -> Result<(GenerateRequest, Option<ToolCallFormat>), ServiceError> {
+    let mut params = req.params;
+    let format_grammar = match &req.response_format {
+        ResponseFormat::Text => None,
+        ResponseFormat::JsonObject => Some(Grammar::JsonSchema(json!({"type": "object"}))),
+        ResponseFormat::JsonSchema(schema) => {
+            if !schema.is_object() && !schema.is_boolean() {
+                return Err(ServiceError::invalid(
+                    "response_format.json_schema.schema",
+                    "must be a JSON schema object",
+                ));
+            }
+            Some(Grammar::JsonSchema(schema.clone()))
+        }
+    };
+    let mut tool_format = None;
+    match req.input {
+        Input::Prompt(p) => params.prompt = p,
+        Input::Chat(chat) => {
+            if chat.messages.is_empty() {
+                return Err(ServiceError::invalid("messages", "must not be empty"));
+            }
+            let format = model.chat_format(custom_template)?;
+            let tools = visible_tools(&chat);
+            params.prompt = format.to_prompt(format.render(
+                &chat.messages,
+                tools,
+                true,
+                chat.template_kwargs.clone(),
+            )?);
+            for s in &format.stops {
+                if !params.stop.contains(s) {
+                    params.stop.push(s.clone());
+                }
+            }
+            if !tools.is_empty() {
+                let forced = forced_tool_schema(&chat)?;
+                if let Some(schema) = forced {
+                    if params.grammar.is_some() || format_grammar.is_some() {
+                        return Err(ServiceError::invalid(
+                            "tool_choice",
+                            "a forced tool call cannot be combined with a grammar or response_format",
+                        ));
+                    }
+                    params.grammar = Some(Grammar::JsonSchema(schema));
+                    // The grammar makes the model write plain JSON calls.
+                    tool_format = Some(ToolCallFormat::GenericJson);
+                } else {
+                    tool_format = Some(format.tool_format);
+                }
+            }
+        }
+    }
+    if let Some(g) = format_grammar {
+        if params.grammar.is_some() {
+            return Err(ServiceError::invalid(
+                "response_format",
+                "cannot be combined with a grammar",
+            ));
+        }
+        params.grammar = Some(g);
+    }
+    Ok((params, tool_format))
+}
+
+/// The JSON schema that forces a tool call for `required` or a named function.
+fn forced_tool_schema(chat: &ChatInput) -> Result<Option<Value>, ServiceError> {
+    let call = |t: &Tool| {
+        let params = if t.parameters.is_object() {
+            t.parameters.clone()
+        } else {
+            json!({"type": "object"})
+        };
+        json!({
+            "type": "object",
+            "properties": {"name": {"const": t.name}, "arguments": params},
+            "required": ["name", "arguments"],
+        })
+    };
+    let one = match &chat.tool_choice {
+        ToolChoice::Auto | ToolChoice::None => return Ok(None),
+        ToolChoice::Function(name) => {
+            let tool = chat.tools.iter().find(|t| &t.name == name).ok_or_else(|| {
+                ServiceError::invalid(
+                    "tool_choice",
+                    format!("function '{name}' is not among the tools"),
+                )
+            })?;
+            call(tool)
+        }
+        ToolChoice::Required => {
+            let calls: Vec<Value> = chat.tools.iter().map(call).collect();
+            if calls.len() == 1 {
+                calls.into_iter().next().expect("one")
+            } else {
+                json!({"anyOf": calls})
+            }
+        }
+    };
+    Ok(Some(
+        if chat.parallel_tool_calls && chat.tool_choice == ToolChoice::Required {
+            json!({"anyOf": [one, {"type": "array", "items": one, "minItems": 1}]})
+        } else {
+            one
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weather() -> Tool {
+        Tool::new(
+            "get_weather",
+            None,
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        )
+    }
+
+    #[test]
+    fn forced_schemas() {
+        let mut chat = ChatInput {
+            tools: vec![weather()],
+            tool_choice: ToolChoice::Function("get_weather".into()),
+            ..Default::default()
+        };
+        let s = forced_tool_schema(&chat).unwrap().unwrap();
+        assert_eq!(s["properties"]["name"]["const"], "get_weather");
+        assert_eq!(s["properties"]["arguments"]["required"][0], "city");
+
+        chat.tool_choice = ToolChoice::Function("nope".into());
+        let e = forced_tool_schema(&chat).unwrap_err();
+        assert_eq!(e.param(), Some("tool_choice"));
+
+        chat.tool_choice = ToolChoice::Auto;
+        assert!(forced_tool_schema(&chat).unwrap().is_none());
+
+        chat.tool_choice = ToolChoice::Required;
+        chat.parallel_tool_calls = true;
+        let s = forced_tool_schema(&chat).unwrap().unwrap();
+        assert_eq!(s["anyOf"][1]["type"], "array");
+    }
+}

@@ -1,0 +1,25 @@
+//! The application core, shared by the CLI and the HTTP server (DESIGN.md: "services").
+//!
+//! - [`Models`]: the catalog (what is on disk), the store (what the user set) and the model
+//!   manager (what is loaded) behind one `resolve`/`acquire`.
+//! - [`EngineLoader`]: how the manager loads a model with the engine, and [`LoadedModel`],
+//!   a model with its compiled chat templates.
+//! - [`ChatFormat`]: picks and renders a model's chat template, with tool polyfills for
+//!   templates that know nothing of tools.
+//! - [`generate`]: the protocol-neutral [`Request`] and the [`Output`] stream every API
+//!   adapter maps to its own wire format.
+
+pub mod chat_format;
+mod error;
+pub mod generate;
+mod loader;
+mod models;
+
+pub use chat_format::{ChatFormat, SpecialTokens};
+pub use error::{ErrorKind, ServiceError};
+pub use generate::{
+    ChatInput, Collected, Done, Finish, Generation, Input, Output, Request, ResponseFormat,
+    ToolChoice,
+};
+pub use loader::{EngineLoader, LoadSpec, LoadedModel};
+pub use models::{ModelLease, Models, apply_overrides, launch_param_keys, roots};

@@ -1,0 +1,87 @@
+//! The engine behind the model manager: how a [`LoadSpec`] becomes a running model.
+
+use crate::chat_format::{ChatFormat, SpecialTokens};
+use crate::error::ServiceError;
+use engine::{ContextParams, ModelHandle, ModelHost, ModelParams};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Everything that needs a reload when it changes. Sampling is per request, not here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSpec {
+    pub model: ModelParams,
+    pub context: ContextParams,
+}
+
+/// A loaded model with what the chat pipeline needs to talk to it.
+pub struct LoadedModel {
+    pub handle: ModelHandle,
+    special: SpecialTokens,
+    /// Compiled templates by custom template text (`None` = the model's own or built-in).
+    formats: Mutex<HashMap<Option<String>, Arc<ChatFormat>>>,
+}
+
+impl LoadedModel {
+    pub async fn new(handle: ModelHandle) -> Self {
+        let special = SpecialTokens::probe(&handle).await;
+        LoadedModel {
+            handle,
+            special,
+            formats: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The chat format for this model with an optional custom template; compiled once.
+    pub fn chat_format(&self, custom: Option<&str>) -> Result<Arc<ChatFormat>, ServiceError> {
+        let key = custom.map(str::to_owned);
+        let mut formats = self.formats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = formats.get(&key) {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(ChatFormat::build(
+            self.handle.info(),
+            &self.special,
+            custom,
+        )?);
+        formats.insert(key, f.clone());
+        Ok(f)
+    }
+}
+
+impl Drop for LoadedModel {
+    fn drop(&mut self) {
+        // The manager drops models on a blocking thread: free the memory now rather than
+        // whenever the host thread notices.
+        self.handle.shutdown_blocking();
+    }
+}
+
+/// Loads models in this process with llama.cpp.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct EngineLoader;
+
+impl manager::Loader for EngineLoader {
+    type Spec = LoadSpec;
+    type Model = LoadedModel;
+
+    fn load(
+        &self,
+        id: &str,
+        spec: &LoadSpec,
+        progress: &(dyn Fn(f32) + Send + Sync),
+    ) -> Result<LoadedModel, String> {
+        tracing::info!(model = id, path = %spec.model.path.display(), "loading model");
+        let handle = ModelHost::load(spec.model.clone(), spec.context.clone(), progress)
+            .map_err(|e| e.to_string())?;
+        // Runs on a blocking thread of the runtime: block on the few tokenize calls.
+        let model = match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.block_on(LoadedModel::new(handle)),
+            Err(_) => tokio::runtime::Builder::new_current_thread()
+                .build()
+                .map_err(|e| e.to_string())?
+                .block_on(LoadedModel::new(handle)),
+        };
+        Ok(model)
+    }
+}
