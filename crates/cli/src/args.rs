@@ -54,6 +54,73 @@ pub enum Command {
     Run(RunArgs),
     /// Measure prompt processing (pp) and generation (tg) speed, like llama-bench
     Bench(BenchArgs),
+    /// Run the HTTP server: OpenAI and llama.cpp APIs, management API, dashboard
+    Serve(ServeArgs),
+}
+
+/// `serve`: each flag overrides the matching config key (flags > env > file > defaults).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to bind [config: server.host, default 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port [config: server.port, default 8080]
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
+    /// Extra folder to scan for models (repeatable) [config: models.dirs]
+    #[arg(long = "models-dir", value_name = "DIR")]
+    pub models_dir: Vec<PathBuf>,
+    /// Most models loaded at once [config: models.models_max]
+    #[arg(long)]
+    pub models_max: Option<u32>,
+    /// Slots (parallel sequences) per model [config: models.parallel]
+    #[arg(long, visible_alias = "np")]
+    pub parallel: Option<u32>,
+    /// Context tokens per slot (0 = the model's training context) [config: models.ctx_size]
+    #[arg(short = 'c', long = "ctx-size")]
+    pub ctx_size: Option<u32>,
+    /// GPU layers to offload (number or "auto") [config: models.n_gpu_layers]
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl")]
+    pub n_gpu_layers: Option<String>,
+    /// CPU threads (default: physical cores) [config: models.threads]
+    #[arg(short = 't', long)]
+    pub threads: Option<u32>,
+    /// Default temperature [config: sampling.temperature]
+    #[arg(long)]
+    pub temp: Option<f64>,
+    /// Default top-k [config: sampling.top_k]
+    #[arg(long)]
+    pub top_k: Option<u32>,
+    /// Default top-p [config: sampling.top_p]
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Key required on inference routes [config: server.api_key]
+    #[arg(long, env = "LLAMA_DASHBOARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Key required on management routes (/api/*) [config: server.admin_api_key]
+    #[arg(long, env = "LLAMA_DASHBOARD_ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: Option<String>,
+    /// File with one key per line ("admin:<key>" for admin keys)
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Requests per minute per key (sliding window; 0 = no limit)
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// Unload a model after this many idle seconds (negative = never) [config: models.sleep_idle_seconds]
+    #[arg(long, allow_negative_numbers = true)]
+    pub sleep_idle_seconds: Option<i64>,
+    /// Per-request timeout in seconds [config: server.timeout_seconds, default 600]
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Allowed CORS origin (repeatable; "*" for any) [config: server.cors_origins]
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+    /// Seconds in-flight requests may run on after a shutdown signal
+    #[arg(long, default_value_t = 30)]
+    pub grace: u64,
+    /// Model to load at start (id, alias or path)
+    #[arg(short = 'm', long)]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -183,7 +250,11 @@ pub struct JsonFlag {
 pub fn llama_style_flags(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
-    const MAP: &[(&str, &str)] = &[("-ub", "--ubatch-size"), ("-ngl", "--n-gpu-layers")];
+    const MAP: &[(&str, &str)] = &[
+        ("-ub", "--ubatch-size"),
+        ("-ngl", "--n-gpu-layers"),
+        ("-np", "--parallel"),
+    ];
     args.into_iter()
         .map(|a| match MAP.iter().find(|(short, _)| a == *short) {
             Some((_, long)) => long.into(),

@@ -5,7 +5,6 @@
 mod args;
 mod cmd;
 mod context;
-mod conversation;
 mod output;
 
 use clap::Parser;
@@ -13,7 +12,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse_from(args::llama_style_flags(std::env::args_os()));
-    init_tracing(cli.global.verbose);
+    // `serve` installs its own subscriber (it also keeps logs for the API).
+    if !matches!(cli.command, Some(args::Command::Serve(_))) {
+        init_tracing(cli.global.verbose);
+    }
     match cmd::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod models;
 mod run;
+mod serve;
 
 use crate::args::{Cli, Command};
 use crate::context::Context;
@@ -14,8 +15,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         <Cli as clap::CommandFactory>::command().print_help()?;
         return Ok(ExitCode::SUCCESS);
     };
+    if let Command::Serve(args) = command {
+        return serve::run(&cli.global, args);
+    }
     let ctx = Context::load(&cli.global)?;
     match command {
+        Command::Serve(_) => unreachable!("handled above"),
         Command::Models(cmd) => models::run(&ctx, cmd),
         Command::Config(cmd) => config::run(&ctx, cmd),
         Command::Run(args) => run::run(&ctx, args),

@@ -1,0 +1,95 @@
+//! `serve`: flags become configuration overrides (so they win over env and file, and are
+//! validated with the same messages), then the server crate runs.
+
+use crate::args::{GlobalArgs, ServeArgs};
+use anyhow::Result;
+use config::Paths;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
+    let paths = Paths::resolve(global.config_dir.clone(), global.data_dir.clone())?;
+    let loaded = config::load(&paths, std::env::vars_os(), &overrides(&args))?;
+    let config = loaded.config;
+    let filter = std::env::var("LLAMA_DASHBOARD_LOG").unwrap_or_else(|_| match global.verbose {
+        0 => format!("{},tower_http=warn", config.log.level.as_str()),
+        1 => "debug,tower_http=info".into(),
+        _ => "trace".into(),
+    });
+    let logs = server::logs::Logs::install(&filter)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let extra_keys = match &args.api_key_file {
+        Some(f) => server::auth::Keys::read_file(f)?,
+        None => (Vec::new(), Vec::new()),
+    };
+    let opts = server::ServeOptions {
+        paths,
+        config,
+        extra_keys,
+        rate_limit: args.rate_limit,
+        preload: args.model.clone(),
+        grace: Duration::from_secs(args.grace),
+        logs,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(server::serve(opts))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `(config key, value)` for every flag given.
+fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
+    let mut o: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            o.push((k.to_string(), v));
+        }
+    };
+    put("server.host", a.host.clone());
+    put("server.port", a.port.map(|v| v.to_string()));
+    put("server.api_key", a.api_key.clone());
+    put("server.admin_api_key", a.admin_api_key.clone());
+    put("server.timeout_seconds", a.timeout.map(|v| v.to_string()));
+    if !a.cors_origins.is_empty() {
+        put(
+            "server.cors_origins",
+            Some(toml_list(a.cors_origins.iter().cloned())),
+        );
+    }
+    if !a.models_dir.is_empty() {
+        let dirs = a
+            .models_dir
+            .iter()
+            .map(|d| absolute(d).to_string_lossy().into_owned());
+        put("models.dirs", Some(toml_list(dirs)));
+    }
+    put("models.models_max", a.models_max.map(|v| v.to_string()));
+    put("models.parallel", a.parallel.map(|v| v.to_string()));
+    put("models.ctx_size", a.ctx_size.map(|v| v.to_string()));
+    put("models.n_gpu_layers", a.n_gpu_layers.clone());
+    put("models.threads", a.threads.map(|v| v.to_string()));
+    put(
+        "models.sleep_idle_seconds",
+        a.sleep_idle_seconds.map(|v| v.to_string()),
+    );
+    put("sampling.temperature", a.temp.map(|v| v.to_string()));
+    put("sampling.top_k", a.top_k.map(|v| v.to_string()));
+    put("sampling.top_p", a.top_p.map(|v| v.to_string()));
+    o
+}
+
+/// A TOML array literal (JSON string escaping is valid TOML basic-string escaping).
+fn toml_list(items: impl Iterator<Item = String>) -> String {
+    let quoted: Vec<String> = items
+        .map(|s| serde_json::Value::String(s).to_string())
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn absolute(p: &std::path::Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

@@ -1,0 +1,442 @@
+//! The management API for models (PRD M4.5): listing with state and user settings,
+//! details, load/unload, per-model launch config, alias, favorite, custom template,
+//! capabilities, rescans and memory estimates. Model ids may contain `/` (`org/repo/file`)
+//! and `:` (`name:tag`), so `/api/models/{*rest}` is split at its last segment.
+
+use super::openai::state_name;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::SharedState;
+use axum::Json;
+use axum::extract::{Path, State};
+use catalog::ModelEntry;
+use manager::ModelState;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use service::ServiceError;
+
+/// The capabilities a model can be marked with.
+pub const CAPABILITIES: &[&str] = &[
+    "chat",
+    "completion",
+    "embedding",
+    "rerank",
+    "vision",
+    "tools",
+    "infill",
+];
+
+fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
+    let st = state.models.manager().state(&m.id);
+    let settings = state.models.settings(&m.id);
+    let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("state".into(), json!(state_name(&st)));
+        if let ModelState::Loading { progress } = st {
+            o.insert("progress".into(), json!(progress));
+        }
+        if let ModelState::Failed { reason } = &st {
+            o.insert("error".into(), json!(reason));
+        }
+        o.insert("alias".into(), json!(settings.alias));
+        o.insert("favorite".into(), json!(settings.favorite));
+        o.insert(
+            "has_custom_template".into(),
+            json!(settings.chat_template.is_some()),
+        );
+        o.insert(
+            "launch_params".into(),
+            Value::Object(settings.launch_params),
+        );
+    }
+    v
+}
+
+pub async fn list(State(state): State<SharedState>) -> Json<Value> {
+    let catalog = state.models.catalog();
+    let models: Vec<Value> = catalog
+        .models
+        .iter()
+        .map(|m| entry_json(&state, m))
+        .collect();
+    Json(json!({
+        "models": models,
+        "skipped": catalog.skipped,
+    }))
+}
+
+pub async fn scan(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+    let s = state.clone();
+    let report = tokio::task::spawn_blocking(move || s.models.rescan())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    state.events.emit(
+        "models.scanned",
+        json!({"models": report.models.len(), "skipped": report.skipped.len()}),
+    );
+    Ok(Json(json!({
+        "models": report.models.len(),
+        "skipped": report.skipped,
+    })))
+}
+
+/// Splits `org/repo/file/details` into (`org/repo/file`, `details`).
+fn split(rest: &str) -> ApiResult<(&str, &str)> {
+    rest.rsplit_once('/')
+        .filter(|(id, _)| !id.is_empty())
+        .ok_or_else(|| ApiError::not_found(format!("route not found: /api/models/{rest}")))
+}
+
+fn resolve(state: &SharedState, id: &str) -> ApiResult<ModelEntry> {
+    Ok(state.models.resolve(id)?)
+}
+
+pub async fn get(
+    State(state): State<SharedState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (id, action) = split(&rest)?;
+    let entry = resolve(&state, id)?;
+    match action {
+        "details" => details(&state, &entry).await,
+        "config" => Ok(Json(json!({
+            "model": entry.id,
+            "launch_params": state.models.settings(&entry.id).launch_params,
+            "effective": state.models.spec_for(&entry, &Map::new()).map_err(ApiError::from)?,
+            "keys": service::launch_param_keys(),
+        }))),
+        "template" => template_get(&state, &entry).await,
+        "capabilities" => {
+            let detected = detect_capabilities(&state, &entry).await;
+            let stored = state.models.settings(&entry.id).capabilities;
+            Ok(Json(json!({
+                "model": entry.id,
+                "detected": detected,
+                "override": stored,
+                "effective": stored.clone().unwrap_or(detected),
+            })))
+        }
+        _ => Err(ApiError::not_found(format!(
+            "route not found: /api/models/{rest}"
+        ))),
+    }
+}
+
+pub async fn post(
+    State(state): State<SharedState>,
+    Path(rest): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let (id, action) = split(&rest)?;
+    let entry = resolve(&state, id)?;
+    match action {
+        "load" => {
+            let params: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+                Map::new()
+            } else {
+                let v: Value = crate::extract::parse(&body)?;
+                match v {
+                    Value::Object(mut o) => match o.remove("params") {
+                        Some(Value::Object(p)) => p,
+                        Some(_) => return Err(ApiError::invalid("params", "must be an object")),
+                        None => o,
+                    },
+                    _ => return Err(ApiError::bad_request("the body must be a JSON object")),
+                }
+            };
+            let t0 = std::time::Instant::now();
+            state.models.load(&entry.id, &params).await?;
+            let info = state
+                .models
+                .peek(&entry.id)
+                .map(|m| m.handle.info().clone());
+            Ok(Json(json!({
+                "model": entry.id,
+                "state": "loaded",
+                "load_ms": t0.elapsed().as_millis() as u64,
+                "info": info,
+            })))
+        }
+        "unload" => {
+            state.models.unload(&entry.id)?;
+            Ok(Json(json!({"model": entry.id, "state": "unloaded"})))
+        }
+        _ => Err(ApiError::not_found(format!(
+            "route not found: /api/models/{rest}"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct AliasBody {
+    alias: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FavoriteBody {
+    favorite: bool,
+}
+
+#[derive(Deserialize)]
+struct TemplateBody {
+    template: String,
+}
+
+#[derive(Deserialize)]
+struct CapabilitiesBody {
+    capabilities: Option<Vec<String>>,
+}
+
+pub async fn put(
+    State(state): State<SharedState>,
+    Path(rest): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let (id, action) = split(&rest)?;
+    let entry = resolve(&state, id)?;
+    let store_err = |e: ServiceError| -> ApiError { e.into() };
+    match action {
+        "config" => {
+            let v: Value = crate::extract::parse(&body)?;
+            let params = match v {
+                Value::Object(mut o) => match o.remove("launch_params") {
+                    Some(Value::Object(p)) => p,
+                    Some(_) => return Err(ApiError::invalid("launch_params", "must be an object")),
+                    None => o,
+                },
+                _ => return Err(ApiError::bad_request("the body must be a JSON object")),
+            };
+            // Validate against the defaults before storing.
+            let mut spec = state.models.defaults();
+            service::apply_overrides(&mut spec, &params)?;
+            state
+                .models
+                .with_store(|s| s.set_launch_params(&entry.id, &params))
+                .map_err(store_err)?;
+            Ok(Json(json!({"model": entry.id, "launch_params": params})))
+        }
+        "alias" => {
+            let b: AliasBody = crate::extract::parse(&body)?;
+            let alias = b.alias.as_deref().map(str::trim).filter(|a| !a.is_empty());
+            if let Some(a) = alias
+                && let Some(other) = state.models.catalog().find(a)
+                && other.id != entry.id
+            {
+                return Err(ApiError::conflict(format!(
+                    "'{a}' is already the id of another model"
+                )));
+            }
+            state
+                .models
+                .with_store(|s| s.set_alias(&entry.id, alias))
+                .map_err(|e| match e {
+                    ServiceError::Internal(m) if m.contains("alias") => {
+                        ApiError::conflict(m).flavor(crate::error::Flavor::Admin)
+                    }
+                    e => e.into(),
+                })?;
+            Ok(Json(json!({"model": entry.id, "alias": alias})))
+        }
+        "favorite" => {
+            let b: FavoriteBody = crate::extract::parse(&body)?;
+            state
+                .models
+                .with_store(|s| s.set_favorite(&entry.id, b.favorite))
+                .map_err(store_err)?;
+            Ok(Json(json!({"model": entry.id, "favorite": b.favorite})))
+        }
+        "template" => {
+            let b: TemplateBody = crate::extract::parse(&body)?;
+            // Refuse a template that does not compile, before storing it.
+            chat::ChatTemplate::new(&b.template).map_err(|e| ApiError::invalid("template", e))?;
+            state
+                .models
+                .with_store(|s| s.set_chat_template(&entry.id, Some(&b.template)))
+                .map_err(store_err)?;
+            Ok(Json(json!({"model": entry.id, "source": "custom"})))
+        }
+        "capabilities" => {
+            let b: CapabilitiesBody = crate::extract::parse(&body)?;
+            if let Some(caps) = &b.capabilities {
+                for c in caps {
+                    if !CAPABILITIES.contains(&c.as_str()) {
+                        return Err(ApiError::invalid(
+                            "capabilities",
+                            format!(
+                                "unknown capability '{c}' (known: {})",
+                                CAPABILITIES.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            state
+                .models
+                .with_store(|s| s.set_capabilities(&entry.id, b.capabilities.as_deref()))
+                .map_err(store_err)?;
+            Ok(Json(json!({"model": entry.id, "override": b.capabilities})))
+        }
+        _ => Err(ApiError::not_found(format!(
+            "route not found: /api/models/{rest}"
+        ))),
+    }
+}
+
+pub async fn delete(
+    State(state): State<SharedState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (id, action) = split(&rest)?;
+    let entry = resolve(&state, id)?;
+    match action {
+        "template" => {
+            state
+                .models
+                .with_store(|s| s.set_chat_template(&entry.id, None))
+                .map_err(ApiError::from)?;
+            Ok(Json(json!({"model": entry.id, "source": "model"})))
+        }
+        _ => Err(ApiError::not_found(format!(
+            "route not found: /api/models/{rest}"
+        ))),
+    }
+}
+
+async fn template_get(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Value>> {
+    let custom = state.models.settings(&entry.id).chat_template;
+    let path = entry.path.clone();
+    let file =
+        tokio::task::spawn_blocking(move || gguf::read_path(&path, &gguf::ReadOptions::default()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::bad_request(format!("reading the model file: {e}")))?;
+    let embedded = file.chat_template().map(str::to_owned);
+    let in_use = match state.models.peek(&entry.id) {
+        Some(m) => {
+            let f = m.chat_format(custom.as_deref())?;
+            Some(json!({"origin": f.origin.to_string(), "template": f.source()}))
+        }
+        None => None,
+    };
+    Ok(Json(json!({
+        "model": entry.id,
+        "custom": custom,
+        "embedded": embedded,
+        "source": if custom.is_some() { "custom" } else if embedded.is_some() { "model" } else { "builtin" },
+        "in_use": in_use,
+    })))
+}
+
+async fn details(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Value>> {
+    let path = entry.path.clone();
+    let file =
+        tokio::task::spawn_blocking(move || gguf::read_path(&path, &gguf::ReadOptions::default()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::bad_request(format!("reading the model file: {e}")))?;
+    let spec = state.models.spec_for(entry, &Map::new()).ok();
+    let estimate = spec
+        .as_ref()
+        .and_then(|s| engine::estimate(&s.model.path, &s.context).ok());
+    let loaded = state
+        .models
+        .peek(&entry.id)
+        .map(|m| m.handle.info().clone());
+    Ok(Json(json!({
+        "model": entry_json(state, entry),
+        "gguf": file,
+        "parameters": file.parameter_count(),
+        "chat_template": file.chat_template(),
+        "memory_estimate": estimate,
+        "load_spec": spec,
+        "loaded": loaded,
+        "capabilities": detect_capabilities(state, entry).await,
+    })))
+}
+
+/// What a model can do, from its file (and its loaded info when loaded).
+pub async fn detect_capabilities(state: &SharedState, entry: &ModelEntry) -> Vec<String> {
+    let path = entry.path.clone();
+    let has_mmproj = entry.mmproj.is_some();
+    let loaded_fim = state
+        .models
+        .peek(&entry.id)
+        .map(|m| m.handle.info().has_fim);
+    let read = tokio::task::spawn_blocking(move || {
+        gguf::read_path(
+            &path,
+            &gguf::ReadOptions {
+                array_keep_whole: 0,
+                array_preview: 0,
+            },
+        )
+    })
+    .await;
+    let Ok(Ok(file)) = read else {
+        return Vec::new();
+    };
+    let arch = file.architecture().unwrap_or("").to_string();
+    let pooling = file.get_u64(&format!("{arch}.pooling_type"));
+    let encoder_only = matches!(
+        arch.as_str(),
+        "bert"
+            | "nomic-bert"
+            | "nomic-bert-moe"
+            | "jina-bert-v2"
+            | "neo-bert"
+            | "modern-bert"
+            | "t5encoder"
+    );
+    let mut caps: Vec<String> = Vec::new();
+    if pooling == Some(4) {
+        caps.push("rerank".into());
+    } else if encoder_only || pooling.is_some_and(|p| p > 0) {
+        caps.push("embedding".into());
+    } else {
+        caps.push("completion".into());
+        caps.push("chat".into());
+        // Any decoder can produce (mean-pooled) embeddings, as llama-server does.
+        caps.push("embedding".into());
+        let template = file.chat_template().unwrap_or("");
+        if template.contains("tools") {
+            caps.push("tools".into());
+        }
+        let fim = loaded_fim.unwrap_or_else(|| {
+            file.get("tokenizer.ggml.fim_pre_token_id").is_some()
+                || file.get("tokenizer.ggml.prefix_token_id").is_some()
+        });
+        if fim {
+            caps.push("infill".into());
+        }
+    }
+    if has_mmproj {
+        caps.push("vision".into());
+    }
+    caps
+}
+
+#[derive(Deserialize)]
+pub struct EstimateRequest {
+    pub model: String,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+}
+
+pub async fn vram_estimate(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<EstimateRequest>,
+) -> ApiResult<Json<Value>> {
+    let entry = resolve(&state, &req.model)?;
+    let spec = state.models.spec_for(&entry, &req.params)?;
+    let s = spec.clone();
+    let est = tokio::task::spawn_blocking(move || engine::estimate(&s.model.path, &s.context))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let devices = engine::devices();
+    Ok(Json(json!({
+        "model": entry.id,
+        "estimate": est,
+        "load_spec": spec,
+        "devices": devices,
+    })))
+}

@@ -1,0 +1,157 @@
+//! Helpers every API family uses: picking the model a request names, keep-alive values,
+//! starting a generation with the per-request timeout, and SSE framing.
+
+use crate::error::ApiError;
+use crate::state::{AppState, SharedState};
+use axum::response::sse::Event as SseEvent;
+use manager::{KeepAlive, ModelState};
+use serde_json::Value;
+use service::{Generation, Output, Request, ServiceError};
+use std::time::{Duration, Instant};
+
+/// The model to use: the one named, or, when the request names none, the only model
+/// loaded (or the only one discovered), as llama-server serves its one model.
+pub fn model_name(state: &AppState, named: Option<&str>) -> Result<String, ApiError> {
+    if let Some(n) = named.map(str::trim).filter(|n| !n.is_empty()) {
+        return Ok(n.to_string());
+    }
+    let loaded: Vec<String> = state
+        .models
+        .manager()
+        .statuses()
+        .into_iter()
+        .filter(|s| s.state == ModelState::Loaded)
+        .map(|s| s.id)
+        .collect();
+    if loaded.len() == 1 {
+        return Ok(loaded[0].clone());
+    }
+    let catalog = state.models.catalog();
+    if catalog.models.len() == 1 {
+        return Ok(catalog.models[0].id.clone());
+    }
+    Err(ApiError::invalid(
+        "model",
+        "is required (several models are available; GET /v1/models lists them)",
+    ))
+}
+
+/// Ollama-style `keep_alive`: seconds (negative = forever) or a duration such as `"5m"`.
+pub fn keep_alive(v: Option<&Value>) -> Result<Option<KeepAlive>, ApiError> {
+    let bad = || ApiError::invalid("keep_alive", "must be seconds or a duration such as \"5m\"");
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let secs = n.as_f64().ok_or_else(bad)?;
+            Ok(Some(if secs < 0.0 {
+                KeepAlive::Forever
+            } else {
+                KeepAlive::For(Duration::from_secs_f64(secs.min(1e9)))
+            }))
+        }
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if let Ok(n) = s.parse::<f64>() {
+                return keep_alive(Some(&serde_json::json!(n)));
+            }
+            if s.starts_with('-') {
+                return Ok(Some(KeepAlive::Forever));
+            }
+            humantime::parse_duration(s)
+                .map(|d| Some(KeepAlive::For(d)))
+                .map_err(|_| bad())
+        }
+        Some(_) => Err(bad()),
+    }
+}
+
+/// A generation that gives up when the request's time is over.
+pub struct Timed {
+    pub generation: Generation,
+    pub model: String,
+    deadline: Instant,
+    state: SharedState,
+}
+
+impl Timed {
+    /// The next output; a timeout ends the generation with an error.
+    pub async fn next(&mut self) -> Option<Result<Output, ServiceError>> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, self.generation.next()).await {
+            Ok(Some(Ok(Output::Done(d)))) => {
+                self.state.metrics.record(&self.model, &d.usage, &d.timings);
+                Some(Ok(Output::Done(d)))
+            }
+            Ok(o) => o,
+            Err(_) => Some(Err(ServiceError::invalid(
+                "timeout",
+                "the request took longer than the server's timeout",
+            ))),
+        }
+    }
+
+    pub async fn collect(mut self) -> Result<service::Collected, ServiceError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let model = std::mem::take(&mut self.model);
+        match tokio::time::timeout(left, self.generation.collect()).await {
+            Ok(Ok(c)) => {
+                if let Some(d) = &c.done {
+                    self.state.metrics.record(&model, &d.usage, &d.timings);
+                }
+                Ok(c)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ServiceError::invalid(
+                "timeout",
+                "the request took longer than the server's timeout",
+            )),
+        }
+    }
+}
+
+/// Resolves the model, takes a lease (loading it if needed) and starts generating.
+pub async fn start(
+    state: &SharedState,
+    model: &str,
+    keep_alive: Option<KeepAlive>,
+    req: Request,
+) -> Result<Timed, ApiError> {
+    let deadline = Instant::now() + Duration::from_secs(state.config().server.timeout_seconds);
+    let (entry, lease) = state.models.acquire(model, keep_alive).await?;
+    let custom = state.models.settings(&entry.id).chat_template;
+    let generation = service::generate::start(lease, custom.as_deref(), req).await?;
+    Ok(Timed {
+        generation,
+        model: entry.id,
+        deadline,
+        state: state.clone(),
+    })
+}
+
+/// `data: {json}`.
+pub fn sse_json(v: &Value) -> SseEvent {
+    SseEvent::default().data(v.to_string())
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A random id with a prefix (`chatcmpl-…`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The error object an SSE stream ends with when generation fails midway.
+pub fn stream_error(e: ServiceError) -> Value {
+    let api: ApiError = e.into();
+    serde_json::json!({"error": {
+        "message": api.message,
+        "type": "server_error",
+        "code": api.status.as_u16(),
+    }})
+}

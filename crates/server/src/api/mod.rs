@@ -1,0 +1,15 @@
+//! One module per API family. Each parses its own wire format into the service's
+//! protocol-neutral request and maps the outputs back; shared pieces live in `common`
+//! (model choice, keep-alive, timeout, SSE) and `params` (sampling fields).
+
+pub mod admin;
+pub mod bench;
+pub mod common;
+pub mod deployments;
+// MERGE-PENDING pub mod embed;
+pub mod native;
+pub mod openai;
+pub mod params;
+pub mod responses;
+pub mod system;
+pub mod ws;

@@ -1,0 +1,525 @@
+//! llama.cpp's own server API, with llama-server's field names: `/completion`,
+//! `/tokenize`, `/detokenize`, `/apply-template`, `/health`, `/props`, `/slots`,
+//! `/metrics`. Serving many models, a request picks one with a `model` field (body) or
+//! `?model=` (query), like llama-server's router mode; without one, the only loaded model.
+
+use super::common::{self, Timed};
+use super::openai::{parse_prompt, parse_response_format, sse};
+use super::params::GenFields;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::SharedState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::sse::Event as SseEvent;
+use axum::response::{IntoResponse, Response};
+use chat::ChatMessage;
+use engine::TokenProbs;
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use service::{ChatInput, Done, Finish, Input, Output, Request};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ModelQuery {
+    pub model: Option<String>,
+}
+
+// ---------------------------------------------------------------- /health, /metrics
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    let text = state.metrics.render(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------- /completion
+
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequest {
+    pub model: Option<String>,
+    pub prompt: Value,
+    #[serde(default)]
+    pub stream: bool,
+    pub keep_alive: Option<Value>,
+    pub response_format: Option<Value>,
+    #[serde(default)]
+    pub return_tokens: bool,
+    #[serde(flatten)]
+    pub sampling: GenFields,
+}
+
+pub async fn completion(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<CompletionRequest>,
+) -> ApiResult<Response> {
+    let prompt = parse_prompt(&req.prompt, "prompt")?;
+    completion_with_prompt(state, req, prompt).await
+}
+
+/// `/completion` (and `/infill`, which builds its own prompt).
+pub async fn completion_with_prompt(
+    state: SharedState,
+    req: CompletionRequest,
+    prompt: engine::Prompt,
+) -> ApiResult<Response> {
+    let params = req.sampling.to_request(&state.sampling())?;
+    let model = common::model_name(&state, req.model.as_deref())?;
+    let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
+    let n_probs = params.n_probs;
+    let settings = generation_settings(&params);
+    let request = Request {
+        input: Input::Prompt(prompt),
+        params,
+        response_format: parse_response_format(req.response_format.as_ref())?,
+    };
+    let timed = common::start(&state, &model, keep_alive, request).await?;
+    let meta = NativeMeta {
+        model: timed.model.clone(),
+        n_probs,
+        return_tokens: req.return_tokens,
+        settings,
+    };
+    if req.stream {
+        return Ok(sse(native_stream(timed, meta)));
+    }
+    let c = timed.collect().await?;
+    let done = c.done.clone().expect("collected");
+    let mut out = final_fields(&meta, &done);
+    out["content"] = json!(c.text);
+    out["tokens"] = if meta.return_tokens {
+        json!(c.tokens)
+    } else {
+        json!([])
+    };
+    if n_probs > 0 {
+        out["completion_probabilities"] = Value::Array(
+            c.probs
+                .iter()
+                .map(|(t, id, p)| prob_entry(*id, t, p))
+                .collect(),
+        );
+    }
+    Ok(Json(out).into_response())
+}
+
+struct NativeMeta {
+    model: String,
+    n_probs: u32,
+    return_tokens: bool,
+    settings: Value,
+}
+
+fn generation_settings(p: &engine::GenerateRequest) -> Value {
+    let mut v = serde_json::to_value(&p.sampling).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "n_predict".into(),
+            json!(p.max_tokens.map_or(-1, i64::from)),
+        );
+        o.insert("stop".into(), json!(p.stop));
+        o.insert("ignore_eos".into(), json!(p.ignore_eos));
+        o.insert("n_probs".into(), json!(p.n_probs));
+        o.insert("cache_prompt".into(), json!(p.cache_prompt));
+        o.insert("n_keep".into(), json!(p.n_keep));
+    }
+    v
+}
+
+fn prob_entry(id: i32, text: &str, p: &TokenProbs) -> Value {
+    json!({
+        "id": id,
+        "token": text,
+        "logprob": p.logprob,
+        "bytes": text.as_bytes(),
+        "top_logprobs": p.top.iter().map(|(tid, t, lp)| json!({
+            "id": tid, "token": t, "logprob": lp, "bytes": t.as_bytes(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The fields of llama-server's last (`stop: true`) message.
+fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
+    let stop_type = match (&d.finish, &d.stop_word) {
+        (_, Some(_)) => "word",
+        (Finish::Stop | Finish::ToolCalls, None) => "eos",
+        (Finish::Length, _) => "limit",
+        (Finish::Cancelled, _) => "none",
+    };
+    json!({
+        "index": 0,
+        "content": "",
+        "tokens": [],
+        "id_slot": d.slot_id,
+        "stop": true,
+        "model": meta.model,
+        "tokens_predicted": d.usage.completion_tokens,
+        "tokens_evaluated": d.usage.prompt_tokens,
+        "generation_settings": meta.settings,
+        "has_new_line": false,
+        "truncated": false,
+        "stop_type": stop_type,
+        "stopping_word": d.stop_word.clone().unwrap_or_default(),
+        "tokens_cached": d.usage.prompt_tokens + d.usage.completion_tokens,
+        "timings": d.timings,
+    })
+}
+
+fn native_stream(
+    timed: Timed,
+    meta: NativeMeta,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    struct St {
+        timed: Timed,
+        meta: NativeMeta,
+        queue: VecDeque<SseEvent>,
+        ended: bool,
+    }
+    let st = St {
+        timed,
+        meta,
+        queue: VecDeque::new(),
+        ended: false,
+    };
+    stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(e) = st.queue.pop_front() {
+                return Some((Ok(e), st));
+            }
+            if st.ended {
+                return None;
+            }
+            match st.timed.next().await {
+                Some(Ok(Output::Text { text, token, probs })) => {
+                    if text.is_empty() && !st.meta.return_tokens {
+                        continue;
+                    }
+                    let mut m = json!({
+                        "index": 0,
+                        "content": text,
+                        "tokens": if st.meta.return_tokens { json!(token.into_iter().collect::<Vec<_>>()) } else { json!([]) },
+                        "stop": false,
+                        "id_slot": -1,
+                    });
+                    if st.meta.n_probs > 0
+                        && let Some(p) = &probs
+                    {
+                        m["completion_probabilities"] =
+                            json!([prob_entry(token.unwrap_or(-1), &text, p)]);
+                    }
+                    st.queue.push_back(common::sse_json(&m));
+                }
+                Some(Ok(Output::Done(d))) => {
+                    st.queue
+                        .push_back(common::sse_json(&final_fields(&st.meta, &d)));
+                    st.ended = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    st.queue
+                        .push_back(common::sse_json(&common::stream_error(e)));
+                    st.ended = true;
+                }
+                None => st.ended = true,
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------- tokenizer routes
+
+/// A lease on the request's model, for the routes that do not generate.
+pub async fn lease(
+    state: &SharedState,
+    model: Option<&str>,
+) -> ApiResult<(String, service::ModelLease)> {
+    let name = common::model_name(state, model)?;
+    let (entry, lease) = state.models.acquire(&name, None).await?;
+    Ok((entry.id, lease))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenizeRequest {
+    pub model: Option<String>,
+    pub content: String,
+    #[serde(default)]
+    pub add_special: bool,
+    #[serde(default = "yes")]
+    pub parse_special: bool,
+    #[serde(default)]
+    pub with_pieces: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub async fn tokenize(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<TokenizeRequest>,
+) -> ApiResult<Json<Value>> {
+    let (_, model) = lease(&state, req.model.as_deref()).await?;
+    let tokens = model
+        .handle
+        .tokenize(&req.content, req.add_special, req.parse_special)
+        .await?;
+    if !req.with_pieces {
+        return Ok(Json(json!({"tokens": tokens})));
+    }
+    let pieces = model.handle.token_pieces(&tokens).await?;
+    let out: Vec<Value> = pieces
+        .into_iter()
+        .map(|p| {
+            // llama-server sends pieces that are not valid UTF-8 alone as byte lists.
+            let piece = match std::str::from_utf8(&p.bytes) {
+                Ok(s) => json!(s),
+                Err(_) => json!(p.bytes),
+            };
+            json!({"id": p.id, "piece": piece})
+        })
+        .collect();
+    Ok(Json(json!({"tokens": out})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DetokenizeRequest {
+    pub model: Option<String>,
+    pub tokens: Vec<i64>,
+}
+
+pub async fn detokenize(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<DetokenizeRequest>,
+) -> ApiResult<Json<Value>> {
+    let (_, model) = lease(&state, req.model.as_deref()).await?;
+    let n_vocab = i64::from(model.handle.info().n_vocab);
+    let mut tokens = Vec::with_capacity(req.tokens.len());
+    for (i, &t) in req.tokens.iter().enumerate() {
+        if t < 0 || t >= n_vocab {
+            return Err(ApiError::invalid(
+                &format!("tokens[{i}]"),
+                format!("{t} is not a token id (vocabulary of {n_vocab})"),
+            ));
+        }
+        tokens.push(t as i32);
+    }
+    let content = model.handle.detokenize(&tokens).await?;
+    Ok(Json(json!({"content": content})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApplyTemplateRequest {
+    pub model: Option<String>,
+    pub messages: Vec<ChatMessage>,
+    pub tools: Option<Vec<Value>>,
+    pub tool_choice: Option<Value>,
+    pub chat_template_kwargs: Option<serde_json::Map<String, Value>>,
+}
+
+pub async fn apply_template(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<ApplyTemplateRequest>,
+) -> ApiResult<Json<Value>> {
+    let (id, model) = lease(&state, req.model.as_deref()).await?;
+    let custom = state.models.settings(&id).chat_template;
+    let chat = ChatInput {
+        messages: req.messages,
+        tools: super::openai::parse_tools(req.tools.as_deref())?,
+        tool_choice: super::openai::parse_tool_choice(req.tool_choice.as_ref())?,
+        template_kwargs: req.chat_template_kwargs.unwrap_or_default(),
+        parallel_tool_calls: true,
+    };
+    let prompt = service::generate::render_chat(&model, custom.as_deref(), &chat)?;
+    Ok(Json(json!({"prompt": prompt})))
+}
+
+// ---------------------------------------------------------------- /props
+
+pub async fn props(
+    State(state): State<SharedState>,
+    Query(q): Query<ModelQuery>,
+) -> ApiResult<Json<Value>> {
+    let (id, model) = lease(&state, q.model.as_deref()).await?;
+    let info = model.handle.info();
+    let custom = state.models.settings(&id).chat_template;
+    let format = model.chat_format(custom.as_deref())?;
+    let defaults = generation_settings(&engine::GenerateRequest {
+        sampling: state.sampling().params(),
+        ..Default::default()
+    });
+    let mut settings = defaults;
+    settings["n_ctx"] = json!(info.n_ctx_slot);
+    settings["model"] = json!(id);
+    Ok(Json(json!({
+        "default_generation_settings": settings,
+        "total_slots": info.n_slots,
+        "model_alias": id,
+        "model_path": info.path,
+        "chat_template": format.source(),
+        "chat_template_origin": format.origin.to_string(),
+        "bos_token": info.bos_token,
+        "eos_token": info.eos_token,
+        "modalities": {"vision": false, "audio": false},
+        "build_info": super::openai::FINGERPRINT,
+        "is_sleeping": false,
+    })))
+}
+
+/// `POST /props`: changes the server-wide sampling defaults.
+pub async fn set_props(
+    State(state): State<SharedState>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let settings = body
+        .get("default_generation_settings")
+        .unwrap_or(&body)
+        .clone();
+    let fields: GenFields = serde_json::from_value(settings)
+        .map_err(|e| ApiError::invalid("default_generation_settings", e))?;
+    let current = state.sampling();
+    let checked = fields.to_request(&current)?;
+    let s = checked.sampling;
+    let new = crate::state::SamplingDefaults {
+        temperature: s.temperature,
+        top_k: s.top_k,
+        top_p: s.top_p,
+        min_p: s.min_p,
+        repeat_penalty: s.repeat_penalty,
+    };
+    *state.sampling.write().unwrap_or_else(|p| p.into_inner()) = new;
+    Ok(Json(json!({"success": true})))
+}
+
+// ---------------------------------------------------------------- /slots
+
+pub async fn slots(
+    State(state): State<SharedState>,
+    Query(q): Query<ModelQuery>,
+) -> ApiResult<Json<Value>> {
+    let (_, model) = lease(&state, q.model.as_deref()).await?;
+    let slots = model.handle.slots().await?;
+    Ok(Json(Value::Array(
+        slots
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "id": s.id,
+                    "id_task": s.task_id.map_or(-1, |t| t as i64),
+                    "n_ctx": s.n_ctx,
+                    "is_processing": s.task_id.is_some(),
+                    "state": s.state,
+                    "n_cached": s.n_cached,
+                    "n_prompt": s.n_prompt,
+                    "n_decoded": s.n_decoded,
+                })
+            })
+            .collect(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SlotActionQuery {
+    pub action: Option<String>,
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SlotActionBody {
+    pub filename: Option<String>,
+    pub model: Option<String>,
+}
+
+/// `POST /slots/{id}?action=save|restore|erase`; files live under `<data>/slots/<model>/`.
+pub async fn slot_action(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    Query(q): Query<SlotActionQuery>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let id: u32 = id
+        .parse()
+        .map_err(|_| ApiError::invalid("id_slot", "must be a slot number"))?;
+    let body: SlotActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SlotActionBody::default()
+    } else {
+        crate::extract::parse(&body)?
+    };
+    let (model_id, model) = lease(&state, body.model.as_deref().or(q.model.as_deref())).await?;
+    let action = q
+        .action
+        .ok_or_else(|| ApiError::invalid("action", "is required (save, restore or erase)"))?;
+    let file = || -> ApiResult<std::path::PathBuf> {
+        let name = body
+            .filename
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("filename", "is required"))?;
+        if name.is_empty()
+            || name.contains(['/', '\\', '\0'])
+            || name.starts_with('.')
+            || name.len() > 200
+        {
+            return Err(ApiError::invalid("filename", "must be a plain file name"));
+        }
+        let dir = state.paths.data_dir.join("slots").join(sanitize(&model_id));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
+        Ok(dir.join(name))
+    };
+    let t0 = std::time::Instant::now();
+    match action.as_str() {
+        "save" => {
+            let name = body.filename.clone().unwrap_or_default();
+            let r = model.handle.save_slot(id, file()?).await?;
+            Ok(Json(json!({
+                "id_slot": id, "filename": name, "n_saved": r.n_tokens, "n_written": r.n_bytes,
+                "timings": {"save_ms": t0.elapsed().as_secs_f64() * 1e3},
+            })))
+        }
+        "restore" => {
+            let name = body.filename.clone().unwrap_or_default();
+            let path = file()?;
+            if !path.is_file() {
+                return Err(ApiError::not_found(format!("no saved slot file '{name}'")));
+            }
+            let r = model.handle.restore_slot(id, path).await?;
+            Ok(Json(json!({
+                "id_slot": id, "filename": name, "n_restored": r.n_tokens, "n_read": r.n_bytes,
+                "timings": {"restore_ms": t0.elapsed().as_secs_f64() * 1e3},
+            })))
+        }
+        "erase" => {
+            let n = model.handle.erase_slot(id).await?;
+            Ok(Json(json!({"id_slot": id, "n_erased": n})))
+        }
+        other => Err(ApiError::invalid(
+            "action",
+            format!("unknown action '{other}' (save, restore or erase)"),
+        )),
+    }
+}
+
+/// A model id as one folder name.
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,648 @@
+//! The OpenAI-compatible API: `/v1/models`, `/v1/chat/completions`, `/v1/completions`
+//! (also without the `/v1` prefix, as llama-server serves them). Each handler parses
+//! OpenAI's JSON into the service's [`Request`] and writes the service's outputs back in
+//! OpenAI's wire format, streaming as SSE `chat.completion.chunk`s ending in `[DONE]`.
+
+use super::common::{self, Timed, new_id, sse_json, unix_now};
+use super::params::GenFields;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::SharedState;
+use axum::Json;
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chat::{ChatMessage, Tool};
+use engine::{Prompt, TokenProbs};
+use futures_util::stream::{self, Stream};
+use manager::ModelState;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use service::{ChatInput, Done, Input, Output, Request, ResponseFormat, ServiceError, ToolChoice};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+
+pub const FINGERPRINT: &str = concat!("llama-dashboard-", env!("CARGO_PKG_VERSION"));
+
+// ---------------------------------------------------------------- /v1/models
+
+pub async fn list_models(State(state): State<SharedState>) -> Json<Value> {
+    let catalog = state.models.catalog();
+    let statuses = state.models.manager().statuses();
+    let settings = state.models.all_settings();
+    let data: Vec<Value> = catalog
+        .models
+        .iter()
+        .map(|m| {
+            let st = statuses
+                .iter()
+                .find(|s| s.id == m.id)
+                .map(|s| s.state.clone())
+                .unwrap_or(ModelState::Unloaded);
+            let created = std::fs::metadata(&m.path)
+                .and_then(|md| md.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            json!({
+                "id": m.id,
+                "object": "model",
+                "created": created,
+                "owned_by": m.repo.as_deref().and_then(|r| r.split('/').next()).unwrap_or("local"),
+                "state": state_name(&st),
+                "aliases": settings.get(&m.id).and_then(|s| s.alias.clone()).into_iter().collect::<Vec<_>>(),
+                "meta": {
+                    "architecture": m.architecture,
+                    "quantization": m.quantization,
+                    "size": m.size,
+                    "n_ctx_train": m.context_length,
+                },
+            })
+        })
+        .collect();
+    Json(json!({"object": "list", "data": data}))
+}
+
+pub fn state_name(s: &ModelState) -> &'static str {
+    match s {
+        ModelState::Unloaded => "unloaded",
+        ModelState::Loading { .. } => "loading",
+        ModelState::Loaded => "loaded",
+        ModelState::Failed { .. } => "failed",
+    }
+}
+
+// ---------------------------------------------------------------- chat completions
+
+#[derive(Debug, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChatCompletionRequest {
+    pub model: Option<String>,
+    pub messages: Vec<ChatMessage>,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    pub tools: Option<Vec<Value>>,
+    pub tool_choice: Option<Value>,
+    pub parallel_tool_calls: Option<bool>,
+    pub response_format: Option<Value>,
+    pub logprobs: Option<bool>,
+    pub top_logprobs: Option<u32>,
+    pub n: Option<u32>,
+    pub chat_template_kwargs: Option<Map<String, Value>>,
+    pub keep_alive: Option<Value>,
+    #[serde(flatten)]
+    pub sampling: GenFields,
+}
+
+/// Parses OpenAI's `tools` list.
+pub fn parse_tools(tools: Option<&[Value]>) -> ApiResult<Vec<Tool>> {
+    tools
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Tool::from_openai(t).map_err(|e| ApiError::invalid(&format!("tools[{i}]"), e))
+        })
+        .collect()
+}
+
+/// Parses OpenAI's `tool_choice`: `"auto"`, `"none"`, `"required"` or
+/// `{"type": "function", "function": {"name": ...}}`.
+pub fn parse_tool_choice(v: Option<&Value>) -> ApiResult<ToolChoice> {
+    match v {
+        None | Some(Value::Null) => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(ToolChoice::Auto),
+            "none" => Ok(ToolChoice::None),
+            "required" | "any" => Ok(ToolChoice::Required),
+            other => Err(ApiError::invalid(
+                "tool_choice",
+                format!("unknown value '{other}' (auto, none, required or a function)"),
+            )),
+        },
+        Some(Value::Object(o)) => o
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .or_else(|| o.get("name"))
+            .and_then(Value::as_str)
+            .map(|n| ToolChoice::Function(n.to_string()))
+            .ok_or_else(|| {
+                ApiError::invalid("tool_choice", "a function choice needs function.name")
+            }),
+        Some(_) => Err(ApiError::invalid(
+            "tool_choice",
+            "must be a string or an object",
+        )),
+    }
+}
+
+/// Parses `response_format`: `{"type": "text" | "json_object" | "json_schema", ...}`.
+pub fn parse_response_format(v: Option<&Value>) -> ApiResult<ResponseFormat> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(ResponseFormat::Text);
+    };
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("response_format.type", "is required"))?;
+    match kind {
+        "text" => Ok(ResponseFormat::Text),
+        "json_object" => Ok(match v.get("schema") {
+            // llama-server accepts a schema here too.
+            Some(s) if s.is_object() => ResponseFormat::JsonSchema(s.clone()),
+            _ => ResponseFormat::JsonObject,
+        }),
+        "json_schema" => {
+            let schema = v
+                .get("json_schema")
+                .and_then(|j| j.get("schema"))
+                .or_else(|| v.get("schema"))
+                .ok_or_else(|| {
+                    ApiError::invalid("response_format.json_schema.schema", "is required")
+                })?;
+            if !schema.is_object() {
+                return Err(ApiError::invalid(
+                    "response_format.json_schema.schema",
+                    "must be an object",
+                ));
+            }
+            Ok(ResponseFormat::JsonSchema(schema.clone()))
+        }
+        other => Err(ApiError::invalid(
+            "response_format.type",
+            format!("unknown type '{other}' (text, json_object or json_schema)"),
+        )),
+    }
+}
+
+fn check_n(n: Option<u32>) -> ApiResult<()> {
+    match n {
+        None | Some(1) => Ok(()),
+        Some(_) => Err(ApiError::invalid("n", "only n = 1 is supported")),
+    }
+}
+
+/// What a chat or completion response needs to know while it is written.
+#[derive(Clone)]
+struct Meta {
+    id: String,
+    created: u64,
+    model: String,
+    logprobs: bool,
+    include_usage: bool,
+}
+
+pub async fn chat_completions(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<ChatCompletionRequest>,
+) -> ApiResult<Response> {
+    check_n(req.n)?;
+    if req.messages.is_empty() {
+        return Err(ApiError::invalid("messages", "must not be empty"));
+    }
+    let tools = parse_tools(req.tools.as_deref())?;
+    let tool_choice = parse_tool_choice(req.tool_choice.as_ref())?;
+    let response_format = parse_response_format(req.response_format.as_ref())?;
+    let mut params = req.sampling.to_request(&state.sampling())?;
+    let logprobs = req.logprobs.unwrap_or(false);
+    if logprobs {
+        params.n_probs = req.top_logprobs.unwrap_or(0).max(params.n_probs);
+        if params.n_probs > 20 {
+            return Err(ApiError::invalid("top_logprobs", "must be at most 20"));
+        }
+    }
+    let model = common::model_name(&state, req.model.as_deref())?;
+    let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
+    let request = Request {
+        input: Input::Chat(ChatInput {
+            messages: req.messages,
+            tools,
+            tool_choice,
+            template_kwargs: req.chat_template_kwargs.unwrap_or_default(),
+            parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
+        }),
+        params,
+        response_format,
+    };
+    let timed = common::start(&state, &model, keep_alive, request).await?;
+    let meta = Meta {
+        id: new_id("chatcmpl-"),
+        created: unix_now(),
+        model: timed.model.clone(),
+        logprobs,
+        include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+    };
+    if req.stream {
+        Ok(sse(chat_stream(timed, meta)))
+    } else {
+        let c = timed.collect().await?;
+        Ok(Json(chat_response(&meta, c)).into_response())
+    }
+}
+
+fn usage_json(d: &Done) -> Value {
+    json!({
+        "prompt_tokens": d.usage.prompt_tokens,
+        "completion_tokens": d.usage.completion_tokens,
+        "total_tokens": d.usage.prompt_tokens + d.usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": d.timings.cache_n},
+    })
+}
+
+fn tool_calls_json(calls: &[chat::ToolCall]) -> Value {
+    Value::Array(
+        calls
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One token's entry in OpenAI's chat `logprobs.content`.
+fn logprob_entry(text: &str, p: &TokenProbs) -> Value {
+    json!({
+        "token": text,
+        "logprob": p.logprob,
+        "bytes": text.as_bytes(),
+        "top_logprobs": p.top.iter().map(|(_, t, lp)| json!({
+            "token": t, "logprob": lp, "bytes": t.as_bytes(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn chat_response(meta: &Meta, c: service::Collected) -> Value {
+    let done = c.done.expect("collected generations have a result");
+    let has_calls = !c.tool_calls.is_empty();
+    let mut message = json!({
+        "role": "assistant",
+        "content": if has_calls && c.text.is_empty() { Value::Null } else { Value::String(c.text.clone()) },
+    });
+    if has_calls {
+        message["tool_calls"] = tool_calls_json(&c.tool_calls);
+    }
+    let logprobs = if meta.logprobs {
+        json!({"content": c.probs.iter().map(|(t, _, p)| logprob_entry(t, p)).collect::<Vec<_>>()})
+    } else {
+        Value::Null
+    };
+    json!({
+        "id": meta.id,
+        "object": "chat.completion",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": [{
+            "index": 0,
+            "message": message,
+            "logprobs": logprobs,
+            "finish_reason": done.finish.as_openai(),
+        }],
+        "usage": usage_json(&done),
+        "timings": done.timings,
+    })
+}
+
+/// Wraps an SSE event stream as the response (with comment keep-alives).
+pub fn sse<S>(events: S) -> Response
+where
+    S: Stream<Item = Result<SseEvent, Infallible>> + Send + 'static,
+{
+    Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn chunk(meta: &Meta, delta: Value, finish: Option<&str>, logprobs: Value) -> Value {
+    json!({
+        "id": meta.id,
+        "object": "chat.completion.chunk",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": [{
+            "index": 0,
+            "delta": delta,
+            "logprobs": logprobs,
+            "finish_reason": finish,
+        }],
+    })
+}
+
+struct StreamState {
+    timed: Timed,
+    meta: Meta,
+    queue: VecDeque<SseEvent>,
+    started: bool,
+    ended: bool,
+}
+
+/// The SSE events of a streamed chat completion. Dropping the stream (client gone)
+/// drops the generation, which cancels it.
+fn chat_stream(timed: Timed, meta: Meta) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let st = StreamState {
+        timed,
+        meta,
+        queue: VecDeque::new(),
+        started: false,
+        ended: false,
+    };
+    stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(e) = st.queue.pop_front() {
+                return Some((Ok(e), st));
+            }
+            if st.ended {
+                return None;
+            }
+            if !st.started {
+                st.started = true;
+                let first = chunk(
+                    &st.meta,
+                    json!({"role": "assistant", "content": ""}),
+                    None,
+                    Value::Null,
+                );
+                st.queue.push_back(sse_json(&first));
+                continue;
+            }
+            match st.timed.next().await {
+                Some(Ok(Output::Text { text, probs, .. })) => {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let lp = match (&probs, st.meta.logprobs) {
+                        (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
+                        _ => Value::Null,
+                    };
+                    let c = chunk(&st.meta, json!({"content": text}), None, lp);
+                    st.queue.push_back(sse_json(&c));
+                }
+                Some(Ok(Output::ToolCallStart { index, id, name })) => {
+                    let c = chunk(
+                        &st.meta,
+                        json!({"tool_calls": [{
+                            "index": index, "id": id, "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }]}),
+                        None,
+                        Value::Null,
+                    );
+                    st.queue.push_back(sse_json(&c));
+                }
+                Some(Ok(Output::ToolCallArguments { index, delta })) => {
+                    let c = chunk(
+                        &st.meta,
+                        json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
+                        None,
+                        Value::Null,
+                    );
+                    st.queue.push_back(sse_json(&c));
+                }
+                Some(Ok(Output::Done(d))) => {
+                    let mut last =
+                        chunk(&st.meta, json!({}), Some(d.finish.as_openai()), Value::Null);
+                    last["timings"] = json!(d.timings);
+                    st.queue.push_back(sse_json(&last));
+                    if st.meta.include_usage {
+                        let mut u = chunk(&st.meta, json!({}), None, Value::Null);
+                        u["choices"] = json!([]);
+                        u["usage"] = usage_json(&d);
+                        st.queue.push_back(sse_json(&u));
+                    }
+                    st.queue.push_back(SseEvent::default().data("[DONE]"));
+                    st.ended = true;
+                }
+                Some(Err(e)) => {
+                    st.queue.push_back(sse_json(&common::stream_error(e)));
+                    st.ended = true;
+                }
+                None => st.ended = true,
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------- completions
+
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequest {
+    pub model: Option<String>,
+    pub prompt: Value,
+    #[serde(default)]
+    pub stream: bool,
+    pub stream_options: Option<StreamOptions>,
+    /// OpenAI's legacy `logprobs`: how many top alternatives (0..=5... we allow 20).
+    pub logprobs: Option<u32>,
+    #[serde(default)]
+    pub echo: bool,
+    pub n: Option<u32>,
+    pub keep_alive: Option<Value>,
+    pub response_format: Option<Value>,
+    #[serde(flatten)]
+    pub sampling: GenFields,
+}
+
+/// A prompt field: a string, a list of token ids, or a list with one of those.
+pub fn parse_prompt(v: &Value, field: &str) -> ApiResult<Prompt> {
+    let tokens = |a: &[Value]| -> Option<Vec<i32>> {
+        a.iter()
+            .map(|t| t.as_i64().and_then(|n| i32::try_from(n).ok()))
+            .collect()
+    };
+    match v {
+        Value::String(s) => Ok(Prompt::text(s.clone())),
+        Value::Array(a) if a.is_empty() => Err(ApiError::invalid(field, "must not be empty")),
+        Value::Array(a) if a.iter().all(Value::is_number) => tokens(a)
+            .map(Prompt::Tokens)
+            .ok_or_else(|| ApiError::invalid(field, "token ids must be integers")),
+        Value::Array(a) if a.len() == 1 => parse_prompt(&a[0], field),
+        Value::Array(_) => Err(ApiError::invalid(
+            field,
+            "only one prompt per request is supported",
+        )),
+        _ => Err(ApiError::invalid(
+            field,
+            "must be a string or a list of token ids",
+        )),
+    }
+}
+
+pub async fn completions(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<CompletionRequest>,
+) -> ApiResult<Response> {
+    check_n(req.n)?;
+    let prompt = parse_prompt(&req.prompt, "prompt")?;
+    let mut params = req.sampling.to_request(&state.sampling())?;
+    if let Some(n) = req.logprobs {
+        if n > 20 {
+            return Err(ApiError::invalid("logprobs", "must be at most 20"));
+        }
+        params.n_probs = n.max(1);
+    }
+    let echo_text = match (&prompt, req.echo) {
+        (Prompt::Text { text, .. }, true) => Some(text.clone()),
+        (_, true) => {
+            return Err(ApiError::invalid(
+                "echo",
+                "is only supported with a text prompt",
+            ));
+        }
+        _ => None,
+    };
+    let model = common::model_name(&state, req.model.as_deref())?;
+    let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
+    let request = Request {
+        input: Input::Prompt(prompt),
+        params,
+        response_format: parse_response_format(req.response_format.as_ref())?,
+    };
+    let timed = common::start(&state, &model, keep_alive, request).await?;
+    let meta = Meta {
+        id: new_id("cmpl-"),
+        created: unix_now(),
+        model: timed.model.clone(),
+        logprobs: req.logprobs.is_some(),
+        include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+    };
+    if req.stream {
+        return Ok(sse(completion_stream(timed, meta, echo_text)));
+    }
+    let c = timed.collect().await?;
+    let done = c.done.clone().expect("collected");
+    let text = match echo_text {
+        Some(p) => format!("{p}{}", c.text),
+        None => c.text.clone(),
+    };
+    let logprobs = if meta.logprobs {
+        completion_logprobs(&c.probs)
+    } else {
+        Value::Null
+    };
+    Ok(Json(json!({
+        "id": meta.id,
+        "object": "text_completion",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": [{
+            "text": text,
+            "index": 0,
+            "logprobs": logprobs,
+            "finish_reason": done.finish.as_openai(),
+        }],
+        "usage": usage_json(&done),
+        "timings": done.timings,
+    }))
+    .into_response())
+}
+
+/// The legacy completions `logprobs` object.
+fn completion_logprobs(probs: &[(String, i32, TokenProbs)]) -> Value {
+    let mut offset = 0usize;
+    let mut offsets = Vec::new();
+    for (t, _, _) in probs {
+        offsets.push(offset);
+        offset += t.len();
+    }
+    json!({
+        "tokens": probs.iter().map(|(t, _, _)| t).collect::<Vec<_>>(),
+        "token_logprobs": probs.iter().map(|(_, _, p)| p.logprob).collect::<Vec<_>>(),
+        "top_logprobs": probs.iter().map(|(_, _, p)| {
+            p.top.iter().map(|(_, t, lp)| (t.clone(), json!(lp))).collect::<Map<String, Value>>()
+        }).collect::<Vec<_>>(),
+        "text_offset": offsets,
+    })
+}
+
+fn completion_chunk(meta: &Meta, text: &str, finish: Option<&str>, logprobs: Value) -> Value {
+    json!({
+        "id": meta.id,
+        "object": "text_completion",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": [{"text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish}],
+    })
+}
+
+fn completion_stream(
+    timed: Timed,
+    meta: Meta,
+    echo: Option<String>,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let mut queue = VecDeque::new();
+    if let Some(p) = echo {
+        queue.push_back(sse_json(&completion_chunk(&meta, &p, None, Value::Null)));
+    }
+    let st = StreamState {
+        timed,
+        meta,
+        queue,
+        started: true,
+        ended: false,
+    };
+    stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(e) = st.queue.pop_front() {
+                return Some((Ok(e), st));
+            }
+            if st.ended {
+                return None;
+            }
+            match st.timed.next().await {
+                Some(Ok(Output::Text { text, probs, token })) => {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    let lp = match (probs, st.meta.logprobs) {
+                        (Some(p), true) => {
+                            completion_logprobs(&[(text.clone(), token.unwrap_or(-1), p)])
+                        }
+                        _ => Value::Null,
+                    };
+                    st.queue
+                        .push_back(sse_json(&completion_chunk(&st.meta, &text, None, lp)));
+                }
+                Some(Ok(Output::Done(d))) => {
+                    let mut last =
+                        completion_chunk(&st.meta, "", Some(d.finish.as_openai()), Value::Null);
+                    last["timings"] = json!(d.timings);
+                    st.queue.push_back(sse_json(&last));
+                    if st.meta.include_usage {
+                        let mut u = completion_chunk(&st.meta, "", None, Value::Null);
+                        u["choices"] = json!([]);
+                        u["usage"] = usage_json(&d);
+                        st.queue.push_back(sse_json(&u));
+                    }
+                    st.queue.push_back(SseEvent::default().data("[DONE]"));
+                    st.ended = true;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    st.queue.push_back(sse_json(&common::stream_error(e)));
+                    st.ended = true;
+                }
+                None => st.ended = true,
+            }
+        }
+    })
+}
+
+/// Maps a service error for handlers that build requests by hand.
+pub fn service_error(e: ServiceError) -> ApiError {
+    e.into()
+}

@@ -1,0 +1,459 @@
+//! OpenAI's Responses API (`POST /v1/responses`): text or message input, instructions,
+//! function tools, `text.format` JSON output, and the typed streaming events
+//! (`response.created` … `response.output_text.delta` … `response.completed`).
+
+use super::common::{self, new_id, unix_now};
+use super::openai::{parse_response_format, parse_tool_choice, sse};
+use super::params::GenFields;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::SharedState;
+use axum::Json;
+use axum::extract::State;
+use axum::response::sse::Event as SseEvent;
+use axum::response::{IntoResponse, Response};
+use chat::{ChatMessage, Tool};
+use futures_util::stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use service::{ChatInput, Done, Input, Output, Request};
+use std::collections::VecDeque;
+
+#[derive(Debug, Deserialize)]
+pub struct ResponsesRequest {
+    pub model: Option<String>,
+    pub input: Value,
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub stream: bool,
+    pub max_output_tokens: Option<i64>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub tools: Option<Vec<Value>>,
+    pub tool_choice: Option<Value>,
+    pub parallel_tool_calls: Option<bool>,
+    pub text: Option<Value>,
+    pub keep_alive: Option<Value>,
+    pub metadata: Option<Value>,
+}
+
+/// Input items to chat messages: a string is one user message; items are messages
+/// (`{role, content}` with text or `input_text`/`output_text` parts), `function_call`
+/// and `function_call_output`.
+fn messages(input: &Value, instructions: Option<&str>) -> ApiResult<Vec<ChatMessage>> {
+    let mut out = Vec::new();
+    if let Some(i) = instructions.filter(|i| !i.is_empty()) {
+        out.push(ChatMessage::system(i));
+    }
+    match input {
+        Value::String(s) => out.push(ChatMessage::user(s.clone())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let field = format!("input[{i}]");
+                let kind = item
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("message");
+                match kind {
+                    "message" => {
+                        let role = item
+                            .get("role")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| ApiError::invalid(&field, "a message needs a role"))?;
+                        let role = if role == "developer" { "system" } else { role };
+                        let text = match item.get("content") {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(Value::Array(parts)) => parts
+                                .iter()
+                                .filter_map(|p| p.get("text").and_then(Value::as_str))
+                                .collect::<Vec<_>>()
+                                .join(""),
+                            _ => {
+                                return Err(ApiError::invalid(
+                                    &field,
+                                    "content must be text or parts",
+                                ));
+                            }
+                        };
+                        out.push(ChatMessage::new(role, text));
+                    }
+                    "function_call" => {
+                        let call = chat::ToolCall::new(
+                            item.get("call_id")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default(),
+                            item.get("name").and_then(Value::as_str).unwrap_or_default(),
+                            item.get("arguments")
+                                .and_then(Value::as_str)
+                                .unwrap_or("{}"),
+                        );
+                        out.push(ChatMessage::assistant_tool_calls(vec![call]));
+                    }
+                    "function_call_output" => {
+                        let id = item
+                            .get("call_id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        let output = match item.get("output") {
+                            Some(Value::String(s)) => s.clone(),
+                            Some(v) => v.to_string(),
+                            None => String::new(),
+                        };
+                        out.push(ChatMessage::tool(id, output));
+                    }
+                    other => {
+                        return Err(ApiError::invalid(
+                            &field,
+                            format!("unsupported item type '{other}'"),
+                        ));
+                    }
+                }
+            }
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "input",
+                "must be a string or a list of items",
+            ));
+        }
+    }
+    if out.iter().all(|m| m.role == "system") {
+        return Err(ApiError::invalid("input", "must contain a message"));
+    }
+    Ok(out)
+}
+
+/// Responses-style function tools (`{type, name, description, parameters}`).
+fn tools(v: Option<&[Value]>) -> ApiResult<Vec<Tool>> {
+    v.unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.get("function").is_some() {
+                return Tool::from_openai(t)
+                    .map_err(|e| ApiError::invalid(&format!("tools[{i}]"), e));
+            }
+            if t.get("type").and_then(Value::as_str) != Some("function") {
+                return Err(ApiError::invalid(
+                    &format!("tools[{i}]"),
+                    "only function tools are supported",
+                ));
+            }
+            let name = t
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::invalid(&format!("tools[{i}].name"), "is required"))?;
+            Ok(Tool::new(
+                name,
+                t.get("description").and_then(Value::as_str),
+                t.get("parameters")
+                    .cloned()
+                    .unwrap_or(json!({"type": "object"})),
+            ))
+        })
+        .collect()
+}
+
+struct Meta {
+    id: String,
+    msg_id: String,
+    created: u64,
+    model: String,
+    echo: Value,
+}
+
+fn usage(d: &Done) -> Value {
+    json!({
+        "input_tokens": d.usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": d.timings.cache_n},
+        "output_tokens": d.usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": d.usage.prompt_tokens + d.usage.completion_tokens,
+    })
+}
+
+fn response_obj(meta: &Meta, status: &str, output: Vec<Value>, usage: Value) -> Value {
+    let mut r = json!({
+        "id": meta.id,
+        "object": "response",
+        "created_at": meta.created,
+        "status": status,
+        "model": meta.model,
+        "output": output,
+        "usage": usage,
+        "error": null,
+        "incomplete_details": null,
+    });
+    if let (Some(o), Some(e)) = (r.as_object_mut(), meta.echo.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+fn message_item(meta: &Meta, text: &str, status: &str) -> Value {
+    json!({
+        "type": "message",
+        "id": meta.msg_id,
+        "status": status,
+        "role": "assistant",
+        "content": if status == "in_progress" { json!([]) } else {
+            json!([{"type": "output_text", "text": text, "annotations": []}])
+        },
+    })
+}
+
+fn call_item(call_id: &str, name: &str, args: &str, status: &str) -> Value {
+    json!({
+        "type": "function_call",
+        "id": format!("fc_{}", call_id.trim_start_matches("call_")),
+        "call_id": call_id,
+        "name": name,
+        "arguments": args,
+        "status": status,
+    })
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<ResponsesRequest>,
+) -> ApiResult<Response> {
+    let messages = messages(&req.input, req.instructions.as_deref())?;
+    let tools = tools(req.tools.as_deref())?;
+    let tool_choice = parse_tool_choice(req.tool_choice.as_ref())?;
+    // `text.format` is flat: {"type": "json_schema", "name", "schema"}.
+    let format = req.text.as_ref().and_then(|t| t.get("format"));
+    let response_format = parse_response_format(format)?;
+    let fields = GenFields {
+        temperature: req.temperature,
+        top_p: req.top_p,
+        max_tokens: req.max_output_tokens,
+        ..Default::default()
+    };
+    let params = fields.to_request(&state.sampling())?;
+    let model = common::model_name(&state, req.model.as_deref())?;
+    let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
+    let echo = json!({
+        "instructions": req.instructions,
+        "max_output_tokens": req.max_output_tokens,
+        "temperature": req.temperature,
+        "top_p": req.top_p,
+        "tools": req.tools.clone().unwrap_or_default(),
+        "tool_choice": req.tool_choice.clone().unwrap_or(json!("auto")),
+        "parallel_tool_calls": req.parallel_tool_calls.unwrap_or(true),
+        "text": req.text.clone().unwrap_or(json!({"format": {"type": "text"}})),
+        "metadata": req.metadata.clone().unwrap_or(json!({})),
+    });
+    let request = Request {
+        input: Input::Chat(ChatInput {
+            messages,
+            tools,
+            tool_choice,
+            template_kwargs: Default::default(),
+            parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
+        }),
+        params,
+        response_format,
+    };
+    let timed = common::start(&state, &model, keep_alive, request).await?;
+    let meta = Meta {
+        id: new_id("resp_"),
+        msg_id: new_id("msg_"),
+        created: unix_now(),
+        model: timed.model.clone(),
+        echo,
+    };
+    if !req.stream {
+        let c = timed.collect().await?;
+        let done = c.done.clone().expect("collected");
+        let mut output = Vec::new();
+        if !c.text.is_empty() || c.tool_calls.is_empty() {
+            output.push(message_item(&meta, &c.text, "completed"));
+        }
+        for call in &c.tool_calls {
+            output.push(call_item(
+                &call.id,
+                &call.name,
+                &call.arguments,
+                "completed",
+            ));
+        }
+        let status = if done.finish == service::Finish::Length {
+            "incomplete"
+        } else {
+            "completed"
+        };
+        let mut r = response_obj(&meta, status, output, usage(&done));
+        if status == "incomplete" {
+            r["incomplete_details"] = json!({"reason": "max_output_tokens"});
+        }
+        return Ok(Json(r).into_response());
+    }
+    Ok(sse(stream_events(timed, meta)))
+}
+
+struct St {
+    timed: common::Timed,
+    meta: Meta,
+    seq: u64,
+    queue: VecDeque<SseEvent>,
+    text: String,
+    message_open: bool,
+    /// (call_id, name, arguments) of each tool call, by index.
+    calls: Vec<(String, String, String)>,
+    ended: bool,
+}
+
+impl St {
+    fn push(&mut self, kind: &str, mut data: Value) {
+        data["type"] = json!(kind);
+        data["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        self.queue
+            .push_back(SseEvent::default().event(kind).data(data.to_string()));
+    }
+
+    fn open_message(&mut self) {
+        if self.message_open {
+            return;
+        }
+        self.message_open = true;
+        let item = message_item(&self.meta, "", "in_progress");
+        self.push(
+            "response.output_item.added",
+            json!({"output_index": 0, "item": item}),
+        );
+        let id = self.meta.msg_id.clone();
+        self.push(
+            "response.content_part.added",
+            json!({"item_id": id, "output_index": 0, "content_index": 0,
+                   "part": {"type": "output_text", "text": "", "annotations": []}}),
+        );
+    }
+
+    fn output_index(&self, call: usize) -> usize {
+        call + usize::from(self.message_open)
+    }
+}
+
+fn stream_events(
+    timed: common::Timed,
+    meta: Meta,
+) -> impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
+    let mut st = St {
+        timed,
+        meta,
+        seq: 0,
+        queue: VecDeque::new(),
+        text: String::new(),
+        message_open: false,
+        calls: Vec::new(),
+        ended: false,
+    };
+    let created = response_obj(&st.meta, "in_progress", vec![], Value::Null);
+    st.push("response.created", json!({"response": created.clone()}));
+    st.push("response.in_progress", json!({"response": created}));
+    stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(e) = st.queue.pop_front() {
+                return Some((Ok(e), st));
+            }
+            if st.ended {
+                return None;
+            }
+            match st.timed.next().await {
+                Some(Ok(Output::Text { text, .. })) => {
+                    if text.is_empty() {
+                        continue;
+                    }
+                    st.open_message();
+                    st.text.push_str(&text);
+                    let id = st.meta.msg_id.clone();
+                    st.push(
+                        "response.output_text.delta",
+                        json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}),
+                    );
+                }
+                Some(Ok(Output::ToolCallStart { index, id, name })) => {
+                    st.calls.push((id.clone(), name.clone(), String::new()));
+                    let oi = st.output_index(index);
+                    st.push(
+                        "response.output_item.added",
+                        json!({"output_index": oi, "item": call_item(&id, &name, "", "in_progress")}),
+                    );
+                }
+                Some(Ok(Output::ToolCallArguments { index, delta })) => {
+                    if let Some(c) = st.calls.get_mut(index) {
+                        c.2.push_str(&delta);
+                    }
+                    let oi = st.output_index(index);
+                    let item_id = st
+                        .calls
+                        .get(index)
+                        .map(|c| format!("fc_{}", c.0.trim_start_matches("call_")))
+                        .unwrap_or_default();
+                    st.push(
+                        "response.function_call_arguments.delta",
+                        json!({"item_id": item_id, "output_index": oi, "delta": delta}),
+                    );
+                }
+                Some(Ok(Output::Done(d))) => {
+                    let mut output = Vec::new();
+                    if st.message_open || st.calls.is_empty() {
+                        st.open_message();
+                        let id = st.meta.msg_id.clone();
+                        let text = st.text.clone();
+                        st.push(
+                            "response.output_text.done",
+                            json!({"item_id": id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}),
+                        );
+                        st.push(
+                            "response.content_part.done",
+                            json!({"item_id": id, "output_index": 0, "content_index": 0,
+                                   "part": {"type": "output_text", "text": text, "annotations": []}}),
+                        );
+                        let item = message_item(&st.meta, &text, "completed");
+                        st.push(
+                            "response.output_item.done",
+                            json!({"output_index": 0, "item": item.clone()}),
+                        );
+                        output.push(item);
+                    }
+                    for (i, (id, name, args)) in st.calls.clone().into_iter().enumerate() {
+                        let oi = st.output_index(i);
+                        let item = call_item(&id, &name, &args, "completed");
+                        st.push(
+                            "response.function_call_arguments.done",
+                            json!({"item_id": item["id"], "output_index": oi, "arguments": args}),
+                        );
+                        st.push(
+                            "response.output_item.done",
+                            json!({"output_index": oi, "item": item.clone()}),
+                        );
+                        output.push(item);
+                    }
+                    let status = if d.finish == service::Finish::Length {
+                        "incomplete"
+                    } else {
+                        "completed"
+                    };
+                    let r = response_obj(&st.meta, status, output, usage(&d));
+                    let kind = if status == "completed" {
+                        "response.completed"
+                    } else {
+                        "response.incomplete"
+                    };
+                    st.push(kind, json!({"response": r}));
+                    st.ended = true;
+                }
+                Some(Err(e)) => {
+                    let err = common::stream_error(e);
+                    st.push("error", json!({"code": err["error"]["code"], "message": err["error"]["message"], "param": null}));
+                    st.ended = true;
+                }
+                None => st.ended = true,
+            }
+        }
+    })
+}

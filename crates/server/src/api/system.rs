@@ -1,0 +1,387 @@
+//! Global configuration and the system: `/api/config`, `/api/config/model-paths`,
+//! `/api/system/{devices,resources,logs,log-level,fs/browse,shutdown}`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::{SamplingDefaults, SharedState};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+/// The configuration with API keys masked.
+fn config_json(state: &SharedState) -> Value {
+    let mut v = serde_json::to_value(state.config()).unwrap_or(Value::Null);
+    for key in ["api_key", "admin_api_key"] {
+        if let Some(s) = v.get_mut("server").and_then(|s| s.get_mut(key))
+            && !s.is_null()
+        {
+            *s = json!("********");
+        }
+    }
+    v
+}
+
+pub async fn get_config(State(state): State<SharedState>) -> Json<Value> {
+    Json(json!({
+        "config": config_json(&state),
+        "keys": config::Config::keys(),
+        "config_file": state.paths.config_file(),
+        "data_dir": state.paths.data_dir,
+    }))
+}
+
+/// Flattens `{"models": {"parallel": 2}}` and `{"models.parallel": 2}` into dotted keys
+/// with the string values `Config::set` takes.
+fn flatten(prefix: &str, v: &Map<String, Value>, out: &mut Vec<(String, String)>) -> ApiResult<()> {
+    for (k, val) in v {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match val {
+            Value::Object(o) => flatten(&key, o, out)?,
+            Value::String(s) => out.push((key, s.clone())),
+            Value::Null => out.push((key, String::new())),
+            Value::Bool(_) | Value::Number(_) => out.push((key, val.to_string())),
+            Value::Array(_) => out.push((key, val.to_string())),
+        }
+    }
+    Ok(())
+}
+
+/// `PUT /api/config`: sets keys in `config.toml` and in the running server. Sampling
+/// defaults and model defaults apply to the next request and load; server keys (host,
+/// port, keys, CORS, limits) apply at the next start.
+pub async fn put_config(
+    State(state): State<SharedState>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let body = match body.get("config") {
+        Some(Value::Object(c)) => c.clone(),
+        _ => body,
+    };
+    let mut pairs = Vec::new();
+    flatten("", &body, &mut pairs)?;
+    if pairs.is_empty() {
+        return Err(ApiError::bad_request("no configuration keys given"));
+    }
+    // Check everything on a copy first, so a bad key changes nothing.
+    let mut next = state.config();
+    for (k, v) in &pairs {
+        next.set(k, v)
+            .map_err(|e| ApiError::invalid(k, e.to_string()))?;
+    }
+    for (k, v) in &pairs {
+        config::set_persisted(&state.paths, k, v)
+            .map_err(|e| ApiError::invalid(k, e.to_string()))?;
+    }
+    apply_live(&state, &next);
+    *state.config.write().unwrap_or_else(|p| p.into_inner()) = next;
+    let restart: Vec<&String> = pairs
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("server."))
+        .collect();
+    Ok(Json(json!({
+        "config": config_json(&state),
+        "updated": pairs.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        "restart_required": restart,
+    })))
+}
+
+/// Applies the parts of a new config that take effect without a restart.
+fn apply_live(state: &SharedState, c: &config::Config) {
+    *state.sampling.write().unwrap_or_else(|p| p.into_inner()) =
+        SamplingDefaults::from_config(&c.sampling);
+    let mut spec = state.models.defaults();
+    crate::apply_model_defaults(&mut spec, &c.models);
+    state.models.set_defaults(spec);
+    let _ = state.logs.set_level(c.log.level.as_str());
+    let old_roots = state.models.roots();
+    let roots = service::roots(c, &state.paths);
+    if roots != old_roots {
+        state.models.set_roots(roots);
+    }
+}
+
+pub async fn model_paths(State(state): State<SharedState>) -> Json<Value> {
+    let c = state.config();
+    Json(json!({
+        "paths": c.models.dirs,
+        "models_dir": state.paths.models_dir(),
+        "roots": state.models.roots(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct PathBody {
+    path: String,
+}
+
+pub async fn add_model_path(
+    State(state): State<SharedState>,
+    ApiJson(b): ApiJson<PathBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let p = PathBuf::from(b.path.trim());
+    if !p.is_absolute() {
+        return Err(ApiError::invalid("path", "must be an absolute path"));
+    }
+    if !p.is_dir() {
+        return Err(ApiError::invalid("path", "is not a directory"));
+    }
+    let mut c = state.config();
+    if c.models.dirs.contains(&p) {
+        return Err(ApiError::conflict(format!(
+            "{} is already a model path",
+            p.display()
+        )));
+    }
+    c.models.dirs.push(p.clone());
+    save_dirs(&state, c).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"paths": state.config().models.dirs})),
+    ))
+}
+
+pub async fn remove_model_path(
+    State(state): State<SharedState>,
+    Query(q): Query<Map<String, Value>>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let path = match q.get("path").and_then(Value::as_str) {
+        Some(p) => p.to_string(),
+        None => crate::extract::parse::<PathBody>(&body)?.path,
+    };
+    let p = PathBuf::from(path.trim());
+    let mut c = state.config();
+    let before = c.models.dirs.len();
+    c.models.dirs.retain(|d| d != &p);
+    if c.models.dirs.len() == before {
+        return Err(ApiError::not_found(format!(
+            "{} is not a model path",
+            p.display()
+        )));
+    }
+    save_dirs(&state, c).await?;
+    Ok(Json(json!({"paths": state.config().models.dirs})))
+}
+
+async fn save_dirs(state: &SharedState, c: config::Config) -> ApiResult<()> {
+    let value = serde_json::to_string(
+        &c.models
+            .dirs
+            .iter()
+            .map(|d| d.to_string_lossy().into_owned())
+            .collect::<Vec<_>>(),
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    config::set_persisted(&state.paths, "models.dirs", &value)
+        .map_err(|e| ApiError::invalid("path", e.to_string()))?;
+    let roots = service::roots(&c, &state.paths);
+    *state.config.write().unwrap_or_else(|p| p.into_inner()) = c;
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || s.models.set_roots(roots))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(())
+}
+
+pub async fn devices() -> Json<Value> {
+    Json(json!({"devices": engine::devices()}))
+}
+
+pub async fn resources(State(state): State<SharedState>) -> Json<Value> {
+    use sysinfo::{Disks, MemoryRefreshKind, RefreshKind, System};
+    let mut sys = System::new_with_specifics(
+        RefreshKind::nothing()
+            .with_memory(MemoryRefreshKind::everything())
+            .with_cpu(sysinfo::CpuRefreshKind::nothing().with_cpu_usage()),
+    );
+    // CPU usage needs two samples.
+    tokio::time::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL).await;
+    sys.refresh_cpu_usage();
+    let disks = Disks::new_with_refreshed_list();
+    let dirs: Vec<Value> = state
+        .models
+        .roots()
+        .iter()
+        .map(|r| {
+            let canon = std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+            let disk = disks
+                .iter()
+                .filter(|d| canon.starts_with(d.mount_point()))
+                .max_by_key(|d| d.mount_point().as_os_str().len());
+            json!({
+                "path": r.path,
+                "exists": r.path.is_dir(),
+                "disk_free": disk.map(|d| d.available_space()),
+                "disk_total": disk.map(|d| d.total_space()),
+            })
+        })
+        .collect();
+    let models: Vec<Value> = state
+        .models
+        .manager()
+        .statuses()
+        .into_iter()
+        .filter_map(|s| {
+            let m = state.models.peek(&s.id)?;
+            let info = m.handle.info();
+            Some(json!({
+                "id": s.id,
+                "memory": info.memory,
+                "busy_slots": m.handle.busy_slots(),
+                "queue": m.handle.queue_len(),
+            }))
+        })
+        .collect();
+    let rss = crate::process_rss();
+    Json(json!({
+        "cpu": {
+            "cores": sys.cpus().len(),
+            "physical_cores": System::physical_core_count(),
+            "usage_percent": sys.global_cpu_usage(),
+            "brand": sys.cpus().first().map(|c| c.brand().to_string()),
+        },
+        "memory": {
+            "total": sys.total_memory(),
+            "used": sys.used_memory(),
+            "available": sys.available_memory(),
+            "process_rss": rss,
+        },
+        "gpus": engine::devices().into_iter().filter(|d| d.kind != engine::DeviceKind::Cpu).collect::<Vec<_>>(),
+        "model_dirs": dirs,
+        "models": models,
+        "uptime_seconds": state.started.elapsed().as_secs(),
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct LogsQuery {
+    level: Option<String>,
+    limit: Option<usize>,
+}
+
+pub fn parse_level(level: Option<&str>) -> ApiResult<tracing::Level> {
+    match level {
+        None => Ok(tracing::Level::TRACE),
+        Some(l) => l
+            .parse::<tracing::Level>()
+            .map_err(|_| ApiError::invalid("level", "must be trace, debug, info, warn or error")),
+    }
+}
+
+pub async fn logs(
+    State(state): State<SharedState>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Json<Value>> {
+    let level = parse_level(q.level.as_deref())?;
+    let lines = state
+        .logs
+        .buffer
+        .recent(level, q.limit.unwrap_or(200).min(2000));
+    Ok(Json(json!({"lines": lines, "level": state.logs.level()})))
+}
+
+#[derive(Deserialize)]
+pub struct LevelBody {
+    level: String,
+}
+
+pub async fn set_log_level(
+    State(state): State<SharedState>,
+    ApiJson(b): ApiJson<LevelBody>,
+) -> ApiResult<Json<Value>> {
+    state
+        .logs
+        .set_level(&b.level)
+        .map_err(|e| ApiError::invalid("level", e))?;
+    tracing::info!(level = %b.level, "log level changed");
+    Ok(Json(json!({"level": b.level})))
+}
+
+#[derive(Deserialize)]
+pub struct BrowseQuery {
+    path: Option<String>,
+}
+
+/// Lists a folder inside the configured model roots (or the roots themselves). Anything
+/// that resolves outside them (`..`, absolute paths elsewhere, symlinks leaving a root) is
+/// refused with 403.
+pub async fn browse(
+    State(state): State<SharedState>,
+    Query(q): Query<BrowseQuery>,
+) -> ApiResult<Json<Value>> {
+    let roots: Vec<PathBuf> = state
+        .models
+        .roots()
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(&r.path).ok())
+        .collect();
+    let Some(requested) = q.path.filter(|p| !p.trim().is_empty()) else {
+        return Ok(Json(json!({
+            "path": null,
+            "entries": roots.iter().map(|r| json!({"name": r.display().to_string(), "path": r, "kind": "dir"})).collect::<Vec<_>>(),
+        })));
+    };
+    let forbidden = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the path is outside the configured model folders",
+        )
+    };
+    let p = Path::new(&requested);
+    if !p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(forbidden());
+    }
+    let canon = std::fs::canonicalize(p).map_err(|_| ApiError::not_found("no such folder"))?;
+    if !roots.iter().any(|r| canon.starts_with(r)) {
+        return Err(forbidden());
+    }
+    if !canon.is_dir() {
+        return Err(ApiError::invalid("path", "is not a folder"));
+    }
+    let mut entries = Vec::new();
+    let rd = std::fs::read_dir(&canon)
+        .map_err(|e| ApiError::new(StatusCode::FORBIDDEN, e.to_string()))?;
+    for e in rd.flatten() {
+        let path = e.path();
+        // Follow links, but only list targets that stay inside a root.
+        let Ok(target) = std::fs::canonicalize(&path) else {
+            continue;
+        };
+        if !roots.iter().any(|r| target.starts_with(r)) {
+            continue;
+        }
+        let Ok(md) = std::fs::metadata(&target) else {
+            continue;
+        };
+        let name = e.file_name().to_string_lossy().into_owned();
+        if md.is_dir() {
+            entries.push(json!({"name": name, "path": path, "kind": "dir"}));
+        } else if name.to_ascii_lowercase().ends_with(".gguf") {
+            entries.push(json!({"name": name, "path": path, "kind": "file", "size": md.len()}));
+        }
+    }
+    entries.sort_by(|a, b| {
+        (a["kind"].as_str(), a["name"].as_str()).cmp(&(b["kind"].as_str(), b["name"].as_str()))
+    });
+    Ok(Json(json!({"path": canon, "entries": entries})))
+}
+
+pub async fn shutdown(State(state): State<SharedState>) -> (StatusCode, Json<Value>) {
+    tracing::info!("shutdown requested through the API");
+    state.begin_shutdown();
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "shutting_down"})),
+    )
+}

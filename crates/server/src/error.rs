@@ -1,0 +1,187 @@
+//! Errors on the wire. One type, [`ApiError`], rendered in the shape of the API family the
+//! route belongs to: OpenAI's `{"error": {"message", "type", "param", "code"}}` on `/v1/*`,
+//! llama-server's `{"error": {"code", "message", "type"}}` on native routes, and the
+//! management API's `{"error": {"code", "message"}}` on `/api/*`. Status codes follow
+//! DESIGN.md (400 invalid, 401/403 auth, 404 unknown, 409 conflict, 413 too large, 429 busy,
+//! 503 loading or shutting down, 500 only for bugs).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use service::{ErrorKind, ServiceError};
+
+/// Which error shape a route speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    OpenAi,
+    Native,
+    Admin,
+}
+
+impl Flavor {
+    /// The flavor of a request path (for errors raised before a handler runs: auth, body
+    /// limit, unknown routes).
+    pub fn of_path(path: &str) -> Flavor {
+        if path.starts_with("/v1/") || path == "/v1" {
+            Flavor::OpenAi
+        } else if path.starts_with("/api/") || path.starts_with("/ws/") {
+            Flavor::Admin
+        } else if matches!(
+            path,
+            "/models" | "/completions" | "/chat/completions" | "/embeddings" | "/responses"
+        ) {
+            // llama-server serves the OpenAI routes without the /v1 prefix too.
+            Flavor::OpenAi
+        } else {
+            Flavor::Native
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub param: Option<String>,
+    /// `Retry-After` seconds (429, 503).
+    pub retry_after: Option<u64>,
+    pub flavor: Flavor,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            param: None,
+            retry_after: None,
+            flavor: Flavor::OpenAi,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// A field with a bad value; the message names it.
+    pub fn invalid(param: &str, reason: impl std::fmt::Display) -> Self {
+        ApiError {
+            param: Some(param.to_string()),
+            ..Self::bad_request(format!("invalid parameter '{param}': {reason}"))
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    pub fn flavor(mut self, flavor: Flavor) -> Self {
+        self.flavor = flavor;
+        self
+    }
+
+    /// OpenAI's `type` for a status.
+    fn openai_type(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 | 404 | 409 | 413 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            429 => "rate_limit_error",
+            501 => "not_supported_error",
+            503 => "unavailable_error",
+            _ => "server_error",
+        }
+    }
+
+    /// A short machine-readable code.
+    fn code(&self) -> &'static str {
+        match self.status.as_u16() {
+            400 => "invalid_request",
+            401 => "invalid_api_key",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            409 => "conflict",
+            413 => "payload_too_large",
+            415 => "unsupported_media_type",
+            429 => "rate_limited",
+            501 => "not_supported",
+            503 => "unavailable",
+            _ => "internal_error",
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match e.kind() {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::NotSupported => StatusCode::NOT_IMPLEMENTED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %e, "request failed");
+        }
+        ApiError {
+            status,
+            message: e.to_string(),
+            param: e.param().map(str::to_owned),
+            retry_after: matches!(status.as_u16(), 429 | 503).then_some(1),
+            flavor: Flavor::OpenAi,
+        }
+    }
+}
+
+impl From<engine::EngineError> for ApiError {
+    fn from(e: engine::EngineError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let me = self.clone();
+        let body = match self.flavor {
+            Flavor::OpenAi => json!({"error": {
+                "message": self.message,
+                "type": self.openai_type(),
+                "param": self.param,
+                "code": self.code(),
+            }}),
+            // llama-server: {"error": {"code": 400, "message": "...", "type": "invalid_request_error"}}
+            Flavor::Native => json!({"error": {
+                "code": self.status.as_u16(),
+                "message": self.message,
+                "type": self.openai_type(),
+            }}),
+            Flavor::Admin => json!({"error": {
+                "code": self.code(),
+                "status": self.status.as_u16(),
+                "message": self.message,
+                "param": self.param,
+            }}),
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        // Lets `middleware::shape_errors` re-render it in the route's flavor.
+        resp.extensions_mut().insert(me);
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,305 @@
+//! `llama-dashboard serve`: the HTTP server on axum over the service layer.
+//!
+//! - [`routes`]: every route and its OpenAPI entry, from one table.
+//! - `api/`: one module per API family (`openai`, `responses`, `native`, `embed`, `admin`,
+//!   `system`, `deployments`, `bench`, `ws`); each parses its own JSON into the service's
+//!   protocol-neutral request and writes the outputs back in its own wire format.
+//! - [`auth`], [`middleware`]: keys and rate limit; error shapes, metrics, shutdown.
+//! - [`error`]: the one error type, rendered per API family.
+//!
+//! Layers, outermost first: request id → tracing → CORS → error shapes → HTTP metrics →
+//! refuse-when-stopping → auth → body limit → handler.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod logs;
+pub mod metrics;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+
+use crate::auth::Keys;
+use crate::events::Events;
+use crate::logs::Logs;
+use crate::metrics::Metrics;
+use crate::state::{AppState, SamplingDefaults, SharedState};
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::routing::get;
+use config::{Config, ModelsConfig, Paths};
+use service::{LoadSpec, Models};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Everything `serve` needs beyond the configuration file.
+pub struct ServeOptions {
+    pub paths: Paths,
+    /// The effective configuration (file < env < flags).
+    pub config: Config,
+    /// Extra inference and admin keys (from a key file), on top of the config's.
+    pub extra_keys: (Vec<String>, Vec<String>),
+    /// Requests per minute per key; `None` = no limit.
+    pub rate_limit: Option<u32>,
+    /// A model to load at start.
+    pub preload: Option<String>,
+    /// How long in-flight requests may run on after a shutdown signal.
+    pub grace: Duration,
+    pub logs: Logs,
+}
+
+/// Sets the load defaults from `[models]`.
+pub fn apply_model_defaults(spec: &mut LoadSpec, m: &ModelsConfig) {
+    spec.context.ctx_per_slot = m.ctx_size;
+    spec.context.parallel = m.parallel.max(1);
+    spec.context.threads = m.threads;
+    spec.model.n_gpu_layers = match m.n_gpu_layers {
+        config::GpuLayers::Auto => engine::GpuLayers::Auto,
+        config::GpuLayers::Count(n) => engine::GpuLayers::Count(n),
+    };
+}
+
+/// Resident memory of this process in bytes (Linux), for `/api/system/resources`.
+pub fn process_rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Builds the shared state (models not scanned yet: call `models.rescan()`).
+pub fn build_state(opts: &ServeOptions) -> SharedState {
+    let c = &opts.config;
+    let store = match store::Store::open(&opts.paths.database()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "the database cannot be opened; aliases, settings and bench results are unavailable");
+            None
+        }
+    };
+    let mut defaults = LoadSpec {
+        model: engine::ModelParams::default(),
+        context: engine::ContextParams::default(),
+    };
+    apply_model_defaults(&mut defaults, &c.models);
+    let manager = manager::ManagerConfig {
+        models_max: c.models.models_max.max(1) as usize,
+        sleep_idle: manager::KeepAlive::from_secs(c.models.sleep_idle_seconds),
+        ..Default::default()
+    };
+    let models = Arc::new(Models::new(
+        service::roots(c, &opts.paths),
+        store,
+        defaults,
+        manager,
+    ));
+    let mut inference: Vec<String> = c.server.api_key.iter().cloned().collect();
+    inference.extend(opts.extra_keys.0.iter().cloned());
+    let mut admin: Vec<String> = c.server.admin_api_key.iter().cloned().collect();
+    admin.extend(opts.extra_keys.1.iter().cloned());
+    let events = Events::default();
+    events.forward_models(models.manager().subscribe());
+    let (shutdown, _) = tokio::sync::watch::channel(false);
+    let state = Arc::new(AppState {
+        models,
+        paths: opts.paths.clone(),
+        config: RwLock::new(c.clone()),
+        keys: Keys::new(inference, admin, opts.rate_limit),
+        sampling: RwLock::new(SamplingDefaults::from_config(&c.sampling)),
+        metrics: Metrics::new(),
+        logs: opts.logs.clone(),
+        events,
+        bench: Default::default(),
+        deployments: Default::default(),
+        started: Instant::now(),
+        shutdown,
+        listen: format!("{}:{}", c.server.host, c.server.port),
+    });
+    api::deployments::spawn_health_check(Arc::downgrade(&state), Duration::from_secs(10));
+    state
+}
+
+/// The whole application: routes and layers.
+pub fn app(state: SharedState) -> Router {
+    let (routes, docs) = routes::table();
+    let doc = Arc::new(routes::openapi(&docs));
+    let c = state.config();
+    let body_limit = (c.server.body_limit_mb as usize).saturating_mul(1024 * 1024);
+    let request_id = HeaderName::from_static("x-request-id");
+    let mut router = routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::refuse_when_stopping,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::http_metrics,
+        ))
+        .layer(axum::middleware::from_fn(middleware::shape_errors));
+    if let Some(cors) = cors_layer(&c.server.cors_origins) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// CORS for the configured origins: none = same-origin only; `*` = any.
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers(tower_http::cors::Any)
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+/// Runs the server until SIGINT/SIGTERM or `POST /api/system/shutdown`, then stops
+/// accepting, lets in-flight requests finish for up to `grace`, unloads the models and
+/// returns.
+pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
+    let c = opts.config.clone();
+    let addr: SocketAddr = format!("{}:{}", c.server.host, c.server.port)
+        .parse()
+        .or_else(|_| {
+            use std::net::ToSocketAddrs;
+            (c.server.host.as_str(), c.server.port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| anyhow::anyhow!("cannot resolve {}", c.server.host))
+        })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = listener.local_addr()?;
+    let state = build_state(&opts);
+    if state.keys.is_open() && !local.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {local} without an API key: anyone who can reach it can use it"
+        );
+    }
+    // Scan after binding, so /health answers at once even with big model folders.
+    {
+        let st = state.clone();
+        let preload = opts.preload.clone();
+        tokio::spawn(async move {
+            let s = st.clone();
+            let report = tokio::task::spawn_blocking(move || s.models.rescan()).await;
+            if let Ok(r) = report {
+                tracing::info!(
+                    models = r.models.len(),
+                    skipped = r.skipped.len(),
+                    "model folders scanned"
+                );
+            }
+            if let Some(name) = preload {
+                match st.models.load(&name, &Default::default()).await {
+                    Ok(e) => tracing::info!(model = %e.id, "preloaded"),
+                    Err(e) => tracing::error!(model = %name, error = %e, "preloading failed"),
+                }
+            }
+        });
+    }
+    // Signals start the same graceful shutdown as the API.
+    {
+        let st = state.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received, shutting down");
+            st.begin_shutdown();
+        });
+    }
+    eprintln!("llama-dashboard listening on http://{local}");
+    tracing::info!(%local, "listening");
+    let mut stop = state.shutdown.subscribe();
+    let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    let mut stop2 = state.shutdown.subscribe();
+    let handle = tokio::spawn(async move { server.await });
+    let _ = stop2.wait_for(|s| *s).await;
+    // Stopped accepting; give in-flight requests their grace period.
+    match tokio::time::timeout(opts.grace, handle).await {
+        Ok(Ok(Ok(()))) => tracing::info!("all requests finished"),
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!(
+            grace_s = opts.grace.as_secs(),
+            "grace period over, closing remaining requests"
+        ),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), state.models.manager().shutdown()).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(t) => { t.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
