@@ -22,7 +22,7 @@ pub const RANDOM_SEED: u32 = 0xFFFF_FFFF;
 pub struct SamplingParams {
     /// <= 0: greedy.
     pub temperature: f32,
-    /// <= 0: disabled.
+    /// 0: disabled (negative values are refused).
     pub top_k: i32,
     /// 1.0: disabled.
     pub top_p: f32,
@@ -126,6 +126,12 @@ impl SamplingParams {
             Ok(())
         }
         non_negative("temperature", self.temperature)?;
+        if self.top_k < 0 {
+            return Err(EngineError::invalid(
+                "top_k",
+                format!("must be >= 0 (0 disables it), got {}", self.top_k),
+            ));
+        }
         range("top_p", self.top_p, 0.0, 1.0)?;
         range("min_p", self.min_p, 0.0, 1.0)?;
         range("typical_p", self.typical_p, 0.0, 1.0)?;
@@ -442,13 +448,20 @@ mod tests {
     fn defaults_are_valid() {
         SamplingParams::default().validate().unwrap();
         SamplingParams::greedy().validate().unwrap();
-        // top_k <= 0 disables (llama-server), it is not an error.
+        // top_k = 0 disables (llama-server); a negative one is refused (the rule).
         SamplingParams {
-            top_k: -5,
+            top_k: 0,
             ..Default::default()
         }
         .validate()
         .unwrap();
+        assert_eq!(
+            field(SamplingParams {
+                top_k: -5,
+                ..Default::default()
+            }),
+            "top_k"
+        );
     }
 
     #[test]

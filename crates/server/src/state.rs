@@ -86,6 +86,7 @@ impl AppState {
 
     /// Starts a graceful shutdown (signal handler, `POST /api/system/shutdown`).
     pub fn begin_shutdown(&self) {
-        let _ = self.shutdown.send(true);
+        // `send_replace` updates the value even when nobody is subscribed yet.
+        self.shutdown.send_replace(true);
     }
 }

@@ -51,9 +51,14 @@ impl LoadedModel {
 
 impl Drop for LoadedModel {
     fn drop(&mut self) {
-        // The manager drops models on a blocking thread: free the memory now rather than
-        // whenever the host thread notices.
-        self.handle.shutdown_blocking();
+        // Free the memory now rather than whenever the host thread notices. The manager
+        // drops models on a blocking thread; a last lease dropped in async code must not
+        // block its worker, so the wait moves to a blocking thread there.
+        let handle = self.handle.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(move || handle.shutdown_blocking())),
+            Err(_) => handle.shutdown_blocking(),
+        }
     }
 }
 

@@ -1,0 +1,128 @@
+//! The auth matrix: every route of the OpenAPI document × no key, a wrong key, an
+//! inference key and an admin key. Also the per-key rate limit.
+
+use super::*;
+
+/// A concrete path for a documented one.
+fn concrete(path: &str) -> String {
+    path.replace("{rest}", "smol/details")
+        .replace("{action}", "stop")
+        .replace("{id}", "0")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_checks_keys() {
+    let s = TestServer::empty(Opts {
+        api_key: Some("inference-key".into()),
+        admin_key: Some("admin-key".into()),
+        ..Default::default()
+    })
+    .await;
+    let (status, doc) = s.get("/openapi.json").await;
+    assert_eq!(status, 200, "the API document is public");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 40, "{} paths documented", paths.len());
+    let mut checked = 0;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            let url = s.url(&concrete(path));
+            let public = op
+                .get("security")
+                .is_some_and(|s| s.as_array().is_some_and(Vec::is_empty));
+            let admin_only = path.starts_with("/api/")
+                || path.starts_with("/ws/")
+                || path.starts_with("/slots/")
+                || (method != "get" && (path == "/props" || path == "/lora-adapters"));
+            if path == "/api/system/shutdown" {
+                continue; // checked below, last
+            }
+            for (key, name) in [
+                (None, "none"),
+                (Some("wrong"), "wrong"),
+                (Some("inference-key"), "inference"),
+                (Some("admin-key"), "admin"),
+            ] {
+                let mut req = s
+                    .client
+                    .request(method.to_uppercase().parse().unwrap(), &url)
+                    .header("content-type", "application/json")
+                    .body("{}");
+                if let Some(k) = key {
+                    // Both header forms are accepted; alternate between them.
+                    req = if checked % 2 == 0 {
+                        req.bearer_auth(k)
+                    } else {
+                        req.header("x-api-key", k)
+                    };
+                }
+                let (status, body) = s.send(req).await;
+                let what = format!("{method} {path} with {name} key: {status} {body}");
+                assert!(status < 500, "{what}");
+                let denied = status == 401 || status == 403;
+                let should_deny = !public
+                    && match name {
+                        "none" | "wrong" => true,
+                        "inference" => admin_only,
+                        _ => false,
+                    };
+                assert_eq!(denied, should_deny, "{what}");
+                if denied {
+                    assert!(body["error"]["message"].is_string(), "{what}");
+                    let expected = if name == "inference" { 403 } else { 401 };
+                    assert_eq!(status, expected, "{what}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 150, "{checked} requests");
+    // Shutdown: refused without the admin key, accepted with it.
+    let url = s.url("/api/system/shutdown");
+    let (status, _) = s
+        .send(s.client.post(&url).bearer_auth("inference-key"))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = s.send(s.client.post(&url).bearer_auth("admin-key")).await;
+    assert_eq!(status, 202);
+    let (status, body) = s
+        .send(s.client.get(s.url("/v1/models")).bearer_auth("admin-key"))
+        .await;
+    assert_eq!(status, 503, "shutting down: {body}");
+    let (status, _) = s.get("/health").await;
+    assert_eq!(status, 200, "health stays up while stopping");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_per_key() {
+    let s = TestServer::empty(Opts {
+        api_key: Some("k1".into()),
+        rate_limit: Some(3),
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let (status, _) = s
+            .send(s.client.get(s.url("/v1/models")).bearer_auth("k1"))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let resp = s
+        .client
+        .get(s.url("/v1/models"))
+        .bearer_auth("k1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    // Health is never limited.
+    let (status, _) = s.get("/health").await;
+    assert_eq!(status, 200);
+}
