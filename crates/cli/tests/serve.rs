@@ -1,0 +1,220 @@
+//! `llama-dashboard serve` as a process: start-up time and idle memory, graceful shutdown
+//! by signal and by API with a stream in flight, and the official OpenAI Python SDK
+//! against the real binary and test model.
+
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `serve` on a free port with `model` (if any) linked into its models folder as
+/// `smol.gguf`; returns once `/health` answers, with the time that took.
+fn start(model: Option<&Path>, extra: &[&str]) -> (Server, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    if let Some(m) = model {
+        std::os::unix::fs::symlink(m, models.join("smol.gguf")).unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("home")).unwrap();
+    let port = free_port();
+    let t0 = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_llama-dashboard"))
+        .env_clear()
+        .env("HOME", dir.path().join("home"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["--config-dir", &dir.path().join("c").to_string_lossy()])
+        .args(["--data-dir", &dir.path().join("d").to_string_lossy()])
+        .args([
+            "serve",
+            "--port",
+            &port.to_string(),
+            "-t",
+            "1",
+            "--parallel",
+            "2",
+            "-c",
+            "2048",
+        ])
+        .args(["--models-dir", &models.to_string_lossy()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking::Client::new();
+    loop {
+        if let Ok(r) = client.get(format!("{base}/health")).send()
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let took = t0.elapsed();
+    (
+        Server {
+            child,
+            base,
+            _dir: dir,
+        },
+        took,
+    )
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let t0 = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "the server did not exit in {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn starts_fast_and_small() {
+    // Median of three starts: one slow start on a loaded machine is not the product's fault.
+    let mut times = Vec::new();
+    let mut rss = 0;
+    for _ in 0..3 {
+        let (s, took) = start(None, &[]);
+        times.push(took);
+        std::thread::sleep(Duration::from_millis(300));
+        rss = rss_kib(s.child.id());
+    }
+    times.sort();
+    assert!(
+        times[1] < Duration::from_millis(500),
+        "/health after {:?}",
+        times
+    );
+    assert!(rss < 30 * 1024, "idle RSS {rss} KiB");
+}
+
+#[test]
+fn sigterm_lets_a_stream_finish() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let (mut s, _) = start(Some(&model), &["--grace", "60"]);
+    let body = json!({"model": "smol", "messages": [{"role": "user", "content": "Tell me a story."}],
+        "max_tokens": 48, "temperature": 0, "stream": true});
+    let resp = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/chat/completions", s.base))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut reader = BufReader::new(resp);
+    let mut first = String::new();
+    // Wait for the first content chunk, then signal.
+    while !first.contains("content") {
+        first.clear();
+        reader.read_line(&mut first).unwrap();
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.trim_end().ends_with("data: [DONE]"),
+        "the stream was cut: {rest}"
+    );
+    let chunks = rest.matches("\"content\"").count();
+    assert!(chunks > 10, "only {chunks} chunks after the signal");
+    let status = wait_exit(&mut s.child, Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    // It stopped accepting.
+    assert!(reqwest::blocking::get(format!("{}/health", s.base)).is_err());
+}
+
+#[test]
+fn shutdown_api_exits_cleanly() {
+    let (mut s, _) = start(None, &["--admin-api-key", "adm"]);
+    let c = reqwest::blocking::Client::new();
+    let r = c
+        .post(format!("{}/api/system/shutdown", s.base))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(format!("{}/api/system/shutdown", s.base))
+        .bearer_auth("adm")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let status = wait_exit(&mut s.child, Duration::from_secs(20));
+    assert!(status.success(), "{status}");
+    let mut err = String::new();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("adm\""), "a key must never be logged");
+}
+
+#[test]
+fn openai_python_sdk() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let Some(python) = testkit::python() else {
+        return;
+    };
+    let (s, _) = start(Some(&model), &["--api-key", "sdk-key"]);
+    let out = Command::new(python)
+        .arg(testkit::py_script("openai_sdk_check.py"))
+        .args([&s.base, "smol", "sdk-key"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("all ok"), "{stdout}");
+}

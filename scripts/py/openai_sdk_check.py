@@ -1,0 +1,166 @@
+"""Drives a running llama-dashboard with the official `openai` Python SDK.
+
+Usage: openai_sdk_check.py BASE_URL MODEL [API_KEY]
+
+Each check prints `ok: <name>`; the first failure raises (non-zero exit) with what was
+received. Called by crates/cli/tests/serve.rs against the real binary and test model.
+"""
+
+import json
+import sys
+
+import openai
+from openai import OpenAI
+
+base, model = sys.argv[1], sys.argv[2]
+key = sys.argv[3] if len(sys.argv) > 3 else "none"
+client = OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=300)
+QUESTION = "What is the capital of France? Answer in one sentence."
+
+
+def ok(name):
+    print(f"ok: {name}", flush=True)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+# Models.
+ids = [m.id for m in client.models.list()]
+check(model in ids, f"models.list: {ids}")
+ok("models.list")
+
+# Chat, not streamed.
+r = client.chat.completions.create(
+    model=model,
+    messages=[{"role": "user", "content": QUESTION}],
+    temperature=0,
+    max_tokens=24,
+)
+check(r.choices[0].message.content == "The capital of France is Paris.", r)
+check(r.choices[0].finish_reason == "stop", r)
+check(r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0, r.usage)
+ok("chat")
+
+# Chat, streamed, with usage.
+stream = client.chat.completions.create(
+    model=model,
+    messages=[{"role": "user", "content": QUESTION}],
+    temperature=0,
+    max_tokens=24,
+    stream=True,
+    stream_options={"include_usage": True},
+)
+text, usage, finish = "", None, None
+for chunk in stream:
+    if chunk.usage:
+        usage = chunk.usage
+    for c in chunk.choices:
+        text += c.delta.content or ""
+        finish = c.finish_reason or finish
+check(text == "The capital of France is Paris.", text)
+check(finish == "stop" and usage is not None and usage.total_tokens > 0, (finish, usage))
+ok("chat stream")
+
+# A tool call round trip.
+tools = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather of a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+r = client.chat.completions.create(
+    model=model, messages=messages, tools=tools, tool_choice="required", temperature=0, max_tokens=64
+)
+msg = r.choices[0].message
+check(r.choices[0].finish_reason == "tool_calls" and msg.tool_calls, r)
+call = msg.tool_calls[0]
+check(call.function.name == "get_weather", call)
+args = json.loads(call.function.arguments)
+check(isinstance(args.get("city"), str), args)
+messages.append(msg.model_dump(exclude_none=True))
+messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps({"sky": "sunny", "temperature_c": 21})})
+r = client.chat.completions.create(model=model, messages=messages, tools=tools, temperature=0, max_tokens=32)
+check(r.choices[0].message.content or r.choices[0].message.tool_calls, r)
+ok("tool call round trip")
+
+# Streamed tool call: the SDK's accumulation gives one call with parseable arguments.
+with client.chat.completions.stream(
+    model=model, messages=messages[:1], tools=tools, tool_choice="required", temperature=0, max_tokens=64
+) as s:
+    for _ in s:
+        pass
+    final = s.get_final_completion()
+calls = final.choices[0].message.tool_calls
+check(calls and json.loads(calls[0].function.arguments).get("city"), final)
+ok("tool call stream")
+
+# JSON schema output that parses.
+schema = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+r = client.chat.completions.create(
+    model=model,
+    messages=[{"role": "user", "content": "Describe a person as JSON."}],
+    response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}},
+    temperature=0,
+    max_tokens=80,
+)
+person = json.loads(r.choices[0].message.content)
+check(isinstance(person["name"], str) and isinstance(person["age"], int), person)
+ok("json_schema")
+
+# Legacy completions.
+r = client.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
+check(r.choices[0].text.strip() != "" and r.object == "text_completion", r)
+ok("completions")
+
+# Embeddings, float and base64 (the SDK decodes base64 itself).
+e = client.embeddings.create(model=model, input=["Paris is in France.", "Berlin is in Germany."])
+check(len(e.data) == 2 and len(e.data[0].embedding) > 100, len(e.data))
+norm = sum(x * x for x in e.data[0].embedding) ** 0.5
+check(abs(norm - 1.0) < 1e-3, norm)
+e64 = client.embeddings.create(model=model, input="Paris is in France.", encoding_format="base64")
+check(len(e64.data[0].embedding) == len(e.data[0].embedding), "base64 length")
+ok("embeddings")
+
+# Responses API, plain and streamed.
+r = client.responses.create(model=model, input=QUESTION, temperature=0, max_output_tokens=24)
+check(r.output_text == "The capital of France is Paris.", r)
+ok("responses")
+text = ""
+with client.responses.stream(model=model, input=QUESTION, temperature=0, max_output_tokens=24) as s:
+    for event in s:
+        if event.type == "response.output_text.delta":
+            text += event.delta
+    final = s.get_final_response()
+check(text == final.output_text == "The capital of France is Paris.", (text, final.output_text))
+ok("responses stream")
+
+# Errors come back as the SDK's typed exceptions.
+try:
+    client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    raise AssertionError("an unknown model must fail")
+except openai.NotFoundError:
+    pass
+try:
+    client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}], temperature=-1)
+    raise AssertionError("a negative temperature must fail")
+except openai.BadRequestError:
+    pass
+ok("errors")
+print("all ok")
