@@ -16,7 +16,6 @@ use llama_cpp_2::context::params::{
     KvCacheType, LlamaContextParams, LlamaPoolingType, RopeScalingType,
 };
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::model::params::{LlamaModelParams, LlamaSplitMode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -25,8 +24,8 @@ use crate::error::EngineError;
 use crate::estimate::{self, MemoryEstimate, MemoryReport};
 use crate::params::{
     ContextParams, FlashAttn, GpuLayers, ModelParams, OnContextFull, Pooling, RopeScaling,
-    SplitMode,
 };
+use crate::raw::raw_model;
 use crate::request::{EventStream, GenerateRequest};
 use crate::scheduler::{Host, HostConfig};
 use crate::slot::{SlotFileInfo, SlotInfo};
@@ -214,11 +213,6 @@ impl ModelHost {
             });
         }
         check_memory(&estimate, &context, &file)?;
-        if !model.tensor_split.is_empty() {
-            tracing::warn!(
-                "tensor_split is not applied yet (llama-cpp-2 0.1.160 has no setter for it)"
-            );
-        }
         let n_gpu_layers = resolve_gpu_layers(&model, &estimate);
         let gguf_meta = GgufMeta {
             name: file.name().map(str::to_string),
@@ -387,18 +381,6 @@ fn kv_type(name: &str) -> KvCacheType {
     }
 }
 
-/// The raw model pointer, for the few calls llama-cpp-2 does not wrap.
-pub(crate) fn raw_model(model: &LlamaModel) -> *const llama_cpp_sys_2::llama_model {
-    // `LlamaModel` is `#[repr(transparent)]` over a `#[repr(transparent)]` `NonNull`
-    // (llama-cpp-2 0.1.160, pinned exactly), so its bytes are the pointer.
-    const _: () = assert!(
-        std::mem::size_of::<LlamaModel>()
-            == std::mem::size_of::<*const llama_cpp_sys_2::llama_model>()
-    );
-    // SAFETY: see above; we only read the pointer value.
-    unsafe { *std::ptr::from_ref(model).cast::<*const llama_cpp_sys_2::llama_model>() }
-}
-
 fn host_thread(
     job: LoadJob,
     load_tx: std_mpsc::Sender<LoadMsg>,
@@ -428,23 +410,14 @@ fn run_host(
     } = job;
     let backend = backend::get();
     let progress_tx = load_tx.clone();
-    let params = LlamaModelParams::default()
-        .with_n_gpu_layers(n_gpu_layers)
-        .with_use_mmap(mp.use_mmap)
-        .with_use_mlock(mp.use_mlock)
-        .with_main_gpu(i32::try_from(mp.main_gpu).unwrap_or(0))
-        .with_split_mode(match mp.split_mode {
-            SplitMode::None => LlamaSplitMode::None,
-            SplitMode::Layer => LlamaSplitMode::Layer,
-            SplitMode::Row => LlamaSplitMode::Row,
-        })
-        // Returning false (the loader went away) aborts the load.
-        .with_progress_callback(move |p| progress_tx.send(LoadMsg::Progress(p)).is_ok());
-
     backend::clear_last_error();
-    let mut model = match LlamaModel::load_from_file(backend, &mp.path, &params) {
-        Ok(m) => m,
-        Err(e) => {
+    // Returning false (the loader went away) aborts the load.
+    let loaded = crate::raw::load_model(&mp.path, &mp, n_gpu_layers, |p| {
+        progress_tx.send(LoadMsg::Progress(p)).is_ok()
+    });
+    let mut model = match loaded {
+        Ok(Some(m)) => m,
+        Ok(None) | Err(_) => {
             let last = backend::take_last_error();
             let err = if !crate::arch::is_known_architecture(&meta.architecture) {
                 EngineError::UnsupportedArchitecture {
@@ -452,14 +425,16 @@ fn run_host(
                 }
             } else {
                 EngineError::LoadFailed {
-                    reason: last.unwrap_or_else(|| e.to_string()),
+                    reason: match loaded {
+                        Err(e) => e,
+                        _ => last.unwrap_or_else(|| "llama.cpp could not load the model".into()),
+                    },
                 }
             };
             let _ = load_tx.send(LoadMsg::Failed(err));
             return Vec::new();
         }
     };
-    drop(params);
 
     let mut adapters = Vec::new();
     for l in &mp.lora {

@@ -13,6 +13,7 @@ mod error;
 pub mod estimate;
 mod host;
 mod params;
+mod raw;
 mod request;
 mod sampling;
 mod scheduler;
@@ -28,6 +29,7 @@ pub use params::{
     ContextParams, DEFAULT_MAX_CTX_PER_SLOT, FlashAttn, GpuLayers, LoraSpec, ModelParams,
     OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,
 };
+pub use raw::max_devices;
 pub use request::{
     Completion, Event, EventStream, FinishReason, GenerateRequest, MAX_N_PROBS, Prompt, Timings,
     TokenProbs, Usage,

@@ -57,8 +57,8 @@ pub struct ModelParams {
     pub n_gpu_layers: GpuLayers,
     pub split_mode: SplitMode,
     pub main_gpu: u32,
-    /// Share of the model per GPU. Accepted for the API but not applied yet (llama-cpp-2
-    /// 0.1.160 has no setter for it); a non-empty value logs a warning.
+    /// Share of the model per device, in llama.cpp's device order (llama-server's
+    /// `--tensor-split`); empty = llama.cpp decides. At most [`crate::max_devices`] values.
     pub tensor_split: Vec<f32>,
     pub use_mmap: bool,
     pub use_mlock: bool,
@@ -95,6 +95,16 @@ impl ModelParams {
             return Err(EngineError::invalid(
                 "tensor_split",
                 "values must be finite and >= 0",
+            ));
+        }
+        let max = crate::raw::max_devices();
+        if self.tensor_split.len() > max {
+            return Err(EngineError::invalid(
+                "tensor_split",
+                format!(
+                    "{} values, but llama.cpp supports at most {max} devices",
+                    self.tensor_split.len()
+                ),
             ));
         }
         if self.lora.len() > 1 {

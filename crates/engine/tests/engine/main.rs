@@ -6,4 +6,5 @@ mod common;
 mod batching;
 mod errors;
 mod generate;
+mod load;
 mod slots;
