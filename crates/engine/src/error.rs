@@ -67,6 +67,11 @@ pub enum EngineError {
     #[error("the model is shutting down or was unloaded")]
     Shutdown,
 
+    /// The model cannot do this (e.g. rerank without a rank-pooling head, infill without
+    /// fill-in-the-middle tokens); `what` names the operation.
+    #[error("{what} is not supported: {reason}")]
+    Unsupported { what: String, reason: String },
+
     /// `llama_decode` failed.
     #[error("decode failed: {0}")]
     Decode(String),
@@ -92,6 +97,7 @@ impl EngineError {
                 | EngineError::InvalidGrammar(_)
                 | EngineError::QueueFull { .. }
                 | EngineError::SlotBusy { .. }
+                | EngineError::Unsupported { .. }
         )
     }
 }

@@ -12,14 +12,13 @@ use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use llama_cpp_2::context::params::{
-    KvCacheType, LlamaContextParams, LlamaPoolingType, RopeScalingType,
-};
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, RopeScalingType};
 use llama_cpp_2::model::LlamaModel;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::backend;
+use crate::embed::{EmbedConfig, EmbedRequest, Embedding, RerankScore};
 use crate::error::EngineError;
 use crate::estimate::{self, MemoryEstimate, MemoryReport};
 use crate::params::{
@@ -73,7 +72,14 @@ pub struct ModelInfo {
     pub threads: u32,
     pub threads_batch: u32,
     pub n_gpu_layers: u32,
+    /// The slots' context computes embeddings (`ContextParams::embeddings`); [`ModelHandle::embed`]
+    /// works either way, on its own context.
     pub embeddings: bool,
+    /// The pooling the model declares (GGUF `<arch>.pooling_type`); `None` if it declares
+    /// none (embeddings then pool with mean unless asked otherwise).
+    pub pooling: Option<Pooling>,
+    /// The model can rerank: its pooling is `rank` (a classification head).
+    pub can_rerank: bool,
     pub memory: MemoryReport,
     pub load_ms: f64,
 }
@@ -138,6 +144,15 @@ pub(crate) enum Task {
     Slots {
         reply: Reply<Vec<SlotInfo>>,
     },
+    Embed {
+        req: EmbedRequest,
+        reply: Reply<Vec<Embedding>>,
+    },
+    Rerank {
+        query: String,
+        documents: Vec<String>,
+        reply: Reply<Vec<RerankScore>>,
+    },
     SaveSlot {
         id: u32,
         path: PathBuf,
@@ -180,6 +195,9 @@ impl std::fmt::Debug for ModelHandle {
             .finish_non_exhaustive()
     }
 }
+
+/// Inputs one embedding batch may hold at least (more with more slots).
+const EMBED_SEQS: u32 = 8;
 
 /// Loads models.
 #[derive(Debug)]
@@ -381,6 +399,55 @@ fn kv_type(name: &str) -> KvCacheType {
     }
 }
 
+/// Context parameters every context of a model shares (the slots' context and the
+/// embedding contexts): threads, flash attention, KV cache types, RoPE and YaRN overrides.
+pub(crate) fn base_context_params(
+    cp: &ContextParams,
+    threads: u32,
+    threads_batch: u32,
+) -> LlamaContextParams {
+    let mut cparams = LlamaContextParams::default()
+        .with_n_threads(i32::try_from(threads).unwrap_or(1))
+        .with_n_threads_batch(i32::try_from(threads_batch).unwrap_or(1))
+        .with_flash_attention_policy(match cp.flash_attn {
+            FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        })
+        .with_type_k(kv_type(&cp.cache_type_k))
+        .with_type_v(kv_type(&cp.cache_type_v))
+        .with_no_perf(true);
+    if let Some(r) = cp.rope_scaling {
+        cparams = cparams.with_rope_scaling_type(match r {
+            RopeScaling::None => RopeScalingType::None,
+            RopeScaling::Linear => RopeScalingType::Linear,
+            RopeScaling::Yarn => RopeScalingType::Yarn,
+        });
+    }
+    if let Some(v) = cp.rope_freq_base {
+        cparams = cparams.with_rope_freq_base(v);
+    }
+    if let Some(v) = cp.rope_freq_scale {
+        cparams = cparams.with_rope_freq_scale(v);
+    }
+    if let Some(v) = cp.yarn.ext_factor {
+        cparams = cparams.with_yarn_ext_factor(v);
+    }
+    if let Some(v) = cp.yarn.attn_factor {
+        cparams = cparams.with_yarn_attn_factor(v);
+    }
+    if let Some(v) = cp.yarn.beta_fast {
+        cparams = cparams.with_yarn_beta_fast(v);
+    }
+    if let Some(v) = cp.yarn.beta_slow {
+        cparams = cparams.with_yarn_beta_slow(v);
+    }
+    if let Some(v) = cp.yarn.orig_ctx {
+        cparams = cparams.with_yarn_orig_ctx(v);
+    }
+    cparams
+}
+
 fn host_thread(
     job: LoadJob,
     load_tx: std_mpsc::Sender<LoadMsg>,
@@ -477,59 +544,15 @@ fn run_host(
         return Vec::new();
     }
 
-    let mut cparams = LlamaContextParams::default()
+    let mut cparams = base_context_params(&cp, threads, threads_batch)
         .with_n_ctx(NonZeroU32::new(n_ctx_total))
         .with_n_batch(n_batch)
         .with_n_ubatch(n_ubatch)
         .with_n_seq_max(cp.parallel)
-        .with_n_threads(i32::try_from(threads).unwrap_or(1))
-        .with_n_threads_batch(i32::try_from(threads_batch).unwrap_or(1))
-        .with_flash_attention_policy(match cp.flash_attn {
-            FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
-            FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
-            FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-        })
-        .with_type_k(kv_type(&cp.cache_type_k))
-        .with_type_v(kv_type(&cp.cache_type_v))
         .with_kv_unified(cp.kv_unified)
-        .with_embeddings(cp.embeddings)
-        .with_no_perf(true);
+        .with_embeddings(cp.embeddings);
     if let Some(p) = cp.pooling {
-        cparams = cparams.with_pooling_type(match p {
-            Pooling::None => LlamaPoolingType::None,
-            Pooling::Mean => LlamaPoolingType::Mean,
-            Pooling::Cls => LlamaPoolingType::Cls,
-            Pooling::Last => LlamaPoolingType::Last,
-            Pooling::Rank => LlamaPoolingType::Rank,
-        });
-    }
-    if let Some(r) = cp.rope_scaling {
-        cparams = cparams.with_rope_scaling_type(match r {
-            RopeScaling::None => RopeScalingType::None,
-            RopeScaling::Linear => RopeScalingType::Linear,
-            RopeScaling::Yarn => RopeScalingType::Yarn,
-        });
-    }
-    if let Some(v) = cp.rope_freq_base {
-        cparams = cparams.with_rope_freq_base(v);
-    }
-    if let Some(v) = cp.rope_freq_scale {
-        cparams = cparams.with_rope_freq_scale(v);
-    }
-    if let Some(v) = cp.yarn.ext_factor {
-        cparams = cparams.with_yarn_ext_factor(v);
-    }
-    if let Some(v) = cp.yarn.attn_factor {
-        cparams = cparams.with_yarn_attn_factor(v);
-    }
-    if let Some(v) = cp.yarn.beta_fast {
-        cparams = cparams.with_yarn_beta_fast(v);
-    }
-    if let Some(v) = cp.yarn.beta_slow {
-        cparams = cparams.with_yarn_beta_slow(v);
-    }
-    if let Some(v) = cp.yarn.orig_ctx {
-        cparams = cparams.with_yarn_orig_ctx(v);
+        cparams = cparams.with_pooling_type(crate::embed::llama_pooling(p));
     }
 
     let rss0 = estimate::rss_bytes();
@@ -557,6 +580,7 @@ fn run_host(
         }
     }
 
+    let model_pooling = crate::embed::model_pooling(&model, &meta.architecture);
     let info = model_info(
         &model,
         &ctx,
@@ -572,6 +596,7 @@ fn run_host(
             n_gpu_layers,
             can_shift,
             embeddings: cp.embeddings,
+            pooling: model_pooling,
             memory: MemoryReport {
                 estimate,
                 model_bytes: model.size(),
@@ -580,6 +605,7 @@ fn run_host(
             load_ms: t0.elapsed().as_secs_f64() * 1e3,
         },
     );
+    let recurrent = info.is_recurrent || info.is_hybrid;
     let cfg = HostConfig {
         n_ctx_slot,
         n_slots: cp.parallel,
@@ -589,11 +615,29 @@ fn run_host(
         n_swa: info.n_swa,
         add_bos: info.add_bos,
         eog_tokens: info.eog_tokens.clone(),
+        model_pooling: info.pooling,
+        default_pooling: cp.pooling.or(info.pooling).unwrap_or(Pooling::Mean),
+        rerank_template: model
+            .chat_template(Some("rerank"))
+            .ok()
+            .and_then(|t| t.to_string().ok()),
+    };
+    let embed = EmbedConfig {
+        threads,
+        threads_batch,
+        n_ctx: n_ctx_slot,
+        // Recurrent state is allocated per sequence; a KV cache is not.
+        n_seq: if recurrent {
+            cp.parallel
+        } else {
+            cp.parallel.max(EMBED_SEQS)
+        },
+        context: cp,
     };
     if load_tx.send(LoadMsg::Loaded(Box::new(info))).is_err() {
         return Vec::new();
     }
-    let host = Host::new(&model, ctx, cfg, shared);
+    let host = Host::new(&model, ctx, cfg, embed, shared);
     let waiters = host.run(rx);
     drop(adapters);
     drop(model);
@@ -610,6 +654,7 @@ struct InfoExtra {
     n_gpu_layers: u32,
     can_shift: bool,
     embeddings: bool,
+    pooling: Option<Pooling>,
     memory: MemoryReport,
     load_ms: f64,
 }
@@ -679,6 +724,8 @@ fn model_info(
         threads_batch: x.threads_batch,
         n_gpu_layers: x.n_gpu_layers,
         embeddings: x.embeddings,
+        pooling: x.pooling,
+        can_rerank: x.pooling == Some(Pooling::Rank),
         memory: x.memory,
         load_ms: x.load_ms,
     }
@@ -772,6 +819,31 @@ impl ModelHandle {
     pub async fn token_pieces(&self, tokens: &[i32]) -> Result<Vec<TokenPiece>, EngineError> {
         let tokens = tokens.to_vec();
         self.call(|reply| Task::TokenPieces { tokens, reply }).await
+    }
+
+    /// Embeddings of each input, in input order, on an embedding context of the requested
+    /// pooling (created on first use). Runs between generation steps: slots keep going.
+    pub async fn embed(&self, req: EmbedRequest) -> Result<Vec<Embedding>, EngineError> {
+        req.validate()?;
+        self.call(|reply| Task::Embed { req, reply }).await
+    }
+
+    /// Relevance of each document to `query`, in document order. Needs a reranker (pooling
+    /// `rank`, see [`ModelInfo::can_rerank`]); other models give `Unsupported`.
+    pub async fn rerank(
+        &self,
+        query: String,
+        documents: Vec<String>,
+    ) -> Result<Vec<RerankScore>, EngineError> {
+        if !self.inner.info.can_rerank {
+            return Err(crate::embed::cannot_rerank(self.inner.info.pooling));
+        }
+        self.call(|reply| Task::Rerank {
+            query,
+            documents,
+            reply,
+        })
+        .await
     }
 
     pub async fn slots(&self) -> Result<Vec<SlotInfo>, EngineError> {

@@ -9,6 +9,7 @@
 mod arch;
 pub mod backend;
 pub mod bench;
+mod embed;
 mod error;
 pub mod estimate;
 mod host;
@@ -22,6 +23,7 @@ pub mod stop;
 
 pub use arch::{KNOWN_ARCHITECTURES, is_known_architecture};
 pub use backend::{BackendOptions, DeviceInfo, DeviceKind, NumaStrategy, devices};
+pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore};
 pub use error::EngineError;
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
 pub use host::{HostStats, ModelHandle, ModelHost, ModelInfo, TokenPiece};

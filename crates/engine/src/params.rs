@@ -203,8 +203,11 @@ pub struct ContextParams {
     pub rope_freq_scale: Option<f32>,
     pub yarn: YarnParams,
     pub on_context_full: OnContextFull,
-    /// Create the context with embeddings output (for `embed`).
+    /// Create the slots' context with embeddings output too. Not needed for
+    /// [`crate::ModelHandle::embed`], which uses its own context.
     pub embeddings: bool,
+    /// Pooling override (llama-server's `--pooling`): the slots' context uses it when
+    /// `embeddings` is on, and embed requests that name none use it instead of the model's.
     pub pooling: Option<Pooling>,
     /// Requests that may wait for a slot; one more is refused with `QueueFull`.
     pub queue_max: u32,

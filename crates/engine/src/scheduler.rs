@@ -21,9 +21,12 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::embed::{
+    EmbedConfig, EmbedRequest, Embedder, Job, JobReply, Normalize, RerankVocab, rerank_tokens,
+};
 use crate::error::EngineError;
 use crate::host::{Shared, Task, TokenPiece};
-use crate::params::OnContextFull;
+use crate::params::{OnContextFull, Pooling};
 use crate::request::{
     Event, EventStream, FinishReason, GenerateRequest, Prompt, Timings, TokenProbs, Usage,
 };
@@ -43,6 +46,11 @@ pub(crate) struct HostConfig {
     pub n_swa: u32,
     pub add_bos: bool,
     pub eog_tokens: Vec<i32>,
+    /// The pooling the model declares, and the one embeddings use when not asked for one.
+    pub model_pooling: Option<Pooling>,
+    pub default_pooling: Pooling,
+    /// `tokenizer.chat_template.rerank`, if the model has one.
+    pub rerank_template: Option<String>,
 }
 
 /// An admitted request waiting for a slot.
@@ -80,6 +88,7 @@ pub(crate) struct Host<'m> {
     tick: u64,
     next_task_id: u64,
     waiters: Vec<oneshot::Sender<()>>,
+    embedder: Embedder<'m>,
 }
 
 enum Flow {
@@ -92,6 +101,7 @@ impl<'m> Host<'m> {
         model: &'m LlamaModel,
         ctx: LlamaContext<'m>,
         cfg: HostConfig,
+        embed: EmbedConfig,
         shared: Arc<Shared>,
     ) -> Self {
         let n_vocab = model.n_vocab();
@@ -120,6 +130,7 @@ impl<'m> Host<'m> {
             tick: 0,
             next_task_id: 1,
             waiters: Vec::new(),
+            embedder: Embedder::new(model, embed),
         }
     }
 
@@ -150,6 +161,8 @@ impl<'m> Host<'m> {
             }
             self.schedule_queue();
             self.step();
+            // One embedding batch between two generation steps.
+            self.embedder.step();
             self.publish();
         }
         self.fail_all(EngineError::Shutdown);
@@ -158,7 +171,9 @@ impl<'m> Host<'m> {
     }
 
     fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.slots.iter().all(|s| s.task.is_none())
+        self.queue.is_empty()
+            && self.slots.iter().all(|s| s.task.is_none())
+            && self.embedder.is_idle()
     }
 
     fn publish(&self) {
@@ -170,6 +185,7 @@ impl<'m> Host<'m> {
     }
 
     fn fail_all(&mut self, err: EngineError) {
+        self.embedder.fail_all(&err);
         for p in self.queue.drain(..) {
             let _ = p.tx.send(Event::Error(err.clone()));
         }
@@ -222,6 +238,36 @@ impl<'m> Host<'m> {
                 let n_ctx = self.cfg.n_ctx_slot;
                 let _ = reply.send(Ok(self.slots.iter().map(|s| s.info(n_ctx)).collect()));
             }
+            Task::Embed { req, reply } => match self.embed_job(req) {
+                Ok((pooling, normalize, inputs)) => {
+                    self.embedder.push(Job::new(
+                        pooling,
+                        normalize,
+                        inputs,
+                        JobReply::Embed(reply),
+                    ));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Task::Rerank {
+                query,
+                documents,
+                reply,
+            } => match self.rerank_job(&query, &documents) {
+                Ok(inputs) => {
+                    self.embedder.push(Job::new(
+                        Pooling::Rank,
+                        Normalize::None,
+                        inputs,
+                        JobReply::Rerank(reply),
+                    ));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Task::SaveSlot { id, path, reply } => {
                 let _ = reply.send(self.save_slot(id, &path));
             }
@@ -360,6 +406,102 @@ impl<'m> Host<'m> {
             priority: req.priority,
             cache_prompt: req.cache_prompt,
         })
+    }
+
+    /// Tokenize and check an embed request; make sure its context exists.
+    fn embed_job(
+        &mut self,
+        req: EmbedRequest,
+    ) -> Result<(Pooling, Normalize, Vec<Vec<LlamaToken>>), EngineError> {
+        req.validate()?;
+        let pooling = req.pooling.unwrap_or(self.cfg.default_pooling);
+        if pooling == Pooling::Rank && self.cfg.model_pooling != Some(Pooling::Rank) {
+            return Err(crate::embed::cannot_rerank(self.cfg.model_pooling));
+        }
+        let mut inputs = Vec::with_capacity(req.inputs.len());
+        for (i, p) in req.inputs.iter().enumerate() {
+            let toks = match p {
+                Prompt::Text {
+                    text,
+                    add_special,
+                    parse_special,
+                } => self.tokenize(text, *add_special, *parse_special),
+                Prompt::Tokens(t) => self.check_tokens(t, "inputs")?,
+            };
+            if toks.is_empty() {
+                return Err(EngineError::invalid(
+                    "inputs",
+                    format!("input {i} is empty"),
+                ));
+            }
+            self.check_embed_len(toks.len())?;
+            inputs.push(toks);
+        }
+        self.embedder.ensure_ctx(pooling)?;
+        Ok((pooling, req.normalize, inputs))
+    }
+
+    /// One query-document input per document, as llama-server builds them.
+    fn rerank_job(
+        &mut self,
+        query: &str,
+        documents: &[String],
+    ) -> Result<Vec<Vec<LlamaToken>>, EngineError> {
+        if self.cfg.model_pooling != Some(Pooling::Rank) {
+            return Err(crate::embed::cannot_rerank(self.cfg.model_pooling));
+        }
+        if documents.is_empty() {
+            return Err(EngineError::invalid(
+                "documents",
+                "at least one document is needed",
+            ));
+        }
+        let vocab = self.model.vocab();
+        let tok = |t: LlamaToken| (t.0 >= 0 && t.0 < self.n_vocab).then_some(t.0);
+        let v = RerankVocab {
+            bos: tok(vocab.bos()),
+            eos: tok(vocab.eos()),
+            sep: tok(vocab.sep()),
+            add_bos: vocab.should_add_bos(),
+            add_eos: vocab.should_add_eos(),
+            add_sep: vocab.should_add_sep(),
+        };
+        let mut inputs = Vec::with_capacity(documents.len());
+        for doc in documents {
+            let toks = rerank_tokens(
+                self.cfg.rerank_template.as_deref(),
+                query,
+                doc,
+                &v,
+                |text, parse_special| {
+                    self.tokenize(text, false, parse_special)
+                        .into_iter()
+                        .map(|t| t.0)
+                        .collect()
+                },
+            );
+            if toks.is_empty() {
+                return Err(EngineError::invalid(
+                    "documents",
+                    "the query and document are empty",
+                ));
+            }
+            self.check_embed_len(toks.len())?;
+            inputs.push(toks.into_iter().map(LlamaToken).collect());
+        }
+        self.embedder.ensure_ctx(Pooling::Rank)?;
+        Ok(inputs)
+    }
+
+    fn check_embed_len(&self, n: usize) -> Result<(), EngineError> {
+        let n_ctx = self.embedder.n_ctx();
+        if n > n_ctx as usize {
+            return Err(EngineError::PromptTooLong {
+                n_prompt: u32::try_from(n).unwrap_or(u32::MAX),
+                n_ctx,
+            });
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 mod common;
 
 mod batching;
+mod embed;
 mod errors;
 mod generate;
 mod load;
