@@ -13,6 +13,7 @@ mod embed;
 mod error;
 pub mod estimate;
 mod host;
+mod infill;
 mod params;
 mod raw;
 mod request;
@@ -27,6 +28,7 @@ pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore
 pub use error::EngineError;
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
 pub use host::{HostStats, ModelHandle, ModelHost, ModelInfo, TokenPiece};
+pub use infill::{InfillChunk, InfillPrompt};
 pub use params::{
     ContextParams, DEFAULT_MAX_CTX_PER_SLOT, FlashAttn, GpuLayers, LoraSpec, ModelParams,
     OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::error::EngineError;
+use crate::infill::InfillPrompt;
 use crate::sampling::{Grammar, SamplingParams};
 
 /// Most `n_probs` a request may ask for.
@@ -22,6 +23,9 @@ pub enum Prompt {
     },
     /// Token ids as they are.
     Tokens(Vec<i32>),
+    /// Fill-in-the-middle: tokenized as llama-server's `/infill` does (needs a model with
+    /// FIM tokens, see [`crate::ModelInfo::has_fim`]).
+    Infill(InfillPrompt),
 }
 
 impl Prompt {
@@ -96,9 +100,12 @@ impl GenerateRequest {
                 format!("must be at most {MAX_N_PROBS}"),
             ));
         }
-        if let Prompt::Text { text, .. } = &self.prompt
-            && text.len() > i32::MAX as usize / 2
-        {
+        let text_len = match &self.prompt {
+            Prompt::Text { text, .. } => text.len(),
+            Prompt::Infill(p) => p.text_len(),
+            Prompt::Tokens(_) => 0,
+        };
+        if text_len > i32::MAX as usize / 2 {
             return Err(EngineError::invalid("prompt", "too large"));
         }
         Ok(())

@@ -26,6 +26,7 @@ use crate::embed::{
 };
 use crate::error::EngineError;
 use crate::host::{Shared, Task, TokenPiece};
+use crate::infill::{FimTokens, InfillPrompt, format_infill};
 use crate::params::{OnContextFull, Pooling};
 use crate::request::{
     Event, EventStream, FinishReason, GenerateRequest, Prompt, Timings, TokenProbs, Usage,
@@ -359,6 +360,7 @@ impl<'m> Host<'m> {
                 parse_special,
             } => self.tokenize(text, *add_special, *parse_special),
             Prompt::Tokens(t) => self.check_tokens(t, "prompt")?,
+            Prompt::Infill(p) => self.infill_tokens(p, req.max_tokens)?,
         };
         if prompt.is_empty() {
             return Err(EngineError::invalid("prompt", "the prompt is empty"));
@@ -427,6 +429,12 @@ impl<'m> Host<'m> {
                     parse_special,
                 } => self.tokenize(text, *add_special, *parse_special),
                 Prompt::Tokens(t) => self.check_tokens(t, "inputs")?,
+                Prompt::Infill(_) => {
+                    return Err(EngineError::invalid(
+                        "inputs",
+                        format!("input {i} is an infill prompt, which cannot be embedded"),
+                    ));
+                }
             };
             if toks.is_empty() {
                 return Err(EngineError::invalid(
@@ -491,6 +499,42 @@ impl<'m> Host<'m> {
         }
         self.embedder.ensure_ctx(Pooling::Rank)?;
         Ok(inputs)
+    }
+
+    /// An infill prompt's tokens, as llama-server's `/infill` builds them.
+    fn infill_tokens(
+        &self,
+        p: &InfillPrompt,
+        max_tokens: Option<u32>,
+    ) -> Result<Vec<LlamaToken>, EngineError> {
+        let vocab = self.model.vocab();
+        let tok = |t: LlamaToken| (t.0 >= 0 && t.0 < self.n_vocab).then_some(t.0);
+        let fim = FimTokens::new(
+            tok(vocab.fim_pre()),
+            tok(vocab.fim_suf()),
+            tok(vocab.fim_mid()),
+            tok(vocab.fim_rep()),
+            tok(vocab.fim_sep()),
+            if vocab.should_add_bos() {
+                tok(vocab.bos())
+            } else {
+                None
+            },
+        )?;
+        let toks = format_infill(
+            p,
+            &fim,
+            self.cfg.n_batch,
+            max_tokens,
+            self.cfg.n_ctx_slot as usize,
+            |text, parse_special| {
+                self.tokenize(text, false, parse_special)
+                    .into_iter()
+                    .map(|t| t.0)
+                    .collect()
+            },
+        );
+        Ok(toks.into_iter().map(LlamaToken).collect())
     }
 
     fn check_embed_len(&self, n: usize) -> Result<(), EngineError> {

@@ -7,5 +7,6 @@ mod batching;
 mod embed;
 mod errors;
 mod generate;
+mod infill;
 mod load;
 mod slots;
