@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
+use std::ptr::NonNull;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaPoolingType;
@@ -20,6 +21,7 @@ use tokio::sync::oneshot;
 
 use crate::backend;
 use crate::error::EngineError;
+use crate::lora::Adapters;
 use crate::params::{ContextParams, Pooling};
 use crate::request::Prompt;
 
@@ -337,6 +339,8 @@ impl Job {
 struct EmbedCtx<'m> {
     pooling: Pooling,
     ctx: LlamaContext<'m>,
+    /// For setting LoRA adapters.
+    raw: Option<NonNull<llama_cpp_sys_2::llama_context>>,
     batch: LlamaBatch<'static>,
 }
 
@@ -412,8 +416,10 @@ impl<'m> Embedder<'m> {
             n_ctx = n,
             "embedding context created"
         );
+        let raw = crate::raw::checked_raw_context(&ctx, self.model);
         self.ctxs.push(EmbedCtx {
             pooling,
+            raw,
             ctx,
             batch: LlamaBatch::new(n as usize, 1),
         });
@@ -431,14 +437,17 @@ impl<'m> Embedder<'m> {
         }
     }
 
-    /// Decode one batch of the oldest job; answer it when its last input is done.
-    pub fn step(&mut self) {
+    /// Decode one batch of the oldest job (with the global LoRA scales); answer it when its
+    /// last input is done.
+    pub fn step(&mut self, adapters: &Adapters) {
         self.jobs.retain(|j| !j.reply.is_closed());
         let Some(job) = self.jobs.front_mut() else {
             return;
         };
         let result = match self.ctxs.iter_mut().find(|c| c.pooling == job.pooling) {
-            Some(ec) => run_batch(ec, job, self.cfg.n_seq as usize),
+            Some(ec) => {
+                set_lora(ec, adapters).and_then(|()| run_batch(ec, job, self.cfg.n_seq as usize))
+            }
             None => Err(EngineError::Decode(
                 "the embedding context is missing".into(),
             )),
@@ -474,6 +483,18 @@ impl<'m> Embedder<'m> {
                 }
             },
         }
+    }
+}
+
+fn set_lora(ec: &EmbedCtx<'_>, adapters: &Adapters) -> Result<(), EngineError> {
+    if adapters.len() == 0 {
+        return Ok(());
+    }
+    match ec.raw {
+        Some(raw) => adapters.apply(raw, adapters.global()),
+        None => Err(EngineError::Decode(
+            "cannot reach the llama.cpp context to set LoRA adapters".into(),
+        )),
     }
 }
 

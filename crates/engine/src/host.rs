@@ -21,6 +21,7 @@ use crate::backend;
 use crate::embed::{EmbedConfig, EmbedRequest, Embedding, RerankScore};
 use crate::error::EngineError;
 use crate::estimate::{self, MemoryEstimate, MemoryReport};
+use crate::lora::{Adapters, LoraAdapterInfo, LoraScale};
 use crate::params::{
     ContextParams, FlashAttn, GpuLayers, ModelParams, OnContextFull, Pooling, RopeScaling,
 };
@@ -144,6 +145,13 @@ pub(crate) enum Task {
     Slots {
         reply: Reply<Vec<SlotInfo>>,
     },
+    LoraAdapters {
+        reply: Reply<Vec<LoraAdapterInfo>>,
+    },
+    SetLoraScales {
+        scales: Vec<LoraScale>,
+        reply: Reply<()>,
+    },
     Embed {
         req: EmbedRequest,
         reply: Reply<Vec<Embedding>>,
@@ -231,6 +239,9 @@ impl ModelHost {
             });
         }
         check_memory(&estimate, &context, &file)?;
+        for l in &model.lora {
+            crate::lora::check_adapter_file(&l.path, &arch)?;
+        }
         let n_gpu_layers = resolve_gpu_layers(&model, &estimate);
         let gguf_meta = GgufMeta {
             name: file.name().map(str::to_string),
@@ -482,7 +493,7 @@ fn run_host(
     let loaded = crate::raw::load_model(&mp.path, &mp, n_gpu_layers, |p| {
         progress_tx.send(LoadMsg::Progress(p)).is_ok()
     });
-    let mut model = match loaded {
+    let model = match loaded {
         Ok(Some(m)) => m,
         Ok(None) | Err(_) => {
             let last = backend::take_last_error();
@@ -503,20 +514,13 @@ fn run_host(
         }
     };
 
-    let mut adapters = Vec::new();
-    for l in &mp.lora {
-        backend::clear_last_error();
-        match model.lora_adapter_init(&l.path) {
-            Ok(a) => adapters.push((a, l.scale)),
-            Err(e) => {
-                let reason = backend::take_last_error().unwrap_or_else(|| e.to_string());
-                let _ = load_tx.send(LoadMsg::Failed(EngineError::LoadFailed {
-                    reason: format!("LoRA adapter {}: {reason}", l.path.display()),
-                }));
-                return Vec::new();
-            }
+    let adapters = match Adapters::load(&model, &mp.lora) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = load_tx.send(LoadMsg::Failed(e));
+            return Vec::new();
         }
-    }
+    };
 
     let n_ctx_train = model.n_ctx_train();
     let n_ctx_slot = cp.effective_ctx_per_slot(n_ctx_train);
@@ -557,7 +561,7 @@ fn run_host(
 
     let rss0 = estimate::rss_bytes();
     backend::clear_last_error();
-    let mut ctx = match model.new_context(backend, cparams) {
+    let ctx = match model.new_context(backend, cparams) {
         Ok(c) => c,
         Err(_) => {
             let reason = backend::take_last_error().unwrap_or_else(|| {
@@ -571,11 +575,19 @@ fn run_host(
         }
     };
     let rss1 = estimate::rss_bytes();
-    for (a, scale) in &mut adapters {
-        if let Err(e) = ctx.lora_adapter_set(a, *scale) {
-            let _ = load_tx.send(LoadMsg::Failed(EngineError::LoadFailed {
-                reason: format!("could not apply the LoRA adapter: {e}"),
-            }));
+    // The raw context, for setting several adapters at once (llama-cpp-2 sets only one).
+    let ctx_raw = crate::raw::checked_raw_context(&ctx, &model);
+    if adapters.len() > 0 {
+        let applied = match ctx_raw {
+            Some(raw) => adapters.apply(raw, adapters.global()),
+            None => Err(EngineError::LoadFailed {
+                reason: "cannot reach the llama.cpp context to set LoRA adapters \
+                         (llama-cpp-2 layout changed?)"
+                    .into(),
+            }),
+        };
+        if let Err(e) = applied {
+            let _ = load_tx.send(LoadMsg::Failed(e));
             return Vec::new();
         }
     }
@@ -637,9 +649,8 @@ fn run_host(
     if load_tx.send(LoadMsg::Loaded(Box::new(info))).is_err() {
         return Vec::new();
     }
-    let host = Host::new(&model, ctx, cfg, embed, shared);
+    let host = Host::new(&model, ctx, ctx_raw, adapters, cfg, embed, shared);
     let waiters = host.run(rx);
-    drop(adapters);
     drop(model);
     waiters
 }
@@ -844,6 +855,20 @@ impl ModelHandle {
             reply,
         })
         .await
+    }
+
+    /// The loaded LoRA adapters with their global scales.
+    pub async fn lora_adapters(&self) -> Result<Vec<LoraAdapterInfo>, EngineError> {
+        self.call(|reply| Task::LoraAdapters { reply }).await
+    }
+
+    /// Set the global LoRA scales (used by requests that name none): listed adapters get
+    /// their scale, the others 0, as llama-server's `POST /lora-adapters`. Running requests
+    /// keep theirs; an unknown id or a non-finite scale is `InvalidParameter`.
+    pub async fn set_lora_scales(&self, scales: Vec<LoraScale>) -> Result<(), EngineError> {
+        crate::lora::validate_scales(&scales)?;
+        self.call(|reply| Task::SetLoraScales { scales, reply })
+            .await
     }
 
     pub async fn slots(&self) -> Result<Vec<SlotInfo>, EngineError> {

@@ -14,6 +14,7 @@ mod error;
 pub mod estimate;
 mod host;
 mod infill;
+mod lora;
 mod params;
 mod raw;
 mod request;
@@ -29,6 +30,7 @@ pub use error::EngineError;
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
 pub use host::{HostStats, ModelHandle, ModelHost, ModelInfo, TokenPiece};
 pub use infill::{InfillChunk, InfillPrompt};
+pub use lora::{LoraAdapterInfo, LoraScale};
 pub use params::{
     ContextParams, DEFAULT_MAX_CTX_PER_SLOT, FlashAttn, GpuLayers, LoraSpec, ModelParams,
     OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,

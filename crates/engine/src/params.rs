@@ -36,7 +36,8 @@ pub enum SplitMode {
     Row,
 }
 
-/// A LoRA adapter applied at load.
+/// A LoRA adapter loaded with the model; `scale` is its initial global scale (0 loads it
+/// switched off, for requests to turn on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoraSpec {
     pub path: PathBuf,
@@ -62,7 +63,7 @@ pub struct ModelParams {
     pub tensor_split: Vec<f32>,
     pub use_mmap: bool,
     pub use_mlock: bool,
-    /// At most one adapter for now.
+    /// LoRA adapters, by id (their position here); see [`crate::ModelHandle::lora_adapters`].
     pub lora: Vec<LoraSpec>,
 }
 
@@ -105,12 +106,6 @@ impl ModelParams {
                     "{} values, but llama.cpp supports at most {max} devices",
                     self.tensor_split.len()
                 ),
-            ));
-        }
-        if self.lora.len() > 1 {
-            return Err(EngineError::invalid(
-                "lora",
-                "at most one LoRA adapter is supported for now",
             ));
         }
         for l in &self.lora {

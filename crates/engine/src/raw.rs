@@ -8,6 +8,7 @@ use std::ffi::{CString, c_void};
 use std::path::Path;
 use std::ptr::NonNull;
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_sys_2 as sys;
 
@@ -91,4 +92,43 @@ pub(crate) fn load_model(
         // it on drop, as if llama-cpp-2 had loaded it.
         unsafe { std::mem::transmute::<NonNull<sys::llama_model>, LlamaModel>(p) }
     }))
+}
+
+// `LlamaContext` (llama-cpp-2 0.1.160) is a `Ptr<llama_context>` plus a `Vec` of backend
+// samplers and zero-sized markers: four words, no padding.
+const _: () =
+    assert!(std::mem::size_of::<LlamaContext<'static>>() == 4 * std::mem::size_of::<usize>());
+
+/// The raw context pointer of a context llama-cpp-2 created (it has no accessor for it).
+///
+/// Its `Debug` output is `LlamaContext { context: 0x... }` with the pointer; the value is
+/// accepted only if it also is one of the struct's own words, so a changed format can never
+/// give us a pointer that is not the context's.
+pub(crate) fn raw_context(ctx: &LlamaContext<'_>) -> Option<NonNull<sys::llama_context>> {
+    let text = format!("{ctx:?}");
+    let hex = text.split("context: 0x").nth(1)?;
+    let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
+    let value = usize::from_str_radix(&hex, 16).ok()?;
+    // SAFETY: four initialised words (asserted above: pointer, then a Vec's pointer,
+    // capacity and length in some order); we only compare their values.
+    let words: [usize; 4] = unsafe { std::mem::transmute_copy(ctx) };
+    if value == 0 || !words.contains(&value) {
+        return None;
+    }
+    NonNull::new(value as *mut sys::llama_context)
+}
+
+/// The model a raw context belongs to (to double-check [`raw_context`]).
+pub(crate) fn context_model(ctx: NonNull<sys::llama_context>) -> *const sys::llama_model {
+    // SAFETY: a live context.
+    unsafe { sys::llama_get_model(ctx.as_ptr()) }
+}
+
+/// A raw context checked to belong to `model`.
+pub(crate) fn checked_raw_context(
+    ctx: &LlamaContext<'_>,
+    model: &LlamaModel,
+) -> Option<NonNull<sys::llama_context>> {
+    let raw = raw_context(ctx)?;
+    (context_model(raw) == raw_model(model).cast_const()).then_some(raw)
 }

@@ -5,6 +5,7 @@ use tokio::sync::mpsc;
 
 use crate::error::EngineError;
 use crate::infill::InfillPrompt;
+use crate::lora::LoraScale;
 use crate::sampling::{Grammar, SamplingParams};
 
 /// Most `n_probs` a request may ask for.
@@ -62,6 +63,9 @@ pub struct GenerateRequest {
     pub cache_prompt: bool,
     /// Tokens kept at the start when the context shifts (after BOS).
     pub n_keep: u32,
+    /// LoRA scales for this request: listed adapters get their scale, the others 0.
+    /// `None` (or an empty list, as in llama-server) runs with the global scales.
+    pub lora: Option<Vec<LoraScale>>,
 }
 
 impl Default for GenerateRequest {
@@ -78,6 +82,7 @@ impl Default for GenerateRequest {
             id_slot: None,
             cache_prompt: true,
             n_keep: 0,
+            lora: None,
         }
     }
 }
@@ -99,6 +104,9 @@ impl GenerateRequest {
                 "n_probs",
                 format!("must be at most {MAX_N_PROBS}"),
             ));
+        }
+        if let Some(l) = &self.lora {
+            crate::lora::validate_scales(l)?;
         }
         let text_len = match &self.prompt {
             Prompt::Text { text, .. } => text.len(),

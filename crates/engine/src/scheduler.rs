@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Instant;
@@ -27,6 +28,7 @@ use crate::embed::{
 use crate::error::EngineError;
 use crate::host::{Shared, Task, TokenPiece};
 use crate::infill::{FimTokens, InfillPrompt, format_infill};
+use crate::lora::{Adapters, LoraConfig};
 use crate::params::{OnContextFull, Pooling};
 use crate::request::{
     Event, EventStream, FinishReason, GenerateRequest, Prompt, Timings, TokenProbs, Usage,
@@ -69,11 +71,18 @@ struct Pending {
     id_slot: Option<u32>,
     priority: bool,
     cache_prompt: bool,
+    lora: LoraConfig,
 }
 
 pub(crate) struct Host<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
+    /// The same context as llama.cpp's pointer, for setting LoRA adapters (`None` only if
+    /// it could not be found, which the load refuses when there are adapters).
+    ctx_raw: Option<NonNull<llama_cpp_sys_2::llama_context>>,
+    adapters: Adapters,
+    /// The LoRA scales set on `ctx` now.
+    lora_applied: LoraConfig,
     batch: LlamaBatch<'static>,
     cfg: HostConfig,
     shared: Arc<Shared>,
@@ -101,6 +110,8 @@ impl<'m> Host<'m> {
     pub fn new(
         model: &'m LlamaModel,
         ctx: LlamaContext<'m>,
+        ctx_raw: Option<NonNull<llama_cpp_sys_2::llama_context>>,
+        adapters: Adapters,
         cfg: HostConfig,
         embed: EmbedConfig,
         shared: Arc<Shared>,
@@ -111,13 +122,18 @@ impl<'m> Host<'m> {
             .map(|id| Slot {
                 id,
                 cache: Vec::new(),
+                cache_lora: adapters.global().clone(),
                 last_used: 0,
+                waited: 0,
                 task: None,
             })
             .collect();
         Host {
             model,
             ctx,
+            ctx_raw,
+            lora_applied: adapters.global().clone(),
+            adapters,
             batch,
             cfg,
             shared,
@@ -163,7 +179,7 @@ impl<'m> Host<'m> {
             self.schedule_queue();
             self.step();
             // One embedding batch between two generation steps.
-            self.embedder.step();
+            self.embedder.step(&self.adapters);
             self.publish();
         }
         self.fail_all(EngineError::Shutdown);
@@ -238,6 +254,12 @@ impl<'m> Host<'m> {
             Task::Slots { reply } => {
                 let n_ctx = self.cfg.n_ctx_slot;
                 let _ = reply.send(Ok(self.slots.iter().map(|s| s.info(n_ctx)).collect()));
+            }
+            Task::LoraAdapters { reply } => {
+                let _ = reply.send(Ok(self.adapters.infos()));
+            }
+            Task::SetLoraScales { scales, reply } => {
+                let _ = reply.send(self.adapters.set_global(&scales));
             }
             Task::Embed { req, reply } => match self.embed_job(req) {
                 Ok((pooling, normalize, inputs)) => {
@@ -324,7 +346,7 @@ impl<'m> Host<'m> {
                 let id = self.next_task_id;
                 self.next_task_id += 1;
                 let pending = Pending { id, tx, ..pending };
-                let free = self.pick_slot(&pending.prompt, pending.id_slot);
+                let free = self.pick_slot(&pending.prompt, &pending.lora, pending.id_slot);
                 if free.is_none() && self.queue.len() >= self.cfg.queue_max as usize {
                     let _ = reply.send(Err(EngineError::QueueFull {
                         max: self.cfg.queue_max,
@@ -393,7 +415,9 @@ impl<'m> Host<'m> {
             &[]
         };
         let chain = req.sampling.build_chain(self.model, self.n_vocab, banned)?;
+        let lora = self.adapters.resolve(req.lora.as_deref())?;
         Ok(Pending {
+            lora,
             id: 0,
             tx: mpsc::unbounded_channel().0,
             wants_history: req.sampling.wants_history(),
@@ -552,8 +576,14 @@ impl<'m> Host<'m> {
     // Slots
 
     /// The idle slot for this prompt: the requested one, else the one whose cache shares the
-    /// longest prefix (if similar enough), else the least recently used.
-    fn pick_slot(&self, prompt: &[LlamaToken], id_slot: Option<u32>) -> Option<usize> {
+    /// longest prefix (if similar enough; only caches computed under the same LoRA scales
+    /// count), else the least recently used.
+    fn pick_slot(
+        &self,
+        prompt: &[LlamaToken],
+        lora: &LoraConfig,
+        id_slot: Option<u32>,
+    ) -> Option<usize> {
         if let Some(id) = id_slot {
             let i = id as usize;
             return self.slots[i].task.is_none().then_some(i);
@@ -563,7 +593,11 @@ impl<'m> Host<'m> {
             if s.task.is_some() {
                 continue;
             }
-            let lcp = common_prefix(&s.cache, prompt);
+            let lcp = if s.cache_lora[..] == lora[..] {
+                common_prefix(&s.cache, prompt)
+            } else {
+                0
+            };
             if best.is_none_or(|(_, b)| lcp > b) {
                 best = Some((i, lcp));
             }
@@ -591,7 +625,7 @@ impl<'m> Host<'m> {
                 break;
             }
             let p = &self.queue[i];
-            match self.pick_slot(&p.prompt, p.id_slot) {
+            match self.pick_slot(&p.prompt, &p.lora, p.id_slot) {
                 Some(slot) => {
                     let p = self.queue.remove(i).expect("index checked");
                     self.launch(slot, p);
@@ -606,7 +640,9 @@ impl<'m> Host<'m> {
         self.tick += 1;
         let n_prompt = p.prompt.len();
         let slot_cache = &self.slots[i].cache;
-        let mut n_past = if p.cache_prompt {
+        // KV computed under other LoRA scales is not this request's.
+        let same_lora = self.slots[i].cache_lora[..] == p.lora[..];
+        let mut n_past = if p.cache_prompt && same_lora {
             common_prefix(slot_cache, &p.prompt)
         } else {
             0
@@ -640,7 +676,9 @@ impl<'m> Host<'m> {
         }
         let slot = &mut self.slots[i];
         slot.cache.truncate(n_past);
+        slot.cache_lora = p.lora.clone();
         slot.last_used = self.tick;
+        slot.waited = 0;
         let mut chain = p.chain;
         if p.wants_history {
             chain.accept_many(&p.prompt);
@@ -666,6 +704,7 @@ impl<'m> Host<'m> {
             t_start: Instant::now(),
             t_prompt_done: None,
             prompt: p.prompt,
+            lora: p.lora,
         });
     }
 
@@ -738,6 +777,9 @@ impl<'m> Host<'m> {
                 }
                 let n_tokens = tokens.len() as u32;
                 self.slots[i].cache = tokens;
+                // Slot files do not record LoRA scales: count the cache as computed under
+                // the global ones.
+                self.slots[i].cache_lora = self.adapters.global().clone();
                 Ok(SlotFileInfo {
                     id,
                     n_tokens,
@@ -770,14 +812,21 @@ impl<'m> Host<'m> {
         let mut n_tokens: usize = 0;
         let mut n_slots_in_batch = 0u64;
         let n_batch = self.cfg.n_batch;
+        for s in &mut self.slots {
+            if let Some(t) = s.task.as_mut() {
+                t.i_batch = -1;
+                t.in_batch = false;
+            }
+        }
+        let Some(group) = self.lora_group() else {
+            return;
+        };
 
         // 1. One token for each generating slot.
         for s in &mut self.slots {
             let seq = s.seq();
             let Some(t) = s.task.as_mut() else { continue };
-            t.i_batch = -1;
-            t.in_batch = false;
-            if t.phase != Phase::Generate {
+            if t.phase != Phase::Generate || t.lora[..] != group[..] {
                 continue;
             }
             let Some(tok) = t.next_token.take() else {
@@ -802,7 +851,7 @@ impl<'m> Host<'m> {
             }
             let seq = s.seq();
             let Some(t) = s.task.as_mut() else { continue };
-            if t.phase != Phase::Prompt {
+            if t.phase != Phase::Prompt || t.lora[..] != group[..] {
                 continue;
             }
             let remaining = t.prompt.len() - t.n_prompt_done;
@@ -829,7 +878,12 @@ impl<'m> Host<'m> {
             return;
         }
 
-        if let Err(e) = self.ctx.decode(&mut self.batch) {
+        let decoded = self.set_lora(&group).and_then(|()| {
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| EngineError::Decode(e.to_string()))
+        });
+        if let Err(e) = decoded {
             tracing::error!(error = %e, n_tokens, "llama_decode failed");
             // Fail every slot that was in this batch and drop its (now unknown) KV; slots
             // still waiting for room in the batch are untouched.
@@ -843,7 +897,7 @@ impl<'m> Host<'m> {
             for i in failed {
                 if let Some(t) = self.slots[i].task.take() {
                     self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
-                    let _ = t.tx.send(Event::Error(EngineError::Decode(e.to_string())));
+                    let _ = t.tx.send(Event::Error(e.clone()));
                 }
                 self.clear_seq(i);
             }
@@ -868,6 +922,50 @@ impl<'m> Host<'m> {
             }
             self.sample_slot(i);
         }
+    }
+
+    /// The LoRA configuration this step decodes: that of the slot that has waited longest
+    /// for its configuration's turn (ties: the one set now, then the lowest slot), so that
+    /// groups of slots with different scales alternate and none starves. Slots with work
+    /// in another configuration wait one more step. `None` when no slot has work.
+    fn lora_group(&mut self) -> Option<LoraConfig> {
+        let mut best: Option<(usize, (u64, bool))> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            let Some(t) = s.task.as_ref().filter(|t| t.has_work()) else {
+                continue;
+            };
+            let key = (s.waited, t.lora[..] == self.lora_applied[..]);
+            if best.is_none_or(|(_, b)| key > b) {
+                best = Some((i, key));
+            }
+        }
+        let (i, _) = best?;
+        let group = self.slots[i].task.as_ref()?.lora.clone();
+        for s in &mut self.slots {
+            if let Some(t) = s.task.as_ref().filter(|t| t.has_work()) {
+                if t.lora[..] == group[..] {
+                    s.waited = 0;
+                } else {
+                    s.waited += 1;
+                }
+            }
+        }
+        Some(group)
+    }
+
+    /// Set these LoRA scales on the slots' context if they are not the ones set now.
+    fn set_lora(&mut self, cfg: &LoraConfig) -> Result<(), EngineError> {
+        if cfg[..] == self.lora_applied[..] {
+            return Ok(());
+        }
+        let Some(raw) = self.ctx_raw else {
+            return Err(EngineError::Decode(
+                "cannot reach the llama.cpp context to set LoRA adapters".into(),
+            ));
+        };
+        self.adapters.apply(raw, cfg)?;
+        self.lora_applied = cfg.clone();
+        Ok(())
     }
 
     fn sample_slot(&mut self, i: usize) {

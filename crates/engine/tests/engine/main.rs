@@ -9,4 +9,5 @@ mod errors;
 mod generate;
 mod infill;
 mod load;
+mod lora;
 mod slots;
