@@ -178,20 +178,15 @@ impl Adapters {
             .collect()
     }
 
-    /// The configuration a request runs with: the global one unless it names scales
-    /// (`None` or an empty list: global, as llama-server).
-    pub fn resolve(&self, req: Option<&[LoraScale]>) -> Result<LoraConfig, EngineError> {
+    /// A request's own configuration; `None` (no list, or an empty one, as llama-server)
+    /// when it runs with the global scales.
+    pub fn request_config(
+        &self,
+        req: Option<&[LoraScale]>,
+    ) -> Result<Option<LoraConfig>, EngineError> {
         match req {
-            None | Some([]) => Ok(self.global.clone()),
-            Some(scales) => {
-                let cfg = build_config(self.len(), scales)?;
-                // Share the global allocation when equal (cheap comparisons later).
-                if *cfg == *self.global {
-                    Ok(self.global.clone())
-                } else {
-                    Ok(cfg.into())
-                }
-            }
+            None | Some([]) => Ok(None),
+            Some(scales) => Ok(Some(build_config(self.len(), scales)?.into())),
         }
     }
 

@@ -71,7 +71,15 @@ struct Pending {
     id_slot: Option<u32>,
     priority: bool,
     cache_prompt: bool,
-    lora: LoraConfig,
+    /// The request's own LoRA scales; `None`: the global ones when it starts (as
+    /// llama-server, which takes them at launch).
+    lora: Option<LoraConfig>,
+}
+
+impl Pending {
+    fn lora<'a>(&'a self, global: &'a LoraConfig) -> &'a LoraConfig {
+        self.lora.as_ref().unwrap_or(global)
+    }
 }
 
 pub(crate) struct Host<'m> {
@@ -346,7 +354,8 @@ impl<'m> Host<'m> {
                 let id = self.next_task_id;
                 self.next_task_id += 1;
                 let pending = Pending { id, tx, ..pending };
-                let free = self.pick_slot(&pending.prompt, &pending.lora, pending.id_slot);
+                let lora = pending.lora(self.adapters.global());
+                let free = self.pick_slot(&pending.prompt, lora, pending.id_slot);
                 if free.is_none() && self.queue.len() >= self.cfg.queue_max as usize {
                     let _ = reply.send(Err(EngineError::QueueFull {
                         max: self.cfg.queue_max,
@@ -415,7 +424,7 @@ impl<'m> Host<'m> {
             &[]
         };
         let chain = req.sampling.build_chain(self.model, self.n_vocab, banned)?;
-        let lora = self.adapters.resolve(req.lora.as_deref())?;
+        let lora = self.adapters.request_config(req.lora.as_deref())?;
         Ok(Pending {
             lora,
             id: 0,
@@ -625,7 +634,7 @@ impl<'m> Host<'m> {
                 break;
             }
             let p = &self.queue[i];
-            match self.pick_slot(&p.prompt, &p.lora, p.id_slot) {
+            match self.pick_slot(&p.prompt, p.lora(self.adapters.global()), p.id_slot) {
                 Some(slot) => {
                     let p = self.queue.remove(i).expect("index checked");
                     self.launch(slot, p);
@@ -641,7 +650,8 @@ impl<'m> Host<'m> {
         let n_prompt = p.prompt.len();
         let slot_cache = &self.slots[i].cache;
         // KV computed under other LoRA scales is not this request's.
-        let same_lora = self.slots[i].cache_lora[..] == p.lora[..];
+        let lora = p.lora(self.adapters.global()).clone();
+        let same_lora = self.slots[i].cache_lora[..] == lora[..];
         let mut n_past = if p.cache_prompt && same_lora {
             common_prefix(slot_cache, &p.prompt)
         } else {
@@ -676,7 +686,7 @@ impl<'m> Host<'m> {
         }
         let slot = &mut self.slots[i];
         slot.cache.truncate(n_past);
-        slot.cache_lora = p.lora.clone();
+        slot.cache_lora = lora.clone();
         slot.last_used = self.tick;
         slot.waited = 0;
         let mut chain = p.chain;
@@ -704,7 +714,7 @@ impl<'m> Host<'m> {
             t_start: Instant::now(),
             t_prompt_done: None,
             prompt: p.prompt,
-            lora: p.lora,
+            lora,
         });
     }
 

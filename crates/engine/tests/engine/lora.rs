@@ -372,3 +372,28 @@ async fn bad_adapter_files_are_clear_load_errors() {
         assert!(c.text.contains("Paris"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_request_takes_the_global_scales_when_it_starts() {
+    let Some(model) = smollm() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let a0 = adapter(dir.path(), "a0.gguf", Adapter::smollm(1));
+    let h = ModelHost::load(params(&model, &[&a0]), ctx(256, 1), |_| {}).unwrap();
+    let tuned = complete(&h, request(FRANCE, Some(vec![scale(0, 2.0)]))).await;
+
+    let mut long = request("Write a very long essay.", None);
+    long.max_tokens = Some(200);
+    let mut busy = h.generate(long).await.unwrap();
+    assert!(matches!(next(&mut busy).await, Event::Token { .. }));
+    let queued = h.generate(request(FRANCE, None)).await.unwrap();
+    assert_eq!(h.queue_len(), 1);
+    // Changed while it waits: it runs with the new global scales, as in llama-server.
+    h.set_lora_scales(vec![scale(0, 2.0)]).await.unwrap();
+    drop(busy);
+    let c = tokio::time::timeout(Duration::from_secs(300), queued.collect())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.tokens, tuned.tokens);
+    h.shutdown().await;
+}
