@@ -4,7 +4,10 @@
 //! whose KV cache all slots share; [`ModelHandle`] sends it tasks and receives events. The
 //! host batches every busy slot into one `llama_decode` per step (continuous batching),
 //! reuses each slot's cached prompt prefix, and streams tokens through a channel whose drop
-//! cancels the request. Nothing here knows HTTP.
+//! cancels the request. The same thread computes embeddings and rerank scores on contexts of
+//! their own ([`ModelHandle::embed`], [`ModelHandle::rerank`]), builds infill prompts
+//! ([`Prompt::Infill`]) and applies LoRA adapters per batch ([`ModelHandle::set_lora_scales`],
+//! [`GenerateRequest::lora`]). Nothing here knows HTTP.
 
 mod arch;
 pub mod backend;
