@@ -67,6 +67,16 @@ pub enum EngineError {
     #[error("the model is shutting down or was unloaded")]
     Shutdown,
 
+    /// A LoRA adapter file cannot be used with this model (missing, not a GGUF LoRA
+    /// adapter, made for another architecture or other tensor shapes).
+    #[error("LoRA adapter {}: {reason}", path.display())]
+    InvalidAdapter { path: PathBuf, reason: String },
+
+    /// The model cannot do this (e.g. rerank without a rank-pooling head, infill without
+    /// fill-in-the-middle tokens); `what` names the operation.
+    #[error("{what} is not supported: {reason}")]
+    Unsupported { what: String, reason: String },
+
     /// `llama_decode` failed.
     #[error("decode failed: {0}")]
     Decode(String),
@@ -92,6 +102,8 @@ impl EngineError {
                 | EngineError::InvalidGrammar(_)
                 | EngineError::QueueFull { .. }
                 | EngineError::SlotBusy { .. }
+                | EngineError::Unsupported { .. }
+                | EngineError::InvalidAdapter { .. }
         )
     }
 }

@@ -12,21 +12,20 @@ use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use llama_cpp_2::context::params::{
-    KvCacheType, LlamaContextParams, LlamaPoolingType, RopeScalingType,
-};
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams, RopeScalingType};
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::model::params::{LlamaModelParams, LlamaSplitMode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::backend;
+use crate::embed::{EmbedConfig, EmbedRequest, Embedding, RerankScore};
 use crate::error::EngineError;
 use crate::estimate::{self, MemoryEstimate, MemoryReport};
+use crate::lora::{Adapters, LoraAdapterInfo, LoraScale};
 use crate::params::{
     ContextParams, FlashAttn, GpuLayers, ModelParams, OnContextFull, Pooling, RopeScaling,
-    SplitMode,
 };
+use crate::raw::raw_model;
 use crate::request::{EventStream, GenerateRequest};
 use crate::scheduler::{Host, HostConfig};
 use crate::slot::{SlotFileInfo, SlotInfo};
@@ -74,7 +73,14 @@ pub struct ModelInfo {
     pub threads: u32,
     pub threads_batch: u32,
     pub n_gpu_layers: u32,
+    /// The slots' context computes embeddings (`ContextParams::embeddings`); [`ModelHandle::embed`]
+    /// works either way, on its own context.
     pub embeddings: bool,
+    /// The pooling the model declares (GGUF `<arch>.pooling_type`); `None` if it declares
+    /// none (embeddings then pool with mean unless asked otherwise).
+    pub pooling: Option<Pooling>,
+    /// The model can rerank: its pooling is `rank` (a classification head).
+    pub can_rerank: bool,
     pub memory: MemoryReport,
     pub load_ms: f64,
 }
@@ -139,6 +145,22 @@ pub(crate) enum Task {
     Slots {
         reply: Reply<Vec<SlotInfo>>,
     },
+    LoraAdapters {
+        reply: Reply<Vec<LoraAdapterInfo>>,
+    },
+    SetLoraScales {
+        scales: Vec<LoraScale>,
+        reply: Reply<()>,
+    },
+    Embed {
+        req: EmbedRequest,
+        reply: Reply<Vec<Embedding>>,
+    },
+    Rerank {
+        query: String,
+        documents: Vec<String>,
+        reply: Reply<Vec<RerankScore>>,
+    },
     SaveSlot {
         id: u32,
         path: PathBuf,
@@ -182,6 +204,9 @@ impl std::fmt::Debug for ModelHandle {
     }
 }
 
+/// Inputs one embedding batch may hold at least (more with more slots).
+const EMBED_SEQS: u32 = 8;
+
 /// Loads models.
 #[derive(Debug)]
 pub struct ModelHost;
@@ -214,10 +239,8 @@ impl ModelHost {
             });
         }
         check_memory(&estimate, &context, &file)?;
-        if !model.tensor_split.is_empty() {
-            tracing::warn!(
-                "tensor_split is not applied yet (llama-cpp-2 0.1.160 has no setter for it)"
-            );
+        for l in &model.lora {
+            crate::lora::check_adapter_file(&l.path, &arch)?;
         }
         let n_gpu_layers = resolve_gpu_layers(&model, &estimate);
         let gguf_meta = GgufMeta {
@@ -387,16 +410,53 @@ fn kv_type(name: &str) -> KvCacheType {
     }
 }
 
-/// The raw model pointer, for the few calls llama-cpp-2 does not wrap.
-pub(crate) fn raw_model(model: &LlamaModel) -> *const llama_cpp_sys_2::llama_model {
-    // `LlamaModel` is `#[repr(transparent)]` over a `#[repr(transparent)]` `NonNull`
-    // (llama-cpp-2 0.1.160, pinned exactly), so its bytes are the pointer.
-    const _: () = assert!(
-        std::mem::size_of::<LlamaModel>()
-            == std::mem::size_of::<*const llama_cpp_sys_2::llama_model>()
-    );
-    // SAFETY: see above; we only read the pointer value.
-    unsafe { *std::ptr::from_ref(model).cast::<*const llama_cpp_sys_2::llama_model>() }
+/// Context parameters every context of a model shares (the slots' context and the
+/// embedding contexts): threads, flash attention, KV cache types, RoPE and YaRN overrides.
+pub(crate) fn base_context_params(
+    cp: &ContextParams,
+    threads: u32,
+    threads_batch: u32,
+) -> LlamaContextParams {
+    let mut cparams = LlamaContextParams::default()
+        .with_n_threads(i32::try_from(threads).unwrap_or(1))
+        .with_n_threads_batch(i32::try_from(threads_batch).unwrap_or(1))
+        .with_flash_attention_policy(match cp.flash_attn {
+            FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
+            FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+            FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+        })
+        .with_type_k(kv_type(&cp.cache_type_k))
+        .with_type_v(kv_type(&cp.cache_type_v))
+        .with_no_perf(true);
+    if let Some(r) = cp.rope_scaling {
+        cparams = cparams.with_rope_scaling_type(match r {
+            RopeScaling::None => RopeScalingType::None,
+            RopeScaling::Linear => RopeScalingType::Linear,
+            RopeScaling::Yarn => RopeScalingType::Yarn,
+        });
+    }
+    if let Some(v) = cp.rope_freq_base {
+        cparams = cparams.with_rope_freq_base(v);
+    }
+    if let Some(v) = cp.rope_freq_scale {
+        cparams = cparams.with_rope_freq_scale(v);
+    }
+    if let Some(v) = cp.yarn.ext_factor {
+        cparams = cparams.with_yarn_ext_factor(v);
+    }
+    if let Some(v) = cp.yarn.attn_factor {
+        cparams = cparams.with_yarn_attn_factor(v);
+    }
+    if let Some(v) = cp.yarn.beta_fast {
+        cparams = cparams.with_yarn_beta_fast(v);
+    }
+    if let Some(v) = cp.yarn.beta_slow {
+        cparams = cparams.with_yarn_beta_slow(v);
+    }
+    if let Some(v) = cp.yarn.orig_ctx {
+        cparams = cparams.with_yarn_orig_ctx(v);
+    }
+    cparams
 }
 
 fn host_thread(
@@ -428,23 +488,14 @@ fn run_host(
     } = job;
     let backend = backend::get();
     let progress_tx = load_tx.clone();
-    let params = LlamaModelParams::default()
-        .with_n_gpu_layers(n_gpu_layers)
-        .with_use_mmap(mp.use_mmap)
-        .with_use_mlock(mp.use_mlock)
-        .with_main_gpu(i32::try_from(mp.main_gpu).unwrap_or(0))
-        .with_split_mode(match mp.split_mode {
-            SplitMode::None => LlamaSplitMode::None,
-            SplitMode::Layer => LlamaSplitMode::Layer,
-            SplitMode::Row => LlamaSplitMode::Row,
-        })
-        // Returning false (the loader went away) aborts the load.
-        .with_progress_callback(move |p| progress_tx.send(LoadMsg::Progress(p)).is_ok());
-
     backend::clear_last_error();
-    let mut model = match LlamaModel::load_from_file(backend, &mp.path, &params) {
-        Ok(m) => m,
-        Err(e) => {
+    // Returning false (the loader went away) aborts the load.
+    let loaded = crate::raw::load_model(&mp.path, &mp, n_gpu_layers, |p| {
+        progress_tx.send(LoadMsg::Progress(p)).is_ok()
+    });
+    let model = match loaded {
+        Ok(Some(m)) => m,
+        Ok(None) | Err(_) => {
             let last = backend::take_last_error();
             let err = if !crate::arch::is_known_architecture(&meta.architecture) {
                 EngineError::UnsupportedArchitecture {
@@ -452,29 +503,24 @@ fn run_host(
                 }
             } else {
                 EngineError::LoadFailed {
-                    reason: last.unwrap_or_else(|| e.to_string()),
+                    reason: match loaded {
+                        Err(e) => e,
+                        _ => last.unwrap_or_else(|| "llama.cpp could not load the model".into()),
+                    },
                 }
             };
             let _ = load_tx.send(LoadMsg::Failed(err));
             return Vec::new();
         }
     };
-    drop(params);
 
-    let mut adapters = Vec::new();
-    for l in &mp.lora {
-        backend::clear_last_error();
-        match model.lora_adapter_init(&l.path) {
-            Ok(a) => adapters.push((a, l.scale)),
-            Err(e) => {
-                let reason = backend::take_last_error().unwrap_or_else(|| e.to_string());
-                let _ = load_tx.send(LoadMsg::Failed(EngineError::LoadFailed {
-                    reason: format!("LoRA adapter {}: {reason}", l.path.display()),
-                }));
-                return Vec::new();
-            }
+    let adapters = match Adapters::load(&model, &mp.lora) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = load_tx.send(LoadMsg::Failed(e));
+            return Vec::new();
         }
-    }
+    };
 
     let n_ctx_train = model.n_ctx_train();
     let n_ctx_slot = cp.effective_ctx_per_slot(n_ctx_train);
@@ -502,64 +548,20 @@ fn run_host(
         return Vec::new();
     }
 
-    let mut cparams = LlamaContextParams::default()
+    let mut cparams = base_context_params(&cp, threads, threads_batch)
         .with_n_ctx(NonZeroU32::new(n_ctx_total))
         .with_n_batch(n_batch)
         .with_n_ubatch(n_ubatch)
         .with_n_seq_max(cp.parallel)
-        .with_n_threads(i32::try_from(threads).unwrap_or(1))
-        .with_n_threads_batch(i32::try_from(threads_batch).unwrap_or(1))
-        .with_flash_attention_policy(match cp.flash_attn {
-            FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
-            FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
-            FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
-        })
-        .with_type_k(kv_type(&cp.cache_type_k))
-        .with_type_v(kv_type(&cp.cache_type_v))
         .with_kv_unified(cp.kv_unified)
-        .with_embeddings(cp.embeddings)
-        .with_no_perf(true);
+        .with_embeddings(cp.embeddings);
     if let Some(p) = cp.pooling {
-        cparams = cparams.with_pooling_type(match p {
-            Pooling::None => LlamaPoolingType::None,
-            Pooling::Mean => LlamaPoolingType::Mean,
-            Pooling::Cls => LlamaPoolingType::Cls,
-            Pooling::Last => LlamaPoolingType::Last,
-            Pooling::Rank => LlamaPoolingType::Rank,
-        });
-    }
-    if let Some(r) = cp.rope_scaling {
-        cparams = cparams.with_rope_scaling_type(match r {
-            RopeScaling::None => RopeScalingType::None,
-            RopeScaling::Linear => RopeScalingType::Linear,
-            RopeScaling::Yarn => RopeScalingType::Yarn,
-        });
-    }
-    if let Some(v) = cp.rope_freq_base {
-        cparams = cparams.with_rope_freq_base(v);
-    }
-    if let Some(v) = cp.rope_freq_scale {
-        cparams = cparams.with_rope_freq_scale(v);
-    }
-    if let Some(v) = cp.yarn.ext_factor {
-        cparams = cparams.with_yarn_ext_factor(v);
-    }
-    if let Some(v) = cp.yarn.attn_factor {
-        cparams = cparams.with_yarn_attn_factor(v);
-    }
-    if let Some(v) = cp.yarn.beta_fast {
-        cparams = cparams.with_yarn_beta_fast(v);
-    }
-    if let Some(v) = cp.yarn.beta_slow {
-        cparams = cparams.with_yarn_beta_slow(v);
-    }
-    if let Some(v) = cp.yarn.orig_ctx {
-        cparams = cparams.with_yarn_orig_ctx(v);
+        cparams = cparams.with_pooling_type(crate::embed::llama_pooling(p));
     }
 
     let rss0 = estimate::rss_bytes();
     backend::clear_last_error();
-    let mut ctx = match model.new_context(backend, cparams) {
+    let ctx = match model.new_context(backend, cparams) {
         Ok(c) => c,
         Err(_) => {
             let reason = backend::take_last_error().unwrap_or_else(|| {
@@ -573,15 +575,24 @@ fn run_host(
         }
     };
     let rss1 = estimate::rss_bytes();
-    for (a, scale) in &mut adapters {
-        if let Err(e) = ctx.lora_adapter_set(a, *scale) {
-            let _ = load_tx.send(LoadMsg::Failed(EngineError::LoadFailed {
-                reason: format!("could not apply the LoRA adapter: {e}"),
-            }));
+    // The raw context, for setting several adapters at once (llama-cpp-2 sets only one).
+    let ctx_raw = crate::raw::checked_raw_context(&ctx, &model);
+    if adapters.len() > 0 {
+        let applied = match ctx_raw {
+            Some(raw) => adapters.apply(raw, adapters.global()),
+            None => Err(EngineError::LoadFailed {
+                reason: "cannot reach the llama.cpp context to set LoRA adapters \
+                         (llama-cpp-2 layout changed?)"
+                    .into(),
+            }),
+        };
+        if let Err(e) = applied {
+            let _ = load_tx.send(LoadMsg::Failed(e));
             return Vec::new();
         }
     }
 
+    let model_pooling = crate::embed::model_pooling(&model, &meta.architecture);
     let info = model_info(
         &model,
         &ctx,
@@ -597,6 +608,7 @@ fn run_host(
             n_gpu_layers,
             can_shift,
             embeddings: cp.embeddings,
+            pooling: model_pooling,
             memory: MemoryReport {
                 estimate,
                 model_bytes: model.size(),
@@ -605,6 +617,7 @@ fn run_host(
             load_ms: t0.elapsed().as_secs_f64() * 1e3,
         },
     );
+    let recurrent = info.is_recurrent || info.is_hybrid;
     let cfg = HostConfig {
         n_ctx_slot,
         n_slots: cp.parallel,
@@ -614,13 +627,30 @@ fn run_host(
         n_swa: info.n_swa,
         add_bos: info.add_bos,
         eog_tokens: info.eog_tokens.clone(),
+        model_pooling: info.pooling,
+        default_pooling: cp.pooling.or(info.pooling).unwrap_or(Pooling::Mean),
+        rerank_template: model
+            .chat_template(Some("rerank"))
+            .ok()
+            .and_then(|t| t.to_string().ok()),
+    };
+    let embed = EmbedConfig {
+        threads,
+        threads_batch,
+        n_ctx: n_ctx_slot,
+        // Recurrent state is allocated per sequence; a KV cache is not.
+        n_seq: if recurrent {
+            cp.parallel
+        } else {
+            cp.parallel.max(EMBED_SEQS)
+        },
+        context: cp,
     };
     if load_tx.send(LoadMsg::Loaded(Box::new(info))).is_err() {
         return Vec::new();
     }
-    let host = Host::new(&model, ctx, cfg, shared);
+    let host = Host::new(&model, ctx, ctx_raw, adapters, cfg, embed, shared);
     let waiters = host.run(rx);
-    drop(adapters);
     drop(model);
     waiters
 }
@@ -635,6 +665,7 @@ struct InfoExtra {
     n_gpu_layers: u32,
     can_shift: bool,
     embeddings: bool,
+    pooling: Option<Pooling>,
     memory: MemoryReport,
     load_ms: f64,
 }
@@ -704,6 +735,8 @@ fn model_info(
         threads_batch: x.threads_batch,
         n_gpu_layers: x.n_gpu_layers,
         embeddings: x.embeddings,
+        pooling: x.pooling,
+        can_rerank: x.pooling == Some(Pooling::Rank),
         memory: x.memory,
         load_ms: x.load_ms,
     }
@@ -797,6 +830,45 @@ impl ModelHandle {
     pub async fn token_pieces(&self, tokens: &[i32]) -> Result<Vec<TokenPiece>, EngineError> {
         let tokens = tokens.to_vec();
         self.call(|reply| Task::TokenPieces { tokens, reply }).await
+    }
+
+    /// Embeddings of each input, in input order, on an embedding context of the requested
+    /// pooling (created on first use). Runs between generation steps: slots keep going.
+    pub async fn embed(&self, req: EmbedRequest) -> Result<Vec<Embedding>, EngineError> {
+        req.validate()?;
+        self.call(|reply| Task::Embed { req, reply }).await
+    }
+
+    /// Relevance of each document to `query`, in document order. Needs a reranker (pooling
+    /// `rank`, see [`ModelInfo::can_rerank`]); other models give `Unsupported`.
+    pub async fn rerank(
+        &self,
+        query: String,
+        documents: Vec<String>,
+    ) -> Result<Vec<RerankScore>, EngineError> {
+        if !self.inner.info.can_rerank {
+            return Err(crate::embed::cannot_rerank(self.inner.info.pooling));
+        }
+        self.call(|reply| Task::Rerank {
+            query,
+            documents,
+            reply,
+        })
+        .await
+    }
+
+    /// The loaded LoRA adapters with their global scales.
+    pub async fn lora_adapters(&self) -> Result<Vec<LoraAdapterInfo>, EngineError> {
+        self.call(|reply| Task::LoraAdapters { reply }).await
+    }
+
+    /// Set the global LoRA scales (used by requests that name none): listed adapters get
+    /// their scale, the others 0, as llama-server's `POST /lora-adapters`. Running requests
+    /// keep theirs; an unknown id or a non-finite scale is `InvalidParameter`.
+    pub async fn set_lora_scales(&self, scales: Vec<LoraScale>) -> Result<(), EngineError> {
+        crate::lora::validate_scales(&scales)?;
+        self.call(|reply| Task::SetLoraScales { scales, reply })
+            .await
     }
 
     pub async fn slots(&self) -> Result<Vec<SlotInfo>, EngineError> {

@@ -4,15 +4,22 @@
 //! whose KV cache all slots share; [`ModelHandle`] sends it tasks and receives events. The
 //! host batches every busy slot into one `llama_decode` per step (continuous batching),
 //! reuses each slot's cached prompt prefix, and streams tokens through a channel whose drop
-//! cancels the request. Nothing here knows HTTP.
+//! cancels the request. The same thread computes embeddings and rerank scores on contexts of
+//! their own ([`ModelHandle::embed`], [`ModelHandle::rerank`]), builds infill prompts
+//! ([`Prompt::Infill`]) and applies LoRA adapters per batch ([`ModelHandle::set_lora_scales`],
+//! [`GenerateRequest::lora`]). Nothing here knows HTTP.
 
 mod arch;
 pub mod backend;
 pub mod bench;
+mod embed;
 mod error;
 pub mod estimate;
 mod host;
+mod infill;
+mod lora;
 mod params;
+mod raw;
 mod request;
 mod sampling;
 mod scheduler;
@@ -21,13 +28,17 @@ pub mod stop;
 
 pub use arch::{KNOWN_ARCHITECTURES, is_known_architecture};
 pub use backend::{BackendOptions, DeviceInfo, DeviceKind, NumaStrategy, devices};
+pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore};
 pub use error::EngineError;
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
 pub use host::{HostStats, ModelHandle, ModelHost, ModelInfo, TokenPiece};
+pub use infill::{InfillChunk, InfillPrompt};
+pub use lora::{LoraAdapterInfo, LoraScale};
 pub use params::{
     ContextParams, DEFAULT_MAX_CTX_PER_SLOT, FlashAttn, GpuLayers, LoraSpec, ModelParams,
     OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,
 };
+pub use raw::max_devices;
 pub use request::{
     Completion, Event, EventStream, FinishReason, GenerateRequest, MAX_N_PROBS, Prompt, Timings,
     TokenProbs, Usage,

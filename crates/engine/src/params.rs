@@ -36,7 +36,8 @@ pub enum SplitMode {
     Row,
 }
 
-/// A LoRA adapter applied at load.
+/// A LoRA adapter loaded with the model; `scale` is its initial global scale (0 loads it
+/// switched off, for requests to turn on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoraSpec {
     pub path: PathBuf,
@@ -57,12 +58,12 @@ pub struct ModelParams {
     pub n_gpu_layers: GpuLayers,
     pub split_mode: SplitMode,
     pub main_gpu: u32,
-    /// Share of the model per GPU. Accepted for the API but not applied yet (llama-cpp-2
-    /// 0.1.160 has no setter for it); a non-empty value logs a warning.
+    /// Share of the model per device, in llama.cpp's device order (llama-server's
+    /// `--tensor-split`); empty = llama.cpp decides. At most [`crate::max_devices`] values.
     pub tensor_split: Vec<f32>,
     pub use_mmap: bool,
     pub use_mlock: bool,
-    /// At most one adapter for now.
+    /// LoRA adapters, by id (their position here); see [`crate::ModelHandle::lora_adapters`].
     pub lora: Vec<LoraSpec>,
 }
 
@@ -97,10 +98,14 @@ impl ModelParams {
                 "values must be finite and >= 0",
             ));
         }
-        if self.lora.len() > 1 {
+        let max = crate::raw::max_devices();
+        if self.tensor_split.len() > max {
             return Err(EngineError::invalid(
-                "lora",
-                "at most one LoRA adapter is supported for now",
+                "tensor_split",
+                format!(
+                    "{} values, but llama.cpp supports at most {max} devices",
+                    self.tensor_split.len()
+                ),
             ));
         }
         for l in &self.lora {
@@ -193,8 +198,11 @@ pub struct ContextParams {
     pub rope_freq_scale: Option<f32>,
     pub yarn: YarnParams,
     pub on_context_full: OnContextFull,
-    /// Create the context with embeddings output (for `embed`).
+    /// Create the slots' context with embeddings output too. Not needed for
+    /// [`crate::ModelHandle::embed`], which uses its own context.
     pub embeddings: bool,
+    /// Pooling override (llama-server's `--pooling`): the slots' context uses it when
+    /// `embeddings` is on, and embed requests that name none use it instead of the model's.
     pub pooling: Option<Pooling>,
     /// Requests that may wait for a slot; one more is refused with `QueueFull`.
     pub queue_max: u32,

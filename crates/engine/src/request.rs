@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::error::EngineError;
+use crate::infill::InfillPrompt;
+use crate::lora::LoraScale;
 use crate::sampling::{Grammar, SamplingParams};
 
 /// Most `n_probs` a request may ask for.
@@ -22,6 +24,9 @@ pub enum Prompt {
     },
     /// Token ids as they are.
     Tokens(Vec<i32>),
+    /// Fill-in-the-middle: tokenized as llama-server's `/infill` does (needs a model with
+    /// FIM tokens, see [`crate::ModelInfo::has_fim`]).
+    Infill(InfillPrompt),
 }
 
 impl Prompt {
@@ -58,6 +63,9 @@ pub struct GenerateRequest {
     pub cache_prompt: bool,
     /// Tokens kept at the start when the context shifts (after BOS).
     pub n_keep: u32,
+    /// LoRA scales for this request: listed adapters get their scale, the others 0.
+    /// `None` (or an empty list, as in llama-server) runs with the global scales.
+    pub lora: Option<Vec<LoraScale>>,
 }
 
 impl Default for GenerateRequest {
@@ -74,6 +82,7 @@ impl Default for GenerateRequest {
             id_slot: None,
             cache_prompt: true,
             n_keep: 0,
+            lora: None,
         }
     }
 }
@@ -96,9 +105,15 @@ impl GenerateRequest {
                 format!("must be at most {MAX_N_PROBS}"),
             ));
         }
-        if let Prompt::Text { text, .. } = &self.prompt
-            && text.len() > i32::MAX as usize / 2
-        {
+        if let Some(l) = &self.lora {
+            crate::lora::validate_scales(l)?;
+        }
+        let text_len = match &self.prompt {
+            Prompt::Text { text, .. } => text.len(),
+            Prompt::Infill(p) => p.text_len(),
+            Prompt::Tokens(_) => 0,
+        };
+        if text_len > i32::MAX as usize / 2 {
             return Err(EngineError::invalid("prompt", "too large"));
         }
         Ok(())

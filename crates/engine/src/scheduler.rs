@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc as std_mpsc};
 use std::time::Instant;
@@ -21,9 +22,14 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::embed::{
+    EmbedConfig, EmbedRequest, Embedder, Job, JobReply, Normalize, RerankVocab, rerank_tokens,
+};
 use crate::error::EngineError;
 use crate::host::{Shared, Task, TokenPiece};
-use crate::params::OnContextFull;
+use crate::infill::{FimTokens, InfillPrompt, format_infill};
+use crate::lora::{Adapters, LoraConfig};
+use crate::params::{OnContextFull, Pooling};
 use crate::request::{
     Event, EventStream, FinishReason, GenerateRequest, Prompt, Timings, TokenProbs, Usage,
 };
@@ -43,6 +49,11 @@ pub(crate) struct HostConfig {
     pub n_swa: u32,
     pub add_bos: bool,
     pub eog_tokens: Vec<i32>,
+    /// The pooling the model declares, and the one embeddings use when not asked for one.
+    pub model_pooling: Option<Pooling>,
+    pub default_pooling: Pooling,
+    /// `tokenizer.chat_template.rerank`, if the model has one.
+    pub rerank_template: Option<String>,
 }
 
 /// An admitted request waiting for a slot.
@@ -60,11 +71,26 @@ struct Pending {
     id_slot: Option<u32>,
     priority: bool,
     cache_prompt: bool,
+    /// The request's own LoRA scales; `None`: the global ones when it starts (as
+    /// llama-server, which takes them at launch).
+    lora: Option<LoraConfig>,
+}
+
+impl Pending {
+    fn lora<'a>(&'a self, global: &'a LoraConfig) -> &'a LoraConfig {
+        self.lora.as_ref().unwrap_or(global)
+    }
 }
 
 pub(crate) struct Host<'m> {
     model: &'m LlamaModel,
     ctx: LlamaContext<'m>,
+    /// The same context as llama.cpp's pointer, for setting LoRA adapters (`None` only if
+    /// it could not be found, which the load refuses when there are adapters).
+    ctx_raw: Option<NonNull<llama_cpp_sys_2::llama_context>>,
+    adapters: Adapters,
+    /// The LoRA scales set on `ctx` now.
+    lora_applied: LoraConfig,
     batch: LlamaBatch<'static>,
     cfg: HostConfig,
     shared: Arc<Shared>,
@@ -80,6 +106,7 @@ pub(crate) struct Host<'m> {
     tick: u64,
     next_task_id: u64,
     waiters: Vec<oneshot::Sender<()>>,
+    embedder: Embedder<'m>,
 }
 
 enum Flow {
@@ -91,7 +118,10 @@ impl<'m> Host<'m> {
     pub fn new(
         model: &'m LlamaModel,
         ctx: LlamaContext<'m>,
+        ctx_raw: Option<NonNull<llama_cpp_sys_2::llama_context>>,
+        adapters: Adapters,
         cfg: HostConfig,
+        embed: EmbedConfig,
         shared: Arc<Shared>,
     ) -> Self {
         let n_vocab = model.n_vocab();
@@ -100,13 +130,18 @@ impl<'m> Host<'m> {
             .map(|id| Slot {
                 id,
                 cache: Vec::new(),
+                cache_lora: adapters.global().clone(),
                 last_used: 0,
+                waited: 0,
                 task: None,
             })
             .collect();
         Host {
             model,
             ctx,
+            ctx_raw,
+            lora_applied: adapters.global().clone(),
+            adapters,
             batch,
             cfg,
             shared,
@@ -120,6 +155,7 @@ impl<'m> Host<'m> {
             tick: 0,
             next_task_id: 1,
             waiters: Vec::new(),
+            embedder: Embedder::new(model, embed),
         }
     }
 
@@ -150,6 +186,8 @@ impl<'m> Host<'m> {
             }
             self.schedule_queue();
             self.step();
+            // One embedding batch between two generation steps.
+            self.embedder.step(&self.adapters);
             self.publish();
         }
         self.fail_all(EngineError::Shutdown);
@@ -158,7 +196,9 @@ impl<'m> Host<'m> {
     }
 
     fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.slots.iter().all(|s| s.task.is_none())
+        self.queue.is_empty()
+            && self.slots.iter().all(|s| s.task.is_none())
+            && self.embedder.is_idle()
     }
 
     fn publish(&self) {
@@ -170,6 +210,7 @@ impl<'m> Host<'m> {
     }
 
     fn fail_all(&mut self, err: EngineError) {
+        self.embedder.fail_all(&err);
         for p in self.queue.drain(..) {
             let _ = p.tx.send(Event::Error(err.clone()));
         }
@@ -222,6 +263,42 @@ impl<'m> Host<'m> {
                 let n_ctx = self.cfg.n_ctx_slot;
                 let _ = reply.send(Ok(self.slots.iter().map(|s| s.info(n_ctx)).collect()));
             }
+            Task::LoraAdapters { reply } => {
+                let _ = reply.send(Ok(self.adapters.infos()));
+            }
+            Task::SetLoraScales { scales, reply } => {
+                let _ = reply.send(self.adapters.set_global(&scales));
+            }
+            Task::Embed { req, reply } => match self.embed_job(req) {
+                Ok((pooling, normalize, inputs)) => {
+                    self.embedder.push(Job::new(
+                        pooling,
+                        normalize,
+                        inputs,
+                        JobReply::Embed(reply),
+                    ));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Task::Rerank {
+                query,
+                documents,
+                reply,
+            } => match self.rerank_job(&query, &documents) {
+                Ok(inputs) => {
+                    self.embedder.push(Job::new(
+                        Pooling::Rank,
+                        Normalize::None,
+                        inputs,
+                        JobReply::Rerank(reply),
+                    ));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             Task::SaveSlot { id, path, reply } => {
                 let _ = reply.send(self.save_slot(id, &path));
             }
@@ -277,7 +354,8 @@ impl<'m> Host<'m> {
                 let id = self.next_task_id;
                 self.next_task_id += 1;
                 let pending = Pending { id, tx, ..pending };
-                let free = self.pick_slot(&pending.prompt, pending.id_slot);
+                let lora = pending.lora(self.adapters.global());
+                let free = self.pick_slot(&pending.prompt, lora, pending.id_slot);
                 if free.is_none() && self.queue.len() >= self.cfg.queue_max as usize {
                     let _ = reply.send(Err(EngineError::QueueFull {
                         max: self.cfg.queue_max,
@@ -313,6 +391,7 @@ impl<'m> Host<'m> {
                 parse_special,
             } => self.tokenize(text, *add_special, *parse_special),
             Prompt::Tokens(t) => self.check_tokens(t, "prompt")?,
+            Prompt::Infill(p) => self.infill_tokens(p, req.max_tokens)?,
         };
         if prompt.is_empty() {
             return Err(EngineError::invalid("prompt", "the prompt is empty"));
@@ -345,7 +424,9 @@ impl<'m> Host<'m> {
             &[]
         };
         let chain = req.sampling.build_chain(self.model, self.n_vocab, banned)?;
+        let lora = self.adapters.request_config(req.lora.as_deref())?;
         Ok(Pending {
+            lora,
             id: 0,
             tx: mpsc::unbounded_channel().0,
             wants_history: req.sampling.wants_history(),
@@ -362,12 +443,156 @@ impl<'m> Host<'m> {
         })
     }
 
+    /// Tokenize and check an embed request; make sure its context exists.
+    fn embed_job(
+        &mut self,
+        req: EmbedRequest,
+    ) -> Result<(Pooling, Normalize, Vec<Vec<LlamaToken>>), EngineError> {
+        req.validate()?;
+        let pooling = req.pooling.unwrap_or(self.cfg.default_pooling);
+        if pooling == Pooling::Rank && self.cfg.model_pooling != Some(Pooling::Rank) {
+            return Err(crate::embed::cannot_rerank(self.cfg.model_pooling));
+        }
+        let mut inputs = Vec::with_capacity(req.inputs.len());
+        for (i, p) in req.inputs.iter().enumerate() {
+            let toks = match p {
+                Prompt::Text {
+                    text,
+                    add_special,
+                    parse_special,
+                } => self.tokenize(text, *add_special, *parse_special),
+                Prompt::Tokens(t) => self.check_tokens(t, "inputs")?,
+                Prompt::Infill(_) => {
+                    return Err(EngineError::invalid(
+                        "inputs",
+                        format!("input {i} is an infill prompt, which cannot be embedded"),
+                    ));
+                }
+            };
+            if toks.is_empty() {
+                return Err(EngineError::invalid(
+                    "inputs",
+                    format!("input {i} is empty"),
+                ));
+            }
+            self.check_embed_len(toks.len())?;
+            inputs.push(toks);
+        }
+        self.embedder.ensure_ctx(pooling)?;
+        Ok((pooling, req.normalize, inputs))
+    }
+
+    /// One query-document input per document, as llama-server builds them.
+    fn rerank_job(
+        &mut self,
+        query: &str,
+        documents: &[String],
+    ) -> Result<Vec<Vec<LlamaToken>>, EngineError> {
+        if self.cfg.model_pooling != Some(Pooling::Rank) {
+            return Err(crate::embed::cannot_rerank(self.cfg.model_pooling));
+        }
+        if documents.is_empty() {
+            return Err(EngineError::invalid(
+                "documents",
+                "at least one document is needed",
+            ));
+        }
+        let vocab = self.model.vocab();
+        let tok = |t: LlamaToken| (t.0 >= 0 && t.0 < self.n_vocab).then_some(t.0);
+        let v = RerankVocab {
+            bos: tok(vocab.bos()),
+            eos: tok(vocab.eos()),
+            sep: tok(vocab.sep()),
+            add_bos: vocab.should_add_bos(),
+            add_eos: vocab.should_add_eos(),
+            add_sep: vocab.should_add_sep(),
+        };
+        let mut inputs = Vec::with_capacity(documents.len());
+        for doc in documents {
+            let toks = rerank_tokens(
+                self.cfg.rerank_template.as_deref(),
+                query,
+                doc,
+                &v,
+                |text, parse_special| {
+                    self.tokenize(text, false, parse_special)
+                        .into_iter()
+                        .map(|t| t.0)
+                        .collect()
+                },
+            );
+            if toks.is_empty() {
+                return Err(EngineError::invalid(
+                    "documents",
+                    "the query and document are empty",
+                ));
+            }
+            self.check_embed_len(toks.len())?;
+            inputs.push(toks.into_iter().map(LlamaToken).collect());
+        }
+        self.embedder.ensure_ctx(Pooling::Rank)?;
+        Ok(inputs)
+    }
+
+    /// An infill prompt's tokens, as llama-server's `/infill` builds them.
+    fn infill_tokens(
+        &self,
+        p: &InfillPrompt,
+        max_tokens: Option<u32>,
+    ) -> Result<Vec<LlamaToken>, EngineError> {
+        let vocab = self.model.vocab();
+        let tok = |t: LlamaToken| (t.0 >= 0 && t.0 < self.n_vocab).then_some(t.0);
+        let fim = FimTokens::new(
+            tok(vocab.fim_pre()),
+            tok(vocab.fim_suf()),
+            tok(vocab.fim_mid()),
+            tok(vocab.fim_rep()),
+            tok(vocab.fim_sep()),
+            if vocab.should_add_bos() {
+                tok(vocab.bos())
+            } else {
+                None
+            },
+        )?;
+        let toks = format_infill(
+            p,
+            &fim,
+            self.cfg.n_batch,
+            max_tokens,
+            self.cfg.n_ctx_slot as usize,
+            |text, parse_special| {
+                self.tokenize(text, false, parse_special)
+                    .into_iter()
+                    .map(|t| t.0)
+                    .collect()
+            },
+        );
+        Ok(toks.into_iter().map(LlamaToken).collect())
+    }
+
+    fn check_embed_len(&self, n: usize) -> Result<(), EngineError> {
+        let n_ctx = self.embedder.n_ctx();
+        if n > n_ctx as usize {
+            return Err(EngineError::PromptTooLong {
+                n_prompt: u32::try_from(n).unwrap_or(u32::MAX),
+                n_ctx,
+            });
+        }
+        Ok(())
+    }
+
     // ---------------------------------------------------------------------------------
     // Slots
 
     /// The idle slot for this prompt: the requested one, else the one whose cache shares the
-    /// longest prefix (if similar enough), else the least recently used.
-    fn pick_slot(&self, prompt: &[LlamaToken], id_slot: Option<u32>) -> Option<usize> {
+    /// longest prefix (if similar enough; only caches computed under the same LoRA scales
+    /// count), else the least recently used.
+    fn pick_slot(
+        &self,
+        prompt: &[LlamaToken],
+        lora: &LoraConfig,
+        id_slot: Option<u32>,
+    ) -> Option<usize> {
         if let Some(id) = id_slot {
             let i = id as usize;
             return self.slots[i].task.is_none().then_some(i);
@@ -377,7 +602,11 @@ impl<'m> Host<'m> {
             if s.task.is_some() {
                 continue;
             }
-            let lcp = common_prefix(&s.cache, prompt);
+            let lcp = if s.cache_lora[..] == lora[..] {
+                common_prefix(&s.cache, prompt)
+            } else {
+                0
+            };
             if best.is_none_or(|(_, b)| lcp > b) {
                 best = Some((i, lcp));
             }
@@ -405,7 +634,7 @@ impl<'m> Host<'m> {
                 break;
             }
             let p = &self.queue[i];
-            match self.pick_slot(&p.prompt, p.id_slot) {
+            match self.pick_slot(&p.prompt, p.lora(self.adapters.global()), p.id_slot) {
                 Some(slot) => {
                     let p = self.queue.remove(i).expect("index checked");
                     self.launch(slot, p);
@@ -420,7 +649,10 @@ impl<'m> Host<'m> {
         self.tick += 1;
         let n_prompt = p.prompt.len();
         let slot_cache = &self.slots[i].cache;
-        let mut n_past = if p.cache_prompt {
+        // KV computed under other LoRA scales is not this request's.
+        let lora = p.lora(self.adapters.global()).clone();
+        let same_lora = self.slots[i].cache_lora[..] == lora[..];
+        let mut n_past = if p.cache_prompt && same_lora {
             common_prefix(slot_cache, &p.prompt)
         } else {
             0
@@ -454,7 +686,9 @@ impl<'m> Host<'m> {
         }
         let slot = &mut self.slots[i];
         slot.cache.truncate(n_past);
+        slot.cache_lora = lora.clone();
         slot.last_used = self.tick;
+        slot.waited = 0;
         let mut chain = p.chain;
         if p.wants_history {
             chain.accept_many(&p.prompt);
@@ -480,6 +714,7 @@ impl<'m> Host<'m> {
             t_start: Instant::now(),
             t_prompt_done: None,
             prompt: p.prompt,
+            lora,
         });
     }
 
@@ -552,6 +787,9 @@ impl<'m> Host<'m> {
                 }
                 let n_tokens = tokens.len() as u32;
                 self.slots[i].cache = tokens;
+                // Slot files do not record LoRA scales: count the cache as computed under
+                // the global ones.
+                self.slots[i].cache_lora = self.adapters.global().clone();
                 Ok(SlotFileInfo {
                     id,
                     n_tokens,
@@ -584,14 +822,21 @@ impl<'m> Host<'m> {
         let mut n_tokens: usize = 0;
         let mut n_slots_in_batch = 0u64;
         let n_batch = self.cfg.n_batch;
+        for s in &mut self.slots {
+            if let Some(t) = s.task.as_mut() {
+                t.i_batch = -1;
+                t.in_batch = false;
+            }
+        }
+        let Some(group) = self.lora_group() else {
+            return;
+        };
 
         // 1. One token for each generating slot.
         for s in &mut self.slots {
             let seq = s.seq();
             let Some(t) = s.task.as_mut() else { continue };
-            t.i_batch = -1;
-            t.in_batch = false;
-            if t.phase != Phase::Generate {
+            if t.phase != Phase::Generate || t.lora[..] != group[..] {
                 continue;
             }
             let Some(tok) = t.next_token.take() else {
@@ -616,7 +861,7 @@ impl<'m> Host<'m> {
             }
             let seq = s.seq();
             let Some(t) = s.task.as_mut() else { continue };
-            if t.phase != Phase::Prompt {
+            if t.phase != Phase::Prompt || t.lora[..] != group[..] {
                 continue;
             }
             let remaining = t.prompt.len() - t.n_prompt_done;
@@ -643,7 +888,12 @@ impl<'m> Host<'m> {
             return;
         }
 
-        if let Err(e) = self.ctx.decode(&mut self.batch) {
+        let decoded = self.set_lora(&group).and_then(|()| {
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| EngineError::Decode(e.to_string()))
+        });
+        if let Err(e) = decoded {
             tracing::error!(error = %e, n_tokens, "llama_decode failed");
             // Fail every slot that was in this batch and drop its (now unknown) KV; slots
             // still waiting for room in the batch are untouched.
@@ -657,7 +907,7 @@ impl<'m> Host<'m> {
             for i in failed {
                 if let Some(t) = self.slots[i].task.take() {
                     self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
-                    let _ = t.tx.send(Event::Error(EngineError::Decode(e.to_string())));
+                    let _ = t.tx.send(Event::Error(e.clone()));
                 }
                 self.clear_seq(i);
             }
@@ -682,6 +932,50 @@ impl<'m> Host<'m> {
             }
             self.sample_slot(i);
         }
+    }
+
+    /// The LoRA configuration this step decodes: that of the slot that has waited longest
+    /// for its configuration's turn (ties: the one set now, then the lowest slot), so that
+    /// groups of slots with different scales alternate and none starves. Slots with work
+    /// in another configuration wait one more step. `None` when no slot has work.
+    fn lora_group(&mut self) -> Option<LoraConfig> {
+        let mut best: Option<(usize, (u64, bool))> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            let Some(t) = s.task.as_ref().filter(|t| t.has_work()) else {
+                continue;
+            };
+            let key = (s.waited, t.lora[..] == self.lora_applied[..]);
+            if best.is_none_or(|(_, b)| key > b) {
+                best = Some((i, key));
+            }
+        }
+        let (i, _) = best?;
+        let group = self.slots[i].task.as_ref()?.lora.clone();
+        for s in &mut self.slots {
+            if let Some(t) = s.task.as_ref().filter(|t| t.has_work()) {
+                if t.lora[..] == group[..] {
+                    s.waited = 0;
+                } else {
+                    s.waited += 1;
+                }
+            }
+        }
+        Some(group)
+    }
+
+    /// Set these LoRA scales on the slots' context if they are not the ones set now.
+    fn set_lora(&mut self, cfg: &LoraConfig) -> Result<(), EngineError> {
+        if cfg[..] == self.lora_applied[..] {
+            return Ok(());
+        }
+        let Some(raw) = self.ctx_raw else {
+            return Err(EngineError::Decode(
+                "cannot reach the llama.cpp context to set LoRA adapters".into(),
+            ));
+        };
+        self.adapters.apply(raw, cfg)?;
+        self.lora_applied = cfg.clone();
+        Ok(())
     }
 
     fn sample_slot(&mut self, i: usize) {

@@ -8,6 +8,7 @@ use llama_cpp_2::token::LlamaToken;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::lora::LoraConfig;
 use crate::request::Event;
 use crate::stop::{StopMatcher, Utf8Buffer};
 
@@ -76,14 +77,31 @@ pub(crate) struct ActiveTask {
     pub prompt_n: u32,
     pub t_start: Instant,
     pub t_prompt_done: Option<Instant>,
+    /// The LoRA scales this request runs with.
+    pub lora: LoraConfig,
+}
+
+impl ActiveTask {
+    /// Has tokens to decode in the next step.
+    pub fn has_work(&self) -> bool {
+        match self.phase {
+            Phase::Prompt => self.n_prompt_done < self.prompt.len(),
+            Phase::Generate => self.next_token.is_some(),
+        }
+    }
 }
 
 pub(crate) struct Slot {
     pub id: u32,
     /// Tokens whose KV is in the cache for this sequence, at positions `0..len`.
     pub cache: Vec<LlamaToken>,
+    /// The LoRA scales `cache` was computed under: only a request with the same ones may
+    /// reuse it.
+    pub cache_lora: LoraConfig,
     /// Scheduler tick of the last use (for least-recently-used choice).
     pub last_used: u64,
+    /// Steps in a row this slot had work but was left out for another LoRA configuration.
+    pub waited: u64,
     pub task: Option<ActiveTask>,
 }
 

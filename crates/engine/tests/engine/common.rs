@@ -75,3 +75,39 @@ pub async fn next(s: &mut EventStream) -> Event {
         .expect("no event in time")
         .expect("stream ended")
 }
+
+/// Copy a GGUF model to `dst` with extra metadata entries (e.g. special token ids), keeping
+/// its tensors byte for byte: the header is rewritten, the data section copied as is.
+pub fn copy_with_metadata(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    extra: &[(&str, gguf::Value)],
+) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let file = gguf::read_path(src, &gguf::ReadOptions::keep_all()).expect("read the model");
+    let mut w = gguf::writer::GgufWriter::with_version(file.version);
+    for (k, v) in &file.kv {
+        if k == "general.alignment" {
+            continue;
+        }
+        w.kv(k, v.clone());
+    }
+    if file.get("general.alignment").is_some() {
+        w.alignment(u32::try_from(file.alignment).unwrap());
+    }
+    for (k, v) in extra {
+        w.kv(k, v.clone());
+    }
+    for t in &file.tensors {
+        w.tensor_info_raw(&t.name, &t.dims, t.ggml_type.raw(), t.offset);
+    }
+    w.header_only(true);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dst)?);
+    out.write_all(&w.header_bytes())?;
+    let mut input = std::fs::File::open(src)?;
+    input.seek(SeekFrom::Start(file.data_offset))?;
+    let mut data = Vec::new();
+    input.read_to_end(&mut data)?;
+    out.write_all(&data)?;
+    out.flush()
+}

@@ -4,6 +4,10 @@
 mod common;
 
 mod batching;
+mod embed;
 mod errors;
 mod generate;
+mod infill;
+mod load;
+mod lora;
 mod slots;
