@@ -6,7 +6,9 @@ Each check prints `ok: <name>`; the first failure raises (non-zero exit) with wh
 received. Called by crates/cli/tests/serve.rs against the real binary and test model.
 """
 
+import base64
 import json
+import struct
 import sys
 
 import openai
@@ -129,13 +131,19 @@ r = client.completions.create(model=model, prompt="The capital of France is", ma
 check(r.choices[0].text.strip() != "" and r.object == "text_completion", r)
 ok("completions")
 
-# Embeddings, float and base64 (the SDK decodes base64 itself).
+# Embeddings. Without encoding_format the SDK asks for base64 and decodes it itself;
+# asked for explicitly, it hands back the string; float is the plain list.
 e = client.embeddings.create(model=model, input=["Paris is in France.", "Berlin is in Germany."])
 check(len(e.data) == 2 and len(e.data[0].embedding) > 100, len(e.data))
 norm = sum(x * x for x in e.data[0].embedding) ** 0.5
 check(abs(norm - 1.0) < 1e-3, norm)
+ef = client.embeddings.create(model=model, input="Paris is in France.", encoding_format="float")
 e64 = client.embeddings.create(model=model, input="Paris is in France.", encoding_format="base64")
-check(len(e64.data[0].embedding) == len(e.data[0].embedding), "base64 length")
+raw = base64.b64decode(e64.data[0].embedding)
+floats = struct.unpack(f"<{len(raw) // 4}f", raw)
+check(len(floats) == len(ef.data[0].embedding), "base64 length")
+check(all(abs(a - b) < 1e-5 for a, b in zip(floats, ef.data[0].embedding)), "base64 values")
+check(all(abs(a - b) < 1e-5 for a, b in zip(floats, e.data[0].embedding)), "batched = single")
 ok("embeddings")
 
 # Responses API, plain and streamed.

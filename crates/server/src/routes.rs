@@ -79,7 +79,12 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
                 post(openai::completions),
                 &[("post", "Text completion")],
             )
-            // MERGE-PENDING             .add(p("/embeddings"), tag, post(crate::api::embed::openai_embeddings), &[("post", "Embeddings")])
+            .add(
+                p("/embeddings"),
+                tag,
+                post(crate::api::embed::openai_embeddings),
+                &[("post", "Embeddings")],
+            )
             .add(
                 p("/responses"),
                 tag,
@@ -88,7 +93,12 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             );
     }
     t = t
-        // MERGE-PENDING         .add("/v1/rerank", "native", post(crate::api::embed::rerank), &[("post", "Rerank documents")])
+        .add(
+            "/v1/rerank",
+            "native",
+            post(crate::api::embed::rerank),
+            &[("post", "Rerank documents")],
+        )
         // llama.cpp-native
         .add(
             "/health",
@@ -132,10 +142,30 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             post(native::apply_template),
             &[("post", "Render the chat template")],
         )
-        // MERGE-PENDING         .add("/embedding", "native", post(crate::api::embed::native_embedding), &[("post", "Embeddings (pooling none gives per-token vectors)")])
-        // MERGE-PENDING         .add("/reranking", "native", post(crate::api::embed::rerank), &[("post", "Rerank documents")])
-        // MERGE-PENDING         .add("/rerank", "native", post(crate::api::embed::rerank), &[("post", "Rerank documents")])
-        // MERGE-PENDING         .add("/infill", "native", post(crate::api::embed::infill), &[("post", "Fill in the middle")])
+        .add(
+            "/embedding",
+            "native",
+            post(crate::api::embed::native_embedding),
+            &[("post", "Embeddings (pooling none gives per-token vectors)")],
+        )
+        .add(
+            "/reranking",
+            "native",
+            post(crate::api::embed::rerank),
+            &[("post", "Rerank documents")],
+        )
+        .add(
+            "/rerank",
+            "native",
+            post(crate::api::embed::rerank),
+            &[("post", "Rerank documents")],
+        )
+        .add(
+            "/infill",
+            "native",
+            post(crate::api::embed::infill),
+            &[("post", "Fill in the middle")],
+        )
         .add(
             "/props",
             "native",
@@ -157,14 +187,15 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             post(native::slot_action),
             &[("post", "Save, restore or erase a slot (?action=, admin)")],
         )
-        // MERGE-PENDING-BLOCK-START
-        //        .add(
-        //            "/lora-adapters",
-        //            "native",
-        //            get(crate::api::embed::lora_list).post(crate::api::embed::lora_set),
-        //            &[("get", "LoRA adapters of a model"), ("post", "Set LoRA scales (admin)")],
-        //        )
-        // MERGE-PENDING-BLOCK-END
+        .add(
+            "/lora-adapters",
+            "native",
+            get(crate::api::embed::lora_list).post(crate::api::embed::lora_set),
+            &[
+                ("get", "LoRA adapters of a model"),
+                ("post", "Set LoRA scales (admin)"),
+            ],
+        )
         // Management
         .add(
             "/api/models",

@@ -80,6 +80,9 @@ impl ServiceError {
                 EngineError::Shutdown => ErrorKind::Unavailable,
                 EngineError::SlotBusy { .. } => ErrorKind::Conflict,
                 EngineError::ModelNotFound(_) => ErrorKind::NotFound,
+                // The model cannot do it (rerank without a rank head, infill without FIM
+                // tokens): llama-server answers 501 here too.
+                EngineError::Unsupported { .. } => ErrorKind::NotSupported,
                 e if e.is_client_error() => ErrorKind::BadRequest,
                 _ => ErrorKind::Internal,
             },

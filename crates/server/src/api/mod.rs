@@ -6,7 +6,7 @@ pub mod admin;
 pub mod bench;
 pub mod common;
 pub mod deployments;
-// MERGE-PENDING pub mod embed;
+pub mod embed;
 pub mod native;
 pub mod openai;
 pub mod params;

@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod embed;
 mod golden;
 mod malformed;
 mod native;

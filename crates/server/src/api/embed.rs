@@ -1,0 +1,308 @@
+//! Everything that is not chat or plain completion: embeddings (OpenAI `/v1/embeddings`
+//! and llama-server's `/embedding`), reranking (`/reranking`, `/rerank`, `/v1/rerank`),
+//! fill-in-the-middle (`/infill`) and LoRA adapter scales (`/lora-adapters`).
+
+use super::common;
+use super::native::{CompletionRequest, ModelQuery, lease};
+use super::openai::parse_prompt;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::SharedState;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use base64::Engine as _;
+use engine::{
+    EmbedRequest, EmbeddingValues, InfillChunk, InfillPrompt, LoraScale, Normalize, Pooling, Prompt,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// `input`/`content`: a string, a list of strings, a list of token ids, or a list of those.
+fn inputs(v: &Value, field: &str) -> ApiResult<Vec<Prompt>> {
+    let one = |v: &Value| parse_prompt(v, field);
+    let out = match v {
+        Value::String(_) => vec![one(v)?],
+        Value::Array(a) if a.is_empty() => {
+            return Err(ApiError::invalid(field, "must not be empty"));
+        }
+        Value::Array(a) if a.iter().all(Value::is_number) => vec![one(v)?],
+        Value::Array(a) => a.iter().map(one).collect::<ApiResult<_>>()?,
+        _ => {
+            return Err(ApiError::invalid(
+                field,
+                "must be a string, a list of strings or token ids",
+            ));
+        }
+    };
+    if out.len() > 2048 {
+        return Err(ApiError::invalid(field, "at most 2048 inputs per request"));
+    }
+    for p in &out {
+        if matches!(p, Prompt::Text { text, .. } if text.is_empty()) {
+            return Err(ApiError::invalid(field, "inputs must not be empty strings"));
+        }
+    }
+    Ok(out)
+}
+
+fn pooling(v: Option<&str>) -> ApiResult<Option<Pooling>> {
+    Ok(match v {
+        None => None,
+        Some("none") => Some(Pooling::None),
+        Some("mean") => Some(Pooling::Mean),
+        Some("cls") => Some(Pooling::Cls),
+        Some("last") => Some(Pooling::Last),
+        Some("rank") => Some(Pooling::Rank),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "pooling",
+                format!("unknown pooling '{other}' (none, mean, cls, last, rank)"),
+            ));
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OpenAiEmbeddingRequest {
+    pub model: Option<String>,
+    pub input: Value,
+    pub encoding_format: Option<String>,
+    pub dimensions: Option<u32>,
+    pub pooling: Option<String>,
+    pub keep_alive: Option<Value>,
+}
+
+pub async fn openai_embeddings(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<OpenAiEmbeddingRequest>,
+) -> ApiResult<Json<Value>> {
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "encoding_format",
+                format!("unknown format '{other}' (float or base64)"),
+            ));
+        }
+    };
+    let inputs = inputs(&req.input, "input")?;
+    let pooling = pooling(req.pooling.as_deref())?;
+    if pooling == Some(Pooling::None) {
+        return Err(ApiError::invalid(
+            "pooling",
+            "none gives per-token vectors: use /embedding",
+        ));
+    }
+    let name = common::model_name(&state, req.model.as_deref())?;
+    let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
+    let (entry, model) = state.models.acquire(&name, keep_alive).await?;
+    let out = model
+        .handle
+        .embed(EmbedRequest {
+            inputs,
+            pooling,
+            normalize: Normalize::Euclidean,
+        })
+        .await?;
+    let mut n_tokens = 0u64;
+    let mut data = Vec::with_capacity(out.len());
+    for e in out {
+        n_tokens += u64::from(e.n_tokens);
+        let EmbeddingValues::Pooled(mut v) = e.values else {
+            return Err(ApiError::internal("expected a pooled embedding"));
+        };
+        if let Some(d) = req.dimensions {
+            if d == 0 || d as usize > v.len() {
+                return Err(ApiError::invalid(
+                    "dimensions",
+                    format!("must be between 1 and {}", v.len()),
+                ));
+            }
+            // Matryoshka-style truncation, renormalised.
+            v.truncate(d as usize);
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                v.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        let embedding = if base64 {
+            let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+            json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+        } else {
+            json!(v)
+        };
+        data.push(json!({"object": "embedding", "index": e.index, "embedding": embedding}));
+    }
+    Ok(Json(json!({
+        "object": "list",
+        "data": data,
+        "model": entry.id,
+        "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NativeEmbeddingRequest {
+    pub model: Option<String>,
+    pub content: Option<Value>,
+    pub input: Option<Value>,
+    /// llama-server's `embd_normalize`: -1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm.
+    pub embd_normalize: Option<i32>,
+    pub pooling: Option<String>,
+}
+
+/// llama-server's `/embedding`: `[{"index": i, "embedding": [[...], ...]}]`, one row per
+/// token with pooling `none`, else one row.
+pub async fn native_embedding(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<NativeEmbeddingRequest>,
+) -> ApiResult<Json<Value>> {
+    let content = req
+        .content
+        .as_ref()
+        .or(req.input.as_ref())
+        .ok_or_else(|| ApiError::invalid("content", "is required"))?;
+    let inputs = inputs(content, "content")?;
+    let pooling = pooling(req.pooling.as_deref())?;
+    let normalize = Normalize::from_llama(req.embd_normalize.unwrap_or(2));
+    let (_, model) = lease(&state, req.model.as_deref()).await?;
+    let out = model
+        .handle
+        .embed(EmbedRequest {
+            inputs,
+            pooling,
+            normalize,
+        })
+        .await?;
+    Ok(Json(Value::Array(
+        out.into_iter()
+            .map(|e| {
+                let rows = match e.values {
+                    EmbeddingValues::Pooled(v) => json!([v]),
+                    EmbeddingValues::PerToken(rows) => json!(rows),
+                };
+                json!({"index": e.index, "embedding": rows})
+            })
+            .collect(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RerankRequest {
+    pub model: Option<String>,
+    pub query: String,
+    pub documents: Vec<Value>,
+    pub top_n: Option<usize>,
+    #[serde(default)]
+    pub return_text: bool,
+}
+
+pub async fn rerank(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<RerankRequest>,
+) -> ApiResult<Json<Value>> {
+    if req.documents.is_empty() {
+        return Err(ApiError::invalid("documents", "must not be empty"));
+    }
+    let docs: Vec<String> = req
+        .documents
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Value::String(s) => Ok(s.clone()),
+            Value::Object(o) => o
+                .get("text")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| ApiError::invalid(&format!("documents[{i}]"), "needs a text")),
+            _ => Err(ApiError::invalid(
+                &format!("documents[{i}]"),
+                "must be a string",
+            )),
+        })
+        .collect::<ApiResult<_>>()?;
+    let (id, model) = lease(&state, req.model.as_deref()).await?;
+    let mut scores = model.handle.rerank(req.query.clone(), docs.clone()).await?;
+    let n_tokens: u64 = scores.iter().map(|s| u64::from(s.n_tokens)).sum();
+    scores.sort_by(|a, b| b.score.total_cmp(&a.score));
+    if let Some(n) = req.top_n {
+        scores.truncate(n);
+    }
+    let results: Vec<Value> = scores
+        .iter()
+        .map(|s| {
+            let mut r = json!({"index": s.index, "relevance_score": s.score});
+            if req.return_text {
+                r["document"] = json!({"text": docs[s.index]});
+            }
+            r
+        })
+        .collect();
+    Ok(Json(json!({
+        "model": id,
+        "object": "list",
+        "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
+        "results": results,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InfillRequest {
+    #[serde(default)]
+    pub input_prefix: String,
+    #[serde(default)]
+    pub input_suffix: String,
+    #[serde(default)]
+    pub input_extra: Vec<InfillChunk>,
+    #[serde(flatten)]
+    pub rest: CompletionRequestNoPrompt,
+}
+
+/// `/completion`'s fields, with `prompt` optional (the text right before the cursor).
+#[derive(Debug, Deserialize)]
+pub struct CompletionRequestNoPrompt {
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+pub async fn infill(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<InfillRequest>,
+) -> ApiResult<Response> {
+    let infill = InfillPrompt {
+        input_prefix: req.input_prefix,
+        input_suffix: req.input_suffix,
+        input_extra: req.input_extra,
+        prompt: req.rest.prompt.unwrap_or_default(),
+    };
+    // Reuse /completion's handling with the infill prompt in place of a text prompt.
+    let mut other = req.rest.other;
+    other.insert("prompt".into(), json!(""));
+    let completion: CompletionRequest = serde_json::from_value(Value::Object(other))
+        .map_err(|e| ApiError::bad_request(format!("invalid request: {e}")))?;
+    super::native::completion_with_prompt(state, completion, Prompt::Infill(infill)).await
+}
+
+pub async fn lora_list(
+    State(state): State<SharedState>,
+    Query(q): Query<ModelQuery>,
+) -> ApiResult<Json<Value>> {
+    let (_, model) = lease(&state, q.model.as_deref()).await?;
+    let adapters = model.handle.lora_adapters().await?;
+    Ok(Json(json!(adapters)))
+}
+
+pub async fn lora_set(
+    State(state): State<SharedState>,
+    Query(q): Query<ModelQuery>,
+    ApiJson(scales): ApiJson<Vec<LoraScale>>,
+) -> ApiResult<Json<Value>> {
+    let (_, model) = lease(&state, q.model.as_deref()).await?;
+    model.handle.set_lora_scales(scales).await?;
+    let adapters = model.handle.lora_adapters().await?;
+    Ok(Json(json!(adapters)))
+}

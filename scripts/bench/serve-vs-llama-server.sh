@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `llama-dashboard serve` against llama.cpp's `llama-server`: same model, threads, slots
+# and per-slot context, both running at once, measured in turns A/B/B/A over ROUNDS rounds
+# with fresh prompts and pauses between switches; medians and ratios (issue #4 targets:
+# single-stream tg >= 0.97, TTFT overhead <= 5 ms, 4/8-stream aggregate >= 0.97, /v1/models
+# p99 under 100 connections; issue #3: 4-stream gain >= llama-server's, shared-prefix
+# second prompt <= 20% of the first).
+#
+#   scripts/bench/serve-vs-llama-server.sh [MODEL] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MODEL="${1:-${LLAMA_DASHBOARD_TEST_MODEL:-}}"
+ROUNDS="${2:-6}"
+THREADS="${THREADS:-$(python3 -c 'import os; print(max(1, len(os.sched_getaffinity(0))))')}"
+NP="${NP:-4}"; CTX="${CTX:-2048}"
+[ -n "$MODEL" ] || MODEL=$(eval "$(scripts/fetch-test-models.sh)"; echo "$LLAMA_DASHBOARD_TEST_MODEL")
+REF=$(scripts/bench/build-llama-cpp.sh)
+cargo build --release -q -p llama-dashboard
+OURS="${CARGO_TARGET_DIR:-target}/release/llama-dashboard"
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/models"; ln -s "$(realpath "$MODEL")" "$WORK/models/model.gguf"
+PA=$((18000 + RANDOM % 1000)); PB=$((PA + 1))
+"$REF/llama-server" -m "$MODEL" --host 127.0.0.1 --port "$PA" -t "$THREADS" -np "$NP" \
+  -c $((CTX * NP)) --alias model --log-disable >/dev/null 2>&1 &
+HOME="$WORK" "$OURS" --config-dir "$WORK/c" --data-dir "$WORK/d" serve --port "$PB" -t "$THREADS" \
+  --parallel "$NP" -c "$CTX" --models-dir "$WORK/models" -m model >/dev/null 2>&1 &
+for p in "$PA" "$PB"; do
+  for _ in $(seq 600); do curl -sf "127.0.0.1:$p/v1/models" | grep -q model && break; sleep 0.1; done
+done
+# Warm both (loads, first-touch of the weights).
+for p in "$PA" "$PB"; do python3 scripts/bench/serve_bench.py "http://127.0.0.1:$p" model tg 0 >/dev/null; done
+
+python3 - "$PA" "$PB" "$ROUNDS" "$MODEL" "$THREADS" "$NP" "$CTX" <<'PY'
+import json, statistics, subprocess, sys, time
+pa, pb, rounds, model, threads, np_, ctx = sys.argv[1:]
+rounds = int(rounds)
+servers = [("llama-server", pa), ("llama-dashboard", pb)]
+tests = ["tg", "ttft", "conc4", "conc8", "prefix", "models"]
+res = {name: {t: [] for t in tests} for name, _ in servers}
+def run(port, test, rnd):
+    out = subprocess.run(["python3", "scripts/bench/serve_bench.py", f"http://127.0.0.1:{port}", "model", test, str(rnd)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+for i in range(rounds):
+    for test in tests:
+        pair = servers if i % 2 == 0 else servers[::-1]   # A B, then B A
+        for name, port in pair:
+            res[name][test].append(run(port, test, i + 1))
+            time.sleep(1)
+med = lambda name, test, key: statistics.median(r[key] for r in res[name][test])
+A, B = "llama-server", "llama-dashboard"
+print(f"model {model}, threads {threads}, --parallel {np_}, ctx {ctx}/slot, {rounds} rounds A/B/B/A (medians)")
+for test, key, unit, higher in [("tg", "tps", "t/s", True), ("conc4", "tps", "t/s", True), ("conc8", "tps", "t/s", True)]:
+    a, b = med(A, test, key), med(B, test, key)
+    print(f"{test:7s} llama-server {a:8.1f} {unit}  llama-dashboard {b:8.1f} {unit}  ratio {b/a:.3f}")
+a, b = med(A, "ttft", "ttft_ms"), med(B, "ttft", "ttft_ms")
+print(f"ttft    llama-server {a:8.1f} ms   llama-dashboard {b:8.1f} ms   overhead {b-a:+.1f} ms")
+for name in (A, B):
+    gain = med(name, "conc4", "tps") / med(name, "tg", "tps")
+    print(f"gain    {name}: 4 streams / 1 stream = {gain:.2f}x")
+for name in (A, B):
+    r = res[name]["prefix"]
+    print(f"prefix  {name}: first {statistics.median(x['prompt_ms_first'] for x in r):.0f} ms "
+          f"({r[0]['prompt_n_first']} tok), second {statistics.median(x['prompt_ms_second'] for x in r):.1f} ms "
+          f"({r[0]['prompt_n_second']} tok), ratio {statistics.median(x['ratio'] for x in r):.3f}")
+for name in (A, B):
+    print(f"models  {name}: /v1/models p50 {med(name, 'models', 'p50_ms'):.1f} ms, p99 {med(name, 'models', 'p99_ms'):.1f} ms (100 connections)")
+PY
