@@ -114,7 +114,7 @@ elif test == "conc4":
 elif test == "conc8":
     out = concurrent(8, 64)
 elif test == "prefix":
-    facts = " ".join(f"Fact {rnd}.{i}: the number {i} follows {i - 1}." for i in range(160))
+    facts = " ".join(f"Fact {rnd}.{i}: the number {i} follows {i - 1}." for i in range(90))
     first = post(
         "/completion",
         {"model": model, "prompt": facts + "\nQuestion: what follows 5?", "n_predict": 1, "cache_prompt": True},
