@@ -155,3 +155,56 @@ pub fn stream_error(e: ServiceError) -> Value {
         "code": api.status.as_u16(),
     }})
 }
+
+/// Pumps a generation into SSE events: `first` go out at once, then `render` turns each
+/// output into events (with `ctx` for what the format remembers between outputs) until the
+/// generation ends; a failure midway ends the stream with `on_error`'s event. Dropping the
+/// stream (client gone) drops the generation, which cancels it.
+pub fn sse_events<C: Send + 'static>(
+    timed: Timed,
+    ctx: C,
+    first: Vec<SseEvent>,
+    render: impl FnMut(&mut C, Output) -> Vec<SseEvent> + Send + 'static,
+    on_error: impl FnOnce(&mut C, ServiceError) -> SseEvent + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
+    struct Pump<C, R, E> {
+        timed: Timed,
+        ctx: C,
+        queue: std::collections::VecDeque<SseEvent>,
+        render: R,
+        on_error: Option<E>,
+        done: bool,
+    }
+    let pump = Pump {
+        timed,
+        ctx,
+        queue: first.into(),
+        render,
+        on_error: Some(on_error),
+        done: false,
+    };
+    futures_util::stream::unfold(pump, |mut p| async move {
+        loop {
+            if let Some(e) = p.queue.pop_front() {
+                return Some((Ok(e), p));
+            }
+            if p.done {
+                return None;
+            }
+            match p.timed.next().await {
+                Some(Ok(o)) => {
+                    let events = (p.render)(&mut p.ctx, o);
+                    p.queue.extend(events);
+                }
+                Some(Err(e)) => {
+                    p.done = true;
+                    if let Some(f) = p.on_error.take() {
+                        let ev = f(&mut p.ctx, e);
+                        p.queue.push_back(ev);
+                    }
+                }
+                None => p.done = true,
+            }
+        }
+    })
+}

@@ -16,11 +16,10 @@ use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use chat::ChatMessage;
 use engine::TokenProbs;
-use futures_util::stream::{self, Stream};
+use futures_util::stream::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service::{ChatInput, Done, Finish, Input, Output, Request};
-use std::collections::VecDeque;
 use std::convert::Infallible;
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,61 +181,36 @@ fn native_stream(
     timed: Timed,
     meta: NativeMeta,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    struct St {
-        timed: Timed,
-        meta: NativeMeta,
-        queue: VecDeque<SseEvent>,
-        ended: bool,
-    }
-    let st = St {
+    common::sse_events(
         timed,
         meta,
-        queue: VecDeque::new(),
-        ended: false,
-    };
-    stream::unfold(st, |mut st| async move {
-        loop {
-            if let Some(e) = st.queue.pop_front() {
-                return Some((Ok(e), st));
-            }
-            if st.ended {
-                return None;
-            }
-            match st.timed.next().await {
-                Some(Ok(Output::Text { text, token, probs })) => {
-                    if text.is_empty() && !st.meta.return_tokens {
-                        continue;
-                    }
-                    let mut m = json!({
-                        "index": 0,
-                        "content": text,
-                        "tokens": if st.meta.return_tokens { json!(token.into_iter().collect::<Vec<_>>()) } else { json!([]) },
-                        "stop": false,
-                        "id_slot": -1,
-                    });
-                    if st.meta.n_probs > 0
-                        && let Some(p) = &probs
-                    {
-                        m["completion_probabilities"] =
-                            json!([prob_entry(token.unwrap_or(-1), &text, p)]);
-                    }
-                    st.queue.push_back(common::sse_json(&m));
+        Vec::new(),
+        |meta, output| match output {
+            Output::Text { text, token, probs } => {
+                if text.is_empty() && !meta.return_tokens {
+                    return Vec::new();
                 }
-                Some(Ok(Output::Done(d))) => {
-                    st.queue
-                        .push_back(common::sse_json(&final_fields(&st.meta, &d)));
-                    st.ended = true;
+                let tokens: Vec<i32> = if meta.return_tokens {
+                    token.into_iter().collect()
+                } else {
+                    Vec::new()
+                };
+                let mut m = json!({
+                    "index": 0, "content": text, "tokens": tokens, "stop": false, "id_slot": -1,
+                });
+                if meta.n_probs > 0
+                    && let Some(p) = &probs
+                {
+                    m["completion_probabilities"] =
+                        json!([prob_entry(token.unwrap_or(-1), &text, p)]);
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    st.queue
-                        .push_back(common::sse_json(&common::stream_error(e)));
-                    st.ended = true;
-                }
-                None => st.ended = true,
+                vec![common::sse_json(&m)]
             }
-        }
-    })
+            Output::Done(d) => vec![common::sse_json(&final_fields(meta, &d))],
+            _ => Vec::new(),
+        },
+        |_, e| common::sse_json(&common::stream_error(e)),
+    )
 }
 
 // ---------------------------------------------------------------- tokenizer routes

@@ -14,12 +14,11 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chat::{ChatMessage, Tool};
 use engine::{Prompt, TokenProbs};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::Stream;
 use manager::ModelState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use service::{ChatInput, Done, Input, Output, Request, ResponseFormat, ServiceError, ToolChoice};
-use std::collections::VecDeque;
+use service::{ChatInput, Done, Input, Output, Request, ResponseFormat, ToolChoice};
 use std::convert::Infallible;
 
 pub const FINGERPRINT: &str = concat!("llama-dashboard-", env!("CARGO_PKG_VERSION"));
@@ -341,98 +340,68 @@ fn chunk(meta: &Meta, delta: Value, finish: Option<&str>, logprobs: Value) -> Va
     })
 }
 
-struct StreamState {
-    timed: Timed,
-    meta: Meta,
-    queue: VecDeque<SseEvent>,
-    started: bool,
-    ended: bool,
-}
-
-/// The SSE events of a streamed chat completion. Dropping the stream (client gone)
-/// drops the generation, which cancels it.
+/// The SSE events of a streamed chat completion.
 fn chat_stream(timed: Timed, meta: Meta) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let st = StreamState {
+    let first = chunk(
+        &meta,
+        json!({"role": "assistant", "content": ""}),
+        None,
+        Value::Null,
+    );
+    common::sse_events(
         timed,
         meta,
-        queue: VecDeque::new(),
-        started: false,
-        ended: false,
-    };
-    stream::unfold(st, |mut st| async move {
-        loop {
-            if let Some(e) = st.queue.pop_front() {
-                return Some((Ok(e), st));
+        vec![sse_json(&first)],
+        |meta, output| match output {
+            Output::Text { text, probs, .. } => {
+                if text.is_empty() {
+                    return Vec::new();
+                }
+                let lp = match (&probs, meta.logprobs) {
+                    (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
+                    _ => Value::Null,
+                };
+                vec![sse_json(&chunk(meta, json!({"content": text}), None, lp))]
             }
-            if st.ended {
-                return None;
+            Output::ToolCallStart { index, id, name } => vec![sse_json(&chunk(
+                meta,
+                json!({"tool_calls": [{
+                    "index": index, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": ""},
+                }]}),
+                None,
+                Value::Null,
+            ))],
+            Output::ToolCallArguments { index, delta } => vec![sse_json(&chunk(
+                meta,
+                json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
+                None,
+                Value::Null,
+            ))],
+            Output::Done(d) => {
+                let mut last = chunk(meta, json!({}), Some(d.finish.as_openai()), Value::Null);
+                last["timings"] = json!(d.timings);
+                finish_events(meta, last, &d)
             }
-            if !st.started {
-                st.started = true;
-                let first = chunk(
-                    &st.meta,
-                    json!({"role": "assistant", "content": ""}),
-                    None,
-                    Value::Null,
-                );
-                st.queue.push_back(sse_json(&first));
-                continue;
-            }
-            match st.timed.next().await {
-                Some(Ok(Output::Text { text, probs, .. })) => {
-                    if text.is_empty() {
-                        continue;
-                    }
-                    let lp = match (&probs, st.meta.logprobs) {
-                        (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
-                        _ => Value::Null,
-                    };
-                    let c = chunk(&st.meta, json!({"content": text}), None, lp);
-                    st.queue.push_back(sse_json(&c));
-                }
-                Some(Ok(Output::ToolCallStart { index, id, name })) => {
-                    let c = chunk(
-                        &st.meta,
-                        json!({"tool_calls": [{
-                            "index": index, "id": id, "type": "function",
-                            "function": {"name": name, "arguments": ""},
-                        }]}),
-                        None,
-                        Value::Null,
-                    );
-                    st.queue.push_back(sse_json(&c));
-                }
-                Some(Ok(Output::ToolCallArguments { index, delta })) => {
-                    let c = chunk(
-                        &st.meta,
-                        json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
-                        None,
-                        Value::Null,
-                    );
-                    st.queue.push_back(sse_json(&c));
-                }
-                Some(Ok(Output::Done(d))) => {
-                    let mut last =
-                        chunk(&st.meta, json!({}), Some(d.finish.as_openai()), Value::Null);
-                    last["timings"] = json!(d.timings);
-                    st.queue.push_back(sse_json(&last));
-                    if st.meta.include_usage {
-                        let mut u = chunk(&st.meta, json!({}), None, Value::Null);
-                        u["choices"] = json!([]);
-                        u["usage"] = usage_json(&d);
-                        st.queue.push_back(sse_json(&u));
-                    }
-                    st.queue.push_back(SseEvent::default().data("[DONE]"));
-                    st.ended = true;
-                }
-                Some(Err(e)) => {
-                    st.queue.push_back(sse_json(&common::stream_error(e)));
-                    st.ended = true;
-                }
-                None => st.ended = true,
-            }
+        },
+        |_, e| sse_json(&common::stream_error(e)),
+    )
+}
+
+/// The last chunk, the usage chunk when asked for, and `[DONE]`.
+fn finish_events(meta: &Meta, last: Value, d: &Done) -> Vec<SseEvent> {
+    let mut out = vec![sse_json(&last)];
+    if meta.include_usage {
+        let mut u = last.clone();
+        u["choices"] = json!([]);
+        u["usage"] = usage_json(d);
+        if let Some(o) = u.as_object_mut() {
+            o.remove("timings");
         }
-    })
+        out.push(sse_json(&u));
+    }
+    out.push(SseEvent::default().data("[DONE]"));
+    out
 }
 
 // ---------------------------------------------------------------- completions
@@ -584,65 +553,31 @@ fn completion_stream(
     meta: Meta,
     echo: Option<String>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let mut queue = VecDeque::new();
-    if let Some(p) = echo {
-        queue.push_back(sse_json(&completion_chunk(&meta, &p, None, Value::Null)));
-    }
-    let st = StreamState {
+    let first = echo
+        .map(|p| sse_json(&completion_chunk(&meta, &p, None, Value::Null)))
+        .into_iter()
+        .collect();
+    common::sse_events(
         timed,
         meta,
-        queue,
-        started: true,
-        ended: false,
-    };
-    stream::unfold(st, |mut st| async move {
-        loop {
-            if let Some(e) = st.queue.pop_front() {
-                return Some((Ok(e), st));
-            }
-            if st.ended {
-                return None;
-            }
-            match st.timed.next().await {
-                Some(Ok(Output::Text { text, probs, token })) => {
-                    if text.is_empty() {
-                        continue;
+        first,
+        |meta, output| match output {
+            Output::Text { text, probs, token } if !text.is_empty() => {
+                let lp = match (probs, meta.logprobs) {
+                    (Some(p), true) => {
+                        completion_logprobs(&[(text.clone(), token.unwrap_or(-1), p)])
                     }
-                    let lp = match (probs, st.meta.logprobs) {
-                        (Some(p), true) => {
-                            completion_logprobs(&[(text.clone(), token.unwrap_or(-1), p)])
-                        }
-                        _ => Value::Null,
-                    };
-                    st.queue
-                        .push_back(sse_json(&completion_chunk(&st.meta, &text, None, lp)));
-                }
-                Some(Ok(Output::Done(d))) => {
-                    let mut last =
-                        completion_chunk(&st.meta, "", Some(d.finish.as_openai()), Value::Null);
-                    last["timings"] = json!(d.timings);
-                    st.queue.push_back(sse_json(&last));
-                    if st.meta.include_usage {
-                        let mut u = completion_chunk(&st.meta, "", None, Value::Null);
-                        u["choices"] = json!([]);
-                        u["usage"] = usage_json(&d);
-                        st.queue.push_back(sse_json(&u));
-                    }
-                    st.queue.push_back(SseEvent::default().data("[DONE]"));
-                    st.ended = true;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    st.queue.push_back(sse_json(&common::stream_error(e)));
-                    st.ended = true;
-                }
-                None => st.ended = true,
+                    _ => Value::Null,
+                };
+                vec![sse_json(&completion_chunk(meta, &text, None, lp))]
             }
-        }
-    })
-}
-
-/// Maps a service error for handlers that build requests by hand.
-pub fn service_error(e: ServiceError) -> ApiError {
-    e.into()
+            Output::Done(d) => {
+                let mut last = completion_chunk(meta, "", Some(d.finish.as_openai()), Value::Null);
+                last["timings"] = json!(d.timings);
+                finish_events(meta, last, &d)
+            }
+            _ => Vec::new(),
+        },
+        |_, e| sse_json(&common::stream_error(e)),
+    )
 }

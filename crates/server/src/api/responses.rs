@@ -13,11 +13,9 @@ use axum::extract::State;
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use chat::{ChatMessage, Tool};
-use futures_util::stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service::{ChatInput, Done, Input, Output, Request};
-use std::collections::VecDeque;
 
 #[derive(Debug, Deserialize)]
 pub struct ResponsesRequest {
@@ -293,16 +291,15 @@ pub async fn create(
     Ok(sse(stream_events(timed, meta)))
 }
 
+/// What the Responses stream remembers between outputs.
 struct St {
-    timed: common::Timed,
     meta: Meta,
     seq: u64,
-    queue: VecDeque<SseEvent>,
+    out: Vec<SseEvent>,
     text: String,
     message_open: bool,
     /// (call_id, name, arguments) of each tool call, by index.
     calls: Vec<(String, String, String)>,
-    ended: bool,
 }
 
 impl St {
@@ -310,8 +307,8 @@ impl St {
         data["type"] = json!(kind);
         data["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        self.queue
-            .push_back(SseEvent::default().event(kind).data(data.to_string()));
+        self.out
+            .push(SseEvent::default().event(kind).data(data.to_string()));
     }
 
     fn open_message(&mut self) {
@@ -335,6 +332,96 @@ impl St {
     fn output_index(&self, call: usize) -> usize {
         call + usize::from(self.message_open)
     }
+
+    fn on_output(&mut self, output: Output) {
+        match output {
+            Output::Text { text, .. } => {
+                if text.is_empty() {
+                    return;
+                }
+                self.open_message();
+                self.text.push_str(&text);
+                let id = self.meta.msg_id.clone();
+                self.push(
+                    "response.output_text.delta",
+                    json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}),
+                );
+            }
+            Output::ToolCallStart { index, id, name } => {
+                self.calls.push((id.clone(), name.clone(), String::new()));
+                let oi = self.output_index(index);
+                self.push(
+                    "response.output_item.added",
+                    json!({"output_index": oi, "item": call_item(&id, &name, "", "in_progress")}),
+                );
+            }
+            Output::ToolCallArguments { index, delta } => {
+                if let Some(c) = self.calls.get_mut(index) {
+                    c.2.push_str(&delta);
+                }
+                let oi = self.output_index(index);
+                let item_id = self
+                    .calls
+                    .get(index)
+                    .map(|c| format!("fc_{}", c.0.trim_start_matches("call_")))
+                    .unwrap_or_default();
+                self.push(
+                    "response.function_call_arguments.delta",
+                    json!({"item_id": item_id, "output_index": oi, "delta": delta}),
+                );
+            }
+            Output::Done(d) => self.on_done(&d),
+        }
+    }
+
+    fn on_done(&mut self, d: &Done) {
+        let mut output = Vec::new();
+        if self.message_open || self.calls.is_empty() {
+            self.open_message();
+            let id = self.meta.msg_id.clone();
+            let text = self.text.clone();
+            self.push(
+                "response.output_text.done",
+                json!({"item_id": id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}),
+            );
+            self.push(
+                "response.content_part.done",
+                json!({"item_id": id, "output_index": 0, "content_index": 0,
+                       "part": {"type": "output_text", "text": text, "annotations": []}}),
+            );
+            let item = message_item(&self.meta, &text, "completed");
+            self.push(
+                "response.output_item.done",
+                json!({"output_index": 0, "item": item.clone()}),
+            );
+            output.push(item);
+        }
+        for (i, (id, name, args)) in self.calls.clone().into_iter().enumerate() {
+            let oi = self.output_index(i);
+            let item = call_item(&id, &name, &args, "completed");
+            self.push(
+                "response.function_call_arguments.done",
+                json!({"item_id": item["id"], "output_index": oi, "arguments": args}),
+            );
+            self.push(
+                "response.output_item.done",
+                json!({"output_index": oi, "item": item.clone()}),
+            );
+            output.push(item);
+        }
+        let status = if d.finish == service::Finish::Length {
+            "incomplete"
+        } else {
+            "completed"
+        };
+        let r = response_obj(&self.meta, status, output, usage(d));
+        let kind = if status == "completed" {
+            "response.completed"
+        } else {
+            "response.incomplete"
+        };
+        self.push(kind, json!({"response": r}));
+    }
 }
 
 fn stream_events(
@@ -342,118 +429,32 @@ fn stream_events(
     meta: Meta,
 ) -> impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
     let mut st = St {
-        timed,
         meta,
         seq: 0,
-        queue: VecDeque::new(),
+        out: Vec::new(),
         text: String::new(),
         message_open: false,
         calls: Vec::new(),
-        ended: false,
     };
     let created = response_obj(&st.meta, "in_progress", vec![], Value::Null);
     st.push("response.created", json!({"response": created.clone()}));
     st.push("response.in_progress", json!({"response": created}));
-    stream::unfold(st, |mut st| async move {
-        loop {
-            if let Some(e) = st.queue.pop_front() {
-                return Some((Ok(e), st));
-            }
-            if st.ended {
-                return None;
-            }
-            match st.timed.next().await {
-                Some(Ok(Output::Text { text, .. })) => {
-                    if text.is_empty() {
-                        continue;
-                    }
-                    st.open_message();
-                    st.text.push_str(&text);
-                    let id = st.meta.msg_id.clone();
-                    st.push(
-                        "response.output_text.delta",
-                        json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}),
-                    );
-                }
-                Some(Ok(Output::ToolCallStart { index, id, name })) => {
-                    st.calls.push((id.clone(), name.clone(), String::new()));
-                    let oi = st.output_index(index);
-                    st.push(
-                        "response.output_item.added",
-                        json!({"output_index": oi, "item": call_item(&id, &name, "", "in_progress")}),
-                    );
-                }
-                Some(Ok(Output::ToolCallArguments { index, delta })) => {
-                    if let Some(c) = st.calls.get_mut(index) {
-                        c.2.push_str(&delta);
-                    }
-                    let oi = st.output_index(index);
-                    let item_id = st
-                        .calls
-                        .get(index)
-                        .map(|c| format!("fc_{}", c.0.trim_start_matches("call_")))
-                        .unwrap_or_default();
-                    st.push(
-                        "response.function_call_arguments.delta",
-                        json!({"item_id": item_id, "output_index": oi, "delta": delta}),
-                    );
-                }
-                Some(Ok(Output::Done(d))) => {
-                    let mut output = Vec::new();
-                    if st.message_open || st.calls.is_empty() {
-                        st.open_message();
-                        let id = st.meta.msg_id.clone();
-                        let text = st.text.clone();
-                        st.push(
-                            "response.output_text.done",
-                            json!({"item_id": id, "output_index": 0, "content_index": 0, "text": text, "logprobs": []}),
-                        );
-                        st.push(
-                            "response.content_part.done",
-                            json!({"item_id": id, "output_index": 0, "content_index": 0,
-                                   "part": {"type": "output_text", "text": text, "annotations": []}}),
-                        );
-                        let item = message_item(&st.meta, &text, "completed");
-                        st.push(
-                            "response.output_item.done",
-                            json!({"output_index": 0, "item": item.clone()}),
-                        );
-                        output.push(item);
-                    }
-                    for (i, (id, name, args)) in st.calls.clone().into_iter().enumerate() {
-                        let oi = st.output_index(i);
-                        let item = call_item(&id, &name, &args, "completed");
-                        st.push(
-                            "response.function_call_arguments.done",
-                            json!({"item_id": item["id"], "output_index": oi, "arguments": args}),
-                        );
-                        st.push(
-                            "response.output_item.done",
-                            json!({"output_index": oi, "item": item.clone()}),
-                        );
-                        output.push(item);
-                    }
-                    let status = if d.finish == service::Finish::Length {
-                        "incomplete"
-                    } else {
-                        "completed"
-                    };
-                    let r = response_obj(&st.meta, status, output, usage(&d));
-                    let kind = if status == "completed" {
-                        "response.completed"
-                    } else {
-                        "response.incomplete"
-                    };
-                    st.push(kind, json!({"response": r}));
-                    st.ended = true;
-                }
-                Some(Err(e)) => {
-                    let err = common::stream_error(e);
-                    st.push("error", json!({"code": err["error"]["code"], "message": err["error"]["message"], "param": null}));
-                    st.ended = true;
-                }
-                None => st.ended = true,
-            }
-        }
-    })
+    let first = std::mem::take(&mut st.out);
+    common::sse_events(
+        timed,
+        st,
+        first,
+        |st, output| {
+            st.on_output(output);
+            std::mem::take(&mut st.out)
+        },
+        |st, e| {
+            let err = common::stream_error(e);
+            st.push(
+                "error",
+                json!({"code": err["error"]["code"], "message": err["error"]["message"], "param": null}),
+            );
+            st.out.pop().expect("just pushed")
+        },
+    )
 }
