@@ -206,7 +206,9 @@ pub struct ContextParams {
     pub pooling: Option<Pooling>,
     /// Requests that may wait for a slot; one more is refused with `QueueFull`.
     pub queue_max: u32,
-    /// One KV buffer shared by all slots (llama-server's default with automatic slots).
+    /// One KV buffer shared by all slots. Off by default, as llama-server with an explicit
+    /// `-np`: with it on, every slot's attention spans the cells of all slots (masked), so a
+    /// busy neighbour's cached tokens slow each decode down.
     pub kv_unified: bool,
 }
 
@@ -230,7 +232,7 @@ impl Default for ContextParams {
             embeddings: false,
             pooling: None,
             queue_max: 256,
-            kv_unified: true,
+            kv_unified: false,
         }
     }
 }
