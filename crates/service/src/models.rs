@@ -8,7 +8,7 @@ use catalog::{ModelEntry, Root, ScanReport};
 use engine::{ContextParams, ModelParams};
 use manager::{KeepAlive, Lease, Manager, ManagerConfig};
 use serde_json::{Map, Value};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use store::{ModelSettings, Store};
 
 /// A request's hold on a loaded model.
@@ -18,7 +18,8 @@ pub type ModelLease = Lease<EngineLoader>;
 pub struct Models {
     roots: RwLock<Vec<Root>>,
     catalog: RwLock<Arc<ScanReport>>,
-    store: Option<Mutex<Store>>,
+    /// `Store` is `Sync` (it serialises its own connection use).
+    store: Option<Store>,
     manager: Manager<EngineLoader>,
     defaults: RwLock<LoadSpec>,
 }
@@ -36,7 +37,7 @@ impl Models {
         Models {
             roots: RwLock::new(roots),
             catalog: RwLock::new(Arc::new(ScanReport::default())),
-            store: store.map(Mutex::new),
+            store,
             manager: Manager::new(EngineLoader, manager),
             defaults: RwLock::new(defaults),
         }
@@ -91,8 +92,7 @@ impl Models {
         let Some(store) = &self.store else {
             return Ok(None);
         };
-        let store = store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&store)
+        f(store)
             .map(Some)
             .map_err(|e| ServiceError::Internal(format!("store: {e}")))
     }
