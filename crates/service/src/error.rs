@@ -14,6 +14,9 @@ pub enum ServiceError {
     /// A request field is missing or out of range; `field` names it.
     #[error("invalid parameter '{field}': {reason}")]
     Invalid { field: String, reason: String },
+    /// A value the store refused (a malformed alias, ...); the message names it.
+    #[error("{0}")]
+    Rejected(String),
     /// The model cannot do what was asked (embeddings on a model without them, ...).
     #[error("{0}")]
     Unsupported(String),
@@ -63,7 +66,9 @@ impl ServiceError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ServiceError::UnknownModel(_) => ErrorKind::NotFound,
-            ServiceError::Invalid { .. } | ServiceError::Template(_) => ErrorKind::BadRequest,
+            ServiceError::Invalid { .. }
+            | ServiceError::Rejected(_)
+            | ServiceError::Template(_) => ErrorKind::BadRequest,
             ServiceError::Unsupported(_) => ErrorKind::NotSupported,
             ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::ShuttingDown => ErrorKind::Unavailable,

@@ -92,9 +92,12 @@ impl Models {
         let Some(store) = &self.store else {
             return Ok(None);
         };
-        f(store)
-            .map(Some)
-            .map_err(|e| ServiceError::Internal(format!("store: {e}")))
+        f(store).map(Some).map_err(|e| match e {
+            // The caller's mistakes keep their kind; everything else is ours.
+            store::StoreError::AliasTaken { .. } => ServiceError::Conflict(e.to_string()),
+            store::StoreError::Invalid(reason) => ServiceError::Rejected(reason),
+            e => ServiceError::Internal(format!("store: {e}")),
+        })
     }
 
     /// The user's settings for a model (defaults when none are stored).

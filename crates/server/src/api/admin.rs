@@ -13,7 +13,6 @@ use catalog::ModelEntry;
 use manager::ModelState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use service::ServiceError;
 
 /// The capabilities a model can be marked with.
 pub const CAPABILITIES: &[&str] = &[
@@ -87,16 +86,17 @@ fn split(rest: &str) -> ApiResult<(&str, &str)> {
         .ok_or_else(|| ApiError::not_found(format!("route not found: /api/models/{rest}")))
 }
 
-fn resolve(state: &SharedState, id: &str) -> ApiResult<ModelEntry> {
-    Ok(state.models.resolve(id)?)
+/// The model and the action of `/api/models/{id}/{action}`.
+fn target<'a>(state: &SharedState, rest: &'a str) -> ApiResult<(ModelEntry, &'a str)> {
+    let (id, action) = split(rest)?;
+    Ok((state.models.resolve(id)?, action))
 }
 
 pub async fn get(
     State(state): State<SharedState>,
     Path(rest): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (id, action) = split(&rest)?;
-    let entry = resolve(&state, id)?;
+    let (entry, action) = target(&state, &rest)?;
     match action {
         "details" => details(&state, &entry).await,
         "config" => Ok(Json(json!({
@@ -127,8 +127,7 @@ pub async fn post(
     Path(rest): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (id, action) = split(&rest)?;
-    let entry = resolve(&state, id)?;
+    let (entry, action) = target(&state, &rest)?;
     match action {
         "load" => {
             let params: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
@@ -192,9 +191,7 @@ pub async fn put(
     Path(rest): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (id, action) = split(&rest)?;
-    let entry = resolve(&state, id)?;
-    let store_err = |e: ServiceError| -> ApiError { e.into() };
+    let (entry, action) = target(&state, &rest)?;
     match action {
         "config" => {
             let v: Value = crate::extract::parse(&body)?;
@@ -211,8 +208,7 @@ pub async fn put(
             service::apply_overrides(&mut spec, &params)?;
             state
                 .models
-                .with_store(|s| s.set_launch_params(&entry.id, &params))
-                .map_err(store_err)?;
+                .with_store(|s| s.set_launch_params(&entry.id, &params))?;
             Ok(Json(json!({"model": entry.id, "launch_params": params})))
         }
         "alias" => {
@@ -226,23 +222,14 @@ pub async fn put(
                     "'{a}' is already the id of another model"
                 )));
             }
-            state
-                .models
-                .with_store(|s| s.set_alias(&entry.id, alias))
-                .map_err(|e| match e {
-                    ServiceError::Internal(m) if m.contains("alias") => {
-                        ApiError::conflict(m).flavor(crate::error::Flavor::Admin)
-                    }
-                    e => e.into(),
-                })?;
+            state.models.with_store(|s| s.set_alias(&entry.id, alias))?;
             Ok(Json(json!({"model": entry.id, "alias": alias})))
         }
         "favorite" => {
             let b: FavoriteBody = crate::extract::parse(&body)?;
             state
                 .models
-                .with_store(|s| s.set_favorite(&entry.id, b.favorite))
-                .map_err(store_err)?;
+                .with_store(|s| s.set_favorite(&entry.id, b.favorite))?;
             Ok(Json(json!({"model": entry.id, "favorite": b.favorite})))
         }
         "template" => {
@@ -251,8 +238,7 @@ pub async fn put(
             chat::ChatTemplate::new(&b.template).map_err(|e| ApiError::invalid("template", e))?;
             state
                 .models
-                .with_store(|s| s.set_chat_template(&entry.id, Some(&b.template)))
-                .map_err(store_err)?;
+                .with_store(|s| s.set_chat_template(&entry.id, Some(&b.template)))?;
             Ok(Json(json!({"model": entry.id, "source": "custom"})))
         }
         "capabilities" => {
@@ -272,8 +258,7 @@ pub async fn put(
             }
             state
                 .models
-                .with_store(|s| s.set_capabilities(&entry.id, b.capabilities.as_deref()))
-                .map_err(store_err)?;
+                .with_store(|s| s.set_capabilities(&entry.id, b.capabilities.as_deref()))?;
             Ok(Json(json!({"model": entry.id, "override": b.capabilities})))
         }
         _ => Err(ApiError::not_found(format!(
@@ -286,14 +271,12 @@ pub async fn delete(
     State(state): State<SharedState>,
     Path(rest): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (id, action) = split(&rest)?;
-    let entry = resolve(&state, id)?;
+    let (entry, action) = target(&state, &rest)?;
     match action {
         "template" => {
             state
                 .models
-                .with_store(|s| s.set_chat_template(&entry.id, None))
-                .map_err(ApiError::from)?;
+                .with_store(|s| s.set_chat_template(&entry.id, None))?;
             Ok(Json(json!({"model": entry.id, "source": "model"})))
         }
         _ => Err(ApiError::not_found(format!(
@@ -426,7 +409,7 @@ pub async fn vram_estimate(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<EstimateRequest>,
 ) -> ApiResult<Json<Value>> {
-    let entry = resolve(&state, &req.model)?;
+    let entry = state.models.resolve(&req.model)?;
     let spec = state.models.spec_for(&entry, &req.params)?;
     let s = spec.clone();
     let est = tokio::task::spawn_blocking(move || engine::estimate(&s.model.path, &s.context))

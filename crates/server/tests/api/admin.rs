@@ -146,6 +146,31 @@ async fn model_management() {
     let (status, scan) = s.post("/api/models/scan", &json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(scan["models"], 2);
+    // The store's refusals keep their kind: an alias in use is a conflict, a malformed
+    // one a bad request.
+    let (status, body) = s
+        .send(
+            s.client
+                .put(s.url("/api/models/copy/alias"))
+                .json(&json!({"alias": "tiny"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = s
+        .send(
+            s.client
+                .put(s.url("/api/models/copy/alias"))
+                .json(&json!({"alias": "/etc/x"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("file path"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
