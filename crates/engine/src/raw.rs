@@ -1,8 +1,9 @@
 //! The few places where we go past `llama-cpp-2` to llama.cpp's C API (through
 //! `llama-cpp-sys-2`, the same build): loading a model with parameters the wrapper has no
 //! setter for (`tensor_split`), and the raw model / context pointers that calls such as
-//! `llama_set_adapters_lora` with several adapters need. `llama-cpp-2` is pinned to an exact
-//! version, and every layout assumption below is checked at compile time or at run time.
+//! `llama_set_adapters_lora` with several adapters need. The pointers come from accessors
+//! that our patched copy of `llama-cpp-2` adds (`vendor/llama-cpp-2/PATCH.md`); nothing here
+//! depends on the crate's private layout.
 
 use std::ffi::{CString, c_void};
 use std::path::Path;
@@ -14,15 +15,9 @@ use llama_cpp_sys_2 as sys;
 
 use crate::params::{ModelParams, SplitMode};
 
-// `LlamaModel` is `#[repr(transparent)]` over a `#[repr(transparent)]` `NonNull<llama_model>`
-// (llama-cpp-2 0.1.160, pinned exactly): its bytes are the pointer.
-const _: () =
-    assert!(std::mem::size_of::<LlamaModel>() == std::mem::size_of::<NonNull<sys::llama_model>>());
-
 /// The raw model pointer, for the few calls llama-cpp-2 does not wrap.
 pub(crate) fn raw_model(model: &LlamaModel) -> *mut sys::llama_model {
-    // SAFETY: see the assertion above; we only read the pointer value.
-    unsafe { *std::ptr::from_ref(model).cast::<*mut sys::llama_model>() }
+    model.as_ptr()
 }
 
 /// Most devices llama.cpp can split a model over (the length `tensor_split` may have).
@@ -87,44 +82,25 @@ pub(crate) fn load_model(
     // alive until this call returns.
     let ptr = unsafe { sys::llama_model_load_from_file(cpath.as_ptr(), params) };
     drop(split);
-    Ok(NonNull::new(ptr).map(|p| {
-        // SAFETY: same layout (asserted above); the model now owns the pointer and frees
-        // it on drop, as if llama-cpp-2 had loaded it.
-        unsafe { std::mem::transmute::<NonNull<sys::llama_model>, LlamaModel>(p) }
-    }))
+    // SAFETY: null or a model just loaded that nothing else owns; `LlamaModel` frees it on
+    // drop, as if llama-cpp-2 had loaded it.
+    Ok(unsafe { LlamaModel::from_raw(ptr) })
 }
 
-// `LlamaContext` (llama-cpp-2 0.1.160) is a `Ptr<llama_context>` plus a `Vec` of backend
-// samplers and zero-sized markers: four words, no padding.
-const _: () =
-    assert!(std::mem::size_of::<LlamaContext<'static>>() == 4 * std::mem::size_of::<usize>());
-
-/// The raw context pointer of a context llama-cpp-2 created (it has no accessor for it).
-///
-/// Its `Debug` output is `LlamaContext { context: 0x... }` with the pointer; the value is
-/// accepted only if it also is one of the struct's own words, so a changed format can never
-/// give us a pointer that is not the context's.
+/// The raw context pointer of a context llama-cpp-2 created, through the accessor that our
+/// patched copy adds (`vendor/llama-cpp-2/PATCH.md`).
 pub(crate) fn raw_context(ctx: &LlamaContext<'_>) -> Option<NonNull<sys::llama_context>> {
-    let text = format!("{ctx:?}");
-    let hex = text.split("context: 0x").nth(1)?;
-    let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
-    let value = usize::from_str_radix(&hex, 16).ok()?;
-    // SAFETY: four initialised words (asserted above: pointer, then a Vec's pointer,
-    // capacity and length in some order); we only compare their values.
-    let words: [usize; 4] = unsafe { std::mem::transmute_copy(ctx) };
-    if value == 0 || !words.contains(&value) {
-        return None;
-    }
-    NonNull::new(value as *mut sys::llama_context)
+    NonNull::new(ctx.as_ptr())
 }
 
-/// The model a raw context belongs to (to double-check [`raw_context`]).
+/// The model a raw context belongs to.
 pub(crate) fn context_model(ctx: NonNull<sys::llama_context>) -> *const sys::llama_model {
     // SAFETY: a live context.
     unsafe { sys::llama_get_model(ctx.as_ptr()) }
 }
 
-/// A raw context checked to belong to `model`.
+/// A raw context checked to belong to `model` (adapters of one model must never be set on
+/// another model's context).
 pub(crate) fn checked_raw_context(
     ctx: &LlamaContext<'_>,
     model: &LlamaModel,
