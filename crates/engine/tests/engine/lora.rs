@@ -238,10 +238,10 @@ async fn different_configs_never_share_a_batch_and_take_turns() {
     let h = ModelHost::load(params(&model, &[&a0]), ctx(256, 2), |_| {}).unwrap();
     let tuned = || request(FRANCE, Some(vec![scale(0, 2.0)]));
     let plain = || request("Name three colors.", None);
-    let tuned_alone = complete(&h, tuned()).await;
-    let plain_alone = complete(&h, plain()).await;
 
-    // Both at once, in two slots: each equals its run alone, and no batch held both.
+    // Both at once, in two slots: no batch held both, and they took turns. (Their tokens are
+    // not compared with runs alone: llama.cpp promises no identical results across batch
+    // shapes, and a prompt may be split into other chunks while another slot generates.)
     let mut a = h.generate(tuned()).await.unwrap();
     let mut b = h.generate(plain()).await.unwrap();
     let mut order = Vec::new();
@@ -262,8 +262,7 @@ async fn different_configs_never_share_a_batch_and_take_turns() {
             },
         }
     }
-    assert_eq!(ca.tokens, tuned_alone.tokens);
-    assert_eq!(cb.tokens, plain_alone.tokens);
+    assert!(!ca.tokens.is_empty() && !cb.tokens.is_empty());
     let s = h.stats();
     assert_eq!(
         s.max_batch_slots, 1,
@@ -279,8 +278,7 @@ async fn different_configs_never_share_a_batch_and_take_turns() {
 
     // The same scales in both slots are batched together as usual.
     let (x, y) = tokio::join!(complete(&h, tuned()), complete(&h, tuned()));
-    assert_eq!(x.tokens, tuned_alone.tokens);
-    assert_eq!(y.tokens, tuned_alone.tokens);
+    assert!(!x.tokens.is_empty() && !y.tokens.is_empty());
     assert_eq!(h.stats().max_batch_slots, 2, "{:?}", h.stats());
     h.shutdown().await;
 }
@@ -296,8 +294,9 @@ async fn cached_prompt_is_not_reused_under_other_scales() {
         r.cache_prompt = true;
         r
     };
+    // Runs that compute the whole prompt afresh in one slot are the same computation, so
+    // their tokens are compared; a run that reused a cache is not compared with them.
     let tuned_fresh = complete(&h, request(FRANCE, Some(vec![scale(0, 2.0)]))).await;
-    let plain_fresh = complete(&h, request(FRANCE, None)).await;
 
     let plain = complete(&h, cached(None)).await;
     let again = complete(&h, cached(None)).await;
@@ -306,7 +305,6 @@ async fn cached_prompt_is_not_reused_under_other_scales() {
         "same scales reuse: {:?}",
         again.timings
     );
-    assert_eq!(again.tokens, plain_fresh.tokens);
     // The slot holds KV computed without the adapter: not reused with it.
     let tuned = complete(&h, cached(Some(vec![scale(0, 2.0)]))).await;
     assert_eq!(tuned.timings.cache_n, 0, "{:?}", tuned.timings);
@@ -394,6 +392,7 @@ async fn a_queued_request_takes_the_global_scales_when_it_starts() {
         .await
         .unwrap()
         .unwrap();
+    // One slot: it ran alone, as `tuned` did, so the computation is the same.
     assert_eq!(c.tokens, tuned.tokens);
     h.shutdown().await;
 }
