@@ -10,7 +10,9 @@ BIN="$ROOT/build/bin"
 if [ -x "$BIN/llama-server" ] && [ -x "$BIN/llama-bench" ]; then echo "$BIN"; exit 0; fi
 mkdir -p "$ROOT"
 if [ ! -f "$ROOT/src/CMakeLists.txt" ]; then
-  python3 -m pip download --quiet --no-deps --no-binary :all: llama-cpp-python -d "$ROOT/sdist" >&2
+  # The sdist of llama-cpp-python alone: `--no-binary :all:` would also build pip's build
+  # dependencies (ninja, cmake) from source just to read the package's metadata.
+  python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python llama-cpp-python -d "$ROOT/sdist" >&2
   tar -xzf "$ROOT"/sdist/llama_cpp_python-*.tar.gz -C "$ROOT/sdist"
   rm -rf "$ROOT/src"
   mv "$ROOT"/sdist/llama_cpp_python-*/vendor/llama.cpp "$ROOT/src"

@@ -7,6 +7,8 @@ TEST is one of:
   ttft      time to the first streamed token of a short prompt (ms)
   conc4     4 concurrent streams of 64 tokens: aggregate tokens/s
   conc8     8 concurrent streams of 64 tokens: aggregate tokens/s
+  queue100  100 concurrent streams of 16 tokens (most of them queued behind the slots):
+            wall seconds until the last one finished
   prefix    a ~1600-token prompt, then another sharing all but its last line:
             prompt_ms of both (the server's own timings) and their ratio
   models    GET /v1/models from 100 concurrent connections, 20 each: p50/p99 ms
@@ -113,6 +115,8 @@ elif test == "conc4":
     out = concurrent(4, 64)
 elif test == "conc8":
     out = concurrent(8, 64)
+elif test == "queue100":
+    out = concurrent(100, 16)
 elif test == "prefix":
     facts = " ".join(f"Fact {rnd}.{i}: the number {i} follows {i - 1}." for i in range(90))
     first = post(
