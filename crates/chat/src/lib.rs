@@ -1,4 +1,4 @@
-//! Text-level chat logic shared by the inference engine and the HTTP API.
+//! Text-level chat logic used by the service layer and the HTTP API.
 //!
 //! - [`ChatMessage`], [`Tool`], [`ToolCall`]: conversations in OpenAI's wire shape.
 //! - [`ChatTemplate`]: renders a conversation into a prompt with the model's
@@ -7,25 +7,21 @@
 //!   between a custom, the model's and a built-in template.
 //! - [`parse_tool_calls`] / [`ToolCallStream`]: tool calls out of generated
 //!   text, whole or streamed.
-//! - [`StopMatcher`]: stop strings over streamed text.
 //!
-//! Nothing here touches llama.cpp: inputs and outputs are text.
+//! Nothing here touches llama.cpp: inputs and outputs are text. Stop strings and token
+//! bytes → text live with the token loop, in `engine::stop`.
 
 pub mod builtin;
 mod error;
 mod message;
-mod stop;
 mod template;
 mod tools;
-mod utf8;
 
 pub use builtin::{Family, SelectedTemplate, TemplateOrigin, detect_family, select};
 pub use error::TemplateError;
 pub use message::{ChatMessage, ContentPart, ImageUrl, MessageContent, Tool, ToolCall};
-pub use stop::{StopMatcher, StopOutcome};
 pub use template::{ChatTemplate, RenderContext, strftime};
 pub use tools::{
     ParsedMessage, StreamEvent, ToolCallFormat, ToolCallStream, collect_events, detect_format,
     parse_tool_calls,
 };
-pub use utf8::Utf8Decoder;

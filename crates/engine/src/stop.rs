@@ -1,9 +1,18 @@
-//! Text assembly for the token stream: UTF-8 pieces split across tokens are buffered until
-//! complete ([`Utf8Buffer`]), and stop strings are matched across token boundaries with any
-//! partial prefix held back until it is resolved ([`StopMatcher`]).
+//! Text assembly for the token stream — the one implementation in the workspace.
 //!
-//! The `chat` crate is meant to own a shared `StopMatcher`; until it exists the engine keeps
-//! this small one.
+//! Token pieces are bytes; [`Utf8Buffer`] joins them into text, holding back a character
+//! split across tokens until it is complete. [`StopMatcher`] finds stop strings in that
+//! text across token boundaries, holding back any tail that could still become a stop.
+//!
+//! It lives in the engine (not in the text-only `chat` crate) because its one user is the
+//! slot's token loop: the matched stop ends decoding and gives the finish reason, and the
+//! engine does not depend on `chat` (which would pull the template engine into it).
+//!
+//! **The rule** (independent of how the text was split into pieces): the stop string whose
+//! first occurrence *ends* earliest in the text wins; of those ending at the same place,
+//! the one that starts first (the longest). That is the stop a character-by-character feed
+//! sees complete first, so every split of the same text gives the same output and the same
+//! matched stop. Output is the text before the match.
 
 /// Joins token pieces (bytes) into valid UTF-8 text, holding back an incomplete trailing
 /// character until the next piece completes it. Invalid bytes become U+FFFD.
@@ -101,16 +110,23 @@ pub struct StopMatcher {
 }
 
 impl StopMatcher {
-    /// Empty stop strings are ignored.
+    /// Empty stop strings (they would stop before any output) and duplicates are ignored.
     pub fn new(stops: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let mut unique: Vec<String> = Vec::new();
+        for stop in stops.into_iter().map(Into::into) {
+            if !stop.is_empty() && !unique.contains(&stop) {
+                unique.push(stop);
+            }
+        }
         StopMatcher {
-            stops: stops
-                .into_iter()
-                .map(Into::into)
-                .filter(|s: &String| !s.is_empty())
-                .collect(),
+            stops: unique,
             held: String::new(),
         }
+    }
+
+    /// The stop strings in use.
+    pub fn stops(&self) -> &[String] {
+        &self.stops
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,21 +142,8 @@ impl StopMatcher {
             return None;
         }
         self.held.push_str(text);
-        // Earliest match wins; at the same position, the longer stop string.
-        let mut best: Option<(usize, usize)> = None;
-        for (i, stop) in self.stops.iter().enumerate() {
-            if let Some(pos) = self.held.find(stop.as_str()) {
-                let better = match best {
-                    None => true,
-                    Some((bp, bi)) => pos < bp || (pos == bp && stop.len() > self.stops[bi].len()),
-                };
-                if better {
-                    best = Some((pos, i));
-                }
-            }
-        }
-        if let Some((pos, i)) = best {
-            out.push_str(&self.held[..pos]);
+        if let Some((start, i)) = self.first_complete_stop() {
+            out.push_str(&self.held[..start]);
             self.held.clear();
             return Some(self.stops[i].clone());
         }
@@ -161,6 +164,22 @@ impl StopMatcher {
     /// Text currently held back.
     pub fn held(&self) -> &str {
         &self.held
+    }
+
+    /// The stop that completes first in the held text (see the module's rule): its start
+    /// and index. Held text never contains a whole stop from an earlier push, so the first
+    /// occurrence of each stop is the one to compare.
+    fn first_complete_stop(&self) -> Option<(usize, usize)> {
+        self.stops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, stop)| {
+                self.held
+                    .find(stop.as_str())
+                    .map(|start| (start + stop.len(), start, i))
+            })
+            .min_by_key(|&(end, start, _)| (end, start))
+            .map(|(_, start, i)| (start, i))
     }
 
     fn partial_suffix_len(&self) -> usize {
@@ -225,6 +244,43 @@ mod tests {
     }
 
     #[test]
+    fn the_stop_ending_first_wins_however_the_text_is_split() {
+        // "bc" ends before "abcd" does, in one piece or two.
+        let want = ("xa".to_string(), Some("bc".to_string()));
+        assert_eq!(run(&["abcd", "bc"], &["xabcd"]), want);
+        assert_eq!(run(&["abcd", "bc"], &["xabc", "d"]), want);
+        // Ending at the same place: the one starting first (the longer).
+        assert_eq!(
+            run(&["b", "ab"], &["xab"]),
+            ("x".to_string(), Some("ab".to_string()))
+        );
+        assert_eq!(
+            run(&["ab", "abc"], &["abc"]),
+            (String::new(), Some("ab".to_string()))
+        );
+    }
+
+    #[test]
+    fn false_starts_are_released() {
+        let mut m = StopMatcher::new(["\n\nUser:"]);
+        let mut out = String::new();
+        assert_eq!(m.push("a\n", &mut out), None);
+        assert_eq!(out, "a");
+        m.push("\nUs", &mut out);
+        assert_eq!(out, "a");
+        m.push("ually", &mut out);
+        assert_eq!(out, "a\n\nUsually");
+        m.push("\n", &mut out);
+        m.flush(&mut out);
+        assert_eq!(out, "a\n\nUsually\n");
+    }
+
+    #[test]
+    fn duplicate_stops_are_ignored() {
+        assert_eq!(StopMatcher::new(["x", "", "x"]).stops(), ["x"]);
+    }
+
+    #[test]
     fn earliest_stop_wins_and_empty_stops_are_ignored() {
         assert_eq!(
             run(&["", "b", "a"], &["xab"]),
@@ -264,5 +320,95 @@ mod tests {
         b.flush(&mut out);
         assert_eq!(out, "a\u{FFFD}b");
         assert!(!b.has_pending());
+    }
+}
+
+/// The rule checked against a reference over every split: random texts built from stop
+/// fragments, multi-byte characters and invalid bytes, cut into random byte pieces, go
+/// through the same path as generated tokens (bytes → [`Utf8Buffer`] → [`StopMatcher`] →
+/// [`release_held`]).
+#[cfg(test)]
+mod split_independence {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The text and stop a character-by-character feed sees: the occurrence ending first,
+    /// then starting first; output is the text before it (all of it without a stop).
+    fn reference(text: &str, stops: &[String]) -> (String, Option<String>) {
+        let first = stops
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| text.find(s.as_str()).map(|at| (at + s.len(), at, s)))
+            .min_by_key(|&(end, start, _)| (end, start));
+        match first {
+            Some((_, start, stop)) => (text[..start].to_string(), Some(stop.clone())),
+            None => (text.to_string(), None),
+        }
+    }
+
+    /// Feed `bytes` cut at `cuts` (byte offsets, any order, may split characters).
+    fn feed(bytes: &[u8], cuts: &[usize], stops: &[String]) -> (String, Option<String>) {
+        let mut bounds: Vec<usize> = cuts.iter().map(|&c| c % (bytes.len() + 1)).collect();
+        bounds.push(0);
+        bounds.push(bytes.len());
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut utf8 = Utf8Buffer::new();
+        let mut stop = StopMatcher::new(stops.iter().cloned());
+        let mut out = String::new();
+        for w in bounds.windows(2) {
+            let mut text = String::new();
+            utf8.push(&bytes[w[0]..w[1]], &mut text);
+            if let Some(s) = stop.push(&text, &mut out) {
+                return (out, Some(s));
+            }
+        }
+        release_held(&mut utf8, &mut stop, &mut out);
+        (out, None)
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "a", "b", "c", "d", "ab", "bc", "<", "|", "im", "_end", ">", "\n", " ", "é", "🙂", "日",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(FRAGMENTS), 0..24).prop_map(|v| v.concat())
+    }
+
+    fn stops() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec(
+            prop::collection::vec(prop::sample::select(FRAGMENTS), 0..4).prop_map(|v| v.concat()),
+            0..4,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn every_split_gives_the_same_text_and_stop(
+            text in text(),
+            stops in stops(),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let want = reference(&text, &stops);
+            prop_assert_eq!(feed(text.as_bytes(), &cuts, &stops), want.clone());
+            // One piece and byte by byte are splits too.
+            prop_assert_eq!(feed(text.as_bytes(), &[], &stops), want.clone());
+            let every: Vec<usize> = (0..text.len()).collect();
+            prop_assert_eq!(feed(text.as_bytes(), &every, &stops), want);
+        }
+
+        #[test]
+        fn invalid_bytes_become_the_same_text_however_split(
+            chunks in prop::collection::vec(
+                prop::collection::vec(prop::sample::select(vec![b'a', 0xff, 0xe6, 0x97, 0xa5, 0xf0, 0x9f, 0x99, 0x82]), 0..6),
+                0..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let bytes = chunks.concat();
+            let whole = feed(&bytes, &[], &[]);
+            prop_assert_eq!(feed(&bytes, &cuts, &[]), whole);
+        }
     }
 }
