@@ -10,27 +10,10 @@
 #   scripts/bench/serve-vs-llama-server.sh [MODEL] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-MODEL="${1:-${LLAMA_DASHBOARD_TEST_MODEL:-}}"
-ROUNDS="${2:-6}"
-THREADS="${THREADS:-$(python3 -c 'import os; print(max(1, len(os.sched_getaffinity(0))))')}"
-NP="${NP:-4}"; CTX="${CTX:-2048}"
-[ -n "$MODEL" ] || MODEL=$(eval "$(scripts/fetch-test-models.sh)"; echo "$LLAMA_DASHBOARD_TEST_MODEL")
+source scripts/bench/servers.sh
+bench_args "$@"
 REF=$(scripts/bench/build-llama-cpp.sh)
-cargo build --release -q -p llama-dashboard
-OURS="${CARGO_TARGET_DIR:-target}/release/llama-dashboard"
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/models"; ln -s "$(realpath "$MODEL")" "$WORK/models/model.gguf"
-PA=$((18000 + RANDOM % 1000)); PB=$((PA + 1))
-"$REF/llama-server" -m "$MODEL" --host 127.0.0.1 --port "$PA" -t "$THREADS" -np "$NP" \
-  -c $((CTX * NP)) --alias model --log-disable >/dev/null 2>&1 &
-HOME="$WORK" "$OURS" --config-dir "$WORK/c" --data-dir "$WORK/d" serve --port "$PB" -t "$THREADS" \
-  --parallel "$NP" -c "$CTX" --models-dir "$WORK/models" -m model >/dev/null 2>&1 &
-for p in "$PA" "$PB"; do
-  for _ in $(seq 600); do curl -sf "127.0.0.1:$p/v1/models" | grep -q model && break; sleep 0.1; done
-done
-# Warm both (loads, first-touch of the weights).
-for p in "$PA" "$PB"; do python3 scripts/bench/serve_bench.py "http://127.0.0.1:$p" model tg 0 >/dev/null; done
+bench_start_servers "$MODEL" "$REF"
 
 python3 - "$PA" "$PB" "$ROUNDS" "$MODEL" "$THREADS" "$NP" "$CTX" <<'PY'
 import json, statistics, subprocess, sys, time
