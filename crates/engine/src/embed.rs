@@ -374,10 +374,6 @@ impl<'m> Embedder<'m> {
     }
 
     /// Most tokens one input may have.
-    pub fn n_ctx(&self) -> u32 {
-        self.cfg.n_ctx
-    }
-
     pub fn is_idle(&self) -> bool {
         self.jobs.is_empty()
     }
@@ -389,7 +385,7 @@ impl<'m> Embedder<'m> {
             return Ok(());
         }
         let n = self.cfg.n_ctx;
-        let params = crate::host::base_context_params(
+        let params = crate::load::base_context_params(
             &self.cfg.context,
             self.cfg.threads,
             self.cfg.threads_batch,

@@ -9,6 +9,7 @@
 //! ([`Prompt::Infill`]) and applies LoRA adapters per batch ([`ModelHandle::set_lora_scales`],
 //! [`GenerateRequest::lora`]). Nothing here knows HTTP.
 
+mod admission;
 mod arch;
 pub mod backend;
 pub mod bench;
@@ -17,6 +18,7 @@ mod error;
 pub mod estimate;
 mod host;
 mod infill;
+mod load;
 mod lora;
 mod params;
 mod raw;
@@ -31,11 +33,12 @@ pub use backend::{BackendOptions, DeviceInfo, DeviceKind, NumaStrategy, devices}
 pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore};
 pub use error::EngineError;
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
-pub use host::{HostStats, ModelHandle, ModelHost, ModelInfo, TokenPiece};
+pub use host::{HostStats, ModelHandle, TokenPiece};
+pub use load::{ModelHost, ModelInfo};
 pub use infill::{InfillChunk, InfillPrompt};
 pub use lora::{LoraAdapterInfo, LoraScale};
 pub use params::{
-    ContextParams, DEFAULT_MAX_CTX_PER_SLOT, FlashAttn, GpuLayers, LoraSpec, ModelParams,
+    ContextParams, DEFAULT_MAX_CTX_PER_SLOT, DEFAULT_PREFILL_CHUNK, FlashAttn, GpuLayers, LoraSpec, ModelParams,
     OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,
 };
 pub use raw::max_devices;

@@ -178,18 +178,6 @@ impl Adapters {
             .collect()
     }
 
-    /// A request's own configuration; `None` (no list, or an empty one, as llama-server)
-    /// when it runs with the global scales.
-    pub fn request_config(
-        &self,
-        req: Option<&[LoraScale]>,
-    ) -> Result<Option<LoraConfig>, EngineError> {
-        match req {
-            None | Some([]) => Ok(None),
-            Some(scales) => Ok(Some(build_config(self.len(), scales)?.into())),
-        }
-    }
-
     /// Replace the global scales (unlisted adapters get 0, as llama-server's
     /// `POST /lora-adapters`).
     pub fn set_global(&mut self, scales: &[LoraScale]) -> Result<(), EngineError> {

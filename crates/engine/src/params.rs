@@ -171,6 +171,10 @@ pub struct YarnParams {
     pub orig_ctx: Option<u32>,
 }
 
+/// Default [`ContextParams::prefill_chunk`]: one default compute pass (`n_ubatch`), so a
+/// chunk costs about one pass (measured by `scripts/bench/prefill-stall.sh`).
+pub const DEFAULT_PREFILL_CHUNK: u32 = 512;
+
 /// The context a model serves from: slots, batch sizes, threads, KV cache.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -184,6 +188,11 @@ pub struct ContextParams {
     pub n_batch: u32,
     /// Most tokens one compute pass handles (physical batch).
     pub n_ubatch: u32,
+    /// Most prompt tokens one step takes while other slots are generating (chunked
+    /// prefill): a long prompt is read over several steps, each also carrying the running
+    /// slots' next tokens, so their streams pause for one chunk instead of a whole prompt.
+    /// With no slot generating a prompt takes up to `n_batch` per step.
+    pub prefill_chunk: u32,
     /// Threads for generation; `None` = physical cores.
     pub threads: Option<u32>,
     /// Threads for prompt processing; `None` = same as `threads`.
@@ -219,6 +228,7 @@ impl Default for ContextParams {
             parallel: 4,
             n_batch: 2048,
             n_ubatch: 512,
+            prefill_chunk: DEFAULT_PREFILL_CHUNK,
             threads: None,
             threads_batch: None,
             flash_attn: FlashAttn::Auto,
@@ -273,6 +283,9 @@ impl ContextParams {
         }
         if self.n_ubatch == 0 {
             return Err(EngineError::invalid("n_ubatch", "must be at least 1"));
+        }
+        if self.prefill_chunk == 0 {
+            return Err(EngineError::invalid("prefill_chunk", "must be at least 1"));
         }
         if self.ctx_per_slot != 0 && self.ctx_per_slot < 8 {
             return Err(EngineError::invalid(

@@ -126,8 +126,3 @@ impl Slot {
         }
     }
 }
-
-/// Length of the common prefix of two token lists.
-pub(crate) fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}

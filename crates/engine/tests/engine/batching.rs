@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use engine::{EngineError, Event, FinishReason, SlotState};
+use engine::{ContextParams, EngineError, Event, FinishReason, SlotState};
 
 use crate::common::*;
 
@@ -160,5 +160,51 @@ async fn full_queue_refuses_and_priority_jumps_it() {
     }
     assert_eq!(order, ["priority", "normal"]);
     assert_eq!(h.queue_len(), 0);
+    h.shutdown().await;
+}
+
+/// Chunked prefill: while a slot generates, a long prompt is read `prefill_chunk` tokens per
+/// step (each step also carrying the running slot's token); alone, a prompt takes the whole
+/// batch. Facts about batch shapes only, not timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_prompts_are_chunked_only_while_others_generate() {
+    let chunk = 16;
+    let Some(h) = load_smollm(ContextParams {
+        prefill_chunk: chunk,
+        ..ctx(1024, 2)
+    }) else {
+        return;
+    };
+    let long = chatml(&"Tell me about lighthouses and their keepers. ".repeat(20));
+    let n_long = h.tokenize(&long, true, true).await.unwrap().len() as u64;
+    assert!(n_long > 4 * u64::from(chunk), "{n_long}");
+
+    // A generates for longer than B's prompt takes in chunks.
+    let mut a = greedy(&chatml("Count to one thousand."), 400);
+    a.ignore_eos = true;
+    let mut stream_a = h.generate(a).await.unwrap();
+    assert!(matches!(stream_a.recv().await, Some(Event::Token { .. })));
+    let before = h.stats();
+    let b = run(&h, greedy(&long, 1)).await.unwrap();
+    assert_eq!(u64::from(b.usage.prompt_tokens), n_long);
+    let after = h.stats();
+    assert!(
+        after.max_batch_tokens <= u64::from(chunk) + 1,
+        "a step held more than one chunk and A's token: {after:?}"
+    );
+    assert!(
+        after.decode_calls - before.decode_calls >= n_long / u64::from(chunk),
+        "{before:?} {after:?}"
+    );
+    drop(stream_a);
+
+    // Alone, the same length of prompt goes in one step.
+    while h.busy_slots() > 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut c = greedy(&long, 1);
+    c.cache_prompt = false;
+    run(&h, c).await.unwrap();
+    assert_eq!(h.stats().max_batch_tokens, n_long);
     h.shutdown().await;
 }
