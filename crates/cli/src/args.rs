@@ -94,11 +94,12 @@ pub struct ServeArgs {
     /// Default top-p [config: sampling.top_p]
     #[arg(long)]
     pub top_p: Option<f64>,
-    /// Key required on inference routes [config: server.api_key]
-    #[arg(long, env = "LLAMA_DASHBOARD_API_KEY", hide_env_values = true)]
+    /// Key required on inference routes [config: server.api_key, env: LLAMA_DASHBOARD_API_KEY]
+    #[arg(long)]
     pub api_key: Option<String>,
-    /// Key required on management routes (/api/*) [config: server.admin_api_key]
-    #[arg(long, env = "LLAMA_DASHBOARD_ADMIN_API_KEY", hide_env_values = true)]
+    /// Key required on management routes (/api/*) [config: server.admin_api_key, env:
+    /// LLAMA_DASHBOARD_ADMIN_API_KEY]
+    #[arg(long)]
     pub admin_api_key: Option<String>,
     /// File with one key per line ("admin:<key>" for admin keys)
     #[arg(long, value_name = "FILE")]
@@ -226,8 +227,8 @@ pub enum ModelsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Print the effective configuration (defaults < file < environment)
-    Show(JsonFlag),
+    /// Print the effective configuration (defaults < file < environment); API keys are masked
+    Show(ShowArgs),
     /// Set one key in config.toml, validated before it is written
     Set {
         /// Dotted key, e.g. server.port or models.dirs
@@ -235,6 +236,15 @@ pub enum ConfigCommand {
         /// New value; lists take comma-separated items or a TOML array
         value: String,
     },
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ShowArgs {
+    /// Print API keys in clear instead of masked
+    #[arg(long)]
+    pub show_secrets: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Args, Clone, Copy)]

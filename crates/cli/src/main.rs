@@ -33,7 +33,7 @@ fn init_tracing(verbose: u8) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LLAMA_DASHBOARD_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(config::LOG_ENV)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

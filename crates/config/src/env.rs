@@ -1,22 +1,20 @@
-//! The environment layer: `LLAMA_DASHBOARD_<SECTION>_<KEY>` for every dotted key.
+//! The environment layer: every variable of the [settings table](crate::table) that names a key
+//! (`LLAMA_DASHBOARD_<SECTION>_<KEY>`, or an alias such as `LLAMA_DASHBOARD_API_KEY`).
 
 use std::ffi::OsStr;
 
 use crate::error::{ConfigError, Origin};
-use crate::keys::{KEYS, edit_distance};
-use crate::paths::{CONFIG_DIR_ENV, DATA_DIR_ENV};
 use crate::schema::Config;
-
-pub const ENV_PREFIX: &str = "LLAMA_DASHBOARD_";
+use crate::table::{self, ENV_PREFIX, SETTINGS, Scope};
 
 /// The environment variable for a dotted key: `server.port` → `LLAMA_DASHBOARD_SERVER_PORT`.
 pub fn env_var_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.to_ascii_uppercase().replace('.', "_"))
 }
 
-/// The dotted key an environment variable sets, if it is one of ours.
+/// The dotted key an environment variable sets, if it sets one (by its name or an alias).
 pub fn key_for_env_var(var: &str) -> Option<&'static str> {
-    KEYS.iter().copied().find(|k| env_var_name(k) == var)
+    table::setting_for_env(var)?.key()
 }
 
 /// One environment variable: `(name, value)` or a reference to one, with `String`, `&str` or
@@ -44,14 +42,16 @@ impl<K: AsRef<OsStr>, V: AsRef<OsStr>> EnvVar for &(K, V) {
     }
 }
 
-/// Apply every `LLAMA_DASHBOARD_*` variable that names a key. A bad value is an error (the user
-/// set it just now); a variable with our prefix that names no key is only a warning, since
-/// other tools (or the CLI's own flags) may use the prefix too.
+/// Apply every variable that names a key. A bad value is an error (the user set it just now);
+/// a variable with our prefix that is not in the table is only a warning, with the closest
+/// real name. Variables the table lists without a key (the directories, the log filter, the
+/// test suite's) are read elsewhere and pass silently.
 pub(crate) fn apply(
     config: &mut Config,
     env: impl IntoIterator<Item = impl EnvVar>,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
+    // (row, variable, value)
     let mut ours: Vec<(usize, String, Result<String, ()>)> = Vec::new();
     for var in env {
         let (name, value) = (var.name(), var.value());
@@ -59,42 +59,54 @@ pub(crate) fn apply(
         let Some(name) = name.to_str() else {
             continue;
         };
-        if !name.starts_with(ENV_PREFIX) || name == CONFIG_DIR_ENV || name == DATA_DIR_ENV {
+        if !name.starts_with(ENV_PREFIX) {
             continue;
         }
         let value = value.to_str().map(str::to_owned).ok_or(());
-        match KEYS.iter().position(|k| env_var_name(k) == name) {
-            Some(i) => ours.push((i, name.to_owned(), value)),
+        match SETTINGS
+            .iter()
+            .position(|s| s.env_names().any(|n| n == name))
+        {
+            Some(i) if matches!(SETTINGS[i].scope, Scope::Key(_)) => {
+                ours.push((i, name.to_owned(), value))
+            }
+            Some(_) => {}
             None => warnings.push(unknown_var_warning(name)),
         }
     }
-    // Apply in key order so that, with several bad variables, the reported one is stable.
-    ours.sort_by_key(|(i, _, _)| *i);
+    // Apply in table order so that, with several bad variables, the reported one is stable;
+    // the canonical name before its aliases.
+    ours.sort_by_key(|(i, var, _)| (*i, var != SETTINGS[*i].env));
+    for pair in ours.windows(2) {
+        let [(i, a, va), (j, b, vb)] = pair else {
+            continue;
+        };
+        if i == j && va != vb {
+            let key = SETTINGS[*i].key().unwrap_or_default();
+            return Err(ConfigError::InvalidValue {
+                origin: Some(Origin::Env { var: b.clone() }),
+                key: key.to_owned(),
+                reason: format!("{a} sets it to something else; set only one of them"),
+            });
+        }
+    }
     for (i, var, value) in ours {
+        let key = SETTINGS[i].key().unwrap_or_default();
         let origin = Origin::Env { var };
         let value = value.map_err(|()| ConfigError::InvalidValue {
             origin: Some(origin.clone()),
-            key: KEYS[i].to_owned(),
+            key: key.to_owned(),
             reason: "not valid UTF-8".to_owned(),
         })?;
-        config
-            .set(KEYS[i], &value)
-            .map_err(|e| e.with_origin(origin))?;
+        config.set(key, &value).map_err(|e| e.with_origin(origin))?;
     }
     Ok(())
 }
 
 fn unknown_var_warning(name: &str) -> String {
-    let wanted = name[ENV_PREFIX.len()..].to_ascii_lowercase();
-    let closest = KEYS
-        .iter()
-        .map(|k| (edit_distance(&wanted, &k.replace('.', "_")), k))
-        .filter(|(d, _)| *d <= 3)
-        .min_by_key(|(d, _)| *d);
-    match closest {
-        Some((_, k)) => format!(
-            "environment variable {name} is not a setting and is ignored (did you mean {}?)",
-            env_var_name(k)
+    match table::suggest_env(name) {
+        Some(var) => format!(
+            "environment variable {name} is not a setting and is ignored; did you mean {var}?"
         ),
         None => format!("environment variable {name} is not a setting and is ignored"),
     }

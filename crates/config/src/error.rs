@@ -60,7 +60,7 @@ struct DidYouMean<'a>(&'a Option<&'static str>);
 impl fmt::Display for DidYouMean<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(s) => write!(f, " (did you mean `{s}`?)"),
+            Some(s) => write!(f, "; did you mean `{s}`?"),
             None => Ok(()),
         }
     }

@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ConfigError, Origin};
-use crate::keys::{KEYS, suggest};
+use crate::keys::{invalid, lookup};
 use crate::schema::Config;
+use crate::table::{setting, suggest_key};
 
 /// The file layer of the configuration: what `config.toml` says, on top of the defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,58 +99,54 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let doc = doc.get_ref();
 
     check_keys(doc).map_err(|(e, offset)| e.with_origin(at(offset)))?;
+    check_values(doc, text).map_err(|(e, offset)| e.with_origin(at(offset)))?;
 
-    let config: Config = toml::from_str(text).map_err(|e| {
+    // The values are checked, so serde fails only if the table and the structs disagree (a
+    // test makes sure they do not); the message then is serde's.
+    toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start);
-        let key = offset.and_then(|o| key_at(doc, o));
-        let Some(key) = key else {
-            return ConfigError::Syntax {
+        let reason = e.message().trim().to_owned();
+        match offset.and_then(|o| key_at(doc, o)) {
+            Some(key) => ConfigError::InvalidValue {
+                origin: Some(Origin::File {
+                    path: path.to_owned(),
+                    position: offset.map(|o| line_col(text, o)),
+                }),
+                key,
+                reason,
+            },
+            None => ConfigError::Syntax {
                 path: path.to_owned(),
                 position: offset.map(|o| line_col(text, o)),
-                message: e.message().trim().to_owned(),
-            };
-        };
-        // Prefer the message `Config::set` would give for the same value, so that a bad port
-        // reads the same whether it came from the file or the environment; serde's own message
-        // is the fallback (e.g. `port = "8080"`: a string where an integer belongs).
-        let value = value_in_file(text, &key);
-        let reason = value
-            .as_ref()
-            .and_then(|v| {
-                let text = value_as_text(v)?;
-                match Config::default().set(&key, &text) {
-                    Err(ConfigError::InvalidValue { reason, .. }) => Some(reason),
-                    // `set` takes strings for everything, so it accepts `port = "8080"`; the
-                    // file is typed, so say which type was wanted.
-                    _ => type_mismatch(&key, v),
-                }
-            })
-            .unwrap_or_else(|| e.message().trim().to_owned());
-        ConfigError::InvalidValue {
-            origin: Some(Origin::File {
-                path: path.to_owned(),
-                position: offset.map(|o| line_col(text, o)),
-            }),
-            key,
-            reason,
+                message: reason,
+            },
         }
-    })?;
+    })
+}
 
-    config.validate().map_err(|e| {
-        let offset = e.key().and_then(|k| value_span(doc, k)).map(|s| s.start);
-        e.with_origin(Origin::File {
-            path: path.to_owned(),
-            position: offset.map(|o| line_col(text, o)),
-        })
-    })?;
-    Ok(config)
+/// Check every value by its key's kind, with the same messages as the environment and flags.
+/// Returns the error and the byte offset of the offending value.
+fn check_values(doc: &DeTable<'_>, text: &str) -> Result<(), (ConfigError, usize)> {
+    let Ok(values) = text.parse::<toml::Table>() else {
+        return Ok(()); // `DeTable` parsed it; serde will report the same trouble.
+    };
+    for key in Config::keys() {
+        let (Some(value), Some(setting)) = (lookup(&values, key), setting(key)) else {
+            continue;
+        };
+        if let Err(reason) = setting.kind.check(value) {
+            let offset = value_span(doc, key).map_or(0, |s| s.start);
+            return Err((invalid(key, reason), offset));
+        }
+    }
+    Ok(())
 }
 
 /// Every top-level key must be a section and every key in it a known key. Returns the error and
 /// the byte offset of the offending key.
 fn check_keys(doc: &DeTable<'_>) -> Result<(), (ConfigError, usize)> {
     let unknown = |key: String, offset: usize| {
-        let suggestion = suggest(&key, KEYS);
+        let suggestion = suggest_key(&key);
         Err((
             ConfigError::UnknownKey {
                 origin: None,
@@ -161,7 +158,7 @@ fn check_keys(doc: &DeTable<'_>) -> Result<(), (ConfigError, usize)> {
     };
     for (section, value) in doc.iter() {
         let prefix = format!("{}.", section.get_ref());
-        if !KEYS.iter().any(|k| k.starts_with(&prefix)) {
+        if !Config::keys().iter().any(|k| k.starts_with(&prefix)) {
             return unknown(section.get_ref().to_string(), section.span().start);
         }
         let DeValue::Table(table) = value.get_ref() else {
@@ -174,7 +171,7 @@ fn check_keys(doc: &DeTable<'_>) -> Result<(), (ConfigError, usize)> {
         };
         for (key, _) in table.iter() {
             let dotted = format!("{prefix}{}", key.get_ref());
-            if !KEYS.contains(&dotted.as_str()) {
+            if !Config::keys().contains(&dotted.as_str()) {
                 return unknown(dotted, key.span().start);
             }
         }
@@ -211,53 +208,6 @@ fn value_span(doc: &DeTable<'_>, dotted: &str) -> Option<Range<usize>> {
     Some(value.span())
 }
 
-fn value_in_file(text: &str, dotted: &str) -> Option<toml::Value> {
-    let (section, key) = dotted.split_once('.')?;
-    let mut doc: toml::Table = text.parse().ok()?;
-    doc.remove(section)?.as_table_mut()?.remove(key)
-}
-
-/// A scalar or array value in the string form [`Config::set`] accepts.
-fn value_as_text(value: &toml::Value) -> Option<String> {
-    match value {
-        toml::Value::String(s) => Some(s.clone()),
-        toml::Value::Integer(i) => Some(i.to_string()),
-        toml::Value::Float(f) => Some(f.to_string()),
-        toml::Value::Boolean(b) => Some(b.to_string()),
-        v @ toml::Value::Array(_) => Some(v.to_string()),
-        _ => None,
-    }
-}
-
-/// "expected an integer, found a string", from the type the key has in a full config.
-fn type_mismatch(dotted: &str, found: &toml::Value) -> Option<String> {
-    let mut full = Config::default();
-    // Give the optional keys a value so that they appear in the table.
-    full.server.api_key = Some(String::new());
-    full.server.admin_api_key = Some(String::new());
-    full.models.threads = Some(1);
-    full.sources.ollama_dir = Some(PathBuf::new());
-    full.sources.huggingface_dir = Some(PathBuf::new());
-    full.sources.lmstudio_dir = Some(PathBuf::new());
-    let table = toml::Table::try_from(full).ok()?;
-    let (section, key) = dotted.split_once('.')?;
-    let expected = match table.get(section)?.get(key)? {
-        toml::Value::Integer(_) => "an integer",
-        toml::Value::Float(_) => "a number",
-        toml::Value::Boolean(_) => "true or false",
-        toml::Value::Array(_) => "a list of strings, like [\"a\", \"b\"]",
-        toml::Value::String(_) => "a string",
-        _ => return None,
-    };
-    let found = found.type_str();
-    let article = if matches!(found, "integer" | "array") {
-        "an"
-    } else {
-        "a"
-    };
-    Some(format!("expected {expected}, found {article} {found}"))
-}
-
 /// 1-based line and column (in characters) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
@@ -266,7 +216,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-const HEADER: &str = "\
+pub(crate) const HEADER: &str = "\
 # llama-dashboard configuration.
 # Only settings that differ from the built-in defaults are listed; see the documentation for
 # every key. Environment variables (LLAMA_DASHBOARD_*) and command-line flags override this file.
@@ -279,7 +229,14 @@ const HEADER: &str = "\
 /// created with mode 0600 on Unix since it may hold API keys. If `path` is a symlink (dotfile
 /// managers), its target is replaced and the link kept.
 pub fn save(config: &Config, path: &Path) -> Result<(), ConfigError> {
-    let text = format!("{HEADER}{}", config.to_minimal_toml_string());
+    save_text(
+        &format!("{HEADER}{}", config.to_minimal_toml_string()),
+        path,
+    )
+}
+
+/// [`save`] for a text already made (see [`crate::edit`]).
+pub(crate) fn save_text(text: &str, path: &Path) -> Result<(), ConfigError> {
     let target = fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
     write_atomic(&target, text.as_bytes()).map_err(|source| ConfigError::Write {
         path: target.clone(),

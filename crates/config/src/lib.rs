@@ -10,28 +10,39 @@
 //!
 //! A broken `config.toml` never stops the program: [`load`] falls back to the defaults and
 //! reports why in [`LoadedConfig::warnings`]. A bad environment variable or flag is an error,
-//! because the user just typed it. [`set_persisted`] (`config set`) changes one key in the file
-//! and refuses to touch a file it cannot parse.
+//! because the user just typed it. [`set_persisted`] (`config set`) changes one key in the file,
+//! keeping its comments and layout, and refuses to touch a file it cannot parse.
+//!
+//! Every key and variable, with its type, range, default and description, is one row of
+//! [`SETTINGS`]; `docs/CONFIG.md` is [`markdown`] of it.
 
+mod docs;
+mod edit;
 mod env;
 mod error;
 mod file;
 mod keys;
+mod kind;
 mod paths;
 mod schema;
 pub mod sources;
+mod table;
 
 use std::path::PathBuf;
 
-pub use env::{ENV_PREFIX, EnvVar, env_var_name, key_for_env_var};
+pub use docs::markdown;
+pub use env::{EnvVar, env_var_name, key_for_env_var};
 pub use error::{ConfigError, Origin};
 pub use file::{ConfigFile, parse, save};
+pub use keys::MASK;
+pub use kind::{FloatRange, Kind};
 pub use paths::{CONFIG_DIR_ENV, DATA_DIR_ENV, Paths};
 pub use schema::{
     Config, GpuLayers, LogConfig, LogLevel, ModelsConfig, SamplingConfig, ServerConfig,
     SourcesConfig,
 };
 pub use sources::SourceDirs;
+pub use table::{ENV_PREFIX, LOG_ENV, SETTINGS, Scope, Setting, setting, setting_for_env};
 
 /// The configuration in effect, and how it was arrived at.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,19 +88,17 @@ pub fn load(
 
 /// `config set KEY VALUE`: change one key in `config.toml` and return the file's new
 /// configuration. Only the file layer is read and written, so environment variables and flags in
-/// effect right now are not baked into the file. A file that cannot be parsed is left alone and
-/// reported, rather than replaced by defaults plus one key.
+/// effect right now are not baked into the file. The file is edited, not rewritten: comments and
+/// the order of keys survive. A file that cannot be parsed is left alone and reported, rather
+/// than replaced by defaults plus one key.
 pub fn set_persisted(paths: &Paths, key: &str, value: &str) -> Result<Config, ConfigError> {
-    let path = paths.config_file();
-    let mut config = ConfigFile::read(&path)
-        .map_err(|cause| ConfigError::RefuseToOverwrite {
-            path: path.clone(),
-            cause: Box::new(cause),
-        })?
-        .config;
-    config.set(key, value)?;
-    save(&config, &path)?;
-    Ok(config)
+    set_persisted_all(paths, &[(key.to_owned(), value.to_owned())])
+}
+
+/// [`set_persisted`] for several keys at once: all are validated before the file is written
+/// once, so a bad one changes nothing.
+pub fn set_persisted_all(paths: &Paths, pairs: &[(String, String)]) -> Result<Config, ConfigError> {
+    edit::set_in_file(&paths.config_file(), pairs)
 }
 
 #[cfg(test)]

@@ -164,7 +164,127 @@ fn bad_flag_is_an_error_naming_the_key() {
     let err = load(&paths, NO_ENV, &flags(&[("server.prot", "1")])).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "command line: unknown key `server.prot` (did you mean `server.port`?)"
+        "command line: unknown key `server.prot`; did you mean `server.port`?"
+    );
+}
+
+#[test]
+fn the_short_and_program_variables_are_read_not_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [
+        ("LLAMA_DASHBOARD_API_KEY", "user-key"),
+        ("LLAMA_DASHBOARD_ADMIN_API_KEY", "admin-key"),
+        ("LLAMA_DASHBOARD_LOG", "debug,tower_http=warn"),
+        ("LLAMA_DASHBOARD_TEST_MODEL", "/models/smol.gguf"),
+        ("LLAMA_DASHBOARD_PYTHON", "/venv/bin/python"),
+    ];
+    let loaded = load(&paths_in(tmp.path()), env, &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.server.api_key.as_deref(), Some("user-key"));
+    assert_eq!(
+        loaded.config.server.admin_api_key.as_deref(),
+        Some("admin-key")
+    );
+    assert_eq!(
+        key_for_env_var("LLAMA_DASHBOARD_API_KEY"),
+        Some("server.api_key")
+    );
+    assert_eq!(key_for_env_var("LLAMA_DASHBOARD_LOG"), None);
+
+    // The same value under both names is fine; two different ones is a mistake to report.
+    let same = [
+        ("LLAMA_DASHBOARD_API_KEY", "k"),
+        ("LLAMA_DASHBOARD_SERVER_API_KEY", "k"),
+    ];
+    let loaded = load(&paths_in(tmp.path()), same, &[]).unwrap();
+    assert_eq!(loaded.config.server.api_key.as_deref(), Some("k"));
+    let differ = [
+        ("LLAMA_DASHBOARD_API_KEY", "k1"),
+        ("LLAMA_DASHBOARD_SERVER_API_KEY", "k2"),
+    ];
+    let err = load(&paths_in(tmp.path()), differ, &[]).unwrap_err();
+    assert_eq!(err.key(), Some("server.api_key"));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("LLAMA_DASHBOARD_API_KEY") && msg.contains("set only one"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("k1") && !msg.contains("k2"),
+        "secrets are not echoed: {msg}"
+    );
+}
+
+#[test]
+fn unknown_env_var_names_the_closest_real_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (var, want) in [
+        ("LLAMA_DASHBOARD_PORT", "LLAMA_DASHBOARD_SERVER_PORT"),
+        (
+            "LLAMA_DASHBOARD_MODELS_CTXSIZE",
+            "LLAMA_DASHBOARD_MODELS_CTX_SIZE",
+        ),
+        ("LLAMA_DASHBOARD_APIKEY", "LLAMA_DASHBOARD_SERVER_API_KEY"),
+        ("LLAMA_DASHBOARD_TEST_MODEL3", "LLAMA_DASHBOARD_TEST_MODEL"),
+    ] {
+        let loaded = load(&paths_in(tmp.path()), [(var, "1")], &[]).unwrap();
+        assert_eq!(loaded.warnings.len(), 1, "{var}: {:?}", loaded.warnings);
+        let w = &loaded.warnings[0];
+        assert!(w.contains(&format!("did you mean {want}?")), "{var}: {w}");
+    }
+    let loaded = load(
+        &paths_in(tmp.path()),
+        [("LLAMA_DASHBOARD_WHATEVER_ELSE", "1")],
+        &[],
+    )
+    .unwrap();
+    assert!(
+        !loaded.warnings[0].contains("did you mean"),
+        "{}",
+        loaded.warnings[0]
+    );
+}
+
+#[test]
+fn every_row_of_the_table_is_consistent() {
+    let mut names = Vec::new();
+    for s in SETTINGS {
+        assert!(s.env.starts_with(ENV_PREFIX), "{}", s.env);
+        assert!(!s.about.is_empty() && !s.about.contains('\n'), "{}", s.env);
+        if let Some(key) = s.key() {
+            assert_eq!(
+                s.env,
+                env_var_name(key),
+                "a key's variable follows its name"
+            );
+            assert!(
+                s.default.is_none(),
+                "{key}: a key's default comes from Config::default"
+            );
+            assert_eq!(s.secret, s.kind == Kind::Secret, "{key}");
+        }
+        names.extend(s.env_names());
+    }
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "a variable is listed twice");
+    Config::default().validate().unwrap();
+}
+
+#[test]
+fn redacted_masks_only_secrets_that_are_set() {
+    let c = non_default_config();
+    let r = c.redacted();
+    assert_eq!(r.server.api_key.as_deref(), Some(MASK));
+    assert_eq!(r.server.admin_api_key.as_deref(), Some(MASK));
+    assert_eq!(r.server.port, c.server.port);
+    assert_eq!(r.models, c.models);
+    assert!(!r.to_toml_string().contains("api_key = \"a\""));
+    assert_eq!(
+        Config::default().redacted(),
+        Config::default(),
+        "unset stays unset"
     );
 }
 
@@ -249,7 +369,7 @@ fn unknown_key_suggests_the_right_one() {
     let err = c.set("server.prot", "1").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unknown key `server.prot` (did you mean `server.port`?)"
+        "unknown key `server.prot`; did you mean `server.port`?"
     );
     let err = c.set("server.ctx_size", "1").unwrap_err();
     assert!(
@@ -259,6 +379,33 @@ fn unknown_key_suggests_the_right_one() {
     let err = c.set("completely.different", "1").unwrap_err();
     assert_eq!(err.to_string(), "unknown key `completely.different`");
     assert_eq!(c.get("server.prot"), None);
+}
+
+#[test]
+fn a_bare_or_misspelt_key_names_the_closest_real_one() {
+    let mut c = Config::default();
+    let err = c.set("port", "9123").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown key `port`; did you mean `server.port`?"
+    );
+    for (typed, want) in [
+        ("ctx_size", "models.ctx_size"),
+        ("server.prot", "server.port"),
+        ("models.paralel", "models.parallel"),
+        ("sampling.temprature", "sampling.temperature"),
+        ("temperature", "sampling.temperature"),
+        ("log.levle", "log.level"),
+        ("sever", "server"),
+    ] {
+        let err = c.set(typed, "1").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with(&format!("; did you mean `{want}`?")),
+            "{typed}: {err}"
+        );
+    }
+    assert_eq!(c, Config::default());
 }
 
 #[test]
@@ -412,7 +559,7 @@ fn file_range_checked_after_typing_warns_with_position() {
 fn file_unknown_key_warns_with_full_key() {
     let (loaded, file) = load_file_warning("[server]\nhost = \"::1\"\nprot = 1\n");
     let want = format!(
-        "{}:3:1: unknown key `server.prot` (did you mean `server.port`?)",
+        "{}:3:1: unknown key `server.prot`; did you mean `server.port`?",
         file.display()
     );
     assert!(loaded.warnings[0].contains(&want), "{}", loaded.warnings[0]);
@@ -516,6 +663,12 @@ fn file_accepts_both_forms_of_gpu_layers_and_a_bom() {
 }
 
 #[test]
+fn file_takes_a_whole_number_where_a_number_belongs() {
+    let c = parse(Path::new("c.toml"), "[sampling]\ntemperature = 1\n").unwrap();
+    assert_eq!(c.sampling.temperature, 1.0);
+}
+
+#[test]
 fn full_and_minimal_toml_parse_back_to_the_same_config() {
     let c = non_default_config();
     let full = c.to_toml_string();
@@ -569,6 +722,94 @@ fn set_persisted_round_trips_and_keeps_other_file_keys() {
     let text = fs::read_to_string(paths.config_file()).unwrap();
     assert!(!text.contains("port"), "{text}");
     assert_eq!(dir_entries(&paths.config_dir), ["config.toml"]);
+}
+
+#[test]
+fn set_persisted_keeps_comments_and_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = paths_in(tmp.path());
+    let original = "\
+# My settings, ordered my way.
+
+[models]
+# big context for the long documents
+ctx_size = 8192   # per slot
+parallel = 2
+
+[server]
+port = 9000 # the usual one
+host = \"0.0.0.0\"
+";
+    write_config(&paths, original);
+    set_persisted(&paths, "server.port", "9123").unwrap();
+    set_persisted(&paths, "sampling.top_k", "20").unwrap();
+    set_persisted(&paths, "models.dirs", "/a,/b").unwrap();
+    let text = fs::read_to_string(paths.config_file()).unwrap();
+    let want = "\
+# My settings, ordered my way.
+
+[models]
+# big context for the long documents
+ctx_size = 8192   # per slot
+parallel = 2
+dirs = [\"/a\", \"/b\"]
+
+[server]
+port = 9123 # the usual one
+host = \"0.0.0.0\"
+
+[sampling]
+top_k = 20
+";
+    assert_eq!(text, want);
+
+    // Back to the default: the key leaves, its neighbours and comments stay.
+    set_persisted(&paths, "models.parallel", "4").unwrap();
+    set_persisted(&paths, "sampling.top_k", "40").unwrap();
+    let text = fs::read_to_string(paths.config_file()).unwrap();
+    assert!(
+        !text.contains("parallel") && !text.contains("sampling"),
+        "{text}"
+    );
+    assert!(text.contains("ctx_size = 8192   # per slot\n"), "{text}");
+    assert!(
+        text.contains("# big context for the long documents\n"),
+        "{text}"
+    );
+    let c = ConfigFile::read(&paths.config_file()).unwrap().config;
+    assert_eq!(
+        (c.models.ctx_size, c.server.port, c.models.parallel),
+        (8192, 9123, 4)
+    );
+}
+
+#[test]
+fn set_persisted_all_is_all_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = paths_in(tmp.path());
+    let original = "[server]\nport = 9000\n";
+    write_config(&paths, original);
+    let pairs = flags(&[("server.port", "9001"), ("models.parallel", "0")]);
+    let err = set_persisted_all(&paths, &pairs).unwrap_err();
+    assert_eq!(err.key(), Some("models.parallel"));
+    assert_eq!(fs::read_to_string(paths.config_file()).unwrap(), original);
+    let pairs = flags(&[("server.port", "9001"), ("models.parallel", "2")]);
+    let c = set_persisted_all(&paths, &pairs).unwrap();
+    assert_eq!((c.server.port, c.models.parallel), (9001, 2));
+    assert_eq!(ConfigFile::read(&paths.config_file()).unwrap().config, c);
+}
+
+#[test]
+fn set_persisted_on_a_new_file_writes_the_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = paths_in(tmp.path());
+    set_persisted(&paths, "server.port", "9001").unwrap();
+    let text = fs::read_to_string(paths.config_file()).unwrap();
+    assert!(
+        text.starts_with("# llama-dashboard configuration."),
+        "{text}"
+    );
+    assert!(text.ends_with("[server]\nport = 9001\n"), "{text}");
 }
 
 #[test]

@@ -12,7 +12,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let paths = Paths::resolve(global.config_dir.clone(), global.data_dir.clone())?;
     let loaded = config::load(&paths, std::env::vars_os(), &overrides(&args))?;
     let config = loaded.config;
-    let filter = std::env::var("LLAMA_DASHBOARD_LOG").unwrap_or_else(|_| match global.verbose {
+    let filter = std::env::var(config::LOG_ENV).unwrap_or_else(|_| match global.verbose {
         0 => format!("{},tower_http=warn", config.log.level.as_str()),
         1 => "debug,tower_http=info".into(),
         _ => "trace".into(),

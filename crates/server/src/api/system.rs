@@ -13,15 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// The configuration with API keys masked.
 fn config_json(state: &SharedState) -> Value {
-    let mut v = serde_json::to_value(state.config()).unwrap_or(Value::Null);
-    for key in ["api_key", "admin_api_key"] {
-        if let Some(s) = v.get_mut("server").and_then(|s| s.get_mut(key))
-            && !s.is_null()
-        {
-            *s = json!("********");
-        }
-    }
-    v
+    serde_json::to_value(state.config().redacted()).unwrap_or(Value::Null)
 }
 
 pub async fn get_config(State(state): State<SharedState>) -> Json<Value> {
@@ -75,10 +67,11 @@ pub async fn put_config(
         next.set(k, v)
             .map_err(|e| ApiError::invalid(k, e.to_string()))?;
     }
-    for (k, v) in &pairs {
-        config::set_persisted(&state.paths, k, v)
-            .map_err(|e| ApiError::invalid(k, e.to_string()))?;
-    }
+    // One edit of the file, keeping its comments; all keys or none.
+    config::set_persisted_all(&state.paths, &pairs).map_err(|e| {
+        let key = e.key().unwrap_or("config").to_owned();
+        ApiError::invalid(&key, e.to_string())
+    })?;
     apply_live(&state, &next);
     *state.config.write().unwrap_or_else(|p| p.into_inner()) = next;
     let restart: Vec<&String> = pairs

@@ -1,0 +1,407 @@
+//! The one table of settings: every `config.toml` key and every `LLAMA_DASHBOARD_*` environment
+//! variable, with its type, range and a one-line description (the default of a key comes from
+//! [`Config::default`](crate::Config), so it is written once). Validation of every source, the
+//! environment mapping, secret masking, "did you mean" and `docs/CONFIG.md` all read it.
+//!
+//! Adding a key: a field in [`crate::schema`] and a row here (tests check that they match and
+//! that `docs/CONFIG.md` is regenerated).
+
+use std::sync::LazyLock;
+
+use crate::kind::{FloatRange, Kind};
+use crate::paths::{CONFIG_DIR_ENV, DATA_DIR_ENV};
+
+pub const ENV_PREFIX: &str = "LLAMA_DASHBOARD_";
+/// Log filter directives for the program's own logs; overrides `log.level` and `-v`.
+pub const LOG_ENV: &str = "LLAMA_DASHBOARD_LOG";
+
+/// Who reads a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A `config.toml` key (dotted), also settable by its environment variable(s) and by flags.
+    Key(&'static str),
+    /// An environment variable the program reads that has no key in the file.
+    Env,
+    /// A variable read only by the test suite and the scripts; the program ignores it.
+    Dev,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setting {
+    pub scope: Scope,
+    /// The environment variable; for a key it is always `LLAMA_DASHBOARD_<SECTION>_<KEY>`.
+    pub env: &'static str,
+    /// Other variables that set the same key (shorter names kept for compatibility).
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+    /// Masked in `config show`, the settings API and `Debug` output.
+    pub secret: bool,
+    /// The default in words, for settings that are not part of [`crate::Config`].
+    pub default: Option<&'static str>,
+    /// One line for the documentation.
+    pub about: &'static str,
+}
+
+const fn key(key: &'static str, env: &'static str, kind: Kind, about: &'static str) -> Setting {
+    Setting {
+        scope: Scope::Key(key),
+        env,
+        aliases: &[],
+        kind,
+        secret: false,
+        default: None,
+        about,
+    }
+}
+
+const fn env(env: &'static str, kind: Kind, default: &'static str, about: &'static str) -> Setting {
+    Setting {
+        scope: Scope::Env,
+        env,
+        aliases: &[],
+        kind,
+        secret: false,
+        default: Some(default),
+        about,
+    }
+}
+
+const fn dev(env: &'static str, about: &'static str) -> Setting {
+    Setting {
+        scope: Scope::Dev,
+        env,
+        aliases: &[],
+        kind: Kind::Path,
+        secret: false,
+        default: Some(""),
+        about,
+    }
+}
+
+impl Setting {
+    const fn secret(mut self, aliases: &'static [&'static str]) -> Setting {
+        self.secret = true;
+        self.aliases = aliases;
+        self
+    }
+
+    /// The dotted key, for a setting that is one.
+    pub fn key(&self) -> Option<&'static str> {
+        match self.scope {
+            Scope::Key(k) => Some(k),
+            Scope::Env | Scope::Dev => None,
+        }
+    }
+
+    /// Every variable that sets it: the canonical name first, then the aliases.
+    pub fn env_names(&self) -> impl Iterator<Item = &'static str> {
+        std::iter::once(self.env).chain(self.aliases.iter().copied())
+    }
+}
+
+const fn int(min: i64, max: i64) -> Kind {
+    Kind::Int { min, max }
+}
+
+/// `LogLevel`'s words, in order of severity.
+pub(crate) const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
+
+/// Every setting, keys in file order, then the environment-only variables.
+pub static SETTINGS: &[Setting] = &[
+    // [server]
+    key(
+        "server.host",
+        "LLAMA_DASHBOARD_SERVER_HOST",
+        Kind::Word,
+        "Address the HTTP server binds; loopback, so nothing is exposed until you ask.",
+    ),
+    key(
+        "server.port",
+        "LLAMA_DASHBOARD_SERVER_PORT",
+        int(1, 65535),
+        "TCP port of the HTTP server.",
+    ),
+    key(
+        "server.api_key",
+        "LLAMA_DASHBOARD_SERVER_API_KEY",
+        Kind::Secret,
+        "Bearer token required on inference routes; unset = open.",
+    )
+    .secret(&["LLAMA_DASHBOARD_API_KEY"]),
+    key(
+        "server.admin_api_key",
+        "LLAMA_DASHBOARD_SERVER_ADMIN_API_KEY",
+        Kind::Secret,
+        "Bearer token required on management routes (`/api/*`: load, unload, delete, config).",
+    )
+    .secret(&["LLAMA_DASHBOARD_ADMIN_API_KEY"]),
+    key(
+        "server.cors_origins",
+        "LLAMA_DASHBOARD_SERVER_CORS_ORIGINS",
+        Kind::List,
+        "Origins allowed to call the API from a browser (`*` for any); empty = same-origin only.",
+    ),
+    key(
+        "server.timeout_seconds",
+        "LLAMA_DASHBOARD_SERVER_TIMEOUT_SECONDS",
+        int(1, u32::MAX as i64),
+        "Longest a request may run, in seconds.",
+    ),
+    key(
+        "server.body_limit_mb",
+        "LLAMA_DASHBOARD_SERVER_BODY_LIMIT_MB",
+        // 64 GiB: beyond that it is surely a typo.
+        int(1, 65536),
+        "Largest request body in MiB (image uploads for vision models need room).",
+    ),
+    // [models]
+    key(
+        "models.dirs",
+        "LLAMA_DASHBOARD_MODELS_DIRS",
+        Kind::Paths,
+        "Extra folders to scan for GGUF models; `<data_dir>/models` is always scanned.",
+    ),
+    key(
+        "models.models_max",
+        "LLAMA_DASHBOARD_MODELS_MODELS_MAX",
+        // Each loaded model is a separate llama.cpp context; more is surely a typo.
+        int(1, 1024),
+        "How many models may be loaded at once.",
+    ),
+    key(
+        "models.sleep_idle_seconds",
+        "LLAMA_DASHBOARD_MODELS_SLEEP_IDLE_SECONDS",
+        int(i64::MIN, i64::MAX),
+        "Unload a model after this many idle seconds; negative = never.",
+    ),
+    key(
+        "models.parallel",
+        "LLAMA_DASHBOARD_MODELS_PARALLEL",
+        // llama.cpp's own limit on parallel sequences (`LLAMA_MAX_SEQ`).
+        int(1, 256),
+        "Slots (parallel sequences) per loaded model.",
+    ),
+    key(
+        "models.ctx_size",
+        "LLAMA_DASHBOARD_MODELS_CTX_SIZE",
+        int(0, u32::MAX as i64),
+        "Context tokens per slot; 0 = the model's training context.",
+    ),
+    key(
+        "models.n_gpu_layers",
+        "LLAMA_DASHBOARD_MODELS_N_GPU_LAYERS",
+        Kind::GpuLayers,
+        "Layers to offload to the GPU: `auto` (as many as fit) or a count.",
+    ),
+    key(
+        "models.threads",
+        "LLAMA_DASHBOARD_MODELS_THREADS",
+        Kind::AutoInt { min: 1, max: 4096 },
+        "CPU threads per model; `auto` = llama.cpp's choice.",
+    ),
+    // [sources]
+    key(
+        "sources.ollama",
+        "LLAMA_DASHBOARD_SOURCES_OLLAMA",
+        Kind::Bool,
+        "List the models in Ollama's store (read-only).",
+    ),
+    key(
+        "sources.huggingface",
+        "LLAMA_DASHBOARD_SOURCES_HUGGINGFACE",
+        Kind::Bool,
+        "List the GGUF models in the Hugging Face hub cache (read-only).",
+    ),
+    key(
+        "sources.lmstudio",
+        "LLAMA_DASHBOARD_SOURCES_LMSTUDIO",
+        Kind::Bool,
+        "List the models in LM Studio's folder (read-only).",
+    ),
+    key(
+        "sources.ollama_dir",
+        "LLAMA_DASHBOARD_SOURCES_OLLAMA_DIR",
+        Kind::Path,
+        "Ollama's models folder; unset = `$OLLAMA_MODELS`, else `~/.ollama/models`.",
+    ),
+    key(
+        "sources.huggingface_dir",
+        "LLAMA_DASHBOARD_SOURCES_HUGGINGFACE_DIR",
+        Kind::Path,
+        "Hugging Face hub cache; unset = `$HF_HUB_CACHE`, `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.",
+    ),
+    key(
+        "sources.lmstudio_dir",
+        "LLAMA_DASHBOARD_SOURCES_LMSTUDIO_DIR",
+        Kind::Path,
+        "LM Studio's models folder; unset = `~/.lmstudio/models` (or the pre-0.3 `~/.cache/lm-studio/models`).",
+    ),
+    // [sampling]
+    key(
+        "sampling.temperature",
+        "LLAMA_DASHBOARD_SAMPLING_TEMPERATURE",
+        Kind::Float(FloatRange::AtLeast(0.0)),
+        "Default temperature; 0 = greedy. Overridden per model and per request.",
+    ),
+    key(
+        "sampling.top_k",
+        "LLAMA_DASHBOARD_SAMPLING_TOP_K",
+        // llama.cpp takes `top_k` as an `int32_t`.
+        int(0, i32::MAX as i64),
+        "Default top-k; 0 = disabled.",
+    ),
+    key(
+        "sampling.top_p",
+        "LLAMA_DASHBOARD_SAMPLING_TOP_P",
+        Kind::Float(FloatRange::Between(0.0, 1.0)),
+        "Default top-p (nucleus sampling); 1 = disabled.",
+    ),
+    key(
+        "sampling.min_p",
+        "LLAMA_DASHBOARD_SAMPLING_MIN_P",
+        Kind::Float(FloatRange::Between(0.0, 1.0)),
+        "Default min-p; 0 = disabled.",
+    ),
+    key(
+        "sampling.repeat_penalty",
+        "LLAMA_DASHBOARD_SAMPLING_REPEAT_PENALTY",
+        Kind::Float(FloatRange::Above(0.0)),
+        "Default repetition penalty; 1 = disabled.",
+    ),
+    // [log]
+    key(
+        "log.level",
+        "LLAMA_DASHBOARD_LOG_LEVEL",
+        Kind::Choice(LOG_LEVELS),
+        "Least severe messages logged (stderr and the logs API).",
+    ),
+    // The environment only.
+    env(
+        CONFIG_DIR_ENV,
+        Kind::Path,
+        "`~/.config/llama-dashboard`",
+        "Folder holding `config.toml`; the `--config-dir` flag wins.",
+    ),
+    env(
+        DATA_DIR_ENV,
+        Kind::Path,
+        "`~/.local/share/llama-dashboard`",
+        "Folder for the database, downloaded models and saved slots; the `--data-dir` flag wins.",
+    ),
+    env(
+        LOG_ENV,
+        Kind::Filter,
+        "`log.level` and `-v`",
+        "Log filter in `tracing` syntax (`debug,tower_http=warn`); overrides `log.level` and `-v`.",
+    ),
+    // Tests and scripts.
+    dev(
+        "LLAMA_DASHBOARD_TEST_MODEL",
+        "Test model: SmolLM2-135M-Instruct Q4_1 (`scripts/fetch-test-models.sh` prints it).",
+    ),
+    dev(
+        "LLAMA_DASHBOARD_TEST_MODEL_2",
+        "Second test model: Gemma 3 270M Q4_K_M, no chat template.",
+    ),
+    dev(
+        "LLAMA_DASHBOARD_PYTHON",
+        "A Python with `gguf` installed, for the cross-checks (`scripts/setup.sh` makes one).",
+    ),
+    dev(
+        "LLAMA_DASHBOARD_VENV",
+        "Where `scripts/setup.sh` creates that Python environment.",
+    ),
+    dev(
+        "LLAMA_DASHBOARD_MODEL_CACHE",
+        "Where `scripts/fetch-test-models.sh` keeps the test models.",
+    ),
+];
+
+/// The dotted keys, in file order.
+pub(crate) static KEYS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| SETTINGS.iter().filter_map(Setting::key).collect());
+
+/// The row of a dotted key.
+pub fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key() == Some(key))
+}
+
+/// The row an environment variable belongs to (by its name or an alias).
+pub fn setting_for_env(var: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.env_names().any(|n| n == var))
+}
+
+/// The `[section]` names, in file order.
+pub(crate) fn sections() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for k in KEYS.iter() {
+        let section = k.split_once('.').map_or(*k, |(s, _)| s);
+        if !out.contains(&section) {
+            out.push(section);
+        }
+    }
+    out
+}
+
+/// The closest of `candidates` to a mistyped `input`, if any is close enough.
+///
+/// Each candidate comes with its short name (the part after the section: `port` for
+/// `server.port`). A candidate whose short name is the input's last segment wins outright
+/// (`port` → `server.port`, `server.ctx_size` → `models.ctx_size`); otherwise the most similar
+/// full or short name, by the Damerau–Levenshtein distance relative to its length.
+pub(crate) fn closest<'a>(
+    input: &str,
+    candidates: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<&'a str> {
+    let input = input.to_ascii_lowercase();
+    let tail = input.rsplit('.').next().unwrap_or(&input);
+    let mut best: Option<(f64, &'a str)> = None;
+    for (name, short) in candidates {
+        let (lname, lshort) = (name.to_ascii_lowercase(), short.to_ascii_lowercase());
+        if lshort == tail {
+            return Some(name);
+        }
+        let score = strsim::normalized_damerau_levenshtein(&input, &lname)
+            .max(strsim::normalized_damerau_levenshtein(tail, &lshort));
+        if best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, name));
+        }
+    }
+    // Below this, the "suggestion" is usually a different word that shares a few letters.
+    const CLOSE_ENOUGH: f64 = 0.7;
+    best.filter(|(score, _)| *score >= CLOSE_ENOUGH)
+        .map(|(_, name)| name)
+}
+
+/// "Did you mean" for a dotted key; a bare word may also be a mistyped `[section]`.
+pub(crate) fn suggest_key(input: &str) -> Option<&'static str> {
+    let sections = sections()
+        .into_iter()
+        .filter(|_| !input.contains('.'))
+        .map(|s| (s, s));
+    closest(input, key_candidates().chain(sections))
+}
+
+fn key_candidates() -> impl Iterator<Item = (&'static str, &'static str)> {
+    KEYS.iter()
+        .map(|k| (*k, k.split_once('.').map_or(*k, |(_, t)| t)))
+}
+
+/// "Did you mean" for an unknown `LLAMA_DASHBOARD_*` variable.
+pub(crate) fn suggest_env(var: &str) -> Option<&'static str> {
+    let strip = |v: &'static str| v.strip_prefix(ENV_PREFIX).unwrap_or(v);
+    let candidates = SETTINGS.iter().flat_map(|s| {
+        let short = match s.key() {
+            Some(k) => k.split_once('.').map_or(k, |(_, t)| t),
+            None => strip(s.env),
+        };
+        s.env_names().map(move |n| (strip(n), short))
+    });
+    let wanted = var.strip_prefix(ENV_PREFIX).unwrap_or(var);
+    let found = closest(wanted, candidates)?;
+    SETTINGS
+        .iter()
+        .flat_map(Setting::env_names)
+        .find(|n| strip(n) == found)
+}
