@@ -151,6 +151,66 @@ fn config_set_validates_persists_and_env_overrides() {
 }
 
 #[test]
+fn config_show_masks_secrets_unless_asked() {
+    let env = Env::new();
+    env.cmd()
+        .args(["config", "set", "server.api_key", "file-secret"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("file-secret").not());
+    let shown = env.json(&["config", "show", "--json"]);
+    assert_eq!(shown["config"]["server"]["api_key"], "********");
+    let shown = env.json(&["config", "show", "--json", "--show-secrets"]);
+    assert_eq!(shown["config"]["server"]["api_key"], "file-secret");
+
+    // The short variable is a setting too: masked, and not called ignored.
+    let out = env
+        .cmd()
+        .env("LLAMA_DASHBOARD_ADMIN_API_KEY", "env-secret")
+        .env("LLAMA_DASHBOARD_LOG", "warn")
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("admin_api_key = \"********\""), "{stdout}");
+    assert!(!stdout.contains("secret"), "{stdout}");
+    assert!(!stderr.contains("ignored"), "{stderr}");
+    env.cmd()
+        .env("LLAMA_DASHBOARD_ADMIN_API_KEY", "env-secret")
+        .args(["config", "show", "--show-secrets"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("admin_api_key = \"env-secret\""));
+}
+
+#[test]
+fn config_set_keeps_comments_and_names_the_key_meant() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.config_dir()).unwrap();
+    let file = env.config_dir().join("config.toml");
+    std::fs::write(&file, "# my server\n[server]\nhost = \"::1\" # v6 only\n").unwrap();
+    env.cmd()
+        .args(["config", "set", "server.port", "9123"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "# my server\n[server]\nhost = \"::1\" # v6 only\nport = 9123\n"
+    );
+    env.cmd()
+        .args(["config", "set", "port", "9124"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "unknown key `port`; did you mean `server.port`?",
+        ));
+}
+
+#[test]
 fn corrupt_config_file_starts_with_defaults_and_warns() {
     let env = Env::new();
     std::fs::create_dir_all(env.config_dir()).unwrap();

@@ -2,7 +2,8 @@
 //!
 //! Every struct is `#[serde(deny_unknown_fields, default)]`: a key missing from the file takes its
 //! default, and a key this build does not know is an error (a typo must not be silently ignored).
-//! Range checks live in [`crate::keys`], shared by the file, environment, flags and `config set`.
+//! Each field has a row in the settings table ([`crate::table`]) giving its type, range and
+//! description; the defaults are here, in the `Default` impls.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -270,6 +270,10 @@ fn every_row_of_the_table_is_consistent() {
     names.dedup();
     assert_eq!(names.len(), count, "a variable is listed twice");
     Config::default().validate().unwrap();
+    let levels = Kind::Choice(&["trace", "debug", "info", "warn", "error"]);
+    assert_eq!(crate::setting("log.level").unwrap().kind, levels);
+    let names: Vec<&str> = LogLevel::ALL.iter().map(|l| l.as_str()).collect();
+    assert_eq!(names, ["trace", "debug", "info", "warn", "error"]);
 }
 
 #[test]
@@ -781,6 +785,21 @@ top_k = 20
         (c.models.ctx_size, c.server.port, c.models.parallel),
         (8192, 9123, 4)
     );
+}
+
+#[test]
+fn set_persisted_edits_dotted_and_inline_keys_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = paths_in(tmp.path());
+    write_config(&paths, "models.parallel = 2 # two\nserver = { port = 9000 }\n");
+    set_persisted(&paths, "models.parallel", "3").unwrap();
+    set_persisted(&paths, "server.port", "9001").unwrap();
+    set_persisted(&paths, "models.ctx_size", "1024").unwrap();
+    let text = fs::read_to_string(paths.config_file()).unwrap();
+    let c = ConfigFile::read(&paths.config_file()).unwrap().config;
+    assert_eq!((c.models.parallel, c.server.port, c.models.ctx_size), (3, 9001, 1024), "{text}");
+    assert!(text.starts_with("models.parallel = 3 # two\n"), "{text}");
+    assert!(text.contains("server = { port = 9001 }"), "{text}");
 }
 
 #[test]

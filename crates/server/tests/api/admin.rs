@@ -179,6 +179,10 @@ async fn config_paths_browse_and_logs() {
     let (status, c) = s.get("/api/config").await;
     assert_eq!(status, 200);
     assert_eq!(c["config"]["server"]["port"], 8080);
+    // The settings API edits the file: what the user wrote there stays.
+    let file = s.dir.path().join("config/config.toml");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "# mine\n[models]\nctx_size = 2048 # per slot\n").unwrap();
     let (status, c) = s
         .send(
             s.client
@@ -190,6 +194,10 @@ async fn config_paths_browse_and_logs() {
     assert_eq!(c["config"]["models"]["parallel"], 3);
     let saved = std::fs::read_to_string(s.dir.path().join("config/config.toml")).unwrap();
     assert!(saved.contains("parallel = 3"), "{saved}");
+    assert!(
+        saved.starts_with("# mine\n[models]\nctx_size = 2048 # per slot\n"),
+        "{saved}"
+    );
     let (status, e) = s
         .send(
             s.client
@@ -199,6 +207,13 @@ async fn config_paths_browse_and_logs() {
         .await;
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["error"]["param"], "models.parallel");
+    let (status, e) = s
+        .send(s.client.put(s.url("/api/config")).json(&json!({"port": 9123})))
+        .await;
+    assert_eq!(status, 400, "{e}");
+    let msg = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("did you mean `server.port`"), "{e}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), saved, "a refused PUT writes nothing");
 
     // Model paths.
     let extra = tempfile::tempdir().unwrap();
