@@ -791,13 +791,20 @@ top_k = 20
 fn set_persisted_edits_dotted_and_inline_keys_in_place() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = paths_in(tmp.path());
-    write_config(&paths, "models.parallel = 2 # two\nserver = { port = 9000 }\n");
+    write_config(
+        &paths,
+        "models.parallel = 2 # two\nserver = { port = 9000 }\n",
+    );
     set_persisted(&paths, "models.parallel", "3").unwrap();
     set_persisted(&paths, "server.port", "9001").unwrap();
     set_persisted(&paths, "models.ctx_size", "1024").unwrap();
     let text = fs::read_to_string(paths.config_file()).unwrap();
     let c = ConfigFile::read(&paths.config_file()).unwrap().config;
-    assert_eq!((c.models.parallel, c.server.port, c.models.ctx_size), (3, 9001, 1024), "{text}");
+    assert_eq!(
+        (c.models.parallel, c.server.port, c.models.ctx_size),
+        (3, 9001, 1024),
+        "{text}"
+    );
     assert!(text.starts_with("models.parallel = 3 # two\n"), "{text}");
     assert!(text.contains("server = { port = 9001 }"), "{text}");
 }

@@ -208,12 +208,20 @@ async fn config_paths_browse_and_logs() {
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["error"]["param"], "models.parallel");
     let (status, e) = s
-        .send(s.client.put(s.url("/api/config")).json(&json!({"port": 9123})))
+        .send(
+            s.client
+                .put(s.url("/api/config"))
+                .json(&json!({"port": 9123})),
+        )
         .await;
     assert_eq!(status, 400, "{e}");
     let msg = e["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("did you mean `server.port`"), "{e}");
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), saved, "a refused PUT writes nothing");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        saved,
+        "a refused PUT writes nothing"
+    );
 
     // Model paths.
     let extra = tempfile::tempdir().unwrap();
