@@ -62,6 +62,22 @@ impl Events {
     }
 }
 
+impl Events {
+    /// Forwards deployments' state changes (until the deployments go away).
+    pub fn forward_deployments(&self, mut rx: broadcast::Receiver<service::DeploymentEvent>) {
+        let events = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) => events.emit(e.kind, crate::api::deployments::to_json(&e.deployment)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+}
+
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }

@@ -5,6 +5,7 @@
 //!   `system`, `deployments`, `bench`, `ws`); each parses its own JSON into the service's
 //!   protocol-neutral request and writes the outputs back in its own wire format.
 //! - [`auth`], [`middleware`]: keys and rate limit; error shapes, metrics, shutdown.
+//! - [`ports`]: deployments' own ports (the per-model routes, pinned to one model).
 //! - [`error`]: the one error type, rendered per API family.
 //!
 //! Layers, outermost first: request id → tracing → CORS → error shapes → HTTP metrics →
@@ -18,6 +19,7 @@ pub mod extract;
 pub mod logs;
 pub mod metrics;
 pub mod middleware;
+pub mod ports;
 pub mod routes;
 pub mod state;
 
@@ -107,7 +109,11 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
     let events = Events::default();
     events.forward_models(models.manager().subscribe());
     let (shutdown, _) = tokio::sync::watch::channel(false);
-    let state = Arc::new(AppState {
+    let state = Arc::new_cyclic(|me| AppState {
+        deployments: service::Deployments::new(
+            models.clone(),
+            Box::new(ports::HttpPorts { state: me.clone() }),
+        ),
         models,
         paths: opts.paths.clone(),
         config: RwLock::new(c.clone()),
@@ -117,30 +123,70 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         logs: opts.logs.clone(),
         events,
         bench: Default::default(),
-        deployments: Default::default(),
         started: Instant::now(),
         shutdown,
         listen: format!("{}:{}", c.server.host, c.server.port),
     });
-    api::deployments::spawn_health_check(Arc::downgrade(&state), Duration::from_secs(10));
+    state
+        .events
+        .forward_deployments(state.deployments.subscribe());
+    state
+        .deployments
+        .spawn_health_check(Duration::from_secs(10));
     state
 }
 
 /// The whole application: routes and layers.
 pub fn app(state: SharedState) -> Router {
-    let (routes, docs) = routes::table();
-    let doc = Arc::new(routes::openapi(&docs));
+    let routes = routes::table();
+    let doc = Arc::new(routes::openapi(&routes.docs));
+    let operations: Arc<[&'static str]> = routes::model_operations(&routes.docs).into();
+    let router = routes.all.route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { axum::Json((*doc).clone()) }
+        }),
+    );
+    let app = with_layers(router, state);
+    // Before routing (a layer on the router runs after it): a model id with unencoded `/`
+    // becomes the one segment the routes declare (`routes::MODEL_ID_IN_PATH`).
+    let encode = move |mut req: axum::extract::Request| {
+        if let Some(path) = routes::encode_model_id(req.uri().path(), &operations) {
+            let pq = match req.uri().query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = pq.parse().ok();
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+        req
+    };
+    Router::new().fallback_service(tower::ServiceExt::map_request(app, encode))
+}
+
+/// A deployment's own port (`ports`): the per-model routes, pinned to its model, behind the
+/// same layers as the server's.
+pub fn deployment_app(state: SharedState, pin: ports::Pinned) -> Router {
+    let router = routes::table()
+        .per_model
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.clone(), pin),
+            ports::pin_model,
+        ));
+    with_layers(router, state)
+}
+
+/// Error shapes, metrics, shutdown, keys and the body limit (innermost last), CORS, tracing
+/// and request ids.
+fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
     let c = state.config();
     let body_limit = (c.server.body_limit_mb as usize).saturating_mul(1024 * 1024);
     let request_id = HeaderName::from_static("x-request-id");
-    let mut router = routes
-        .route(
-            "/openapi.json",
-            get(move || {
-                let doc = doc.clone();
-                async move { axum::Json((*doc).clone()) }
-            }),
-        )
+    let mut router = router
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
@@ -243,6 +289,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     "model folders scanned"
                 );
             }
+            let restored = st.deployments.restore();
+            if restored > 0 {
+                tracing::info!(deployments = restored, "restarting the deployments that ran");
+            }
             if let Some(name) = preload {
                 match st.models.load(&name, &Default::default()).await {
                     Ok(e) => tracing::info!(model = %e.id, "preloaded"),
@@ -270,6 +320,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let mut stop2 = state.shutdown.subscribe();
     let handle = tokio::spawn(async move { server.await });
     let _ = stop2.wait_for(|s| *s).await;
+    // Deployments' ports stop accepting too (they come back with the next start).
+    state.deployments.close_all().await;
     // Stopped accepting; give in-flight requests their grace period.
     match tokio::time::timeout(opts.grace, handle).await {
         Ok(Ok(Ok(()))) => tracing::info!("all requests finished"),

@@ -14,39 +14,112 @@ pub struct Doc {
     pub path: &'static str,
     pub summary: &'static str,
     pub tag: &'static str,
+    /// Also served on a deployment's own port, limited to its model.
+    pub per_model: bool,
+}
+
+/// The routers built from the table, and its documentation.
+pub struct Routes {
+    /// Every route (the server's port).
+    pub all: Router<SharedState>,
+    /// The routes a deployment's own port serves: inference on one model.
+    pub per_model: Router<SharedState>,
+    pub docs: Vec<Doc>,
 }
 
 struct Table {
-    router: Router<SharedState>,
-    docs: Vec<Doc>,
+    routes: Routes,
 }
 
 impl Table {
     fn add(
-        mut self,
+        self,
         path: &'static str,
         tag: &'static str,
         route: MethodRouter<SharedState>,
         ops: &[(&'static str, &'static str)],
     ) -> Self {
-        self.router = self.router.route(path, route);
+        self.push(false, path, tag, route, ops)
+    }
+
+    /// A route that acts on one model: also served on deployments' own ports.
+    fn model(
+        self,
+        path: &'static str,
+        tag: &'static str,
+        route: MethodRouter<SharedState>,
+        ops: &[(&'static str, &'static str)],
+    ) -> Self {
+        self.push(true, path, tag, route, ops)
+    }
+
+    fn push(
+        mut self,
+        per_model: bool,
+        path: &'static str,
+        tag: &'static str,
+        route: MethodRouter<SharedState>,
+        ops: &[(&'static str, &'static str)],
+    ) -> Self {
+        let r = &mut self.routes;
+        if per_model {
+            r.per_model = std::mem::take(&mut r.per_model).route(path, route.clone());
+        }
+        r.all = std::mem::take(&mut r.all).route(path, route);
         for (method, summary) in ops {
-            self.docs.push(Doc {
+            r.docs.push(Doc {
                 method,
                 path,
                 summary,
                 tag,
+                per_model,
             });
         }
         self
     }
 }
 
+/// Where a model id goes in a path, and why so (the OpenAPI document carries this).
+pub const MODEL_ID_IN_PATH: &str = "The model's id, alias or path, in one path segment. \
+    Ids of Hugging Face models hold `/` (`org/repo/file`): send them percent-encoded \
+    (`org%2Frepo%2Ffile`). The unencoded form (`/api/models/org/repo/file/details`) works \
+    too: when a path under `/api/models/` has more segments than its route, every segment \
+    before the operation's name (the last one) is taken as the id. Ids with `:` \
+    (Ollama's `name:tag`) need no encoding.";
+
+const MODELS_PREFIX: &str = "/api/models/";
+
+/// The operations of `/api/models/{id}/<operation>`, from the table.
+pub fn model_operations(docs: &[Doc]) -> Vec<&'static str> {
+    let mut ops: Vec<&'static str> = docs
+        .iter()
+        .filter_map(|d| d.path.strip_prefix("/api/models/{id}/"))
+        .collect();
+    ops.sort_unstable();
+    ops.dedup();
+    ops
+}
+
+/// `/api/models/org/repo/file/details` → `/api/models/org%2Frepo%2Ffile/details`: the
+/// unencoded form of a model id with `/`, made the one-segment form the routes declare.
+/// `None` when the path needs no change.
+pub fn encode_model_id(path: &str, operations: &[&str]) -> Option<String> {
+    let rest = path.strip_prefix(MODELS_PREFIX)?;
+    let (id, op) = rest.rsplit_once('/')?;
+    if !id.contains('/') || !operations.contains(&op) || id.split('/').any(str::is_empty) {
+        return None;
+    }
+    Some(format!("{MODELS_PREFIX}{}/{op}", id.replace('/', "%2F")))
+}
+
 /// The routes and their documentation.
-pub fn table() -> (Router<SharedState>, Vec<Doc>) {
+pub fn table() -> Routes {
     let mut t = Table {
-        router: Router::new(),
-        docs: Vec::new(),
+        routes: Routes {
+            all: Router::new(),
+            per_model: Router::new(),
+            docs: Vec::new(),
+        },
     };
     // OpenAI-compatible, with and without the /v1 prefix (as llama-server).
     for (prefix, tag) in [("/v1", "openai"), ("", "openai")] {
@@ -58,13 +131,13 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             }
         };
         t = t
-            .add(
+            .model(
                 p("/models"),
                 tag,
                 get(openai::list_models),
                 &[("get", "List models with their state")],
             )
-            .add(
+            .model(
                 p("/chat/completions"),
                 tag,
                 post(openai::chat_completions),
@@ -73,19 +146,19 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
                     "Chat completion (stream, tools, JSON mode, logprobs)",
                 )],
             )
-            .add(
+            .model(
                 p("/completions"),
                 tag,
                 post(openai::completions),
                 &[("post", "Text completion")],
             )
-            .add(
+            .model(
                 p("/embeddings"),
                 tag,
                 post(crate::api::embed::openai_embeddings),
                 &[("post", "Embeddings")],
             )
-            .add(
+            .model(
                 p("/responses"),
                 tag,
                 post(crate::api::responses::create),
@@ -93,20 +166,20 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             );
     }
     t = t
-        .add(
+        .model(
             "/v1/rerank",
             "native",
             post(crate::api::embed::rerank),
             &[("post", "Rerank documents")],
         )
         // llama.cpp-native
-        .add(
+        .model(
             "/health",
             "native",
             get(native::health),
             &[("get", "Health (public)")],
         )
-        .add(
+        .model(
             "/v1/health",
             "native",
             get(native::health),
@@ -118,64 +191,67 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             get(native::metrics),
             &[("get", "Prometheus metrics")],
         )
-        .add(
+        .model(
             "/completion",
             "native",
             post(native::completion),
             &[("post", "llama.cpp completion")],
         )
-        .add(
+        .model(
             "/tokenize",
             "native",
             post(native::tokenize),
             &[("post", "Tokenize (with_pieces)")],
         )
-        .add(
+        .model(
             "/detokenize",
             "native",
             post(native::detokenize),
             &[("post", "Detokenize")],
         )
-        .add(
+        .model(
             "/apply-template",
             "native",
             post(native::apply_template),
             &[("post", "Render the chat template")],
         )
-        .add(
+        .model(
             "/embedding",
             "native",
             post(crate::api::embed::native_embedding),
             &[("post", "Embeddings (pooling none gives per-token vectors)")],
         )
-        .add(
+        .model(
             "/reranking",
             "native",
             post(crate::api::embed::rerank),
             &[("post", "Rerank documents")],
         )
-        .add(
+        .model(
             "/rerank",
             "native",
             post(crate::api::embed::rerank),
             &[("post", "Rerank documents")],
         )
-        .add(
+        .model(
             "/infill",
             "native",
             post(crate::api::embed::infill),
             &[("post", "Fill in the middle")],
         )
+        .model(
+            "/props",
+            "native",
+            get(native::props),
+            &[("get", "Server and model properties")],
+        )
         .add(
             "/props",
             "native",
-            get(native::props).post(native::set_props),
-            &[
-                ("get", "Server and model properties"),
-                ("post", "Change default generation settings (admin)"),
-            ],
+            post(native::set_props),
+            &[("post", "Change default generation settings (admin)")],
         )
-        .add(
+        .model(
             "/slots",
             "native",
             get(native::slots),
@@ -187,14 +263,17 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             post(native::slot_action),
             &[("post", "Save, restore or erase a slot (?action=, admin)")],
         )
+        .model(
+            "/lora-adapters",
+            "native",
+            get(crate::api::embed::lora_list),
+            &[("get", "LoRA adapters of a model")],
+        )
         .add(
             "/lora-adapters",
             "native",
-            get(crate::api::embed::lora_list).post(crate::api::embed::lora_set),
-            &[
-                ("get", "LoRA adapters of a model"),
-                ("post", "Set LoRA scales (admin)"),
-            ],
+            post(crate::api::embed::lora_set),
+            &[("post", "Set LoRA scales (admin)")],
         )
         // Management
         .add(
@@ -215,25 +294,69 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             post(admin::vram_estimate),
             &[("post", "Memory estimate for a model and parameters")],
         )
+        // One route per operation on a model; `{id}` is one segment (MODEL_ID_IN_PATH).
         .add(
-            "/api/models/{*rest}",
+            "/api/models/{id}/details",
             "models",
-            get(admin::get)
-                .post(admin::post)
-                .put(admin::put)
-                .delete(admin::delete),
+            get(admin::get_details),
+            &[(
+                "get",
+                "Model details: GGUF metadata, memory estimate, load spec, capabilities",
+            )],
+        )
+        .add(
+            "/api/models/{id}/config",
+            "models",
+            get(admin::get_config).put(admin::put_config),
             &[
-                (
-                    "get",
-                    "{id}/details | {id}/config | {id}/template | {id}/capabilities",
-                ),
-                ("post", "{id}/load | {id}/unload"),
-                (
-                    "put",
-                    "{id}/config | {id}/alias | {id}/favorite | {id}/template | {id}/capabilities",
-                ),
-                ("delete", "{id}/template"),
+                ("get", "Stored and effective launch parameters"),
+                ("put", "Store launch parameters"),
             ],
+        )
+        .add(
+            "/api/models/{id}/template",
+            "models",
+            get(admin::get_template)
+                .put(admin::put_template)
+                .delete(admin::delete_template),
+            &[
+                ("get", "Chat template: custom, embedded, in use"),
+                ("put", "Set a custom chat template"),
+                ("delete", "Remove the custom chat template"),
+            ],
+        )
+        .add(
+            "/api/models/{id}/capabilities",
+            "models",
+            get(admin::get_capabilities).put(admin::put_capabilities),
+            &[
+                ("get", "Detected, overridden and effective capabilities"),
+                ("put", "Override the capabilities (null: detect)"),
+            ],
+        )
+        .add(
+            "/api/models/{id}/alias",
+            "models",
+            put(admin::put_alias),
+            &[("put", "Set or remove the alias")],
+        )
+        .add(
+            "/api/models/{id}/favorite",
+            "models",
+            put(admin::put_favorite),
+            &[("put", "Mark or unmark as favorite")],
+        )
+        .add(
+            "/api/models/{id}/load",
+            "models",
+            post(admin::load),
+            &[("post", "Load (or reload with other parameters)")],
+        )
+        .add(
+            "/api/models/{id}/unload",
+            "models",
+            post(admin::unload),
+            &[("post", "Unload")],
         )
         .add(
             "/api/config",
@@ -296,13 +419,22 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             "/api/deployments/start",
             "deployments",
             post(deployments::start),
-            &[("post", "Start a deployment")],
+            &[(
+                "post",
+                "Start a deployment: {model, name?, params?, port?} (port: its own port, 0 = any free one)",
+            )],
         )
         .add(
             "/api/deployments/list",
             "deployments",
             get(deployments::list),
             &[("get", "List deployments")],
+        )
+        .add(
+            "/api/deployments/{id}",
+            "deployments",
+            delete(deployments::remove),
+            &[("delete", "Forget a stopped deployment")],
         )
         .add(
             "/api/deployments/{id}/status",
@@ -317,10 +449,16 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             &[("get", "Deployment logs")],
         )
         .add(
-            "/api/deployments/{id}/{action}",
+            "/api/deployments/{id}/stop",
             "deployments",
-            put(deployments::action),
-            &[("put", "stop | restart")],
+            put(deployments::stop),
+            &[("put", "Stop: unload the model, close its port")],
+        )
+        .add(
+            "/api/deployments/{id}/restart",
+            "deployments",
+            put(deployments::restart),
+            &[("put", "Restart with the same parameters and port")],
         )
         .add(
             "/api/bench/run",
@@ -358,18 +496,25 @@ pub fn table() -> (Router<SharedState>, Vec<Doc>) {
             get(ws::bench),
             &[("get", "Benchmark events (WebSocket)")],
         );
-    (t.router, t.docs)
+    t.routes
 }
 
 /// The OpenAPI 3.1 document for the routes.
 pub fn openapi(docs: &[Doc]) -> Value {
     let mut paths = Map::new();
     for d in docs {
-        let path = d.path.replace("{*rest}", "{rest}");
+        let path = d.path.to_string();
+        let model_id = path.starts_with("/api/models/{id}");
         let params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                let mut p = json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+                if model_id && name == "id" {
+                    p["description"] = json!(MODEL_ID_IN_PATH);
+                }
+                p
+            })
             .collect();
         let public = crate::auth::required_access(d.method, d.path) == crate::auth::Access::None;
         let mut op = json!({
@@ -381,6 +526,14 @@ pub fn openapi(docs: &[Doc]) -> Value {
                 "4XX": {"description": "Client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             },
         });
+        if model_id {
+            op["description"] = json!(MODEL_ID_IN_PATH);
+        } else if d.per_model {
+            op["description"] = json!(
+                "Also served on a deployment's own port, where `model` may only name that \
+                 deployment's model (it is the default; another model is 404)."
+            );
+        }
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
@@ -420,4 +573,58 @@ pub fn openapi(docs: &[Doc]) -> Value {
         },
         "security": [{"bearer": []}, {"apiKey": []}],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_with_slashes_become_one_segment() {
+        let ops = model_operations(&table().docs);
+        assert!(ops.contains(&"details") && ops.contains(&"load"), "{ops:?}");
+        let enc = |p| encode_model_id(p, &ops);
+        assert_eq!(
+            enc("/api/models/org/repo/file/details").as_deref(),
+            Some("/api/models/org%2Frepo%2Ffile/details")
+        );
+        assert_eq!(
+            enc("/api/models/org/repo/file:Q4/load").as_deref(),
+            Some("/api/models/org%2Frepo%2Ffile:Q4/load")
+        );
+        // Already one segment, not an operation, not under /api/models, or empty segments.
+        for p in [
+            "/api/models/smol/details",
+            "/api/models/org%2Frepo%2Ffile/details",
+            "/api/models/org/repo/file/nope",
+            "/api/models/scan",
+            "/api/models/vram-estimate",
+            "/v1/models/org/repo/details",
+            "/api/models//x/details",
+            "/api/models/a/b/",
+        ] {
+            assert_eq!(enc(p), None, "{p}");
+        }
+    }
+
+    #[test]
+    fn every_operation_is_documented_once() {
+        let docs = table().docs;
+        let mut seen = std::collections::HashSet::new();
+        for d in &docs {
+            assert!(
+                seen.insert((d.method, d.path)),
+                "{} {} twice",
+                d.method,
+                d.path
+            );
+            assert!(!d.path.contains('*'), "a catch-all hides operations: {}", d.path);
+        }
+        // Deployments' ports serve inference only, never management.
+        assert!(
+            docs.iter()
+                .filter(|d| d.per_model)
+                .all(|d| !d.path.starts_with("/api/") && !d.path.starts_with("/ws/"))
+        );
+    }
 }

@@ -55,7 +55,7 @@ pub struct AppState {
     pub logs: Logs,
     pub events: Events,
     pub bench: crate::api::bench::BenchRunner,
-    pub deployments: crate::api::deployments::Deployments,
+    pub deployments: Arc<service::Deployments>,
     pub started: Instant,
     /// Set to true to begin a graceful shutdown.
     pub shutdown: watch::Sender<bool>,

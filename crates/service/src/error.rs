@@ -11,6 +11,9 @@ pub enum ServiceError {
     /// No discovered model has this id, alias or path.
     #[error("model '{0}' not found")]
     UnknownModel(String),
+    /// Something other than a model that the request names does not exist (a deployment).
+    #[error("{0}")]
+    NotFound(String),
     /// A request field is missing or out of range; `field` names it.
     #[error("invalid parameter '{field}': {reason}")]
     Invalid { field: String, reason: String },
@@ -65,7 +68,7 @@ impl ServiceError {
 
     pub fn kind(&self) -> ErrorKind {
         match self {
-            ServiceError::UnknownModel(_) => ErrorKind::NotFound,
+            ServiceError::UnknownModel(_) | ServiceError::NotFound(_) => ErrorKind::NotFound,
             ServiceError::Invalid { .. }
             | ServiceError::Rejected(_)
             | ServiceError::Template(_) => ErrorKind::BadRequest,

@@ -6,16 +6,22 @@
 //!   a model with its compiled chat templates.
 //! - [`ChatFormat`]: picks and renders a model's chat template, with tool polyfills for
 //!   templates that know nothing of tools.
+//! - [`Deployments`]: named, started models with their own ports, stored and restored (the
+//!   state machine; the HTTP server only serves their ports).
 //! - [`generate`]: the protocol-neutral [`Request`] and the [`Output`] stream every API
 //!   adapter maps to its own wire format.
 
 pub mod chat_format;
+pub mod deployments;
 mod error;
 pub mod generate;
 mod loader;
 mod models;
 
 pub use chat_format::{ChatFormat, SpecialTokens};
+pub use deployments::{
+    Deployment, DeploymentEvent, DeploymentState, Deployments, OpenPort, PortServer, StartRequest,
+};
 pub use error::{ErrorKind, ServiceError};
 pub use generate::{
     ChatInput, Collected, Done, Finish, Generation, Input, Output, Request, ResponseFormat,

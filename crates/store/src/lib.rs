@@ -1,5 +1,5 @@
-//! The dashboard's SQLite database (`<data_dir>/dashboard.db`): per-model settings and benchmark
-//! results.
+//! The dashboard's SQLite database (`<data_dir>/dashboard.db`): per-model settings, benchmark
+//! results and deployments.
 //!
 //! [`Store::open`] creates and migrates the database. It refuses a file that is not SQLite
 //! ([`StoreError::NotADatabase`]) or that a newer build has migrated further than this one knows
@@ -7,12 +7,14 @@
 
 mod bench_runs;
 mod db;
+mod deployments;
 mod error;
 mod migrations;
 mod model_settings;
 
 pub use bench_runs::BenchRun;
 pub use db::Store;
+pub use deployments::StoredDeployment;
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use model_settings::{ALIAS_MAX_CHARS, ModelSettings};

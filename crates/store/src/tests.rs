@@ -404,3 +404,52 @@ fn several_connections_to_one_new_file_like_several_processes() {
     let store = Store::open(Path::new(&path)).unwrap();
     assert_eq!(store.all_model_settings().unwrap().len(), 4 * 20);
 }
+
+#[test]
+fn deployments_round_trip_and_remember_whether_they_run() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(store.deployments().unwrap().is_empty());
+    let mut d = crate::StoredDeployment {
+        id: "web".into(),
+        model_id: "org/repo/model".into(),
+        params: params(json!({"ctx_size": 1024})),
+        port: Some(0),
+        running: true,
+        restarts: 0,
+        created_at: 10,
+    };
+    store.put_deployment(&d).unwrap();
+    let other = crate::StoredDeployment {
+        id: "api".into(),
+        port: None,
+        created_at: 20,
+        ..d.clone()
+    };
+    store.put_deployment(&other).unwrap();
+    assert_eq!(store.deployments().unwrap(), vec![d.clone(), other.clone()]);
+
+    // A start under the same name replaces it.
+    d.params = params(json!({"parallel": 2}));
+    d.port = Some(8123);
+    store.put_deployment(&d).unwrap();
+    assert_eq!(store.deployment("web").unwrap(), Some(d.clone()));
+
+    assert!(store.set_deployment_running("web", false, 3).unwrap());
+    let got = store.deployment("web").unwrap().unwrap();
+    assert!(!got.running);
+    assert_eq!(got.restarts, 3);
+    assert!(!store.set_deployment_running("nope", true, 0).unwrap());
+
+    assert!(store.delete_deployment("web").unwrap());
+    assert!(!store.delete_deployment("web").unwrap());
+    assert_eq!(store.deployments().unwrap(), vec![other]);
+
+    let bad = crate::StoredDeployment {
+        id: String::new(),
+        ..d
+    };
+    assert!(matches!(
+        store.put_deployment(&bad),
+        Err(StoreError::Invalid(_))
+    ));
+}

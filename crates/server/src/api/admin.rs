@@ -1,7 +1,8 @@
 //! The management API for models (PRD M4.5): listing with state and user settings,
 //! details, load/unload, per-model launch config, alias, favorite, custom template,
-//! capabilities, rescans and memory estimates. Model ids may contain `/` (`org/repo/file`)
-//! and `:` (`name:tag`), so `/api/models/{*rest}` is split at its last segment.
+//! capabilities, rescans and memory estimates. One handler per operation, each declared in
+//! `routes.rs`; a model id holding `/` (`org/repo/file`) travels percent-encoded in one
+//! segment (`routes::encode_model_ids` keeps the unencoded form working).
 
 use super::openai::state_name;
 use crate::error::{ApiError, ApiResult};
@@ -79,91 +80,102 @@ pub async fn scan(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
     })))
 }
 
-/// Splits `org/repo/file/details` into (`org/repo/file`, `details`).
-fn split(rest: &str) -> ApiResult<(&str, &str)> {
-    rest.rsplit_once('/')
-        .filter(|(id, _)| !id.is_empty())
-        .ok_or_else(|| ApiError::not_found(format!("route not found: /api/models/{rest}")))
+/// The model a route's `{id}` names (id, alias or path; axum has already percent-decoded
+/// it, so `org%2Frepo%2Ffile` is `org/repo/file`).
+fn model(state: &SharedState, id: &str) -> ApiResult<ModelEntry> {
+    Ok(state.models.resolve(id)?)
 }
 
-/// The model and the action of `/api/models/{id}/{action}`.
-fn target<'a>(state: &SharedState, rest: &'a str) -> ApiResult<(ModelEntry, &'a str)> {
-    let (id, action) = split(rest)?;
-    Ok((state.models.resolve(id)?, action))
-}
-
-pub async fn get(
+/// `GET /api/models/{id}/details`
+pub async fn get_details(
     State(state): State<SharedState>,
-    Path(rest): Path<String>,
+    Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (entry, action) = target(&state, &rest)?;
-    match action {
-        "details" => details(&state, &entry).await,
-        "config" => Ok(Json(json!({
-            "model": entry.id,
-            "launch_params": state.models.settings(&entry.id).launch_params,
-            "effective": state.models.spec_for(&entry, &Map::new()).map_err(ApiError::from)?,
-            "keys": service::launch_param_keys(),
-        }))),
-        "template" => template_get(&state, &entry).await,
-        "capabilities" => {
-            let detected = detect_capabilities(&state, &entry).await;
-            let stored = state.models.settings(&entry.id).capabilities;
-            Ok(Json(json!({
-                "model": entry.id,
-                "detected": detected,
-                "override": stored,
-                "effective": stored.clone().unwrap_or(detected),
-            })))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "route not found: /api/models/{rest}"
-        ))),
-    }
+    let entry = model(&state, &id)?;
+    details(&state, &entry).await
 }
 
-pub async fn post(
+/// `GET /api/models/{id}/config`
+pub async fn get_config(
     State(state): State<SharedState>,
-    Path(rest): Path<String>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    Ok(Json(json!({
+        "model": entry.id,
+        "launch_params": state.models.settings(&entry.id).launch_params,
+        "effective": state.models.spec_for(&entry, &Map::new()).map_err(ApiError::from)?,
+        "keys": service::launch_param_keys(),
+    })))
+}
+
+/// `GET /api/models/{id}/template`
+pub async fn get_template(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    template_get(&state, &entry).await
+}
+
+/// `GET /api/models/{id}/capabilities`
+pub async fn get_capabilities(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    let detected = detect_capabilities(&state, &entry).await;
+    let stored = state.models.settings(&entry.id).capabilities;
+    Ok(Json(json!({
+        "model": entry.id,
+        "detected": detected,
+        "override": stored,
+        "effective": stored.clone().unwrap_or(detected),
+    })))
+}
+
+/// `POST /api/models/{id}/load`
+pub async fn load(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (entry, action) = target(&state, &rest)?;
-    match action {
-        "load" => {
-            let params: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
-                Map::new()
-            } else {
-                let v: Value = crate::extract::parse(&body)?;
-                match v {
-                    Value::Object(mut o) => match o.remove("params") {
-                        Some(Value::Object(p)) => p,
-                        Some(_) => return Err(ApiError::invalid("params", "must be an object")),
-                        None => o,
-                    },
-                    _ => return Err(ApiError::bad_request("the body must be a JSON object")),
-                }
-            };
-            let t0 = std::time::Instant::now();
-            state.models.load(&entry.id, &params).await?;
-            let info = state
-                .models
-                .peek(&entry.id)
-                .map(|m| m.handle.info().clone());
-            Ok(Json(json!({
-                "model": entry.id,
-                "state": "loaded",
-                "load_ms": t0.elapsed().as_millis() as u64,
-                "info": info,
-            })))
+    let entry = model(&state, &id)?;
+    let params: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        let v: Value = crate::extract::parse(&body)?;
+        match v {
+            Value::Object(mut o) => match o.remove("params") {
+                Some(Value::Object(p)) => p,
+                Some(_) => return Err(ApiError::invalid("params", "must be an object")),
+                None => o,
+            },
+            _ => return Err(ApiError::bad_request("the body must be a JSON object")),
         }
-        "unload" => {
-            state.models.unload(&entry.id)?;
-            Ok(Json(json!({"model": entry.id, "state": "unloaded"})))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "route not found: /api/models/{rest}"
-        ))),
-    }
+    };
+    let t0 = std::time::Instant::now();
+    state.models.load(&entry.id, &params).await?;
+    let info = state
+        .models
+        .peek(&entry.id)
+        .map(|m| m.handle.info().clone());
+    Ok(Json(json!({
+        "model": entry.id,
+        "state": "loaded",
+        "load_ms": t0.elapsed().as_millis() as u64,
+        "info": info,
+    })))
+}
+
+/// `POST /api/models/{id}/unload`
+pub async fn unload(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    state.models.unload(&entry.id)?;
+    Ok(Json(json!({"model": entry.id, "state": "unloaded"})))
 }
 
 #[derive(Deserialize)]
@@ -186,103 +198,119 @@ struct CapabilitiesBody {
     capabilities: Option<Vec<String>>,
 }
 
-pub async fn put(
+/// `PUT /api/models/{id}/config`
+pub async fn put_config(
     State(state): State<SharedState>,
-    Path(rest): Path<String>,
+    Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (entry, action) = target(&state, &rest)?;
-    match action {
-        "config" => {
-            let v: Value = crate::extract::parse(&body)?;
-            let params = match v {
-                Value::Object(mut o) => match o.remove("launch_params") {
-                    Some(Value::Object(p)) => p,
-                    Some(_) => return Err(ApiError::invalid("launch_params", "must be an object")),
-                    None => o,
-                },
-                _ => return Err(ApiError::bad_request("the body must be a JSON object")),
-            };
-            // Validate against the defaults before storing.
-            let mut spec = state.models.defaults();
-            service::apply_overrides(&mut spec, &params)?;
-            state
-                .models
-                .with_store(|s| s.set_launch_params(&entry.id, &params))?;
-            Ok(Json(json!({"model": entry.id, "launch_params": params})))
-        }
-        "alias" => {
-            let b: AliasBody = crate::extract::parse(&body)?;
-            let alias = b.alias.as_deref().map(str::trim).filter(|a| !a.is_empty());
-            if let Some(a) = alias
-                && let Some(other) = state.models.catalog().find(a)
-                && other.id != entry.id
-            {
-                return Err(ApiError::conflict(format!(
-                    "'{a}' is already the id of another model"
-                )));
-            }
-            state.models.with_store(|s| s.set_alias(&entry.id, alias))?;
-            Ok(Json(json!({"model": entry.id, "alias": alias})))
-        }
-        "favorite" => {
-            let b: FavoriteBody = crate::extract::parse(&body)?;
-            state
-                .models
-                .with_store(|s| s.set_favorite(&entry.id, b.favorite))?;
-            Ok(Json(json!({"model": entry.id, "favorite": b.favorite})))
-        }
-        "template" => {
-            let b: TemplateBody = crate::extract::parse(&body)?;
-            // Refuse a template that does not compile, before storing it.
-            chat::ChatTemplate::new(&b.template).map_err(|e| ApiError::invalid("template", e))?;
-            state
-                .models
-                .with_store(|s| s.set_chat_template(&entry.id, Some(&b.template)))?;
-            Ok(Json(json!({"model": entry.id, "source": "custom"})))
-        }
-        "capabilities" => {
-            let b: CapabilitiesBody = crate::extract::parse(&body)?;
-            if let Some(caps) = &b.capabilities {
-                for c in caps {
-                    if !CAPABILITIES.contains(&c.as_str()) {
-                        return Err(ApiError::invalid(
-                            "capabilities",
-                            format!(
-                                "unknown capability '{c}' (known: {})",
-                                CAPABILITIES.join(", ")
-                            ),
-                        ));
-                    }
-                }
-            }
-            state
-                .models
-                .with_store(|s| s.set_capabilities(&entry.id, b.capabilities.as_deref()))?;
-            Ok(Json(json!({"model": entry.id, "override": b.capabilities})))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "route not found: /api/models/{rest}"
-        ))),
-    }
+    let entry = model(&state, &id)?;
+    let v: Value = crate::extract::parse(&body)?;
+    let params = match v {
+        Value::Object(mut o) => match o.remove("launch_params") {
+            Some(Value::Object(p)) => p,
+            Some(_) => return Err(ApiError::invalid("launch_params", "must be an object")),
+            None => o,
+        },
+        _ => return Err(ApiError::bad_request("the body must be a JSON object")),
+    };
+    // Validate against the defaults before storing.
+    let mut spec = state.models.defaults();
+    service::apply_overrides(&mut spec, &params)?;
+    state
+        .models
+        .with_store(|s| s.set_launch_params(&entry.id, &params))?;
+    Ok(Json(json!({"model": entry.id, "launch_params": params})))
 }
 
-pub async fn delete(
+/// `PUT /api/models/{id}/alias`
+pub async fn put_alias(
     State(state): State<SharedState>,
-    Path(rest): Path<String>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let (entry, action) = target(&state, &rest)?;
-    match action {
-        "template" => {
-            state
-                .models
-                .with_store(|s| s.set_chat_template(&entry.id, None))?;
-            Ok(Json(json!({"model": entry.id, "source": "model"})))
-        }
-        _ => Err(ApiError::not_found(format!(
-            "route not found: /api/models/{rest}"
-        ))),
+    let entry = model(&state, &id)?;
+    let b: AliasBody = crate::extract::parse(&body)?;
+    let alias = b.alias.as_deref().map(str::trim).filter(|a| !a.is_empty());
+    if let Some(a) = alias
+        && let Some(other) = state.models.catalog().find(a)
+        && other.id != entry.id
+    {
+        return Err(ApiError::conflict(format!(
+            "'{a}' is already the id of another model"
+        )));
     }
+    state.models.with_store(|s| s.set_alias(&entry.id, alias))?;
+    Ok(Json(json!({"model": entry.id, "alias": alias})))
+}
+
+/// `PUT /api/models/{id}/favorite`
+pub async fn put_favorite(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    let b: FavoriteBody = crate::extract::parse(&body)?;
+    state
+        .models
+        .with_store(|s| s.set_favorite(&entry.id, b.favorite))?;
+    Ok(Json(json!({"model": entry.id, "favorite": b.favorite})))
+}
+
+/// `PUT /api/models/{id}/template`
+pub async fn put_template(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    let b: TemplateBody = crate::extract::parse(&body)?;
+    // Refuse a template that does not compile, before storing it.
+    chat::ChatTemplate::new(&b.template).map_err(|e| ApiError::invalid("template", e))?;
+    state
+        .models
+        .with_store(|s| s.set_chat_template(&entry.id, Some(&b.template)))?;
+    Ok(Json(json!({"model": entry.id, "source": "custom"})))
+}
+
+/// `PUT /api/models/{id}/capabilities`
+pub async fn put_capabilities(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    let b: CapabilitiesBody = crate::extract::parse(&body)?;
+    if let Some(caps) = &b.capabilities {
+        for c in caps {
+            if !CAPABILITIES.contains(&c.as_str()) {
+                return Err(ApiError::invalid(
+                    "capabilities",
+                    format!(
+                        "unknown capability '{c}' (known: {})",
+                        CAPABILITIES.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    state
+        .models
+        .with_store(|s| s.set_capabilities(&entry.id, b.capabilities.as_deref()))?;
+    Ok(Json(json!({"model": entry.id, "override": b.capabilities})))
+}
+
+/// `DELETE /api/models/{id}/template`
+pub async fn delete_template(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let entry = model(&state, &id)?;
+    state
+        .models
+        .with_store(|s| s.set_chat_template(&entry.id, None))?;
+    Ok(Json(json!({"model": entry.id, "source": "model"})))
 }
 
 async fn template_get(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Value>> {

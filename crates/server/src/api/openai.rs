@@ -25,13 +25,18 @@ pub const FINGERPRINT: &str = concat!("llama-dashboard-", env!("CARGO_PKG_VERSIO
 
 // ---------------------------------------------------------------- /v1/models
 
-pub async fn list_models(State(state): State<SharedState>) -> Json<Value> {
+/// Every model; on a deployment's own port, its model only.
+pub async fn list_models(
+    State(state): State<SharedState>,
+    pinned: Option<axum::Extension<crate::ports::Pinned>>,
+) -> Json<Value> {
     let catalog = state.models.catalog();
     let statuses = state.models.manager().statuses();
     let settings = state.models.all_settings();
     let data: Vec<Value> = catalog
         .models
         .iter()
+        .filter(|m| pinned.as_ref().is_none_or(|p| p.model == m.id))
         .map(|m| {
             let st = statuses
                 .iter()

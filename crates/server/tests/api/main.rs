@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod deployments;
 mod embed;
 mod golden;
 mod malformed;
@@ -29,13 +30,18 @@ pub struct Opts {
     pub gemma: bool,
     pub rate_limit: Option<u32>,
     pub parallel: Option<u32>,
+    /// A model file to put into a Hugging Face hub cache too, where its id is
+    /// `org/repo/smol` (an id with slashes).
+    pub hub: Option<PathBuf>,
 }
 
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub state: SharedState,
-    pub dir: tempfile::TempDir,
+    /// The config and data folders (shared with a [`restart`](TestServer::restart)ed server).
+    pub dir: std::sync::Arc<tempfile::TempDir>,
+    opts: Opts,
 }
 
 impl TestServer {
@@ -65,6 +71,21 @@ impl TestServer {
                 std::os::unix::fs::symlink(p, models_dir.join(format!("{name}.gguf"))).unwrap();
             }
         }
+        if let Some(p) = &opts.hub {
+            let snapshot = dir.path().join("hub/models--org--repo/snapshots/0123abcd");
+            std::fs::create_dir_all(&snapshot).unwrap();
+            std::os::unix::fs::symlink(p, snapshot.join("smol.gguf")).unwrap();
+        }
+        Self::serve(std::sync::Arc::new(dir), opts).await
+    }
+
+    /// Another server over the same config and data folders, as after a restart of the
+    /// process (this one keeps running; close what must not be shared first).
+    pub async fn restart(&self) -> TestServer {
+        Self::serve(self.dir.clone(), self.opts.clone()).await
+    }
+
+    async fn serve(dir: std::sync::Arc<tempfile::TempDir>, opts: Opts) -> TestServer {
         let paths = config::Paths::resolve(
             Some(dir.path().join("config")),
             Some(dir.path().join("data")),
@@ -73,11 +94,13 @@ impl TestServer {
         let mut c = config::Config::default();
         c.server.api_key = opts.api_key.clone();
         c.server.admin_api_key = opts.admin_key.clone();
+        c.server.host = "127.0.0.1".into();
         c.models.threads = Some(1);
         c.models.ctx_size = 2048;
         c.models.parallel = opts.parallel.unwrap_or(2);
         c.sources.ollama = false;
-        c.sources.huggingface = false;
+        c.sources.huggingface = opts.hub.is_some();
+        c.sources.huggingface_dir = Some(dir.path().join("hub"));
         c.sources.lmstudio = false;
         let serve = ServeOptions {
             paths,
@@ -90,6 +113,8 @@ impl TestServer {
         };
         let state = server::build_state(&serve);
         state.models.rescan();
+        // What `serve` does after its scan.
+        state.deployments.restore();
         let app = server::app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -109,6 +134,7 @@ impl TestServer {
                 .unwrap(),
             state,
             dir,
+            opts,
         }
     }
 
