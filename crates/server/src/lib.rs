@@ -291,7 +291,10 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             }
             let restored = st.deployments.restore();
             if restored > 0 {
-                tracing::info!(deployments = restored, "restarting the deployments that ran");
+                tracing::info!(
+                    deployments = restored,
+                    "restarting the deployments that ran"
+                );
             }
             if let Some(name) = preload {
                 match st.models.load(&name, &Default::default()).await {

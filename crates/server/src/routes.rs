@@ -618,7 +618,11 @@ mod tests {
                 d.method,
                 d.path
             );
-            assert!(!d.path.contains('*'), "a catch-all hides operations: {}", d.path);
+            assert!(
+                !d.path.contains('*'),
+                "a catch-all hides operations: {}",
+                d.path
+            );
         }
         // Deployments' ports serve inference only, never management.
         assert!(

@@ -178,7 +178,7 @@ impl Deployments {
         self.lock()
             .get(id)
             .map(|e| e.d.clone())
-            .ok_or_else(|| ServiceError::NotFound(format!("no deployment '{id}'")))
+            .ok_or_else(|| not_found(id))
     }
 
     /// Whether deployment `id` is starting or running (its port serves only then).
@@ -278,9 +278,11 @@ impl Deployments {
     /// Loads the model and opens the port; the result counts only if no stop or start came
     /// in between (`epoch`).
     async fn bring_up(&self, id: &str, epoch: u64) {
-        let Some((model, params, port)) = self.lock().get(id).map(|e| {
-            (e.d.model.clone(), e.d.params.clone(), e.d.port)
-        }) else {
+        let Some((model, params, port)) = self
+            .lock()
+            .get(id)
+            .map(|e| (e.d.model.clone(), e.d.params.clone(), e.d.port))
+        else {
             return;
         };
         let mut result = self.models.load(&model, &params).await.map(|_| None);
@@ -335,23 +337,7 @@ impl Deployments {
 
     /// Unloads the model (refused while requests run on it) and closes the port.
     pub async fn stop(&self, id: &str) -> Result<Deployment, ServiceError> {
-        let d = self.get(id)?;
-        unload(&self.models, &d.model)?;
-        let (d, open) = {
-            let mut all = self.lock();
-            let e = all
-                .get_mut(id)
-                .ok_or_else(|| ServiceError::NotFound(format!("no deployment '{id}'")))?;
-            e.epoch += 1;
-            e.d.state = DeploymentState::Stopped;
-            e.d.started = None;
-            e.d.bound_port = None;
-            (e.d.clone(), e.open.take())
-        };
-        if let Some(open) = open {
-            open.close().await;
-        }
-        self.store(|s| s.set_deployment_running(id, false, d.restarts).map(drop));
+        let (d, _) = self.take_down(id, false).await?;
         tracing::info!(deployment = %id, model = %d.model, "deployment stopped");
         self.emit("deployment.updated", &d);
         Ok(d)
@@ -360,37 +346,51 @@ impl Deployments {
     /// Stops (if running) and starts again with the same parameters and port; returns once
     /// it runs or failed.
     pub async fn restart(&self, id: &str) -> Result<Deployment, ServiceError> {
+        let (_, epoch) = self.take_down(id, true).await?;
+        self.bring_up(id, epoch).await;
+        self.get(id)
+    }
+
+    /// What stop and restart share: unload the model (refused while requests run on it),
+    /// leave the deployment stopped (or starting again), close its port and store whether it
+    /// should run. Returns the deployment and its new epoch.
+    async fn take_down(
+        &self,
+        id: &str,
+        restarting: bool,
+    ) -> Result<(Deployment, u64), ServiceError> {
         let d = self.get(id)?;
         unload(&self.models, &d.model)?;
-        let (epoch, open) = {
+        let (d, epoch, open) = {
             let mut all = self.lock();
-            let e = all
-                .get_mut(id)
-                .ok_or_else(|| ServiceError::NotFound(format!("no deployment '{id}'")))?;
+            let e = all.get_mut(id).ok_or_else(|| not_found(id))?;
             e.epoch += 1;
-            e.d.restarts += 1;
-            e.d.state = DeploymentState::Starting;
-            e.d.error = None;
+            if restarting {
+                e.d.restarts += 1;
+                e.d.state = DeploymentState::Starting;
+                e.d.error = None;
+            } else {
+                e.d.state = DeploymentState::Stopped;
+            }
             e.d.started = None;
             e.d.bound_port = None;
-            (e.epoch, e.open.take())
+            (e.d.clone(), e.epoch, e.open.take())
         };
         if let Some(open) = open {
             open.close().await;
         }
-        let restarts = self.get(id)?.restarts;
-        self.store(|s| s.set_deployment_running(id, true, restarts).map(drop));
-        self.bring_up(id, epoch).await;
-        self.get(id)
+        self.store(|s| {
+            s.set_deployment_running(id, restarting, d.restarts)
+                .map(drop)
+        });
+        Ok((d, epoch))
     }
 
     /// Forgets a stopped (or failed) deployment.
     pub fn remove(&self, id: &str) -> Result<(), ServiceError> {
         {
             let mut all = self.lock();
-            let e = all
-                .get(id)
-                .ok_or_else(|| ServiceError::NotFound(format!("no deployment '{id}'")))?;
+            let e = all.get(id).ok_or_else(|| not_found(id))?;
             if e.d.state.is_active() {
                 return Err(ServiceError::Conflict(format!(
                     "deployment '{id}' is {}; stop it first",
@@ -514,8 +514,7 @@ impl Deployments {
                 ModelState::Unloaded => Some("the model was unloaded".to_string()),
                 ModelState::Loading { .. } => None,
                 ModelState::Loaded => match self.models.peek(&model) {
-                    Some(m) => match tokio::time::timeout(HEALTH_TIMEOUT, m.handle.slots()).await
-                    {
+                    Some(m) => match tokio::time::timeout(HEALTH_TIMEOUT, m.handle.slots()).await {
                         Ok(Ok(_)) => None,
                         Ok(Err(e)) => Some(e.to_string()),
                         Err(_) => Some(format!(
@@ -551,6 +550,10 @@ impl Deployments {
             self.emit("deployment.failed", &d);
         }
     }
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("no deployment '{id}'"))
 }
 
 /// Unloads a deployment's model; not loaded is fine, in use is refused.

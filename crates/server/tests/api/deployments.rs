@@ -79,7 +79,11 @@ async fn model_routes_take_an_id_with_slashes_encoded_or_not() {
     // The document declares each operation (no catch-all) and says how ids travel.
     let (_, doc) = s.get("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
-    assert!(paths.keys().all(|p| !p.contains('*') && !p.contains("{rest}")));
+    assert!(
+        paths
+            .keys()
+            .all(|p| !p.contains('*') && !p.contains("{rest}"))
+    );
     for (path, method) in [
         ("/api/models/{id}/details", "get"),
         ("/api/models/{id}/config", "get"),
@@ -172,7 +176,12 @@ async fn a_deployment_serves_only_its_model_on_its_own_port_and_survives_a_resta
     let (status, c) = s.send(chat_on(body.clone())).await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(c["model"], HUB_ID);
-    assert!(!c["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
+    assert!(
+        !c["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
     // Its own id is fine too.
     body["model"] = json!(HUB_ID);
     let (status, _) = s.send(chat_on(body.clone())).await;
@@ -184,7 +193,10 @@ async fn a_deployment_serves_only_its_model_on_its_own_port_and_survives_a_resta
     assert_eq!(status, 404, "{e}");
     assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
     assert_eq!(e["error"]["param"], "model", "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("web"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("web"),
+        "{e}"
+    );
     let (status, e) = s
         .send(
             s.client
