@@ -10,6 +10,7 @@
 //! Headers are read in fast scan mode ([`gguf::scan_path`]), in parallel, so that listing
 //! thousands of files stays well under a second.
 
+pub mod capabilities;
 mod entry;
 pub mod folder;
 pub mod huggingface;
@@ -17,6 +18,7 @@ pub mod ollama;
 mod probe;
 pub mod split;
 
+pub use capabilities::{CAPABILITIES, capabilities};
 pub use entry::{ModelEntry, Root, ScanReport, Skipped, Source};
 
 use std::collections::HashMap;

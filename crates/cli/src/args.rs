@@ -133,26 +133,29 @@ pub struct RunArgs {
     /// System prompt
     #[arg(long)]
     pub system: Option<String>,
-    /// Context size in tokens (0 = the model's training context)
-    #[arg(short = 'c', long = "ctx-size", default_value_t = 4096)]
-    pub ctx_size: u32,
-    /// Threads (default: physical cores)
+    /// Context size in tokens (0 = the model's training context) [config: models.ctx_size]
+    #[arg(short = 'c', long = "ctx-size")]
+    pub ctx_size: Option<u32>,
+    /// Threads (default: physical cores) [config: models.threads]
     #[arg(short = 't', long)]
     pub threads: Option<u32>,
     /// Most tokens to generate per answer (-1 = until the model stops or the context is full)
     #[arg(short = 'n', long = "n-predict", default_value_t = -1, allow_negative_numbers = true)]
     pub n_predict: i64,
+    /// Temperature [config: sampling.temperature]
     #[arg(long)]
-    pub temp: Option<f32>,
+    pub temp: Option<f64>,
+    /// Top-k [config: sampling.top_k]
     #[arg(long)]
-    pub top_k: Option<i32>,
+    pub top_k: Option<u32>,
+    /// Top-p [config: sampling.top_p]
     #[arg(long)]
-    pub top_p: Option<f32>,
+    pub top_p: Option<f64>,
     #[arg(long)]
     pub seed: Option<u32>,
-    /// GPU layers to offload (number or "auto")
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", default_value = "auto")]
-    pub n_gpu_layers: String,
+    /// GPU layers to offload (number or "auto") [config: models.n_gpu_layers]
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl")]
+    pub n_gpu_layers: Option<String>,
     /// Print prompt and generation speed after each answer
     #[arg(long)]
     pub timings: bool,
@@ -184,9 +187,10 @@ pub struct BenchArgs {
     /// Threads (default: physical cores)
     #[arg(short = 't', long)]
     pub threads: Option<u32>,
-    /// GPU layers to offload
-    #[arg(long = "n-gpu-layers", visible_alias = "ngl", default_value_t = 0)]
-    pub n_gpu_layers: u32,
+    /// GPU layers to offload (the model is loaded with them; default: as the config and
+    /// the model's stored launch parameters say) [config: models.n_gpu_layers]
+    #[arg(long = "n-gpu-layers", visible_alias = "ngl")]
+    pub n_gpu_layers: Option<u32>,
     /// List past runs instead of running (filter with a model argument)
     #[arg(long)]
     pub history: bool,

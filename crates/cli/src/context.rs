@@ -3,7 +3,7 @@
 
 use crate::args::GlobalArgs;
 use anyhow::{Context as _, Result};
-use catalog::{ModelEntry, Root, ScanReport};
+use catalog::{ModelEntry, Root, ScanReport, Source};
 use config::{Config, Paths};
 use store::Store;
 
@@ -13,12 +13,13 @@ pub struct Context {
 }
 
 impl Context {
-    /// Resolves the folders and loads the configuration (defaults < file < environment).
-    /// A broken config file is not fatal: its warning goes to stderr and defaults apply.
-    pub fn load(global: &GlobalArgs) -> Result<Self> {
+    /// Resolves the folders and loads the configuration (defaults < file < environment <
+    /// `flags`, dotted config keys a command's flags set). A broken config file is not
+    /// fatal: its warning goes to stderr and defaults apply.
+    pub fn load(global: &GlobalArgs, flags: &[(String, String)]) -> Result<Self> {
         let paths = Paths::resolve(global.config_dir.clone(), global.data_dir.clone())?;
         // `load` reports a broken file's warning through tracing (stderr); it is not fatal.
-        let loaded = config::load(&paths, std::env::vars_os(), &[])?;
+        let loaded = config::load(&paths, std::env::vars_os(), flags)?;
         Ok(Context {
             paths,
             config: loaded.config,
@@ -41,60 +42,33 @@ impl Context {
     }
 }
 
-/// Finds a model by id or path, then by alias, then by the canonical path of one of its files.
-pub fn resolve<'a>(
-    report: &'a ScanReport,
-    store: Option<&Store>,
-    name: &str,
-) -> Option<&'a ModelEntry> {
-    // Id or exact path: the catalog's own lookup.
-    if let Some(m) = report.find(name) {
-        return Some(m);
-    }
-    if let Some(id) = store.and_then(|s| s.resolve_alias(name).ok().flatten())
-        && let Some(m) = report.find(&id)
-    {
-        return Some(m);
-    }
-    // The same file reached through another path (relative, symlinked).
-    let canonical = std::path::Path::new(name).canonicalize().ok()?;
-    report.models.iter().find(|m| {
-        m.parts
-            .iter()
-            .any(|p| p.canonicalize().ok().as_ref() == Some(&canonical))
-    })
-}
-
-/// A model argument: a path to a file, or an id / alias from the catalog. Returns the file
-/// to load and the catalog entry when there is one.
-pub fn locate(ctx: &Context, model: &str) -> Result<(std::path::PathBuf, Option<ModelEntry>)> {
-    let as_path = std::path::Path::new(model);
-    if as_path.is_file() {
-        return Ok((as_path.to_path_buf(), None));
-    }
-    let report = ctx.discover();
+/// A model argument: an id, alias or path of a model in the catalog ([`service::resolve`]),
+/// or a GGUF file anywhere (its folder is scanned too, so the other parts of a split model
+/// and a projector next to it come with it).
+pub fn locate(ctx: &Context, model: &str) -> Result<ModelEntry> {
     let store = ctx.store().ok();
-    match resolve(&report, store.as_ref(), model) {
-        Some(m) if !m.missing_parts.is_empty() => {
-            anyhow::bail!(
-                "model {} is missing part(s) {:?} of {}",
-                m.id,
-                m.missing_parts,
-                m.split_count
-            )
+    let found = service::resolve(&ctx.discover(), store.as_ref(), model).or_else(|e| {
+        let path = std::path::Path::new(model);
+        if !path.is_file() {
+            return Err(e);
         }
-        Some(m) => Ok((m.path.clone(), Some(m.clone()))),
-        None => {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let report = catalog::scan_root(&Root::new(Source::Folder, dir));
+        service::resolve(&report, None, model)
+    });
+    match found {
+        Ok(m) if !m.is_complete() => anyhow::bail!(
+            "model {} is missing part(s) {:?} of {}",
+            m.id,
+            m.missing_parts,
+            m.split_count
+        ),
+        Ok(m) => Ok(m),
+        Err(_) => {
             anyhow::bail!("no model named {model:?}; `llama-dashboard models list` shows the ids")
         }
     }
-}
-
-/// The id a model is stored under: its catalog id, else the file stem of the path.
-pub fn model_id(path: &std::path::Path, entry: Option<&ModelEntry>) -> String {
-    entry.map(|e| e.id.clone()).unwrap_or_else(|| {
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string())
-    })
 }

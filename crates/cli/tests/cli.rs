@@ -599,3 +599,57 @@ fn run_uses_the_builtin_template_for_a_model_without_one() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("builtin:gemma"), "{stderr}");
 }
+
+/// `run` loads by the same rules as the server (flags > env > file > stored per model >
+/// defaults): `[models]` from the environment reaches it, so a 64-token context refuses a
+/// longer prompt instead of loading 4096; the model's stored launch parameters apply below
+/// the environment, and a flag beats both.
+#[test]
+fn run_loads_with_the_config_and_the_stored_launch_parameters() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let env = Env::new();
+    let prompt = "Tell me about the sea and the sky and the birds. ".repeat(12);
+    let run = |envs: &[(&str, &str)], flags: &[&str]| {
+        let mut cmd = env.cmd();
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.arg("run")
+            .arg(&model)
+            .arg(&prompt)
+            .args(["--temp", "0", "-n", "2", "-t", "1"])
+            .args(flags)
+            .output()
+            .unwrap()
+    };
+    let too_long = |out: &std::process::Output, n_ctx: u32| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("a slot's context holds {n_ctx}")),
+            "{stderr}"
+        );
+    };
+    let ctx = ("LLAMA_DASHBOARD_MODELS_CTX_SIZE", "64");
+    too_long(&run(&[ctx], &[]), 64);
+    // A flag beats the environment.
+    let out = run(&[ctx], &["-c", "1024"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Stored launch parameters (as the dashboard stores them) apply without env or flag...
+    let id = env.json(&["models", "info", model.to_str().unwrap(), "--json"])["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paths = config::Paths::resolve(Some(env.config_dir()), Some(env.data_dir())).unwrap();
+    let store = store::Store::open(&paths.database()).unwrap();
+    let params: serde_json::Map<String, Json> =
+        serde_json::from_str(r#"{"ctx_size": 48}"#).unwrap();
+    store.set_launch_params(&id, &params).unwrap();
+    drop(store);
+    too_long(&run(&[], &[]), 48);
+    // ...and below the environment.
+    too_long(&run(&[ctx], &[]), 64);
+}

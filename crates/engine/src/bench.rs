@@ -1,6 +1,10 @@
 //! `llama-dashboard bench`: prompt processing (pp) and generation (tg) speed, measured the
 //! way llama.cpp's `llama-bench` measures it so the two can be compared side by side.
 //!
+//! It runs on a loaded model's host thread ([`crate::ModelHandle::bench`]), on a context
+//! of its own, once no slot is busy: the model is measured as it is loaded and served, and
+//! no second copy of it is ever loaded for a benchmark.
+//!
 //! Method (llama-bench's `test_prompt` / `test_gen`): one warm-up pass, then `reps` timed
 //! runs, each on an emptied KV cache. pp decodes `n_prompt` random tokens in chunks of
 //! `n_batch` and waits for the device; tg decodes `n_gen` single tokens one after another.
@@ -11,11 +15,9 @@ use crate::error::EngineError;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
-use std::path::Path;
 use std::time::Instant;
 
 /// What to measure; defaults are llama-bench's.
@@ -32,6 +34,8 @@ pub struct BenchParams {
     /// Context size; `None` = just enough for the test (n_prompt or n_gen), as llama-bench.
     pub n_ctx: Option<u32>,
     pub threads: u32,
+    /// The layers on the GPU: the loaded model's (set in the report; a benchmark with other
+    /// GPU layers loads the model with them, through the model manager).
     pub n_gpu_layers: u32,
 }
 
@@ -102,22 +106,14 @@ impl BenchParams {
     }
 }
 
-/// Loads the model at `path` and runs the pp and tg tests.
-pub fn run(
-    path: &Path,
+/// Runs the pp and tg tests on `model` (on the thread that owns it), each on a new context.
+pub(crate) fn measure(
+    model: &LlamaModel,
     params: &BenchParams,
-    mut progress: impl FnMut(BenchProgress),
+    progress: &mut dyn FnMut(BenchProgress),
 ) -> Result<BenchReport, EngineError> {
     params.validate()?;
-    crate::estimate::read_gguf(path)?; // a clean error for a missing or non-GGUF file
     let backend = backend::get();
-    let model_params = LlamaModelParams::default().with_n_gpu_layers(params.n_gpu_layers);
-    let model = LlamaModel::load_from_file(backend, path, &model_params).map_err(|e| {
-        EngineError::LoadFailed {
-            reason: e.to_string(),
-        }
-    })?;
-
     let mut results = Vec::new();
     for (n_prompt, n_gen) in [(params.n_prompt, 0), (0, params.n_gen)] {
         if n_prompt == 0 && n_gen == 0 {
@@ -155,12 +151,12 @@ pub fn run(
             ctx.clear_kv_cache();
             let t0 = Instant::now();
             if n_prompt > 0 {
-                test_prompt(&mut ctx, &model, n_prompt as usize, n_batch, &mut rng)?;
+                test_prompt(&mut ctx, model, n_prompt as usize, n_batch, &mut rng)?;
             }
             if n_gen > 0 {
                 test_gen(
                     &mut ctx,
-                    &model,
+                    model,
                     if rep == 0 { 1 } else { n_gen as usize },
                     &mut rng,
                 )?;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::admission::{self, EmbedInputs, Limits, Ready};
+use crate::bench::{BenchParams, BenchProgress, BenchReport};
 use crate::embed::{EmbedRequest, Embedding, RerankScore};
 use crate::error::EngineError;
 use crate::load::ModelInfo;
@@ -99,6 +100,12 @@ pub(crate) enum Task {
     EraseSlot {
         id: u32,
         reply: Reply<u32>,
+    },
+    /// Runs once no slot is busy; requests wait meanwhile (see [`ModelHandle::bench`]).
+    Bench {
+        params: BenchParams,
+        progress: Box<dyn FnMut(BenchProgress) + Send>,
+        reply: Reply<BenchReport>,
     },
     Shutdown {
         done: oneshot::Sender<()>,
@@ -335,6 +342,27 @@ impl ModelHandle {
     /// Clear an idle slot's cache; returns the number of tokens dropped.
     pub async fn erase_slot(&self, id: u32) -> Result<u32, EngineError> {
         self.call(|reply| Task::EraseSlot { id, reply }).await
+    }
+
+    /// Measures pp/tg speed on this model as loaded, llama-bench's way
+    /// ([`crate::bench`]). The host lets running requests finish, starts no new ones until
+    /// the benchmark is done (they queue), and measures on a context of its own: the slots'
+    /// caches are kept. `progress` is called on the host thread.
+    pub async fn bench(
+        &self,
+        params: BenchParams,
+        progress: impl FnMut(BenchProgress) + Send + 'static,
+    ) -> Result<BenchReport, EngineError> {
+        params.validate()?;
+        let mut report = self
+            .call(|reply| Task::Bench {
+                params,
+                progress: Box::new(progress),
+                reply,
+            })
+            .await?;
+        report.params.n_gpu_layers = self.inner.info.n_gpu_layers;
+        Ok(report)
     }
 
     /// Stop the host: running and queued requests end with `Error(Shutdown)`, then the context

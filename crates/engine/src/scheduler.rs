@@ -85,7 +85,15 @@ pub(crate) struct Host<'m> {
     next_task_id: u64,
     waiters: Vec<oneshot::Sender<()>>,
     embedder: Embedder<'m>,
+    /// Benchmarks waiting for the slots to be idle; no new request starts meanwhile.
+    benches: Vec<PendingBench>,
 }
+
+type PendingBench = (
+    crate::bench::BenchParams,
+    Box<dyn FnMut(crate::bench::BenchProgress) + Send>,
+    oneshot::Sender<Result<crate::bench::BenchReport, EngineError>>,
+);
 
 enum Flow {
     Continue,
@@ -133,6 +141,7 @@ impl<'m> Host<'m> {
             next_task_id: 1,
             waiters: Vec::new(),
             embedder: Embedder::new(model, embed),
+            benches: Vec::new(),
         }
     }
 
@@ -161,7 +170,12 @@ impl<'m> Host<'m> {
                     Err(std_mpsc::TryRecvError::Disconnected) => break 'outer,
                 }
             }
-            self.schedule_queue();
+            if !self.benches.is_empty() && self.slots.iter().all(|s| s.task.is_none()) {
+                self.run_benches();
+            }
+            if self.benches.is_empty() {
+                self.schedule_queue();
+            }
             self.step();
             // One embedding batch between two generation steps.
             self.embedder.step(&self.adapters);
@@ -245,12 +259,24 @@ impl<'m> Host<'m> {
             Task::EraseSlot { id, reply } => {
                 let _ = reply.send(self.erase_slot(id));
             }
+            Task::Bench {
+                params,
+                progress,
+                reply,
+            } => self.benches.push((params, progress, reply)),
             Task::Shutdown { done } => {
                 self.waiters.push(done);
                 return Flow::Stop;
             }
         }
         Flow::Continue
+    }
+
+    /// Runs the waiting benchmarks, each on a context of its own (the slots are idle).
+    fn run_benches(&mut self) {
+        for (params, mut progress, reply) in std::mem::take(&mut self.benches) {
+            let _ = reply.send(crate::bench::measure(self.model, &params, &mut *progress));
+        }
     }
 
     /// Place a ready request: in an idle slot, else in the queue if it has room. Only the
@@ -260,7 +286,12 @@ impl<'m> Host<'m> {
         let id = self.next_task_id;
         self.next_task_id += 1;
         let pending = Pending { id, tx, req };
-        let free = self.free_slot(&pending);
+        // A waiting benchmark goes first: new requests queue until it is done.
+        let free = if self.benches.is_empty() {
+            self.free_slot(&pending)
+        } else {
+            None
+        };
         if free.is_none() && self.queue.len() >= self.cfg.queue_max as usize {
             let _ = reply.send(Err(EngineError::QueueFull {
                 max: self.cfg.queue_max,

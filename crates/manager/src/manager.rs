@@ -29,6 +29,13 @@ pub trait Loader: Send + Sync + 'static {
         spec: &Self::Spec,
         progress: &(dyn Fn(f32) + Send + Sync),
     ) -> Result<Self::Model, String>;
+
+    /// Frees an unloaded model. Blocking; runs on a blocking thread, and the next load
+    /// waits for it, so an evicted model's memory is back before another takes its place.
+    /// Return only once the memory is freed (the default just drops the model).
+    fn unload(&self, model: Self::Model) {
+        drop(model);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -86,12 +93,20 @@ struct Entry<L: Loader> {
 }
 
 struct Shared<L: Loader> {
-    loader: L,
+    loader: Arc<L>,
+    freeing: Arc<Freeing>,
     config: ManagerConfig,
     entries: Mutex<HashMap<String, Entry<L>>>,
     changed: Notify,
     events: broadcast::Sender<Event>,
     shutting_down: std::sync::atomic::AtomicBool,
+}
+
+/// Models being freed on blocking threads.
+#[derive(Default)]
+struct Freeing {
+    count: std::sync::atomic::AtomicUsize,
+    done: Notify,
 }
 
 /// Many models in one process. Cheap to clone.
@@ -153,7 +168,8 @@ impl<L: Loader> Manager<L> {
     pub fn new(loader: L, config: ManagerConfig) -> Self {
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
-            loader,
+            loader: Arc::new(loader),
+            freeing: Default::default(),
             config,
             entries: Mutex::new(HashMap::new()),
             changed: Notify::new(),
@@ -416,15 +432,45 @@ impl<L: Loader> Shared<L> {
     /// on a blocking thread (freeing a model can take a while).
     fn unload_locked(&self, id: &str, entry: &mut Entry<L>, reason: UnloadReason) {
         if let Slot::Loaded(l) = std::mem::replace(&mut entry.slot, Slot::Unloaded) {
-            let model = l.model;
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => drop(rt.spawn_blocking(move || drop(model))),
-                Err(_) => drop(model),
-            }
+            self.free(l.model);
             self.emit(Event::Unloaded {
                 id: id.to_string(),
                 reason,
             });
+        }
+    }
+
+    /// Frees a model on a blocking thread, counted in `freeing` until its memory is back.
+    /// A model someone still holds (a status page's peek) goes when they let it go.
+    fn free(&self, model: Arc<L::Model>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let freeing = self.freeing.clone();
+        let loader = self.loader.clone();
+        freeing.count.fetch_add(1, SeqCst);
+        let work = move || {
+            if let Ok(model) = Arc::try_unwrap(model) {
+                loader.unload(model);
+            }
+            if freeing.count.fetch_sub(1, SeqCst) == 1 {
+                freeing.done.notify_waiters();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(work)),
+            Err(_) => work(),
+        }
+    }
+
+    /// Waits until no model is being freed.
+    async fn freed(&self) {
+        loop {
+            let done = self.freeing.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if self.freeing.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            done.await;
         }
     }
 
@@ -461,6 +507,8 @@ impl<L: Loader> Shared<L> {
 
 /// Runs one load to the end and records the outcome, whoever is still waiting.
 async fn load_task<L: Loader>(shared: Arc<Shared<L>>, id: String, spec: L::Spec, generation: u64) {
+    // Never two models in memory where the limit says one: an evicted model is freed first.
+    shared.freed().await;
     let started = Instant::now();
     let for_thread = shared.clone();
     let (id2, spec2) = (id.clone(), spec.clone());

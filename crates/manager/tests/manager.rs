@@ -13,11 +13,15 @@ use std::time::Duration;
 struct Recorder {
     loads: Mutex<HashMap<String, usize>>,
     live: AtomicUsize,
+    /// The most models alive at once.
+    most_live: AtomicUsize,
 }
 
 struct TestLoader {
     rec: Arc<Recorder>,
     delay: Duration,
+    /// Freeing a model takes this long (the engine waits for its host thread).
+    unload_delay: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -67,11 +71,17 @@ impl Loader for TestLoader {
         if spec.fail {
             return Err(format!("{id}: not a GGUF file"));
         }
-        self.rec.live.fetch_add(1, Ordering::SeqCst);
+        let live = self.rec.live.fetch_add(1, Ordering::SeqCst) + 1;
+        self.rec.most_live.fetch_max(live, Ordering::SeqCst);
         Ok(Model {
             spec: spec.clone(),
             rec: self.rec.clone(),
         })
+    }
+
+    fn unload(&self, model: Model) {
+        std::thread::sleep(self.unload_delay);
+        drop(model);
     }
 }
 
@@ -80,6 +90,7 @@ fn manager(models_max: usize, sleep_idle: KeepAlive) -> (Manager<TestLoader>, Ar
     let loader = TestLoader {
         rec: rec.clone(),
         delay: Duration::from_millis(40),
+        unload_delay: Duration::ZERO,
     };
     let config = ManagerConfig {
         models_max,
@@ -348,4 +359,27 @@ async fn shutdown_waits_for_requests_then_unloads_everything() {
     done.await.unwrap();
     settle().await;
     assert_eq!(rec.live.load(Ordering::SeqCst), 0);
+}
+
+/// An evicted model is freed before the next one loads: with `models_max = 1` there is
+/// never a second model in memory, however slowly the first is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_waits_until_the_evicted_model_is_freed() {
+    let rec = Arc::new(Recorder::default());
+    let loader = TestLoader {
+        rec: rec.clone(),
+        delay: Duration::from_millis(20),
+        unload_delay: Duration::from_millis(200),
+    };
+    let config = ManagerConfig {
+        models_max: 1,
+        sleep_idle: KeepAlive::Forever,
+        reap_interval: Duration::from_millis(20),
+    };
+    let m = Manager::new(loader, config);
+    drop(m.acquire("a", &spec(), None).await.unwrap());
+    drop(m.acquire("b", &spec(), None).await.unwrap());
+    drop(m.acquire("a", &spec(), None).await.unwrap());
+    assert_eq!(rec.most_live.load(Ordering::SeqCst), 1);
+    assert_eq!(rec.live.load(Ordering::SeqCst), 1);
 }

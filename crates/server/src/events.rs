@@ -42,17 +42,35 @@ impl Events {
     }
 
     /// Forwards the model manager's state changes (until the manager goes away).
-    pub fn forward_models(&self, mut rx: broadcast::Receiver<manager::Event>) {
+    pub fn forward_models(&self, rx: broadcast::Receiver<manager::Event>) {
+        self.forward(rx, |e: &manager::Event| (e.name(), untagged(e)));
+    }
+
+    /// Forwards the benchmark runner's events (until the runner goes away).
+    pub fn forward_bench(&self, rx: broadcast::Receiver<service::bench::BenchEvent>) {
+        self.forward(rx, |e: &service::bench::BenchEvent| (e.name(), untagged(e)));
+    }
+
+    /// Forwards deployments' state changes (until the deployments go away).
+    pub fn forward_deployments(&self, rx: broadcast::Receiver<service::DeploymentEvent>) {
+        self.forward(rx, |e: &service::DeploymentEvent| {
+            (e.kind, crate::api::deployments::to_json(&e.deployment))
+        });
+    }
+
+    /// Re-emits another feed's events as `(name, data)`.
+    fn forward<E: Clone + Send + 'static>(
+        &self,
+        mut rx: broadcast::Receiver<E>,
+        to_event: fn(&E) -> (&'static str, Value),
+    ) {
         let events = self.clone();
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
                     Ok(e) => {
-                        let mut data = serde_json::to_value(&e).unwrap_or(Value::Null);
-                        if let Some(o) = data.as_object_mut() {
-                            o.remove("type");
-                        }
-                        events.emit(e.name(), data);
+                        let (name, data) = to_event(&e);
+                        events.emit(name, data);
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -62,20 +80,13 @@ impl Events {
     }
 }
 
-impl Events {
-    /// Forwards deployments' state changes (until the deployments go away).
-    pub fn forward_deployments(&self, mut rx: broadcast::Receiver<service::DeploymentEvent>) {
-        let events = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(e) => events.emit(e.kind, crate::api::deployments::to_json(&e.deployment)),
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
+/// An event's JSON without its `type` tag (the envelope carries the name).
+fn untagged(e: &impl Serialize) -> Value {
+    let mut data = serde_json::to_value(e).unwrap_or(Value::Null);
+    if let Some(o) = data.as_object_mut() {
+        o.remove("type");
     }
+    data
 }
 
 pub fn now_rfc3339() -> String {

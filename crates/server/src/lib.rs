@@ -27,14 +27,14 @@ use crate::auth::Keys;
 use crate::events::Events;
 use crate::logs::Logs;
 use crate::metrics::Metrics;
-use crate::state::{AppState, SamplingDefaults, SharedState};
+use crate::state::{AppState, SharedState};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
 use axum::routing::get;
-use config::{Config, ModelsConfig, Paths};
-use service::{LoadSpec, Models};
+use config::{Config, Paths};
+use service::{Models, SamplingDefaults};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -58,17 +58,6 @@ pub struct ServeOptions {
     pub logs: Logs,
 }
 
-/// Sets the load defaults from `[models]`.
-pub fn apply_model_defaults(spec: &mut LoadSpec, m: &ModelsConfig) {
-    spec.context.ctx_per_slot = m.ctx_size;
-    spec.context.parallel = m.parallel.max(1);
-    spec.context.threads = m.threads;
-    spec.model.n_gpu_layers = match m.n_gpu_layers {
-        config::GpuLayers::Auto => engine::GpuLayers::Auto,
-        config::GpuLayers::Count(n) => engine::GpuLayers::Count(n),
-    };
-}
-
 /// Resident memory of this process in bytes (Linux), for `/api/system/resources`.
 pub fn process_rss() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -86,21 +75,10 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
             None
         }
     };
-    let mut defaults = LoadSpec {
-        model: engine::ModelParams::default(),
-        context: engine::ContextParams::default(),
-    };
-    apply_model_defaults(&mut defaults, &c.models);
-    let manager = manager::ManagerConfig {
-        models_max: c.models.models_max.max(1) as usize,
-        sleep_idle: manager::KeepAlive::from_secs(c.models.sleep_idle_seconds),
-        ..Default::default()
-    };
     let models = Arc::new(Models::new(
         service::roots(c, &opts.paths),
         store,
-        defaults,
-        manager,
+        c.models.clone(),
     ));
     let mut inference: Vec<String> = c.server.api_key.iter().cloned().collect();
     inference.extend(opts.extra_keys.0.iter().cloned());
@@ -108,6 +86,8 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
     admin.extend(opts.extra_keys.1.iter().cloned());
     let events = Events::default();
     events.forward_models(models.manager().subscribe());
+    let bench = service::bench::BenchRunner::new(models.clone());
+    events.forward_bench(bench.subscribe());
     let (shutdown, _) = tokio::sync::watch::channel(false);
     let state = Arc::new_cyclic(|me| AppState {
         deployments: service::Deployments::new(
@@ -122,7 +102,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         metrics: Metrics::new(),
         logs: opts.logs.clone(),
         events,
-        bench: Default::default(),
+        bench,
         started: Instant::now(),
         shutdown,
         listen: format!("{}:{}", c.server.host, c.server.port),

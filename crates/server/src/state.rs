@@ -6,44 +6,11 @@ use crate::events::Events;
 use crate::logs::Logs;
 use crate::metrics::Metrics;
 use config::{Config, Paths};
-use service::Models;
+use service::bench::BenchRunner;
+use service::{Models, SamplingDefaults};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 use tokio::sync::watch;
-
-/// Per-request sampling defaults (`--temp`, `--top-k`, `--top-p`, `[sampling]`).
-#[derive(Debug, Clone)]
-pub struct SamplingDefaults {
-    pub temperature: f32,
-    pub top_k: i32,
-    pub top_p: f32,
-    pub min_p: f32,
-    pub repeat_penalty: f32,
-}
-
-impl SamplingDefaults {
-    pub fn from_config(c: &config::SamplingConfig) -> Self {
-        SamplingDefaults {
-            temperature: c.temperature as f32,
-            top_k: c.top_k as i32,
-            top_p: c.top_p as f32,
-            min_p: c.min_p as f32,
-            repeat_penalty: c.repeat_penalty as f32,
-        }
-    }
-
-    /// Engine sampling parameters starting from these defaults.
-    pub fn params(&self) -> engine::SamplingParams {
-        engine::SamplingParams {
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            min_p: self.min_p,
-            repeat_penalty: self.repeat_penalty,
-            ..Default::default()
-        }
-    }
-}
 
 pub struct AppState {
     pub models: Arc<Models>,
@@ -54,7 +21,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub logs: Logs,
     pub events: Events,
-    pub bench: crate::api::bench::BenchRunner,
+    pub bench: Arc<BenchRunner>,
     pub deployments: Arc<service::Deployments>,
     pub started: Instant,
     /// Set to true to begin a graceful shutdown.

@@ -1,7 +1,11 @@
 //! The application core, shared by the CLI and the HTTP server (DESIGN.md: "services").
 //!
 //! - [`Models`]: the catalog (what is on disk), the store (what the user set) and the model
-//!   manager (what is loaded) behind one `resolve`/`acquire`.
+//!   manager (what is loaded) behind one `resolve`/`acquire`; model capabilities, cached.
+//! - [`resolve`]: the one model resolver (id, alias, path, canonical path); [`load_spec`]:
+//!   the one way `[models]`, stored launch parameters and flags become load parameters;
+//!   [`SamplingDefaults`]: the one mapping from `[sampling]` to request sampling.
+//! - [`bench`]: benchmarks through the model manager, one at a time, with events.
 //! - [`EngineLoader`]: how the manager loads a model with the engine, and [`LoadedModel`],
 //!   a model with its compiled chat templates.
 //! - [`ChatFormat`]: picks and renders a model's chat template, with tool polyfills for
@@ -11,12 +15,17 @@
 //! - [`generate`]: the protocol-neutral [`Request`] and the [`Output`] stream every API
 //!   adapter maps to its own wire format.
 
+pub mod bench;
+mod capabilities;
 pub mod chat_format;
 pub mod deployments;
 mod error;
 pub mod generate;
+mod load_params;
 mod loader;
 mod models;
+mod resolve;
+mod sampling;
 
 pub use chat_format::{ChatFormat, SpecialTokens};
 pub use deployments::{
@@ -28,4 +37,7 @@ pub use generate::{
     ToolChoice,
 };
 pub use loader::{EngineLoader, LoadSpec, LoadedModel};
-pub use models::{ModelLease, Models, apply_overrides, launch_param_keys, roots};
+pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_config};
+pub use models::{ModelLease, Models, roots};
+pub use resolve::resolve;
+pub use sampling::SamplingDefaults;

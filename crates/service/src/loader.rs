@@ -89,4 +89,9 @@ impl manager::Loader for EngineLoader {
         };
         Ok(model)
     }
+
+    fn unload(&self, model: LoadedModel) {
+        // Waits until the host thread has freed the model and its contexts.
+        model.handle.shutdown_blocking();
+    }
 }

@@ -3,10 +3,11 @@
 //! loaded. Every protocol resolves a request's `model` field here.
 
 use crate::error::ServiceError;
+use crate::load_params::{load_spec, manager_config};
 use crate::loader::{EngineLoader, LoadSpec, LoadedModel};
 use catalog::{ModelEntry, Root, ScanReport};
-use engine::{ContextParams, ModelParams};
-use manager::{KeepAlive, Lease, Manager, ManagerConfig};
+use config::ModelsConfig;
+use manager::{KeepAlive, Lease, Manager};
 use serde_json::{Map, Value};
 use std::sync::{Arc, RwLock};
 use store::{ModelSettings, Store};
@@ -21,25 +22,24 @@ pub struct Models {
     /// `Store` is `Sync` (it serialises its own connection use).
     store: Option<Store>,
     manager: Manager<EngineLoader>,
-    defaults: RwLock<LoadSpec>,
+    /// `[models]`: where load parameters start (see [`crate::load_spec`]).
+    config: RwLock<ModelsConfig>,
+    capabilities: crate::capabilities::Cache,
 }
 
 impl Models {
-    /// Starts a manager; the catalog is empty until [`rescan`](Self::rescan) (which can take
-    /// a while on big folders, so a server can answer `/health` first). Must be called
-    /// inside a tokio runtime.
-    pub fn new(
-        roots: Vec<Root>,
-        store: Option<Store>,
-        defaults: LoadSpec,
-        manager: ManagerConfig,
-    ) -> Self {
+    /// Starts a manager with the limits of `config` (`models_max`, `sleep_idle_seconds`);
+    /// the catalog is empty until [`rescan`](Self::rescan) (which can take a while on big
+    /// folders, so a server can answer `/health` first). Must be called inside a tokio
+    /// runtime.
+    pub fn new(roots: Vec<Root>, store: Option<Store>, config: ModelsConfig) -> Self {
         Models {
             roots: RwLock::new(roots),
             catalog: RwLock::new(Arc::new(ScanReport::default())),
             store,
-            manager: Manager::new(EngineLoader, manager),
-            defaults: RwLock::new(defaults),
+            manager: Manager::new(EngineLoader, manager_config(&config)),
+            config: RwLock::new(config),
+            capabilities: Default::default(),
         }
     }
 
@@ -72,16 +72,26 @@ impl Models {
         report
     }
 
-    /// The load parameters every model starts from.
+    /// The load parameters a model with nothing stored starts from (for checking launch
+    /// parameters before they are stored).
     pub fn defaults(&self) -> LoadSpec {
-        self.defaults
+        load_spec(&self.config(), std::path::Path::new(""), &Map::new(), &Map::new())
+            .unwrap_or_else(|_| LoadSpec {
+                model: engine::ModelParams::default(),
+                context: engine::ContextParams::default(),
+            })
+    }
+
+    fn config(&self) -> ModelsConfig {
+        self.config
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    pub fn set_defaults(&self, spec: LoadSpec) {
-        *self.defaults.write().unwrap_or_else(|p| p.into_inner()) = spec;
+    /// A changed `[models]` applies to the next load (the manager's limits need a restart).
+    pub fn set_config(&self, config: ModelsConfig) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
     /// Runs `f` on the store, if there is one.
@@ -128,22 +138,19 @@ impl Models {
             .collect()
     }
 
-    /// Finds a model by id, alias or path.
+    /// Finds a model by id, alias, path or canonical path ([`crate::resolve`]).
     pub fn resolve(&self, name: &str) -> Result<ModelEntry, ServiceError> {
-        let catalog = self.catalog();
-        if let Some(m) = catalog.find(name) {
-            return Ok(m.clone());
-        }
-        if let Ok(Some(Some(id))) = self.with_store(|s| s.resolve_alias(name))
-            && let Some(m) = catalog.find(&id)
-        {
-            return Ok(m.clone());
-        }
-        Err(ServiceError::UnknownModel(name.to_string()))
+        crate::resolve::resolve(&self.catalog(), self.store.as_ref(), name)
     }
 
-    /// The load spec for a model: defaults, then its stored launch parameters, then
-    /// `overrides` (from a load request).
+    /// What a model can do, from its file; read once per file version and cached.
+    pub async fn capabilities(&self, entry: &ModelEntry) -> Vec<String> {
+        let loaded_fim = self.peek(&entry.id).map(|m| m.handle.info().has_fim);
+        self.capabilities.get(entry, loaded_fim).await
+    }
+
+    /// The load spec for a model ([`crate::load_spec`]): `[models]`, its stored launch
+    /// parameters, and `overrides` (a load request's, a command's flags).
     pub fn spec_for(
         &self,
         entry: &ModelEntry,
@@ -158,12 +165,8 @@ impl Models {
                 ),
             ));
         }
-        let mut spec = self.defaults();
-        spec.model.path = entry.path.clone();
         let stored = self.settings(&entry.id).launch_params;
-        apply_overrides(&mut spec, &stored)?;
-        apply_overrides(&mut spec, overrides)?;
-        Ok(spec)
+        load_spec(&self.config(), &entry.path, &stored, overrides)
     }
 
     /// A lease on a model for one request, loading it if needed (an already loaded model is
@@ -174,12 +177,33 @@ impl Models {
         keep_alive: Option<KeepAlive>,
     ) -> Result<(ModelEntry, ModelLease), ServiceError> {
         let entry = self.resolve(name)?;
-        let spec = self.spec_for(&entry, &Map::new())?;
-        let lease = self
+        let lease = self.acquire_entry(&entry, keep_alive).await?;
+        Ok((entry, lease))
+    }
+
+    /// [`acquire`](Self::acquire) for a model already resolved.
+    pub async fn acquire_entry(
+        &self,
+        entry: &ModelEntry,
+        keep_alive: Option<KeepAlive>,
+    ) -> Result<ModelLease, ServiceError> {
+        let spec = self.spec_for(entry, &Map::new())?;
+        Ok(self
             .manager
             .acquire_any(&entry.id, &spec, keep_alive)
-            .await?;
-        Ok((entry, lease))
+            .await?)
+    }
+
+    /// A lease on a model loaded with exactly its spec with `overrides` (reloading it if it
+    /// is loaded with other parameters, evicting like any load): for commands that need
+    /// their own parameters (`run`, a benchmark that sets `n_gpu_layers`).
+    pub async fn acquire_with(
+        &self,
+        entry: &ModelEntry,
+        overrides: &Map<String, Value>,
+    ) -> Result<ModelLease, ServiceError> {
+        let spec = self.spec_for(entry, overrides)?;
+        Ok(self.manager.acquire(&entry.id, &spec, None).await?)
     }
 
     /// Loads (or reloads with other parameters) a model and keeps it loaded.
@@ -203,150 +227,6 @@ impl Models {
     /// The loaded model, if loaded (no lease: for status pages).
     pub fn peek(&self, id: &str) -> Option<Arc<LoadedModel>> {
         self.manager.peek(id)
-    }
-}
-
-/// Load parameters a request or the store may set, with where each goes. `ctx_size` is
-/// the per-slot context, as in the config file.
-const MODEL_KEYS: &[&str] = &[
-    "n_gpu_layers",
-    "split_mode",
-    "main_gpu",
-    "tensor_split",
-    "use_mmap",
-    "use_mlock",
-    "lora",
-];
-const CONTEXT_KEYS: &[&str] = &[
-    "ctx_per_slot",
-    "parallel",
-    "n_batch",
-    "n_ubatch",
-    "threads",
-    "threads_batch",
-    "flash_attn",
-    "cache_type_k",
-    "cache_type_v",
-    "rope_scaling",
-    "rope_freq_base",
-    "rope_freq_scale",
-    "yarn",
-    "on_context_full",
-    "embeddings",
-    "pooling",
-    "queue_max",
-    "kv_unified",
-];
-
-/// Every key [`apply_overrides`] accepts.
-pub fn launch_param_keys() -> Vec<&'static str> {
-    let mut keys: Vec<&str> = MODEL_KEYS.iter().chain(CONTEXT_KEYS).copied().collect();
-    keys.extend(["ctx_size", "batch_size", "ubatch_size", "n_parallel"]);
-    keys.sort_unstable();
-    keys
-}
-
-/// Applies `{"ctx_size": 8192, "n_gpu_layers": "auto", ...}` to a spec. Unknown keys and
-/// values of the wrong type are errors naming the key.
-pub fn apply_overrides(
-    spec: &mut LoadSpec,
-    overrides: &Map<String, Value>,
-) -> Result<(), ServiceError> {
-    if overrides.is_empty() {
-        return Ok(());
-    }
-    let mut model = serde_json::to_value(&spec.model).map_err(internal)?;
-    let mut context = serde_json::to_value(&spec.context).map_err(internal)?;
-    for (key, value) in overrides {
-        let canonical = match key.as_str() {
-            "ctx_size" => "ctx_per_slot",
-            "batch_size" => "n_batch",
-            "ubatch_size" => "n_ubatch",
-            "n_parallel" => "parallel",
-            k => k,
-        };
-        let value = match (canonical, value) {
-            // "auto" or a number, as the CLI and llama-server take it.
-            ("n_gpu_layers", Value::Number(n)) => serde_json::json!({ "count": n }),
-            ("n_gpu_layers", Value::String(s)) if s == "all" => {
-                serde_json::json!({ "count": u32::MAX })
-            }
-            (_, v) => v.clone(),
-        };
-        let target = if MODEL_KEYS.contains(&canonical) {
-            &mut model
-        } else if CONTEXT_KEYS.contains(&canonical) {
-            &mut context
-        } else {
-            return Err(ServiceError::invalid(
-                key,
-                format!(
-                    "unknown load parameter (known: {})",
-                    launch_param_keys().join(", ")
-                ),
-            ));
-        };
-        target[canonical] = value;
-        // Check each key on its own so the error names it.
-        if MODEL_KEYS.contains(&canonical) {
-            serde_json::from_value::<ModelParams>(model.clone())
-                .map_err(|e| ServiceError::invalid(key, e.to_string()))?;
-        } else {
-            serde_json::from_value::<ContextParams>(context.clone())
-                .map_err(|e| ServiceError::invalid(key, e.to_string()))?;
-        }
-    }
-    spec.model = serde_json::from_value(model).map_err(internal)?;
-    spec.context = serde_json::from_value(context).map_err(internal)?;
-    spec.model.validate()?;
-    spec.context.validate()?;
-    Ok(())
-}
-
-fn internal(e: serde_json::Error) -> ServiceError {
-    ServiceError::Internal(e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use engine::GpuLayers;
-
-    fn spec() -> LoadSpec {
-        LoadSpec {
-            model: ModelParams::new("/m.gguf"),
-            context: ContextParams::default(),
-        }
-    }
-
-    #[test]
-    fn overrides_reach_both_halves_of_the_spec() {
-        let mut s = spec();
-        let o: Map<String, Value> = serde_json::from_str(
-            r#"{"ctx_size": 2048, "n_gpu_layers": 10, "parallel": 2, "use_mmap": false}"#,
-        )
-        .unwrap();
-        apply_overrides(&mut s, &o).unwrap();
-        assert_eq!(s.context.ctx_per_slot, 2048);
-        assert_eq!(s.context.parallel, 2);
-        assert_eq!(s.model.n_gpu_layers, GpuLayers::Count(10));
-        assert!(!s.model.use_mmap);
-        assert_eq!(s.model.path, std::path::PathBuf::from("/m.gguf"));
-    }
-
-    #[test]
-    fn bad_overrides_name_the_key() {
-        for (json, key) in [
-            (r#"{"ctx_size": "big"}"#, "ctx_size"),
-            (r#"{"warp_drive": 1}"#, "warp_drive"),
-            (r#"{"parallel": 0}"#, "parallel"),
-            (r#"{"cache_type_k": "q9"}"#, "cache_type_k"),
-        ] {
-            let mut s = spec();
-            let o: Map<String, Value> = serde_json::from_str(json).unwrap();
-            let err = apply_overrides(&mut s, &o).unwrap_err();
-            assert_eq!(err.param(), Some(key), "{json}: {err}");
-        }
     }
 }
 

@@ -1,13 +1,29 @@
-//! `bench`: llama-bench's pp/tg measurement through our engine; results go to SQLite.
+//! `bench`: llama-bench's pp/tg measurement through the service's benchmark (the model is
+//! loaded through the model manager, as the server does); results go to SQLite.
 
 use crate::args::BenchArgs;
-use crate::context::{Context, locate, model_id};
+use crate::context::{Context, locate};
 use crate::output::{self, bytes, count};
 use anyhow::Result;
 use engine::bench::{BenchParams, BenchReport};
+use serde_json::{Map, json};
+use service::bench::BenchRequest;
 use std::process::ExitCode;
 
+/// The config keys `bench`'s flags set: none (its flags are the benchmark's own).
+pub fn config_flags(_: &BenchArgs) -> Vec<(String, String)> {
+    Vec::new()
+}
+
 pub fn run(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(ctx, args))
+}
+
+async fn run_async(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
     if args.history {
         return history(ctx, args.model.as_deref(), args.json.json);
     }
@@ -15,8 +31,7 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
         .model
         .as_deref()
         .expect("clap requires a model without --history");
-    let (path, entry) = locate(ctx, model)?;
-    let id = model_id(&path, entry.as_ref());
+    let entry = locate(ctx, model)?;
     let params = BenchParams {
         n_prompt: args.n_prompt,
         n_gen: args.n_gen,
@@ -25,11 +40,29 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
         n_ubatch: args.n_ubatch,
         n_ctx: args.n_ctx,
         threads: args.threads.unwrap_or_else(engine::backend::physical_cores),
-        n_gpu_layers: args.n_gpu_layers,
+        n_gpu_layers: args.n_gpu_layers.unwrap_or(0),
     };
     params.validate()?;
+    // This process serves nobody: one slot whose context is just what the test needs.
+    let mut load = Map::new();
+    load.insert("parallel".into(), json!(1));
+    load.insert(
+        "ctx_size".into(),
+        json!(params.n_ctx.unwrap_or(params.n_prompt + params.n_gen).max(16)),
+    );
+    if let Some(n) = args.n_gpu_layers {
+        load.insert("n_gpu_layers".into(), json!(n));
+    }
+    let models = service::Models::new(Vec::new(), ctx.store().ok(), ctx.config.models.clone());
     let quiet = args.json.json;
-    let report = engine::bench::run(&path, &params, |p| {
+    let id = entry.id.clone();
+    let path = entry.path.clone();
+    let request = BenchRequest {
+        entry,
+        params,
+        load,
+    };
+    let outcome = service::bench::run(&models, &request, move |p| {
         if !quiet {
             let what = if p.rep == 0 {
                 "warm-up".to_string()
@@ -38,24 +71,17 @@ pub fn run(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
             };
             eprint!("\r\x1b[2K{}: {what}", p.test);
         }
-    })?;
+    })
+    .await;
     if !quiet {
         eprint!("\r\x1b[2K");
     }
-    // Keep the run even if the database is unusable: the figures are already on screen.
-    let stored = ctx.store().and_then(|s| {
-        Ok(s.insert_bench_run(
-            &id,
-            &serde_json::to_value(&report.params)?,
-            &serde_json::to_value(&report.results)?,
-        )?)
-    });
-    if let Err(e) = &stored {
-        eprintln!("warning: result not saved: {e:#}");
-    }
+    models.manager().shutdown().await;
+    let outcome = outcome?;
+    let report = outcome.report;
     if args.json.json {
         output::json(&serde_json::json!({
-            "id": stored.ok(),
+            "id": outcome.stored_id,
             "model": id,
             "path": path,
             "model_size": report.model_size,
@@ -92,7 +118,7 @@ fn history(ctx: &Context, model: Option<&str>, json: bool) -> Result<ExitCode> {
     let store = ctx.store()?;
     // Accept an alias or path as well as the stored id.
     let filter = model.map(|m| match locate(ctx, m) {
-        Ok((path, entry)) => model_id(&path, entry.as_ref()),
+        Ok(entry) => entry.id,
         Err(_) => m.to_string(),
     });
     let runs = store.bench_runs(filter.as_deref())?;

@@ -18,7 +18,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve(args) = command {
         return serve::run(&cli.global, args);
     }
-    let ctx = Context::load(&cli.global)?;
+    // Flags that are config keys join the config's own layers (flags > env > file).
+    let flags = match &command {
+        Command::Run(args) => run::config_flags(args),
+        Command::Bench(args) => bench::config_flags(args),
+        _ => Vec::new(),
+    };
+    let ctx = Context::load(&cli.global, &flags)?;
     match command {
         Command::Serve(_) => unreachable!("handled above"),
         Command::Models(cmd) => models::run(&ctx, cmd),

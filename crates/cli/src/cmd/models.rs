@@ -1,7 +1,7 @@
 //! `models list | scan | info | alias`.
 
 use crate::args::ModelsCommand;
-use crate::context::{Context, locate, resolve};
+use crate::context::{Context, locate};
 use crate::output::{self, bytes, count, or_dash};
 use anyhow::{Context as _, Result, bail};
 use catalog::{ModelEntry, Root, ScanReport, Source};
@@ -166,7 +166,13 @@ fn print_scan(report: &ScanReport) {
 }
 
 fn info(ctx: &Context, model: &str, all_tensors: bool, json: bool) -> Result<ExitCode> {
-    let (path, entry) = locate(ctx, model)?;
+    // A file that is not a usable model still gets its header shown (that is how one finds
+    // out why it is not listed).
+    let (path, entry) = match locate(ctx, model) {
+        Ok(e) => (e.path.clone(), Some(e)),
+        Err(_) if Path::new(model).is_file() => (PathBuf::from(model), None),
+        Err(e) => return Err(e),
+    };
     let file = gguf::read_path(&path, &gguf::ReadOptions::default())
         .with_context(|| format!("reading {}", path.display()))?;
     let size = entry.as_ref().map_or(file.file_size, |e| e.size);
@@ -349,9 +355,8 @@ fn type_label(v: &gguf::Value) -> String {
 }
 
 fn set_alias(ctx: &Context, model: &str, alias: Option<&str>) -> Result<ExitCode> {
-    let report = ctx.discover();
     let store = ctx.store()?;
-    let Some(m) = resolve(&report, Some(&store), model) else {
+    let Ok(m) = service::resolve(&ctx.discover(), Some(&store), model) else {
         bail!("no model named {model:?}; `llama-dashboard models list` shows the ids");
     };
     store.set_alias(&m.id, alias)?;

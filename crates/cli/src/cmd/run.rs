@@ -5,17 +5,32 @@
 //! Ctrl-C stops the answer being written, not the program.
 
 use crate::args::RunArgs;
-use crate::context::{Context, locate, model_id};
+use crate::context::{Context, locate};
 use anyhow::{Context as _, Result, bail};
 use chat::ChatMessage;
-use engine::{
-    ContextParams, Event, FinishReason, GenerateRequest, GpuLayers, ModelHandle, ModelHost,
-    ModelParams, SamplingParams,
-};
+use engine::{Event, FinishReason, GenerateRequest, ModelHandle, SamplingParams};
 use indicatif::{ProgressBar, ProgressStyle};
-use service::{ChatFormat, SpecialTokens};
+use serde_json::{Map, json};
+use service::{ChatFormat, ModelLease, Models, SamplingDefaults};
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
+
+/// The config keys `run`'s flags set: they join the config's layers (flags > env > file),
+/// so the model loads by the same rules as everywhere ([`service::load_spec`]).
+pub fn config_flags(a: &RunArgs) -> Vec<(String, String)> {
+    let pairs = [
+        ("models.ctx_size", a.ctx_size.map(|v| v.to_string())),
+        ("models.threads", a.threads.map(|v| v.to_string())),
+        ("models.n_gpu_layers", a.n_gpu_layers.clone()),
+        ("sampling.temperature", a.temp.map(|v| v.to_string())),
+        ("sampling.top_k", a.top_k.map(|v| v.to_string())),
+        ("sampling.top_p", a.top_p.map(|v| v.to_string())),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect()
+}
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -34,13 +49,9 @@ struct Settings {
 }
 
 async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
-    let (path, entry) = locate(ctx, &args.model)?;
-    let id = model_id(&path, entry.as_ref());
-    let custom_template = ctx
-        .store()
-        .ok()
-        .and_then(|s| s.model_settings(&id).ok().flatten())
-        .and_then(|s| s.chat_template);
+    let entry = locate(ctx, &args.model)?;
+    let models = Models::new(Vec::new(), ctx.store().ok(), ctx.config.models.clone());
+    let custom_template = models.settings(&entry.id).chat_template;
 
     // A prompt from the arguments and/or piped standard input means: answer once.
     let mut once = (!args.prompt.is_empty()).then(|| args.prompt.join(" "));
@@ -55,24 +66,29 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         }
     }
 
-    let model = load(&path, &args).await?;
-    let special = SpecialTokens::probe(&model).await;
-    let format = ChatFormat::build(model.info(), &special, custom_template.as_deref())
+    let lease = load(&models, &entry).await?;
+    let format = lease
+        .chat_format(custom_template.as_deref())
         .context("compiling the chat template")?;
     tracing::info!(template = %format.origin, "chat template");
 
+    let mut sampling = SamplingDefaults::from_config(&ctx.config.sampling).params();
+    sampling.seed = args.seed;
     let mut settings = Settings {
-        sampling: sampling_from(ctx, &args),
+        sampling,
         max_tokens: u32::try_from(args.n_predict).ok(),
         system: args.system.clone(),
         timings: args.timings,
     };
     let mut history: Vec<ChatMessage> = Vec::new();
+    let model = &lease.handle;
 
     if let Some(prompt) = once {
         history.push(message("user", &prompt));
-        answer(&model, &format, &settings, &mut history).await?;
-        model.shutdown().await;
+        let answered = answer(model, &format, &settings, &mut history).await;
+        drop(lease);
+        models.manager().shutdown().await;
+        answered?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -80,8 +96,8 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let history_file = ctx.paths.data_dir.join("run_history.txt");
     let _ = editor.load_history(&history_file);
     eprintln!(
-        "{id} ({} template). Type /? for help, /bye to leave.",
-        format.origin
+        "{} ({} template). Type /? for help, /bye to leave.",
+        entry.id, format.origin
     );
     loop {
         let line = match read_input(&mut editor) {
@@ -103,65 +119,44 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
             continue;
         }
         history.push(message("user", &line));
-        if let Err(e) = answer(&model, &format, &settings, &mut history).await {
+        if let Err(e) = answer(model, &format, &settings, &mut history).await {
             eprintln!("error: {e:#}");
             history.pop();
         }
     }
     let _ = std::fs::create_dir_all(&ctx.paths.data_dir);
     let _ = editor.save_history(&history_file);
-    model.shutdown().await;
+    drop(lease);
+    models.manager().shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn load(path: &std::path::Path, args: &RunArgs) -> Result<ModelHandle> {
-    let mut params = ModelParams::new(path);
-    params.n_gpu_layers =
-        match args.n_gpu_layers.as_str() {
-            "auto" => GpuLayers::Auto,
-            n => GpuLayers::Count(n.parse().map_err(|_| {
-                anyhow::anyhow!("--n-gpu-layers: {n:?} is neither a number nor auto")
-            })?),
-        };
-    let context = ContextParams {
-        ctx_per_slot: args.ctx_size,
-        parallel: 1,
-        threads: args.threads,
-        ..ContextParams::default()
-    };
+/// Loads the model through the manager with its load spec (config, stored launch
+/// parameters, flags) and one slot: `run` holds one conversation.
+async fn load(models: &Models, entry: &catalog::ModelEntry) -> Result<ModelLease> {
     let bar = ProgressBar::new(100).with_style(
         ProgressStyle::with_template("{spinner} loading {msg} {bar:30} {percent}%")
             .expect("valid template"),
     );
-    bar.set_message(
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    );
+    bar.set_message(entry.id.clone());
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
+    let mut events = models.manager().subscribe();
     let b = bar.clone();
-    let handle = tokio::task::spawn_blocking(move || {
-        ModelHost::load(params, context, move |p| b.set_position((p * 100.0) as u64))
-    })
-    .await
-    .context("model loader thread")?;
+    let progress = tokio::spawn(async move {
+        while let Ok(e) = events.recv().await {
+            if let manager::Event::Loading { progress, .. } = e {
+                b.set_position((progress * 100.0) as u64);
+            }
+        }
+    });
+    let mut one_slot = Map::new();
+    one_slot.insert("parallel".into(), json!(1));
+    let lease = models.acquire_with(entry, &one_slot).await;
+    progress.abort();
     bar.finish_and_clear();
-    Ok(handle?)
-}
-
-fn sampling_from(ctx: &Context, args: &RunArgs) -> SamplingParams {
-    let defaults = &ctx.config.sampling;
-    SamplingParams {
-        temperature: args.temp.unwrap_or(defaults.temperature as f32),
-        top_k: args.top_k.unwrap_or(defaults.top_k as i32),
-        top_p: args.top_p.unwrap_or(defaults.top_p as f32),
-        min_p: defaults.min_p as f32,
-        repeat_penalty: defaults.repeat_penalty as f32,
-        seed: args.seed,
-        ..SamplingParams::default()
-    }
+    Ok(lease?)
 }
 
 fn message(role: &str, text: &str) -> ChatMessage {

@@ -10,21 +10,10 @@ use crate::extract::ApiJson;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Path, State};
-use catalog::ModelEntry;
+use catalog::{CAPABILITIES, ModelEntry};
 use manager::ModelState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-
-/// The capabilities a model can be marked with.
-pub const CAPABILITIES: &[&str] = &[
-    "chat",
-    "completion",
-    "embedding",
-    "rerank",
-    "vision",
-    "tools",
-    "infill",
-];
 
 fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
     let st = state.models.manager().state(&m.id);
@@ -48,6 +37,9 @@ fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
             "launch_params".into(),
             Value::Object(settings.launch_params),
         );
+        // A running benchmark holds the model (it counts as in use, never evicted).
+        let bench = state.bench.current().filter(|r| r.model == m.id);
+        o.insert("benchmark".into(), json!(bench.map(|r| r.run_id)));
     }
     v
 }
@@ -124,7 +116,7 @@ pub async fn get_capabilities(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let entry = model(&state, &id)?;
-    let detected = detect_capabilities(&state, &entry).await;
+    let detected = state.models.capabilities(&entry).await;
     let stored = state.models.settings(&entry.id).capabilities;
     Ok(Json(json!({
         "model": entry.id,
@@ -361,69 +353,8 @@ async fn details(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Valu
         "memory_estimate": estimate,
         "load_spec": spec,
         "loaded": loaded,
-        "capabilities": detect_capabilities(state, entry).await,
+        "capabilities": state.models.capabilities(entry).await,
     })))
-}
-
-/// What a model can do, from its file (and its loaded info when loaded).
-pub async fn detect_capabilities(state: &SharedState, entry: &ModelEntry) -> Vec<String> {
-    let path = entry.path.clone();
-    let has_mmproj = entry.mmproj.is_some();
-    let loaded_fim = state
-        .models
-        .peek(&entry.id)
-        .map(|m| m.handle.info().has_fim);
-    let read = tokio::task::spawn_blocking(move || {
-        gguf::read_path(
-            &path,
-            &gguf::ReadOptions {
-                array_keep_whole: 0,
-                array_preview: 0,
-            },
-        )
-    })
-    .await;
-    let Ok(Ok(file)) = read else {
-        return Vec::new();
-    };
-    let arch = file.architecture().unwrap_or("").to_string();
-    let pooling = file.get_u64(&format!("{arch}.pooling_type"));
-    let encoder_only = matches!(
-        arch.as_str(),
-        "bert"
-            | "nomic-bert"
-            | "nomic-bert-moe"
-            | "jina-bert-v2"
-            | "neo-bert"
-            | "modern-bert"
-            | "t5encoder"
-    );
-    let mut caps: Vec<String> = Vec::new();
-    if pooling == Some(4) {
-        caps.push("rerank".into());
-    } else if encoder_only || pooling.is_some_and(|p| p > 0) {
-        caps.push("embedding".into());
-    } else {
-        caps.push("completion".into());
-        caps.push("chat".into());
-        // Any decoder can produce (mean-pooled) embeddings, as llama-server does.
-        caps.push("embedding".into());
-        let template = file.chat_template().unwrap_or("");
-        if template.contains("tools") {
-            caps.push("tools".into());
-        }
-        let fim = loaded_fim.unwrap_or_else(|| {
-            file.get("tokenizer.ggml.fim_pre_token_id").is_some()
-                || file.get("tokenizer.ggml.prefix_token_id").is_some()
-        });
-        if fim {
-            caps.push("infill".into());
-        }
-    }
-    if has_mmproj {
-        caps.push("vision".into());
-    }
-    caps
 }
 
 #[derive(Deserialize)]

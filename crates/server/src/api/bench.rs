@@ -12,22 +12,7 @@ use axum::http::StatusCode;
 use engine::bench::BenchParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Mutex;
-
-/// The run in progress, if any.
-#[derive(Default)]
-pub struct BenchRunner {
-    running: Mutex<Option<Value>>,
-}
-
-impl BenchRunner {
-    pub fn current(&self) -> Option<Value> {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
+use service::bench::BenchRequest;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,8 +30,9 @@ pub struct RunRequest {
     pub n_ubatch: u32,
     pub n_ctx: Option<u32>,
     pub threads: Option<u32>,
-    #[serde(default = "d99")]
-    pub n_gpu_layers: u32,
+    /// Measure with this many GPU layers (the model is reloaded with them); without it, the
+    /// model as it is loaded.
+    pub n_gpu_layers: Option<u32>,
 }
 
 fn d512() -> u32 {
@@ -61,10 +47,8 @@ fn d5() -> u32 {
 fn d2048() -> u32 {
     2048
 }
-fn d99() -> u32 {
-    99
-}
 
+/// `POST /api/bench/run`: starts the service's runner; 202 with the run, 409 if one runs.
 pub async fn run(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<RunRequest>,
@@ -78,73 +62,20 @@ pub async fn run(
         n_ubatch: req.n_ubatch,
         n_ctx: req.n_ctx,
         threads: req.threads.unwrap_or_else(engine::backend::physical_cores),
-        n_gpu_layers: req.n_gpu_layers,
+        n_gpu_layers: req.n_gpu_layers.unwrap_or(0),
     };
-    params.validate()?;
-    let run_id = uuid::Uuid::new_v4().simple().to_string();
-    let info = json!({"run_id": run_id, "model": entry.id, "params": params});
-    {
-        let mut running = state
-            .bench
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = running.as_ref() {
-            return Err(ApiError::conflict(format!(
-                "a benchmark is already running (run {})",
-                r["run_id"].as_str().unwrap_or("?")
-            )));
-        }
-        *running = Some(info.clone());
+    let mut load = serde_json::Map::new();
+    if let Some(n) = req.n_gpu_layers {
+        load.insert("n_gpu_layers".into(), json!(n));
     }
-    state.events.emit("bench.started", info.clone());
-    let st = state.clone();
-    let path = entry.path.clone();
-    let model_id = entry.id.clone();
-    tokio::spawn(async move {
-        let events = st.events.clone();
-        let rid = run_id.clone();
-        let p = params.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            engine::bench::run(&path, &p, |progress| {
-                events.emit(
-                    "bench.progress",
-                    json!({"run_id": rid, "progress": progress}),
-                );
-            })
-        })
-        .await;
-        let outcome = match result {
-            Ok(Ok(report)) => {
-                let stored = st.models.with_store(|s| {
-                    s.insert_bench_run(
-                        &model_id,
-                        &serde_json::to_value(&report.params).unwrap_or_default(),
-                        &serde_json::to_value(&report.results).unwrap_or_default(),
-                    )
-                });
-                let id = stored.ok().flatten();
-                st.events.emit(
-                    "bench.completed",
-                    json!({"run_id": run_id, "id": id, "model": model_id, "report": report}),
-                );
-                Ok(())
-            }
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(reason) = outcome {
-            tracing::warn!(model = %model_id, %reason, "benchmark failed");
-            st.events.emit(
-                "bench.failed",
-                json!({"run_id": run_id, "model": model_id, "error": reason}),
-            );
-        }
-        *st.bench.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
-    });
+    let run = state.bench.start(BenchRequest {
+        entry,
+        params,
+        load,
+    })?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"status": "running", "run": info})),
+        Json(json!({"status": "running", "run": run})),
     ))
 }
 

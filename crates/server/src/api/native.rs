@@ -365,14 +365,7 @@ pub async fn set_props(
         .map_err(|e| ApiError::invalid("default_generation_settings", e))?;
     let current = state.sampling();
     let checked = fields.to_request(&current)?;
-    let s = checked.sampling;
-    let new = crate::state::SamplingDefaults {
-        temperature: s.temperature,
-        top_k: s.top_k,
-        top_p: s.top_p,
-        min_p: s.min_p,
-        repeat_penalty: s.repeat_penalty,
-    };
+    let new = service::SamplingDefaults::from_params(&checked.sampling);
     *state.sampling.write().unwrap_or_else(|p| p.into_inner()) = new;
     Ok(Json(json!({"success": true})))
 }

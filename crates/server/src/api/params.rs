@@ -4,7 +4,7 @@
 //! its field.
 
 use crate::error::ApiError;
-use crate::state::SamplingDefaults;
+use service::SamplingDefaults;
 use engine::{GenerateRequest, Grammar, SamplingParams};
 use serde::Deserialize;
 use serde_json::Value;

@@ -3,7 +3,8 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::state::{SamplingDefaults, SharedState};
+use crate::state::SharedState;
+use service::SamplingDefaults;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -90,9 +91,7 @@ pub async fn put_config(
 fn apply_live(state: &SharedState, c: &config::Config) {
     *state.sampling.write().unwrap_or_else(|p| p.into_inner()) =
         SamplingDefaults::from_config(&c.sampling);
-    let mut spec = state.models.defaults();
-    crate::apply_model_defaults(&mut spec, &c.models);
-    state.models.set_defaults(spec);
+    state.models.set_config(c.models.clone());
     let _ = state.logs.set_level(c.log.level.as_str());
     let old_roots = state.models.roots();
     let roots = service::roots(c, &state.paths);

@@ -4,6 +4,7 @@
 
 mod admin;
 mod auth;
+mod bench;
 mod deployments;
 mod embed;
 mod golden;
@@ -33,6 +34,7 @@ pub struct Opts {
     /// A model file to put into a Hugging Face hub cache too, where its id is
     /// `org/repo/smol` (an id with slashes).
     pub hub: Option<PathBuf>,
+    pub models_max: Option<u32>,
 }
 
 pub struct TestServer {
@@ -98,6 +100,9 @@ impl TestServer {
         c.models.threads = Some(1);
         c.models.ctx_size = 2048;
         c.models.parallel = opts.parallel.unwrap_or(2);
+        if let Some(n) = opts.models_max {
+            c.models.models_max = n;
+        }
         c.sources.ollama = false;
         c.sources.huggingface = opts.hub.is_some();
         c.sources.huggingface_dir = Some(dir.path().join("hub"));
