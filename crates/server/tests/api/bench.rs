@@ -6,11 +6,14 @@ use futures_util::StreamExt;
 use manager::{Event, UnloadReason};
 use tokio::sync::broadcast;
 
-/// Starts a small benchmark and waits for its end on `/ws/bench`; returns the completed
-/// event's data.
-async fn bench(s: &TestServer, model: &str) -> Value {
+type Ws = tokio_tungstenite::WebSocketStream<
+    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+>;
+
+/// Starts a small benchmark; returns the `/ws/bench` feed (opened before) and the run id.
+async fn start(s: &TestServer, model: &str) -> (Ws, String) {
     let ws_url = s.base.replace("http://", "ws://") + "/ws/bench";
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     let (status, run) = s
         .post(
             "/api/bench/run",
@@ -18,6 +21,11 @@ async fn bench(s: &TestServer, model: &str) -> Value {
         )
         .await;
     assert_eq!(status, 202, "{run}");
+    (ws, run["run"]["run_id"].as_str().unwrap().to_string())
+}
+
+/// Waits for the end of the run on the feed; returns the completed event's data.
+async fn completed(ws: &mut Ws) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(120), ws.next())
             .await
@@ -70,10 +78,25 @@ async fn a_benchmark_loads_through_the_manager_and_evicts_under_models_max() {
         return;
     };
     let mut rx = s.state.models.manager().subscribe();
-    let (status, body) = s.post(&format!("/api/models/{SMOL}/load"), &json!({})).await;
-    assert_eq!(status, 200, "{body}");
+    // A request holds smol: the benchmark must wait for room, like any load.
+    let (_, held) = s.state.models.acquire(SMOL, None).await.unwrap();
+    let (mut ws, run_id) = start(&s, GEMMA).await;
+    let (_, models) = s.get("/api/models").await;
+    let find = |models: &Value, id: &str| {
+        models["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(find(&models, GEMMA)["benchmark"], run_id.as_str(), "{models}");
+    assert_eq!(find(&models, GEMMA)["state"], "unloaded", "no room yet: {models}");
+    assert_eq!(find(&models, SMOL)["state"], "loaded", "{models}");
+    drop(held);
 
-    let done = bench(&s, GEMMA).await;
+    let done = completed(&mut ws).await;
     assert_eq!(done["model"], GEMMA);
     assert_eq!(done["report"]["results"][0]["test"], "pp8");
 
@@ -91,12 +114,7 @@ async fn a_benchmark_loads_through_the_manager_and_evicts_under_models_max() {
     );
     // The benchmark's model stays loaded under the manager, as any model does.
     let (_, models) = s.get("/api/models").await;
-    let gemma = models["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == GEMMA)
-        .unwrap();
+    let gemma = find(&models, GEMMA);
     assert_eq!(gemma["state"], "loaded", "{gemma}");
     assert_eq!(gemma["benchmark"], Value::Null, "the run is over: {gemma}");
 }
@@ -116,7 +134,8 @@ async fn a_benchmark_borrows_the_loaded_model() {
     let before = s.state.models.peek(SMOL).unwrap();
     let mut rx = s.state.models.manager().subscribe();
 
-    let done = bench(&s, SMOL).await;
+    let (mut ws, _) = start(&s, SMOL).await;
+    let done = completed(&mut ws).await;
     assert_eq!(done["report"]["results"][1]["test"], "tg2");
 
     assert!(
