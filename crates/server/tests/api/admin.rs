@@ -64,7 +64,10 @@ async fn model_management() {
             "/api/models/smol/capabilities",
             json!({"capabilities": ["chat", "tools"]}),
         ),
-        ("/api/models/smol/config", json!({"ctx_size": 512})),
+        (
+            "/api/models/smol/config",
+            json!({"ctx_size": 512, "n_batch": 256}),
+        ),
     ] {
         let (status, resp) = s.send(s.client.put(s.url(path)).json(&body)).await;
         assert_eq!(status, 200, "{path}: {resp}");
@@ -75,7 +78,10 @@ async fn model_management() {
     let (_, caps) = s.get("/api/models/tiny/capabilities").await;
     assert_eq!(caps["effective"], json!(["chat", "tools"]));
     let (_, cfg) = s.get("/api/models/smol/config").await;
-    assert_eq!(cfg["effective"]["context"]["ctx_per_slot"], 512);
+    // Stored launch parameters rank below the config's own values (flags > env > file >
+    // stored > defaults): this server's config sets ctx_size (2048), not n_batch.
+    assert_eq!(cfg["effective"]["context"]["n_batch"], 256, "{cfg}");
+    assert_eq!(cfg["effective"]["context"]["ctx_per_slot"], 2048, "{cfg}");
     let (status, _) = s
         .send(
             s.client
