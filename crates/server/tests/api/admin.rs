@@ -318,45 +318,21 @@ async fn bench_and_deployments() {
     let Some(s) = TestServer::start(Opts::default()).await else {
         return;
     };
-    let ws_url = s.base.replace("http://", "ws://") + "/ws/bench";
-    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    let (status, run) = s
-        .post(
-            "/api/bench/run",
-            &json!({"model": SMOL, "n_prompt": 16, "n_gen": 4, "reps": 1, "threads": 1}),
-        )
-        .await;
-    assert_eq!(status, 202, "{run}");
+    let (mut ws, _) = super::bench::start(&s, SMOL).await;
     let (status, _) = s
-        .post(
-            "/api/bench/run",
-            &json!({"model": SMOL, "n_prompt": 16, "n_gen": 4, "reps": 1, "threads": 1}),
-        )
+        .post("/api/bench/run", &json!({"model": SMOL, "n_prompt": 8}))
         .await;
     assert_eq!(status, 409, "one benchmark at a time");
-    let mut done = None;
-    while done.is_none() {
-        let msg = tokio::time::timeout(Duration::from_secs(120), ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
-        assert!(v["type"].as_str().unwrap().starts_with("bench."), "{v}");
-        assert_ne!(v["type"], "bench.failed", "{v}");
-        if v["type"] == "bench.completed" {
-            done = Some(v);
-        }
-    }
-    let id = done.unwrap()["data"]["id"].as_i64().unwrap();
+    let done = super::bench::completed(&mut ws).await;
+    let id = done["id"].as_i64().unwrap();
     let (_, results) = s.get("/api/bench/results?model=smol").await;
     assert_eq!(results["runs"][0]["id"], id);
-    assert_eq!(results["runs"][0]["results"][0]["test"], "pp16");
+    assert_eq!(results["runs"][0]["results"][0]["test"], "pp8");
     let (status, cmp) = s
         .get(&format!("/api/bench/results?compare={id},{id}"))
         .await;
     assert_eq!(status, 200);
-    assert_eq!(cmp["ratios"]["pp16"], 1.0);
+    assert_eq!(cmp["ratios"]["pp8"], 1.0);
     let (status, _) = s
         .send(s.client.delete(s.url(&format!("/api/bench/results/{id}"))))
         .await;

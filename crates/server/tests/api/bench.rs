@@ -6,12 +6,12 @@ use futures_util::StreamExt;
 use manager::{Event, UnloadReason};
 use tokio::sync::broadcast;
 
-type Ws = tokio_tungstenite::WebSocketStream<
+pub type Ws = tokio_tungstenite::WebSocketStream<
     tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
 >;
 
 /// Starts a small benchmark; returns the `/ws/bench` feed (opened before) and the run id.
-async fn start(s: &TestServer, model: &str) -> (Ws, String) {
+pub async fn start(s: &TestServer, model: &str) -> (Ws, String) {
     let ws_url = s.base.replace("http://", "ws://") + "/ws/bench";
     let (ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
     let (status, run) = s
@@ -25,7 +25,7 @@ async fn start(s: &TestServer, model: &str) -> (Ws, String) {
 }
 
 /// Waits for the end of the run on the feed; returns the completed event's data.
-async fn completed(ws: &mut Ws) -> Value {
+pub async fn completed(ws: &mut Ws) -> Value {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(120), ws.next())
             .await
