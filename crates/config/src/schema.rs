@@ -119,6 +119,9 @@ pub struct ModelsConfig {
     /// CPU threads; `None` = let llama.cpp decide.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<u32>,
+    /// Prompt tokens one decode step may take while other slots are generating (chunked
+    /// prefill): bounds how long a long prompt freezes the running streams.
+    pub prefill_chunk: u32,
 }
 
 impl Default for ModelsConfig {
@@ -131,6 +134,8 @@ impl Default for ModelsConfig {
             ctx_size: 4096,
             n_gpu_layers: GpuLayers::Auto,
             threads: None,
+            // The engine's default (`engine::DEFAULT_PREFILL_CHUNK`, one default ubatch).
+            prefill_chunk: 512,
         }
     }
 }

@@ -200,6 +200,13 @@ pub static SETTINGS: &[Setting] = &[
         Kind::AutoInt { min: 1, max: 4096 },
         "CPU threads per model; `auto` = llama.cpp's choice.",
     ),
+    key(
+        "models.prefill_chunk",
+        "LLAMA_DASHBOARD_MODELS_PREFILL_CHUNK",
+        int(1, 65536),
+        "Prompt tokens per decode step while other slots generate (chunked prefill): smaller \
+         keeps running streams smoother while a long prompt is read, larger reads it faster.",
+    ),
     // [sources]
     key(
         "sources.ollama",

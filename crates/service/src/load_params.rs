@@ -71,6 +71,11 @@ fn config_layers(c: &ModelsConfig) -> (Map<String, Value>, Map<String, Value>) {
             c.n_gpu_layers != d.n_gpu_layers,
         ),
     ];
+    pairs.push((
+        "prefill_chunk",
+        json!(c.prefill_chunk),
+        c.prefill_chunk != d.prefill_chunk,
+    ));
     if let Some(t) = c.threads {
         pairs.push(("threads", json!(t), c.threads != d.threads));
     }
@@ -112,6 +117,7 @@ const CONTEXT_KEYS: &[&str] = &[
     "pooling",
     "queue_max",
     "kv_unified",
+    "prefill_chunk",
 ];
 
 /// Every key [`apply_overrides`] accepts.
@@ -242,7 +248,19 @@ mod tests {
         assert_eq!(s.context.parallel, d.parallel);
         assert_eq!(s.model.n_gpu_layers, GpuLayers::Auto);
         assert_eq!(s.context.threads, None);
+        assert_eq!(s.context.prefill_chunk, d.prefill_chunk);
+        assert_eq!(s.context.prefill_chunk, engine::DEFAULT_PREFILL_CHUNK);
         assert_eq!(s.model.path, Path::new(PATH));
+    }
+
+    #[test]
+    fn the_prefill_chunk_comes_from_the_config_or_the_stored_parameters() {
+        let c = config(&[("models.prefill_chunk", "64")]);
+        let s = load_spec(&c, Path::new(PATH), &Map::new(), &Map::new()).unwrap();
+        assert_eq!(s.context.prefill_chunk, 64);
+        let stored = map(r#"{"prefill_chunk": 128}"#);
+        let s = load_spec(&config(&[]), Path::new(PATH), &stored, &Map::new()).unwrap();
+        assert_eq!(s.context.prefill_chunk, 128);
     }
 
     #[test]
