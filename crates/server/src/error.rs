@@ -144,8 +144,8 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-impl From<engine::EngineError> for ApiError {
-    fn from(e: engine::EngineError) -> Self {
+impl From<service::EngineError> for ApiError {
+    fn from(e: service::EngineError) -> Self {
         ServiceError::from(e).into()
     }
 }

@@ -198,7 +198,7 @@ impl Metrics {
     }
 
     /// Counts one finished generation.
-    pub fn record(&self, model: &str, usage: &engine::Usage, t: &engine::Timings) {
+    pub fn record(&self, model: &str, usage: &service::Usage, t: &service::Timings) {
         self.prompt_tokens
             .with_label_values(&[model])
             .inc_by(u64::from(t.prompt_n));

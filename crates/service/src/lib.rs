@@ -41,3 +41,22 @@ pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_con
 pub use models::{ModelLease, Models, roots};
 pub use resolve::resolve;
 pub use sampling::SamplingDefaults;
+
+/// The engine's data types that cross this layer: requests and their results, embeddings,
+/// LoRA, devices, memory estimates and benchmark parameters. The server and the CLI take them
+/// from here and do not depend on `engine` themselves, so the service layer is the one road
+/// into llama.cpp (a lease's `handle` is the loaded model's engine handle).
+pub mod engine_types {
+    pub use engine::backend::physical_cores;
+    pub use engine::bench::{BenchParams, BenchReport};
+    pub use engine::{
+        Completion, ContextParams, DeviceInfo, DeviceKind, EmbedRequest, Embedding,
+        EmbeddingValues, EngineError, Event, FinishReason, GenerateRequest, GpuLayers, Grammar,
+        InfillChunk, InfillPrompt, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
+        MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Prompt,
+        RerankScore, SamplingParams, SlotFileInfo, SlotInfo, SlotState, Timings, TokenPiece,
+        TokenProbs, Usage, devices, estimate,
+    };
+}
+pub use engine_types::*;
+

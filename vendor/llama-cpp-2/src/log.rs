@@ -72,6 +72,9 @@ pub(super) enum Module {
     GGML,
     LlamaCpp,
     /// Multimodal
+    // llama-dashboard patch: unused without the `mtmd` feature; as a path dependency the
+    // crate's warnings are no longer capped as crates.io ones are.
+    #[allow(dead_code)]
     Mtmd,
 }
 

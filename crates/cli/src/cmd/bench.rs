@@ -5,7 +5,7 @@ use crate::args::BenchArgs;
 use crate::context::{Context, locate};
 use crate::output::{self, bytes, count};
 use anyhow::Result;
-use engine::bench::{BenchParams, BenchReport};
+use service::{BenchParams, BenchReport};
 use serde_json::{Map, json};
 use service::bench::BenchRequest;
 use std::process::ExitCode;
@@ -39,7 +39,7 @@ async fn run_async(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
         n_batch: args.n_batch,
         n_ubatch: args.n_ubatch,
         n_ctx: args.n_ctx,
-        threads: args.threads.unwrap_or_else(engine::backend::physical_cores),
+        threads: args.threads.unwrap_or_else(service::physical_cores),
         n_gpu_layers: args.n_gpu_layers.unwrap_or(0),
     };
     params.validate()?;

@@ -8,10 +8,12 @@ use crate::args::RunArgs;
 use crate::context::{Context, locate};
 use anyhow::{Context as _, Result, bail};
 use chat::ChatMessage;
-use engine::{Event, FinishReason, GenerateRequest, ModelHandle, SamplingParams};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, json};
-use service::{ChatFormat, ModelLease, Models, SamplingDefaults};
+use service::{
+    ChatInput, Finish, GenerateRequest, Input, ModelLease, Models, Output, Request,
+    ResponseFormat, SamplingDefaults, SamplingParams,
+};
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
 
@@ -74,18 +76,23 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
 
     let mut sampling = SamplingDefaults::from_config(&ctx.config.sampling).params();
     sampling.seed = args.seed;
-    let mut settings = Settings {
-        sampling,
-        max_tokens: u32::try_from(args.n_predict).ok(),
-        system: args.system.clone(),
-        timings: args.timings,
+    let template_origin = format.origin.to_string();
+    let mut session = Session {
+        models: &models,
+        entry: &entry,
+        custom_template,
+        settings: Settings {
+            sampling,
+            max_tokens: u32::try_from(args.n_predict).ok(),
+            system: args.system.clone(),
+            timings: args.timings,
+        },
     };
     let mut history: Vec<ChatMessage> = Vec::new();
-    let model = &lease.handle;
 
     if let Some(prompt) = once {
         history.push(message("user", &prompt));
-        let answered = answer(model, &format, &settings, &mut history).await;
+        let answered = answer(&session, &mut history).await;
         drop(lease);
         models.manager().shutdown().await;
         answered?;
@@ -97,7 +104,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let _ = editor.load_history(&history_file);
     eprintln!(
         "{} ({} template). Type /? for help, /bye to leave.",
-        entry.id, format.origin
+        entry.id, template_origin
     );
     loop {
         let line = match read_input(&mut editor) {
@@ -111,7 +118,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         }
         let _ = editor.add_history_entry(trimmed);
         if let Some(cmd) = trimmed.strip_prefix('/') {
-            match command(cmd, &mut settings, &mut history, &format) {
+            match command(cmd, &mut session.settings, &mut history, &template_origin) {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(e) => eprintln!("{e}"),
@@ -119,7 +126,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
             continue;
         }
         history.push(message("user", &line));
-        if let Err(e) = answer(model, &format, &settings, &mut history).await {
+        if let Err(e) = answer(&session, &mut history).await {
             eprintln!("error: {e:#}");
             history.pop();
         }
@@ -151,12 +158,17 @@ async fn load(models: &Models, entry: &catalog::ModelEntry) -> Result<ModelLease
             }
         }
     });
-    let mut one_slot = Map::new();
-    one_slot.insert("parallel".into(), json!(1));
-    let lease = models.acquire_with(entry, &one_slot).await;
+    let lease = models.acquire_with(entry, &one_slot()).await;
     progress.abort();
     bar.finish_and_clear();
     Ok(lease?)
+}
+
+/// `run` holds one conversation: one slot.
+fn one_slot() -> Map<String, serde_json::Value> {
+    let mut m = Map::new();
+    m.insert("parallel".into(), json!(1));
+    m
 }
 
 fn message(role: &str, text: &str) -> ChatMessage {
@@ -213,7 +225,7 @@ fn command(
     cmd: &str,
     s: &mut Settings,
     history: &mut Vec<ChatMessage>,
-    format: &ChatFormat,
+    template_origin: &str,
 ) -> Result<bool> {
     let mut words = cmd.split_whitespace();
     match words.next().unwrap_or("") {
@@ -230,7 +242,7 @@ fn command(
             eprintln!("Set '{key}' to '{value}'");
         }
         "show" => {
-            eprintln!("template: {}", format.origin);
+            eprintln!("template: {template_origin}");
             eprintln!(
                 "temperature {}  top_k {}  top_p {}  seed {:?}  max_tokens {:?}  system {:?}",
                 s.sampling.temperature,
@@ -285,25 +297,41 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Generates the assistant's reply to `history`, streaming it to stdout, and appends it.
-async fn answer(
-    model: &ModelHandle,
-    format: &ChatFormat,
-    s: &Settings,
-    history: &mut Vec<ChatMessage>,
-) -> Result<()> {
+/// The one conversation `run` holds: the model it talks to, how its prompts are rendered,
+/// and what `/set` changed.
+struct Session<'a> {
+    models: &'a Models,
+    entry: &'a catalog::ModelEntry,
+    custom_template: Option<String>,
+    settings: Settings,
+}
+
+/// Generates the assistant's reply to `history` through the service layer (the same road as
+/// the server's chat routes: template, stop strings, engine), streaming it to stdout, and
+/// appends it.
+async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result<()> {
+    let s = &session.settings;
     let mut messages = Vec::with_capacity(history.len() + 1);
     if let Some(system) = &s.system {
         messages.push(message("system", system));
     }
     messages.extend(history.iter().cloned());
-    let prompt = format.prompt(&messages, &[])?;
-    tracing::debug!(?prompt, "chat prompt");
-    let mut req = GenerateRequest::new(prompt);
-    req.sampling = s.sampling.clone();
-    req.max_tokens = s.max_tokens;
-    req.stop = format.stops.clone();
-    let mut stream = model.generate(req).await?;
+    // The prompt is rendered from the messages by the service layer.
+    let mut params = GenerateRequest::default();
+    params.sampling = s.sampling.clone();
+    params.max_tokens = s.max_tokens;
+    let request = Request {
+        input: Input::Chat(ChatInput {
+            messages,
+            ..Default::default()
+        }),
+        params,
+        response_format: ResponseFormat::Text,
+    };
+    // The model is already loaded (the session holds a lease); this one is the answer's.
+    let lease = session.models.acquire_with(session.entry, &one_slot()).await?;
+    let mut stream =
+        service::generate::start(lease, session.custom_template.as_deref(), request).await?;
     let mut out = std::io::stdout();
     let mut reply = String::new();
     let mut interrupted = false;
@@ -311,26 +339,29 @@ async fn answer(
     tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
-            ev = stream.recv() => match ev {
-                Some(Event::Token { text, .. }) => {
+            ev = stream.next() => match ev {
+                Some(Ok(Output::Text { text, .. })) => {
                     out.write_all(text.as_bytes())?;
                     out.flush()?;
                     reply.push_str(&text);
                 }
-                Some(Event::Done { finish_reason, timings, .. }) => {
+                // No tools are offered, so no calls are parsed.
+                Some(Ok(Output::ToolCallStart { .. } | Output::ToolCallArguments { .. })) => {}
+                Some(Ok(Output::Done(done))) => {
+                    let t = &done.timings;
                     if s.timings {
                         eprintln!(
                             "\n[prompt {} tokens ({} cached) {:.1} t/s, generation {} tokens {:.1} t/s, {:?}]",
-                            timings.prompt_n, timings.cache_n, timings.prompt_per_second,
-                            timings.predicted_n, timings.predicted_per_second, finish_reason
+                            t.prompt_n, t.cache_n, t.prompt_per_second,
+                            t.predicted_n, t.predicted_per_second, done.finish
                         );
                     }
-                    if finish_reason == FinishReason::Length {
+                    if done.finish == Finish::Length {
                         eprint!("\n[stopped: length limit]");
                     }
                     break;
                 }
-                Some(Event::Error(e)) => return Err(e.into()),
+                Some(Err(e)) => return Err(e.into()),
                 None => break,
             },
             _ = &mut ctrl_c, if !interrupted => {

@@ -340,7 +340,7 @@ async fn details(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Valu
     let spec = state.models.spec_for(entry, &Map::new()).ok();
     let estimate = spec
         .as_ref()
-        .and_then(|s| engine::estimate(&s.model.path, &s.context).ok());
+        .and_then(|s| service::estimate(&s.model.path, &s.context).ok());
     let loaded = state
         .models
         .peek(&entry.id)
@@ -371,10 +371,10 @@ pub async fn vram_estimate(
     let entry = state.models.resolve(&req.model)?;
     let spec = state.models.spec_for(&entry, &req.params)?;
     let s = spec.clone();
-    let est = tokio::task::spawn_blocking(move || engine::estimate(&s.model.path, &s.context))
+    let est = tokio::task::spawn_blocking(move || service::estimate(&s.model.path, &s.context))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
-    let devices = engine::devices();
+    let devices = service::devices();
     Ok(Json(json!({
         "model": entry.id,
         "estimate": est,

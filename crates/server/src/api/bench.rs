@@ -9,7 +9,7 @@ use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use engine::bench::BenchParams;
+use service::BenchParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service::bench::BenchRequest;
@@ -61,7 +61,7 @@ pub async fn run(
         n_batch: req.n_batch,
         n_ubatch: req.n_ubatch,
         n_ctx: req.n_ctx,
-        threads: req.threads.unwrap_or_else(engine::backend::physical_cores),
+        threads: req.threads.unwrap_or_else(service::physical_cores),
         n_gpu_layers: req.n_gpu_layers.unwrap_or(0),
     };
     let mut load = serde_json::Map::new();

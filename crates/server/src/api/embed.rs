@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use base64::Engine as _;
-use engine::{
+use service::{
     EmbedRequest, EmbeddingValues, InfillChunk, InfillPrompt, LoraScale, Normalize, Pooling, Prompt,
 };
 use serde::Deserialize;

@@ -15,7 +15,7 @@ use axum::http::header;
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use chat::ChatMessage;
-use engine::TokenProbs;
+use service::TokenProbs;
 use futures_util::stream::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -73,7 +73,7 @@ pub async fn completion(
 pub async fn completion_with_prompt(
     state: SharedState,
     req: CompletionRequest,
-    prompt: engine::Prompt,
+    prompt: service::Prompt,
 ) -> ApiResult<Response> {
     let params = req.sampling.to_request(&state.sampling())?;
     let model = common::model_name(&state, req.model.as_deref())?;
@@ -122,7 +122,7 @@ struct NativeMeta {
     settings: Value,
 }
 
-fn generation_settings(p: &engine::GenerateRequest) -> Value {
+fn generation_settings(p: &service::GenerateRequest) -> Value {
     let mut v = serde_json::to_value(&p.sampling).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.insert(
@@ -330,7 +330,7 @@ pub async fn props(
     let info = model.handle.info();
     let custom = state.models.settings(&id).chat_template;
     let format = model.chat_format(custom.as_deref())?;
-    let defaults = generation_settings(&engine::GenerateRequest {
+    let defaults = generation_settings(&service::GenerateRequest {
         sampling: state.sampling().params(),
         ..Default::default()
     });

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chat::{ChatMessage, Tool};
-use engine::{Prompt, TokenProbs};
+use service::{Prompt, TokenProbs};
 use futures_util::stream::Stream;
 use manager::ModelState;
 use serde::Deserialize;

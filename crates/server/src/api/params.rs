@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use service::SamplingDefaults;
-use engine::{GenerateRequest, Grammar, SamplingParams};
+use service::{GenerateRequest, Grammar, SamplingParams};
 use serde::Deserialize;
 use serde_json::Value;
 

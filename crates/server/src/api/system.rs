@@ -184,7 +184,7 @@ async fn save_dirs(state: &SharedState, c: config::Config) -> ApiResult<()> {
 }
 
 pub async fn devices() -> Json<Value> {
-    Json(json!({"devices": engine::devices()}))
+    Json(json!({"devices": service::devices()}))
 }
 
 pub async fn resources(State(state): State<SharedState>) -> Json<Value> {
@@ -246,7 +246,7 @@ pub async fn resources(State(state): State<SharedState>) -> Json<Value> {
             "available": sys.available_memory(),
             "process_rss": rss,
         },
-        "gpus": engine::devices().into_iter().filter(|d| d.kind != engine::DeviceKind::Cpu).collect::<Vec<_>>(),
+        "gpus": service::devices().into_iter().filter(|d| d.kind != service::DeviceKind::Cpu).collect::<Vec<_>>(),
         "model_dirs": dirs,
         "models": models,
         "uptime_seconds": state.started.elapsed().as_secs(),
