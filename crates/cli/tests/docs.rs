@@ -65,8 +65,12 @@ fn cited_paths(doc: &str) -> Vec<String> {
         .filter(|span| !span.contains(' ') && !span.starts_with('/') && !span.starts_with('~'))
         .filter(|span| {
             let path = span.split("::").next().unwrap();
-            const EXT: &[&str] = &[".rs", ".sh", ".py", ".md", ".toml", ".json", ".ts", ".vue"];
-            EXT.iter().any(|e| path.ends_with(e))
+            // Source files by name; data and docs only with a folder (a bare `config.toml`
+            // is the user's file, not ours).
+            const CODE: &[&str] = &[".rs", ".sh", ".py", ".ts", ".vue"];
+            const DATA: &[&str] = &[".md", ".toml", ".json", ".sql"];
+            CODE.iter().any(|e| path.ends_with(e))
+                || (path.contains('/') && DATA.iter().any(|e| path.ends_with(e)))
                 || path.starts_with("crates/")
                 || path.starts_with("scripts/")
                 || path.starts_with("docs/")
