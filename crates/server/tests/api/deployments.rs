@@ -214,13 +214,7 @@ async fn a_deployment_serves_only_its_model_on_its_own_port_and_survives_a_resta
     let (status, p) = s.send(s.client.get(format!("{own}/props"))).await;
     assert_eq!(status, 200, "{p}");
     let (_, models) = s.send(s.client.get(format!("{own}/v1/models"))).await;
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [HUB_ID]);
+    assert_eq!(model_ids(&models), [HUB_ID]);
     // Management is not served there.
     let (status, _) = s.send(s.client.get(format!("{own}/api/models"))).await;
     assert_eq!(status, 404);

@@ -157,13 +157,7 @@ async fn model_field_routes_between_models() {
         return;
     };
     let (_, models) = s.get("/v1/models").await;
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [GEMMA, SMOL]);
+    assert_eq!(model_ids(&models), [GEMMA, SMOL]);
     assert!(
         models["data"]
             .as_array()
