@@ -84,10 +84,7 @@ mod tests {
     #[test]
     fn decoders_chat_and_encoders_embed() {
         let mut chat = LlamaLike::new("c", "llama", 15, 4096, 300);
-        assert_eq!(
-            caps_of(&chat, false),
-            ["completion", "chat", "embedding"]
-        );
+        assert_eq!(caps_of(&chat, false), ["completion", "chat", "embedding"]);
         chat.chat_template = Some("{% if tools %}{{ tools }}{% endif %}".into());
         assert_eq!(
             caps_of(&chat, true),

@@ -636,7 +636,11 @@ fn run_loads_with_the_config_and_the_stored_launch_parameters() {
     too_long(&run(&[ctx], &[]), 64);
     // A flag beats the environment.
     let out = run(&[ctx], &["-c", "1024"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Stored launch parameters (as the dashboard stores them) apply without env or flag...
     let id = env.json(&["models", "info", model.to_str().unwrap(), "--json"])["summary"]["id"]

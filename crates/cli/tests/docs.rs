@@ -20,7 +20,11 @@ fn tree(root: &Path) -> Vec<String> {
                 continue;
             }
             let path = e.path();
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             let is_dir = path.is_dir();
             out.push(if is_dir { format!("{rel}/") } else { rel });
             if is_dir {
@@ -120,9 +124,21 @@ fn every_path_the_architecture_map_cites_exists() {
 #[test]
 fn the_path_matcher_takes_tails_and_placeholders() {
     assert!(matches("api/openai.rs", "crates/server/src/api/openai.rs"));
-    assert!(!matches("api/openai.rs", "crates/server/src/xapi/openai.rs"));
-    assert!(matches("crates/cli/src/cmd/<group>.rs", "crates/cli/src/cmd/run.rs"));
-    assert!(!matches("crates/cli/src/cmd/<group>.rs", "crates/cli/src/cmd/a/run.rs"));
-    assert!(matches("tests/golden/*.json", "crates/server/tests/golden/models.json"));
+    assert!(!matches(
+        "api/openai.rs",
+        "crates/server/src/xapi/openai.rs"
+    ));
+    assert!(matches(
+        "crates/cli/src/cmd/<group>.rs",
+        "crates/cli/src/cmd/run.rs"
+    ));
+    assert!(!matches(
+        "crates/cli/src/cmd/<group>.rs",
+        "crates/cli/src/cmd/a/run.rs"
+    ));
+    assert!(matches(
+        "tests/golden/*.json",
+        "crates/server/tests/golden/models.json"
+    ));
     assert!(!matches("stop.rs", "crates/engine/src/nonstop.rs"));
 }

@@ -34,12 +34,12 @@ pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore
 pub use error::EngineError;
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
 pub use host::{HostStats, ModelHandle, TokenPiece};
-pub use load::{ModelHost, ModelInfo};
 pub use infill::{InfillChunk, InfillPrompt};
+pub use load::{ModelHost, ModelInfo};
 pub use lora::{LoraAdapterInfo, LoraScale};
 pub use params::{
-    ContextParams, DEFAULT_MAX_CTX_PER_SLOT, DEFAULT_PREFILL_CHUNK, FlashAttn, GpuLayers, LoraSpec, ModelParams,
-    OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,
+    ContextParams, DEFAULT_MAX_CTX_PER_SLOT, DEFAULT_PREFILL_CHUNK, FlashAttn, GpuLayers, LoraSpec,
+    ModelParams, OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,
 };
 pub use raw::max_devices;
 pub use request::{

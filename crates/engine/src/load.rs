@@ -663,4 +663,3 @@ fn model_info(
         load_ms: x.load_ms,
     }
 }
-

@@ -36,8 +36,8 @@ pub use generate::{
     ChatInput, Collected, Done, Finish, Generation, Input, Output, Request, ResponseFormat,
     ToolChoice,
 };
-pub use loader::{EngineLoader, LoadSpec, LoadedModel};
 pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_config};
+pub use loader::{EngineLoader, LoadSpec, LoadedModel};
 pub use models::{ModelLease, Models, roots};
 pub use resolve::resolve;
 pub use sampling::SamplingDefaults;
@@ -53,10 +53,9 @@ pub mod engine_types {
         Completion, ContextParams, DeviceInfo, DeviceKind, EmbedRequest, Embedding,
         EmbeddingValues, EngineError, Event, FinishReason, GenerateRequest, GpuLayers, Grammar,
         InfillChunk, InfillPrompt, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
-        MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Prompt,
-        RerankScore, SamplingParams, SlotFileInfo, SlotInfo, SlotState, Timings, TokenPiece,
-        TokenProbs, Usage, devices, estimate,
+        MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Prompt, RerankScore,
+        SamplingParams, SlotFileInfo, SlotInfo, SlotState, Timings, TokenPiece, TokenProbs, Usage,
+        devices, estimate,
     };
 }
 pub use engine_types::*;
-

@@ -75,11 +75,16 @@ impl Models {
     /// The load parameters a model with nothing stored starts from (for checking launch
     /// parameters before they are stored).
     pub fn defaults(&self) -> LoadSpec {
-        load_spec(&self.config(), std::path::Path::new(""), &Map::new(), &Map::new())
-            .unwrap_or_else(|_| LoadSpec {
-                model: engine::ModelParams::default(),
-                context: engine::ContextParams::default(),
-            })
+        load_spec(
+            &self.config(),
+            std::path::Path::new(""),
+            &Map::new(),
+            &Map::new(),
+        )
+        .unwrap_or_else(|_| LoadSpec {
+            model: engine::ModelParams::default(),
+            context: engine::ContextParams::default(),
+        })
     }
 
     fn config(&self) -> ModelsConfig {

@@ -68,6 +68,9 @@ mod tests {
             (p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty),
             (0.25, 7, 0.5, 0.125, 1.5)
         );
-        assert_eq!(SamplingDefaults::from_params(&p), SamplingDefaults::from_config(&c.sampling));
+        assert_eq!(
+            SamplingDefaults::from_params(&p),
+            SamplingDefaults::from_config(&c.sampling)
+        );
     }
 }

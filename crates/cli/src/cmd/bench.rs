@@ -5,9 +5,9 @@ use crate::args::BenchArgs;
 use crate::context::{Context, locate};
 use crate::output::{self, bytes, count};
 use anyhow::Result;
-use service::{BenchParams, BenchReport};
 use serde_json::{Map, json};
 use service::bench::BenchRequest;
+use service::{BenchParams, BenchReport};
 use std::process::ExitCode;
 
 /// The config keys `bench`'s flags set: none (its flags are the benchmark's own).
@@ -48,7 +48,12 @@ async fn run_async(ctx: &Context, args: BenchArgs) -> Result<ExitCode> {
     load.insert("parallel".into(), json!(1));
     load.insert(
         "ctx_size".into(),
-        json!(params.n_ctx.unwrap_or(params.n_prompt + params.n_gen).max(16)),
+        json!(
+            params
+                .n_ctx
+                .unwrap_or(params.n_prompt + params.n_gen)
+                .max(16)
+        ),
     );
     if let Some(n) = args.n_gpu_layers {
         load.insert("n_gpu_layers".into(), json!(n));

@@ -11,8 +11,8 @@ use chat::ChatMessage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, json};
 use service::{
-    ChatInput, Finish, GenerateRequest, Input, ModelLease, Models, Output, Request,
-    ResponseFormat, SamplingDefaults, SamplingParams,
+    ChatInput, Finish, GenerateRequest, Input, ModelLease, Models, Output, Request, ResponseFormat,
+    SamplingDefaults, SamplingParams,
 };
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -329,7 +329,10 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
         response_format: ResponseFormat::Text,
     };
     // The model is already loaded (the session holds a lease); this one is the answer's.
-    let lease = session.models.acquire_with(session.entry, &one_slot()).await?;
+    let lease = session
+        .models
+        .acquire_with(session.entry, &one_slot())
+        .await?;
     let mut stream =
         service::generate::start(lease, session.custom_template.as_deref(), request).await?;
     let mut out = std::io::stdout();

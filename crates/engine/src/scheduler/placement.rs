@@ -105,7 +105,12 @@ mod tests {
         v.iter().map(|&t| LlamaToken(t)).collect()
     }
 
-    fn slot<'a>(idle: bool, cache: &'a [LlamaToken], lora: &'a [f32], used: u64) -> SlotCandidate<'a> {
+    fn slot<'a>(
+        idle: bool,
+        cache: &'a [LlamaToken],
+        lora: &'a [f32],
+        used: u64,
+    ) -> SlotCandidate<'a> {
         SlotCandidate {
             idle,
             cache,
@@ -152,11 +157,7 @@ mod tests {
     #[test]
     fn lora_groups_take_turns_by_waiting_time() {
         fn w(slot: usize, lora: &[f32], waited: u64) -> Waiting<'_> {
-            Waiting {
-                slot,
-                lora,
-                waited,
-            }
+            Waiting { slot, lora, waited }
         }
         let (x, y) = ([1.0f32], [0.5f32]);
         assert_eq!(lora_turn(&[], &x), None);

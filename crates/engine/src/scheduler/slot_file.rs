@@ -46,7 +46,11 @@ impl Host<'_> {
         })
     }
 
-    pub(super) fn restore_slot(&mut self, id: u32, path: &Path) -> Result<SlotFileInfo, EngineError> {
+    pub(super) fn restore_slot(
+        &mut self,
+        id: u32,
+        path: &Path,
+    ) -> Result<SlotFileInfo, EngineError> {
         let i = self.idle_slot(id)?;
         if !path.is_file() {
             return Err(EngineError::SlotFile {

@@ -9,9 +9,9 @@ use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use service::BenchParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use service::BenchParams;
 use service::bench::BenchRequest;
 
 #[derive(Debug, Deserialize)]

@@ -12,11 +12,11 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use service::{
     EmbedRequest, EmbeddingValues, InfillChunk, InfillPrompt, LoraScale, Normalize, Pooling, Prompt,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// `input`/`content`: a string, a list of strings, a list of token ids, or a list of those.
 fn inputs(v: &Value, field: &str) -> ApiResult<Vec<Prompt>> {

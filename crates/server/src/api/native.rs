@@ -15,10 +15,10 @@ use axum::http::header;
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
 use chat::ChatMessage;
-use service::TokenProbs;
 use futures_util::stream::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use service::TokenProbs;
 use service::{ChatInput, Done, Finish, Input, Output, Request};
 use std::convert::Infallible;
 

@@ -13,12 +13,12 @@ use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chat::{ChatMessage, Tool};
-use service::{Prompt, TokenProbs};
 use futures_util::stream::Stream;
 use manager::ModelState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use service::{ChatInput, Done, Input, Output, Request, ResponseFormat, ToolChoice};
+use service::{Prompt, TokenProbs};
 use std::convert::Infallible;
 
 pub const FINGERPRINT: &str = concat!("llama-dashboard-", env!("CARGO_PKG_VERSION"));

@@ -4,10 +4,10 @@
 //! its field.
 
 use crate::error::ApiError;
-use service::SamplingDefaults;
-use service::{GenerateRequest, Grammar, SamplingParams};
 use serde::Deserialize;
 use serde_json::Value;
+use service::SamplingDefaults;
+use service::{GenerateRequest, Grammar, SamplingParams};
 
 /// `stop`: one string or a list.
 #[derive(Debug, Clone, Deserialize)]

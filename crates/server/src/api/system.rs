@@ -4,12 +4,12 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::SharedState;
-use service::SamplingDefaults;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use service::SamplingDefaults;
 use std::path::{Path, PathBuf};
 
 /// The configuration with API keys masked.

@@ -6,9 +6,8 @@ use futures_util::StreamExt;
 use manager::{Event, UnloadReason};
 use tokio::sync::broadcast;
 
-pub type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Starts a small benchmark; returns the `/ws/bench` feed (opened before) and the run id.
 pub async fn start(s: &TestServer, model: &str) -> (Ws, String) {
@@ -91,8 +90,16 @@ async fn a_benchmark_loads_through_the_manager_and_evicts_under_models_max() {
             .unwrap()
             .clone()
     };
-    assert_eq!(find(&models, GEMMA)["benchmark"], run_id.as_str(), "{models}");
-    assert_eq!(find(&models, GEMMA)["state"], "unloaded", "no room yet: {models}");
+    assert_eq!(
+        find(&models, GEMMA)["benchmark"],
+        run_id.as_str(),
+        "{models}"
+    );
+    assert_eq!(
+        find(&models, GEMMA)["state"],
+        "unloaded",
+        "no room yet: {models}"
+    );
     assert_eq!(find(&models, SMOL)["state"], "loaded", "{models}");
     drop(held);
 
@@ -102,9 +109,9 @@ async fn a_benchmark_loads_through_the_manager_and_evicts_under_models_max() {
 
     let events = drain(&mut rx);
     assert_eq!(most_held_at_once(&events), 1, "{events:?}");
-    let evicted = events.iter().position(|e| {
-        matches!(e, Event::Unloaded { id, reason: UnloadReason::Evicted } if id == SMOL)
-    });
+    let evicted = events.iter().position(
+        |e| matches!(e, Event::Unloaded { id, reason: UnloadReason::Evicted } if id == SMOL),
+    );
     let gemma_loading = events
         .iter()
         .position(|e| matches!(e, Event::Loading { id, .. } if id == GEMMA));
@@ -129,7 +136,9 @@ async fn a_benchmark_borrows_the_loaded_model() {
     else {
         return;
     };
-    let (status, body) = s.post(&format!("/api/models/{SMOL}/load"), &json!({})).await;
+    let (status, body) = s
+        .post(&format!("/api/models/{SMOL}/load"), &json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let before = s.state.models.peek(SMOL).unwrap();
     let mut rx = s.state.models.manager().subscribe();

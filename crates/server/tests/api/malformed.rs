@@ -138,5 +138,8 @@ async fn post_oversized(s: &TestServer, path: &str, len: usize) -> Refusal {
         (Some(a), Some(b)) => &body[a..=b],
         _ => body,
     };
-    Refusal::Answered(status, serde_json::from_str(json).unwrap_or(Value::String(body.into())))
+    Refusal::Answered(
+        status,
+        serde_json::from_str(json).unwrap_or(Value::String(body.into())),
+    )
 }
