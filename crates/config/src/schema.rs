@@ -44,6 +44,7 @@ pub struct Config {
     pub models: ModelsConfig,
     pub sources: SourcesConfig,
     pub sampling: SamplingConfig,
+    pub limits: LimitsConfig,
     pub log: LogConfig,
 }
 
@@ -213,6 +214,71 @@ impl Default for SamplingConfig {
             top_p: 0.95,
             min_p: 0.05,
             repeat_penalty: 1.0,
+        }
+    }
+}
+
+/// `[limits]`: what one request may ask of the server. Every limit is checked before work is
+/// queued, and a request over one is refused with a message naming the setting that raises it.
+/// The defaults are far above what real clients send and far below what exhausts the machine;
+/// the two per-request caps of seed 003 are off unless set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Characters of prompt text in one request; 0 = no cap.
+    pub max_prompt_chars: u64,
+    /// Tokens one response may generate; 0 = no cap.
+    pub max_response_tokens: u32,
+    /// Entries in `logit_bias`.
+    pub max_logit_bias: u32,
+    /// Stop strings in one request.
+    pub max_stop: u32,
+    /// Characters across a request's stop strings.
+    pub max_stop_chars: u32,
+    /// Tokens in a prompt given as token ids.
+    pub max_prompt_token_ids: u32,
+    /// Documents in one rerank request.
+    pub max_documents: u32,
+    /// Inputs in one embeddings request.
+    pub max_embedding_inputs: u32,
+    /// Tokens across the inputs of one embeddings request.
+    pub max_embedding_tokens: u64,
+    /// Floats in one embeddings response (per-token embeddings are tokens x dimensions).
+    pub max_embedding_floats: u64,
+    /// Nesting depth of a grammar (groups and rule references).
+    pub max_grammar_depth: u32,
+    /// Rules in a grammar.
+    pub max_grammar_rules: u32,
+    /// Requests waiting for a slot of one model (beyond its running ones).
+    pub max_waiting_per_model: u32,
+    /// Requests in flight (running or waiting) across all models.
+    pub max_in_flight: u32,
+    /// Seconds a client may take to send the request head.
+    pub header_timeout_seconds: u32,
+    /// Seconds a client may take to send the request body.
+    pub body_timeout_seconds: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_prompt_chars: 0,
+            max_response_tokens: 0,
+            max_logit_bias: 1024,
+            max_stop: 64,
+            max_stop_chars: 8192,
+            max_prompt_token_ids: 1 << 20,
+            max_documents: 1024,
+            max_embedding_inputs: 2048,
+            max_embedding_tokens: 300_000,
+            // 16 MiB of f32: a few full-context per-token embeddings of a small model.
+            max_embedding_floats: 1 << 22,
+            max_grammar_depth: 256,
+            max_grammar_rules: 4096,
+            max_waiting_per_model: 64,
+            max_in_flight: 256,
+            header_timeout_seconds: 30,
+            body_timeout_seconds: 120,
         }
     }
 }

@@ -276,6 +276,103 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Float(FloatRange::Above(0.0)),
         "Default repetition penalty; 1 = disabled.",
     ),
+    // [limits]
+    key(
+        "limits.max_prompt_chars",
+        "LLAMA_DASHBOARD_LIMITS_MAX_PROMPT_CHARS",
+        int(0, i64::MAX),
+        "Characters of prompt text one request may send; 0 = no cap (seed 003's example: 8192).",
+    ),
+    key(
+        "limits.max_response_tokens",
+        "LLAMA_DASHBOARD_LIMITS_MAX_RESPONSE_TOKENS",
+        int(0, u32::MAX as i64),
+        "Tokens one response may generate; 0 = no cap (seed 003's example: 2048).",
+    ),
+    key(
+        "limits.max_logit_bias",
+        "LLAMA_DASHBOARD_LIMITS_MAX_LOGIT_BIAS",
+        int(0, u32::MAX as i64),
+        "Entries one request's `logit_bias` may hold.",
+    ),
+    key(
+        "limits.max_stop",
+        "LLAMA_DASHBOARD_LIMITS_MAX_STOP",
+        int(0, u32::MAX as i64),
+        "Stop strings one request may give.",
+    ),
+    key(
+        "limits.max_stop_chars",
+        "LLAMA_DASHBOARD_LIMITS_MAX_STOP_CHARS",
+        int(0, u32::MAX as i64),
+        "Characters across one request's stop strings.",
+    ),
+    key(
+        "limits.max_prompt_token_ids",
+        "LLAMA_DASHBOARD_LIMITS_MAX_PROMPT_TOKEN_IDS",
+        int(1, u32::MAX as i64),
+        "Tokens a prompt given as token ids may hold.",
+    ),
+    key(
+        "limits.max_documents",
+        "LLAMA_DASHBOARD_LIMITS_MAX_DOCUMENTS",
+        int(1, u32::MAX as i64),
+        "Documents one rerank request may rank.",
+    ),
+    key(
+        "limits.max_embedding_inputs",
+        "LLAMA_DASHBOARD_LIMITS_MAX_EMBEDDING_INPUTS",
+        int(1, u32::MAX as i64),
+        "Inputs one embeddings request may send.",
+    ),
+    key(
+        "limits.max_embedding_tokens",
+        "LLAMA_DASHBOARD_LIMITS_MAX_EMBEDDING_TOKENS",
+        int(1, i64::MAX),
+        "Tokens across the inputs of one embeddings request.",
+    ),
+    key(
+        "limits.max_embedding_floats",
+        "LLAMA_DASHBOARD_LIMITS_MAX_EMBEDDING_FLOATS",
+        int(1, i64::MAX),
+        "Floats one embeddings response may hold (per-token embeddings are tokens x dimensions).",
+    ),
+    key(
+        "limits.max_grammar_depth",
+        "LLAMA_DASHBOARD_LIMITS_MAX_GRAMMAR_DEPTH",
+        int(1, 100_000),
+        "Nesting depth of a grammar (groups and rule references); deeper ones are refused before llama.cpp parses them.",
+    ),
+    key(
+        "limits.max_grammar_rules",
+        "LLAMA_DASHBOARD_LIMITS_MAX_GRAMMAR_RULES",
+        int(1, 1_000_000),
+        "Rules one grammar may define.",
+    ),
+    key(
+        "limits.max_waiting_per_model",
+        "LLAMA_DASHBOARD_LIMITS_MAX_WAITING_PER_MODEL",
+        int(0, u32::MAX as i64),
+        "Requests that may wait for a busy model's slots; more get 429 with `Retry-After`.",
+    ),
+    key(
+        "limits.max_in_flight",
+        "LLAMA_DASHBOARD_LIMITS_MAX_IN_FLIGHT",
+        int(1, u32::MAX as i64),
+        "Requests that may run or wait across all models; more get 503 with `Retry-After`.",
+    ),
+    key(
+        "limits.header_timeout_seconds",
+        "LLAMA_DASHBOARD_LIMITS_HEADER_TIMEOUT_SECONDS",
+        int(1, 3600),
+        "Seconds a client may take to send the request head.",
+    ),
+    key(
+        "limits.body_timeout_seconds",
+        "LLAMA_DASHBOARD_LIMITS_BODY_TIMEOUT_SECONDS",
+        int(1, 86400),
+        "Seconds a client may take to send the request body.",
+    ),
     // [log]
     key(
         "log.level",

@@ -16,7 +16,10 @@ mod openai;
 mod support;
 
 use serde_json::{Value, json};
-use std::path::Path;
+#[allow(unused_imports)]
+use server::{ServeOptions, state::SharedState};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 pub use support::*;
 
 /// Replaces values that change from run to run (ids, times, speeds) with placeholders, so
