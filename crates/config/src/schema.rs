@@ -111,6 +111,12 @@ pub struct ModelsConfig {
     pub models_max: u32,
     /// Unload a model after this many idle seconds; negative = never.
     pub sleep_idle_seconds: i64,
+    /// Whether a request's `keep_alive` is honoured (within the two limits below).
+    pub client_keep_alive: bool,
+    /// The shortest `keep_alive` a request may ask for, >= 0.
+    pub keep_alive_min_seconds: i64,
+    /// The longest `keep_alive` a request may ask for; negative = no limit (forever allowed).
+    pub keep_alive_max_seconds: i64,
     /// Parallel sequences (slots) per model, 1..=256.
     pub parallel: u32,
     /// Context size; 0 = the model's training context.
@@ -131,6 +137,9 @@ impl Default for ModelsConfig {
             dirs: Vec::new(),
             models_max: 4,
             sleep_idle_seconds: -1,
+            client_keep_alive: true,
+            keep_alive_min_seconds: 0,
+            keep_alive_max_seconds: 24 * 3600,
             parallel: 4,
             ctx_size: 4096,
             n_gpu_layers: GpuLayers::Auto,

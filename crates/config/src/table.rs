@@ -176,6 +176,30 @@ pub static SETTINGS: &[Setting] = &[
         "Unload a model after this many idle seconds; negative = never.",
     ),
     key(
+        "models.client_keep_alive",
+        "LLAMA_DASHBOARD_MODELS_CLIENT_KEEP_ALIVE",
+        Kind::Bool,
+        "Whether a request's `keep_alive` (Ollama's field) is honoured, within \
+         `keep_alive_min_seconds`..=`keep_alive_max_seconds`; if not, every request gets \
+         `sleep_idle_seconds`. A `keep_alive` of 0 unloads the model only when no other \
+         request is using or waiting for it: the longest keep-alive of the requests that ran \
+         together wins.",
+    ),
+    key(
+        "models.keep_alive_min_seconds",
+        "LLAMA_DASHBOARD_MODELS_KEEP_ALIVE_MIN_SECONDS",
+        int(0, i64::MAX),
+        "The shortest `keep_alive` a request may ask for; 0 lets `keep_alive: 0` unload a \
+         model at once (Ollama's way); raise it to stop one client from making others reload.",
+    ),
+    key(
+        "models.keep_alive_max_seconds",
+        "LLAMA_DASHBOARD_MODELS_KEEP_ALIVE_MAX_SECONDS",
+        int(i64::MIN, i64::MAX),
+        "The longest `keep_alive` a request may ask for (longer ones, and \"forever\", are cut to \
+         it); negative = no limit, so clients may pin a model forever.",
+    ),
+    key(
         "models.parallel",
         "LLAMA_DASHBOARD_MODELS_PARALLEL",
         // llama.cpp's own limit on parallel sequences (`LLAMA_MAX_SEQ`).

@@ -12,13 +12,15 @@
 //! - a model asked for with different *load* parameters is reloaded; anything else (sampling
 //!   options) is per request and never reaches here;
 //! - idle models sleep (unload) after `sleep_idle`, or after a request's own `keep_alive`
-//!   (0 = unload when the request ends, forever = never);
+//!   (0 = unload when the request ends, forever = never), clamped by a
+//!   [`KeepAlivePolicy`]; the longest keep-alive of the requests that overlapped wins, so
+//!   one client's `0` never unloads a model others are using or waiting for;
 //! - every state change is published as an [`Event`].
 
 mod keep_alive;
 mod manager;
 mod state;
 
-pub use keep_alive::KeepAlive;
+pub use keep_alive::{KeepAlive, KeepAlivePolicy};
 pub use manager::{Lease, Loader, Manager, ManagerConfig, ManagerError};
 pub use state::{Event, ModelState, ModelStatus, UnloadReason};

@@ -3,7 +3,7 @@
 //! task of their own, so a caller that gives up (client gone, timeout) never strands a
 //! model half-loaded: the load finishes and the next caller finds it.
 
-use crate::keep_alive::KeepAlive;
+use crate::keep_alive::{KeepAlive, KeepAlivePolicy};
 use crate::state::{Event, ModelState, ModelStatus, UnloadReason};
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -42,8 +42,11 @@ pub trait Loader: Send + Sync + 'static {
 pub struct ManagerConfig {
     /// At most this many models loaded or loading at once.
     pub models_max: usize,
-    /// Default idle time before a model sleeps; a request's `keep_alive` overrides it.
+    /// Default idle time before a model sleeps; a request's `keep_alive` overrides it
+    /// within `keep_alive`'s limits.
     pub sleep_idle: KeepAlive,
+    /// What a request's own `keep_alive` may do.
+    pub keep_alive: KeepAlivePolicy,
     /// How often idle models are checked.
     pub reap_interval: Duration,
 }
@@ -53,6 +56,7 @@ impl Default for ManagerConfig {
         ManagerConfig {
             models_max: 4,
             sleep_idle: KeepAlive::Forever,
+            keep_alive: KeepAlivePolicy::default(),
             reap_interval: Duration::from_secs(1),
         }
     }
@@ -88,8 +92,11 @@ struct Entry<L: Loader> {
     slot: Slot<L>,
     /// Counts loads started; a waiter only takes a failure from the load it waited on.
     load_gen: u64,
-    /// The latest request's keep-alive, if it gave one.
-    keep_alive: Option<KeepAlive>,
+    /// How long the model stays loaded once idle: the longest keep-alive among the
+    /// requests of its current (or last) busy period, so one request's `0` or short value
+    /// never cuts short another's that ran alongside it, and is forgotten once the model
+    /// has been idle (it does not stick to later requests).
+    keep: KeepAlive,
 }
 
 struct Shared<L: Loader> {
@@ -148,12 +155,14 @@ impl<L: Loader> Drop for Lease<L> {
         let Some(entry) = entries.get_mut(&self.id) else {
             return;
         };
-        let zero_keep_alive = entry.keep_alive.is_some_and(KeepAlive::is_zero);
+        let zero_keep_alive = entry.keep.is_zero();
         let Slot::Loaded(l) = &mut entry.slot else {
             return;
         };
         l.in_flight = l.in_flight.saturating_sub(1);
         l.last_used = Instant::now();
+        // Only the last request out can unload: a `keep_alive: 0` never unloads a model
+        // that other requests are using or queued on (they hold leases too).
         if l.in_flight == 0 && zero_keep_alive {
             self.shared
                 .unload_locked(&self.id, entry, UnloadReason::Idle);
@@ -218,6 +227,11 @@ impl<L: Loader> Manager<L> {
         exact: bool,
     ) -> Result<Lease<L>, ManagerError> {
         let shared = &self.shared;
+        let keep = shared
+            .config
+            .keep_alive
+            .apply(keep_alive)
+            .unwrap_or(shared.config.sleep_idle);
         let mut waited_on: Option<u64> = None;
         loop {
             let notified = shared.changed.notified();
@@ -234,13 +248,17 @@ impl<L: Loader> Manager<L> {
                 let entry = entries.entry(id.to_string()).or_insert_with(|| Entry {
                     slot: Slot::Unloaded,
                     load_gen: 0,
-                    keep_alive: None,
+                    keep: shared.config.sleep_idle,
                 });
-                if keep_alive.is_some() {
-                    entry.keep_alive = keep_alive;
-                }
                 match &mut entry.slot {
                     Slot::Loaded(l) if !exact || l.spec == *spec => {
+                        // A new busy period starts from this request's keep-alive; during
+                        // one, the longest wins.
+                        entry.keep = if l.in_flight == 0 {
+                            keep
+                        } else {
+                            entry.keep.max(keep)
+                        };
                         l.in_flight += 1;
                         l.last_used = Instant::now();
                         return Ok(Lease {
@@ -291,13 +309,9 @@ impl<L: Loader> Manager<L> {
 
     /// Loads a model without holding on to it (the dashboard's "load" button).
     pub async fn load(&self, id: &str, spec: &L::Spec) -> Result<(), ManagerError> {
-        let lease = self.acquire(id, spec, None).await?;
-        // An explicit load means "keep it": forget a zero keep-alive an earlier request
-        // left behind, so releasing this lease does not unload the model at once.
-        if let Some(entry) = self.shared.lock().get_mut(id) {
-            entry.keep_alive = None;
-        }
-        drop(lease);
+        // Its lease has the server's keep-alive, so releasing it does not unload the model
+        // even if a request that asked for `0` is running alongside.
+        drop(self.acquire(id, spec, None).await?);
         Ok(())
     }
 
@@ -330,7 +344,7 @@ impl<L: Loader> Manager<L> {
             .iter()
             .map(|(id, e)| {
                 let (state, in_flight, idle) = match &e.slot {
-                    Slot::Unloaded => (ModelState::Unloaded, 0, None),
+                    Slot::Unloaded => (ModelState::Unloaded, 0, None::<Duration>),
                     Slot::Loading { progress, .. } => (
                         ModelState::Loading {
                             progress: *progress,
@@ -341,7 +355,7 @@ impl<L: Loader> Manager<L> {
                     Slot::Loaded(l) => (
                         ModelState::Loaded,
                         l.in_flight,
-                        Some(l.last_used.elapsed().as_secs()),
+                        Some(l.last_used.elapsed()),
                     ),
                     Slot::Failed { reason } => (
                         ModelState::Failed {
@@ -351,11 +365,18 @@ impl<L: Loader> Manager<L> {
                         None,
                     ),
                 };
+                let expires_in_seconds = match (idle, e.keep) {
+                    (Some(idle), KeepAlive::For(keep)) if in_flight == 0 => {
+                        Some(keep.saturating_sub(idle).as_secs())
+                    }
+                    _ => None,
+                };
                 ModelStatus {
                     id: id.clone(),
                     state,
                     in_flight,
-                    idle_seconds: idle,
+                    idle_seconds: idle.map(|d| d.as_secs()),
+                    expires_in_seconds,
                 }
             })
             .collect();
@@ -591,8 +612,7 @@ async fn reap_idle<L: Loader>(weak: Weak<Shared<L>>) {
         let ids: Vec<String> = entries.keys().cloned().collect();
         for id in ids {
             let entry = entries.get_mut(&id).expect("key just listed");
-            let keep = entry.keep_alive.unwrap_or(shared.config.sleep_idle);
-            let KeepAlive::For(limit) = keep else {
+            let KeepAlive::For(limit) = entry.keep else {
                 continue;
             };
             if let Slot::Loaded(l) = &entry.slot

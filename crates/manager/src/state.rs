@@ -27,6 +27,9 @@ pub struct ModelStatus {
     pub in_flight: usize,
     /// Seconds since the model was last used (loaded models only).
     pub idle_seconds: Option<u64>,
+    /// Seconds until an idle loaded model sleeps (its keep-alive); `None` while it is in
+    /// use, not loaded, or kept forever.
+    pub expires_in_seconds: Option<u64>,
 }
 
 /// A state change, for the WebSocket feed and logs.

@@ -2,7 +2,8 @@
 //! (The real engine plugs in through the same trait; its own tests load real models.)
 
 use manager::{
-    Event, KeepAlive, Loader, Manager, ManagerConfig, ManagerError, ModelState, UnloadReason,
+    Event, KeepAlive, KeepAlivePolicy, Loader, Manager, ManagerConfig, ManagerError, ModelState,
+    UnloadReason,
 };
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,6 +87,14 @@ impl Loader for TestLoader {
 }
 
 fn manager(models_max: usize, sleep_idle: KeepAlive) -> (Manager<TestLoader>, Arc<Recorder>) {
+    manager_with(models_max, sleep_idle, KeepAlivePolicy::default())
+}
+
+fn manager_with(
+    models_max: usize,
+    sleep_idle: KeepAlive,
+    keep_alive: KeepAlivePolicy,
+) -> (Manager<TestLoader>, Arc<Recorder>) {
     let rec = Arc::new(Recorder::default());
     let loader = TestLoader {
         rec: rec.clone(),
@@ -95,6 +104,7 @@ fn manager(models_max: usize, sleep_idle: KeepAlive) -> (Manager<TestLoader>, Ar
     let config = ManagerConfig {
         models_max,
         sleep_idle,
+        keep_alive,
         reap_interval: Duration::from_millis(20),
     };
     (Manager::new(loader, config), rec)
@@ -276,6 +286,64 @@ async fn idle_models_sleep_and_keep_alive_overrides() {
     assert_eq!(rec.live.load(Ordering::SeqCst), 1);
 }
 
+const ZERO: Option<KeepAlive> = Some(KeepAlive::For(Duration::ZERO));
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_zero_does_not_unload_a_model_another_request_is_using() {
+    let (m, rec) = manager(4, KeepAlive::Forever);
+    let stream = m.acquire("a", &spec(), None).await.unwrap();
+    let quick = m.acquire("a", &spec(), ZERO).await.unwrap();
+    drop(quick);
+    assert_eq!(m.state("a"), ModelState::Loaded, "the stream is still running");
+    drop(stream);
+    settle().await;
+    assert_eq!(
+        m.state("a"),
+        ModelState::Loaded,
+        "the stream's keep-alive (the server's: forever) is the longer one"
+    );
+    assert_eq!(loads(&rec, "a"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_zero_unloads_when_alone_and_does_not_stick_to_later_requests() {
+    let (m, rec) = manager(4, KeepAlive::Forever);
+    drop(m.acquire("a", &spec(), ZERO).await.unwrap());
+    assert_eq!(m.state("a"), ModelState::Unloaded, "alone, 0 unloads at once");
+    // Everyone else's requests keep the server's keep-alive: no reload loop.
+    for _ in 0..3 {
+        drop(m.acquire("a", &spec(), None).await.unwrap());
+        assert_eq!(m.state("a"), ModelState::Loaded);
+    }
+    assert_eq!(loads(&rec, "a"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_keep_alive_is_clamped_and_ignored_when_config_says_so() {
+    let policy = KeepAlivePolicy {
+        clients: true,
+        min: Duration::ZERO,
+        max: KeepAlive::For(Duration::from_secs(600)),
+    };
+    let (m, _) = manager_with(4, KeepAlive::Forever, policy);
+    drop(m.acquire("a", &spec(), Some(KeepAlive::Forever)).await.unwrap());
+    let expires = m.statuses()[0].expires_in_seconds;
+    assert!(
+        expires.is_some_and(|s| s <= 600),
+        "forever is clamped to the maximum: {expires:?}"
+    );
+
+    let ignored = KeepAlivePolicy {
+        clients: false,
+        ..policy
+    };
+    let (m, _) = manager_with(4, KeepAlive::Forever, ignored);
+    drop(m.acquire("a", &spec(), ZERO).await.unwrap());
+    settle().await;
+    assert_eq!(m.state("a"), ModelState::Loaded, "clients' keep_alive is ignored");
+    assert_eq!(m.statuses()[0].expires_in_seconds, None, "the server's: forever");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_in_use_never_sleeps_under_its_request() {
     let (m, _) = manager(4, KeepAlive::For(Duration::from_millis(50)));
@@ -375,6 +443,7 @@ async fn a_load_waits_until_the_evicted_model_is_freed() {
         models_max: 1,
         sleep_idle: KeepAlive::Forever,
         reap_interval: Duration::from_millis(20),
+        ..Default::default()
     };
     let m = Manager::new(loader, config);
     drop(m.acquire("a", &spec(), None).await.unwrap());

@@ -42,6 +42,11 @@ pub fn manager_config(config: &ModelsConfig) -> manager::ManagerConfig {
     manager::ManagerConfig {
         models_max: config.models_max.max(1) as usize,
         sleep_idle: manager::KeepAlive::from_secs(config.sleep_idle_seconds),
+        keep_alive: manager::KeepAlivePolicy {
+            clients: config.client_keep_alive,
+            min: std::time::Duration::from_secs(config.keep_alive_min_seconds.max(0) as u64),
+            max: manager::KeepAlive::from_secs(config.keep_alive_max_seconds),
+        },
         ..Default::default()
     }
 }

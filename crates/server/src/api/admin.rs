@@ -16,7 +16,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
-    let st = state.models.manager().state(&m.id);
+    let status = state
+        .models
+        .manager()
+        .statuses()
+        .into_iter()
+        .find(|s| s.id == m.id);
+    let st = status
+        .as_ref()
+        .map_or(ModelState::Unloaded, |s| s.state.clone());
     let settings = state.models.settings(&m.id);
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
@@ -27,6 +35,11 @@ fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
         if let ModelState::Failed { reason } = &st {
             o.insert("error".into(), json!(reason));
         }
+        // Ollama's `expires_at` as seconds: when an idle model's keep-alive runs out.
+        o.insert(
+            "expires_in_seconds".into(),
+            json!(status.and_then(|s| s.expires_in_seconds)),
+        );
         o.insert("alias".into(), json!(settings.alias));
         o.insert("favorite".into(), json!(settings.favorite));
         o.insert(

@@ -9,6 +9,7 @@
 //! - `inputs`: amplification caps, roles, per-request caps on prompts and responses.
 //! - `fair`: keep_alive, config writes, slot files, the database off the async workers.
 
+mod fair;
 #[path = "../support/mod.rs"]
 mod support;
 
