@@ -60,6 +60,24 @@ impl Config {
         Ok(())
     }
 
+    /// The pairs (dotted key, value) that would change this configuration, each checked like
+    /// [`Config::set`]; the others are dropped. A secret sent back as [`MASK`] (what
+    /// [`Config::redacted`] showed) means "keep it", never "set it to the mask". So a client
+    /// that sends back the whole configuration it was shown changes only what it edited, and
+    /// values in effect from the environment or flags are not written into the file.
+    pub fn changes(&self, pairs: &[(String, String)]) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut out = Vec::new();
+        for (key, value) in pairs {
+            let mut probe = self.clone();
+            probe.set(key, value)?;
+            let masked = setting(key)?.secret && value == MASK;
+            if !masked && probe.get(key) != self.get(key) {
+                out.push((key.clone(), value.clone()));
+            }
+        }
+        Ok(out)
+    }
+
     /// The configuration with every secret that is set replaced by [`MASK`], for showing.
     pub fn redacted(&self) -> Config {
         let mut table = self.to_table();

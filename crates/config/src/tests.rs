@@ -292,6 +292,29 @@ fn redacted_masks_only_secrets_that_are_set() {
     );
 }
 
+#[test]
+fn changes_keep_masked_secrets_and_drop_what_is_unchanged() {
+    let mut c = Config::default();
+    c.set("server.api_key", "real-secret").unwrap();
+    c.set("server.port", "9000").unwrap();
+    let shown = c.redacted();
+    let pairs: Vec<(String, String)> = [
+        ("server.api_key", shown.server.api_key.clone().unwrap()),
+        ("server.port", "9000".to_owned()),
+        ("models.parallel", "2".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    assert_eq!(
+        c.changes(&pairs).unwrap(),
+        vec![("models.parallel".to_owned(), "2".to_owned())],
+        "the mask keeps the secret; an unchanged port is not a change"
+    );
+    let bad = [("server.port".to_owned(), "http".to_owned())];
+    assert!(c.changes(&bad).is_err(), "values are checked like `set`");
+}
+
 // ---- validation ----
 
 #[test]

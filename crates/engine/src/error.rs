@@ -102,6 +102,8 @@ impl EngineError {
                 | EngineError::InvalidGrammar(_)
                 | EngineError::QueueFull { .. }
                 | EngineError::SlotBusy { .. }
+                // The file name the request chose (a folder, not a slot file of this model).
+                | EngineError::SlotFile { .. }
                 | EngineError::Unsupported { .. }
                 | EngineError::InvalidAdapter { .. }
         )

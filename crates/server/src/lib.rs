@@ -97,6 +97,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         models,
         paths: opts.paths.clone(),
         config: RwLock::new(c.clone()),
+        config_edits: Default::default(),
         keys: Keys::new(inference, admin, opts.rate_limit),
         sampling: RwLock::new(SamplingDefaults::from_config(&c.sampling)),
         metrics: Metrics::new(),

@@ -16,6 +16,9 @@ pub struct AppState {
     pub models: Arc<Models>,
     pub paths: Paths,
     pub config: RwLock<Config>,
+    /// Held by every change of the configuration (file and running config) from its read
+    /// to its write, so concurrent edits apply one after the other and none is lost.
+    pub config_edits: tokio::sync::Mutex<()>,
     pub keys: Keys,
     pub sampling: RwLock<SamplingDefaults>,
     pub metrics: Metrics,

@@ -25,19 +25,30 @@ impl Host<'_> {
             path: path.to_path_buf(),
             reason,
         };
-        let tmp = path.with_extension("tmp-save");
+        // Atomic and private: llama.cpp writes into a temporary file of our own in the
+        // same folder (created with mode 0600, a fresh name, so nothing else is clobbered),
+        // which is synced and renamed over the final name only when complete. Any error
+        // drops the temporary file, so the final name holds the old file or the new one,
+        // never a truncated one.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".slot-")
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| err(e.to_string()))?;
         let slot = &self.slots[i];
         let n_bytes = self
             .ctx
-            .state_seq_save_file(&tmp, slot.seq(), &slot.cache)
+            .state_seq_save_file(tmp.path(), slot.seq(), &slot.cache)
             .map_err(|e| err(e.to_string()))?;
-        let finish = || -> std::io::Result<()> {
-            std::fs::File::open(&tmp)?.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        if let Err(e) = finish() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(err(e.to_string()));
+        tmp.as_file().sync_all().map_err(|e| err(e.to_string()))?;
+        tmp.persist(path).map_err(|e| err(e.error.to_string()))?;
+        // Make the rename durable too (not every filesystem can sync a folder).
+        if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            tracing::debug!("could not sync {}: {e}", dir.display());
         }
         Ok(SlotFileInfo {
             id,

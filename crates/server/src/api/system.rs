@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -48,7 +48,9 @@ fn flatten(prefix: &str, v: &Map<String, Value>, out: &mut Vec<(String, String)>
 
 /// `PUT /api/config`: sets keys in `config.toml` and in the running server. Sampling
 /// defaults and model defaults apply to the next request and load; server keys (host,
-/// port, keys, CORS, limits) apply at the next start.
+/// port, keys, CORS, limits) apply at the next start. Only keys whose value changes are
+/// written (`Config::changes`): a client that sends back what `GET` showed — values from
+/// flags and the environment, masked secrets — bakes none of them into the file.
 pub async fn put_config(
     State(state): State<SharedState>,
     ApiJson(body): ApiJson<Map<String, Value>>,
@@ -62,33 +64,59 @@ pub async fn put_config(
     if pairs.is_empty() {
         return Err(ApiError::bad_request("no configuration keys given"));
     }
-    // Check everything on a copy first, so a bad key changes nothing.
-    let mut next = state.config();
-    for (k, v) in &pairs {
-        next.set(k, v)
-            .map_err(|e| ApiError::invalid(k, e.to_string()))?;
-    }
-    // One edit of the file, keeping its comments; all keys or none.
-    config::set_persisted_all(&state.paths, &pairs).map_err(|e| {
-        let key = e.key().unwrap_or("config").to_owned();
-        ApiError::invalid(&key, e.to_string())
-    })?;
-    apply_live(&state, &next);
-    *state.config.write().unwrap_or_else(|p| p.into_inner()) = next;
-    let restart: Vec<&String> = pairs
+    let changed = edit_config(&state, move |state| {
+        let current = state.config();
+        // Checks every value first, so a bad key changes nothing.
+        let changed = current.changes(&pairs).map_err(|e| {
+            let key = e.key().unwrap_or("config").to_owned();
+            ApiError::invalid(&key, e.to_string())
+        })?;
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        let mut next = current;
+        for (k, v) in &changed {
+            next.set(k, v)
+                .map_err(|e| ApiError::invalid(k, e.to_string()))?;
+        }
+        // One edit of the file's own layer, keeping its comments; all keys or none.
+        config::set_persisted_all(&state.paths, &changed).map_err(|e| {
+            let key = e.key().unwrap_or("config").to_owned();
+            ApiError::invalid(&key, e.to_string())
+        })?;
+        apply_live(state, &next);
+        *state.config.write().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(changed)
+    })
+    .await?;
+    let restart: Vec<&String> = changed
         .iter()
         .map(|(k, _)| k)
         .filter(|k| k.starts_with("server."))
         .collect();
     Ok(Json(json!({
         "config": config_json(&state),
-        "updated": pairs.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        "updated": changed.iter().map(|(k, _)| k).collect::<Vec<_>>(),
         "restart_required": restart,
     })))
 }
 
+/// Runs one change of the configuration: alone (`AppState::config_edits`, so two edits
+/// never start from the same state and lose one's update) and on a blocking thread (it
+/// reads and writes the file, and may rescan the model folders).
+async fn edit_config<T: Send + 'static>(
+    state: &SharedState,
+    edit: impl FnOnce(&AppState) -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    let _alone = state.config_edits.lock().await;
+    let s = state.clone();
+    tokio::task::spawn_blocking(move || edit(&s))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
 /// Applies the parts of a new config that take effect without a restart.
-fn apply_live(state: &SharedState, c: &config::Config) {
+fn apply_live(state: &AppState, c: &config::Config) {
     *state.sampling.write().unwrap_or_else(|p| p.into_inner()) =
         SamplingDefaults::from_config(&c.sampling);
     state.models.set_config(c.models.clone());
@@ -125,19 +153,24 @@ pub async fn add_model_path(
     if !p.is_dir() {
         return Err(ApiError::invalid("path", "is not a directory"));
     }
-    let mut c = state.config();
-    if c.models.dirs.contains(&p) {
-        return Err(ApiError::conflict(format!(
-            "{} is already a model path",
-            p.display()
-        )));
-    }
-    c.models.dirs.push(p.clone());
-    save_dirs(&state, c).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"paths": state.config().models.dirs})),
-    ))
+    let dirs = edit_config(&state, move |state| {
+        let mut live = state.config();
+        if live.models.dirs.contains(&p) {
+            return Err(ApiError::conflict(format!(
+                "{} is already a model path",
+                p.display()
+            )));
+        }
+        let mut file = file_dirs(state)?;
+        if !file.contains(&p) {
+            file.push(p.clone());
+            save_file_dirs(state, &file)?;
+        }
+        live.models.dirs.push(p);
+        Ok(apply_dirs(state, live))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!({"paths": dirs}))))
 }
 
 pub async fn remove_model_path(
@@ -150,23 +183,40 @@ pub async fn remove_model_path(
         None => crate::extract::parse::<PathBody>(&body)?.path,
     };
     let p = PathBuf::from(path.trim());
-    let mut c = state.config();
-    let before = c.models.dirs.len();
-    c.models.dirs.retain(|d| d != &p);
-    if c.models.dirs.len() == before {
-        return Err(ApiError::not_found(format!(
-            "{} is not a model path",
-            p.display()
-        )));
-    }
-    save_dirs(&state, c).await?;
-    Ok(Json(json!({"paths": state.config().models.dirs})))
+    let dirs = edit_config(&state, move |state| {
+        let mut live = state.config();
+        let before = live.models.dirs.len();
+        live.models.dirs.retain(|d| d != &p);
+        if live.models.dirs.len() == before {
+            return Err(ApiError::not_found(format!(
+                "{} is not a model path",
+                p.display()
+            )));
+        }
+        // A folder given by a flag or the environment is not in the file: it goes from the
+        // running server only.
+        let mut file = file_dirs(state)?;
+        if file.contains(&p) {
+            file.retain(|d| d != &p);
+            save_file_dirs(state, &file)?;
+        }
+        Ok(apply_dirs(state, live))
+    })
+    .await?;
+    Ok(Json(json!({"paths": dirs})))
 }
 
-async fn save_dirs(state: &SharedState, c: config::Config) -> ApiResult<()> {
+/// `models.dirs` as `config.toml` has it: the file's own layer, without the folders that
+/// flags or the environment add (those must not be written into the file).
+fn file_dirs(state: &AppState) -> ApiResult<Vec<PathBuf>> {
+    config::ConfigFile::read(&state.paths.config_file())
+        .map(|f| f.config.models.dirs)
+        .map_err(|e| ApiError::conflict(format!("the configuration file is not changed: {e}")))
+}
+
+fn save_file_dirs(state: &AppState, dirs: &[PathBuf]) -> ApiResult<()> {
     let value = serde_json::to_string(
-        &c.models
-            .dirs
+        &dirs
             .iter()
             .map(|d| d.to_string_lossy().into_owned())
             .collect::<Vec<_>>(),
@@ -174,13 +224,16 @@ async fn save_dirs(state: &SharedState, c: config::Config) -> ApiResult<()> {
     .map_err(|e| ApiError::internal(e.to_string()))?;
     config::set_persisted(&state.paths, "models.dirs", &value)
         .map_err(|e| ApiError::invalid("path", e.to_string()))?;
-    let roots = service::roots(&c, &state.paths);
-    *state.config.write().unwrap_or_else(|p| p.into_inner()) = c;
-    let s = state.clone();
-    tokio::task::spawn_blocking(move || s.models.set_roots(roots))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(())
+}
+
+/// Makes `c` (with changed folders) the running config and rescans; the folders in effect.
+fn apply_dirs(state: &AppState, c: config::Config) -> Vec<PathBuf> {
+    let roots = service::roots(&c, &state.paths);
+    let dirs = c.models.dirs.clone();
+    *state.config.write().unwrap_or_else(|p| p.into_inner()) = c;
+    state.models.set_roots(roots);
+    dirs
 }
 
 pub async fn devices() -> Json<Value> {

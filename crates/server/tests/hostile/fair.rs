@@ -154,3 +154,167 @@ async fn clients_keep_alive_is_ignored_when_config_forbids_it() {
     assert_eq!(entry["expires_in_seconds"], Value::Null, "the server's default: never");
     still_serves(&s).await;
 }
+
+// ---------------------------------------------------------------- config writes
+
+/// `config.toml` of a test server, as the file layer reads it (defaults when missing).
+fn file_layer(s: &TestServer) -> config::Config {
+    let path = s.dir.path().join("config/config.toml");
+    config::ConfigFile::read(&path).unwrap().config
+}
+
+#[tokio::test]
+async fn saving_model_folders_writes_the_files_own_layer_only() {
+    // The test server's configuration lives in memory, as values from flags and the
+    // environment do: none of it may end up in the file.
+    let flagged = tempfile::tempdir().unwrap();
+    let flagged_dir = flagged.path().to_path_buf();
+    let Some(s) = TestServer::start(Opts::default().tweak(move |c| {
+        c.models.dirs = vec![flagged_dir.clone()];
+    }))
+    .await
+    else {
+        return;
+    };
+    let added = tempfile::tempdir().unwrap();
+    let body = json!({"path": added.path()});
+    let (code, resp) = s.post("/api/config/model-paths", &body).await;
+    assert_eq!(code, 201, "{resp}");
+    assert_eq!(
+        resp["paths"],
+        json!([flagged.path(), added.path()]),
+        "both folders are in effect"
+    );
+    let file = file_layer(&s);
+    assert_eq!(file.models.dirs, vec![added.path().to_path_buf()], "the flag's folder stays out");
+    assert_eq!(file.models.threads, None, "nothing else from memory is written");
+
+    // The same folder again: a conflict in the management API's shape.
+    let (code, resp) = s.post("/api/config/model-paths", &body).await;
+    assert_eq!(code, 409, "{resp}");
+    assert!(error_message(&resp).contains("already a model path"), "{resp}");
+
+    // Removing the flag's folder changes the running server, not the file.
+    let url = format!("/api/config/model-paths?path={}", flagged.path().display());
+    let (code, resp) = s.send(s.client.delete(s.url(&url))).await;
+    assert_eq!(code, 200, "{resp}");
+    assert_eq!(resp["paths"], json!([added.path()]));
+    assert_eq!(file_layer(&s).models.dirs, vec![added.path().to_path_buf()]);
+    still_serves(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_folder_adds_are_serialised_and_none_is_lost() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let s = std::sync::Arc::new(s);
+    let dirs: Vec<tempfile::TempDir> = (0..20).map(|_| tempfile::tempdir().unwrap()).collect();
+    let adds = dirs.iter().map(|d| {
+        let s = s.clone();
+        let body = json!({"path": d.path()});
+        tokio::spawn(async move { s.post("/api/config/model-paths", &body).await })
+    });
+    for (code, resp) in futures_util::future::join_all(adds).await.into_iter().map(Result::unwrap) {
+        assert_eq!(code, 201, "{resp}");
+    }
+    let mut want: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
+    want.sort();
+    let mut in_file = file_layer(&s).models.dirs;
+    in_file.sort();
+    assert_eq!(in_file, want, "every add is in the file");
+    let mut live = s.state.config().models.dirs;
+    live.sort();
+    assert_eq!(live, want, "every add is in effect");
+    still_serves(&s).await;
+}
+
+#[tokio::test]
+async fn put_config_with_what_get_showed_keeps_secrets_and_bakes_nothing_in() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    // A secret stored in the file (takes effect at the next start).
+    let (code, resp) = s
+        .send(
+            s.client
+                .put(s.url("/api/config"))
+                .json(&json!({"server": {"api_key": "stored-secret"}})),
+        )
+        .await;
+    assert_eq!(code, 200, "{resp}");
+    let (code, shown) = s.get("/api/config").await;
+    assert_eq!(code, 200, "{shown}");
+    assert_eq!(shown["config"]["server"]["api_key"], config::MASK);
+
+    // A settings page sends everything back with one value edited.
+    let mut edited = shown["config"].clone();
+    edited["sampling"]["temperature"] = json!(0.25);
+    let (code, resp) = s
+        .send(s.client.put(s.url("/api/config")).json(&edited))
+        .await;
+    assert_eq!(code, 200, "{resp}");
+    assert_eq!(resp["updated"], json!(["sampling.temperature"]), "{resp}");
+    let file = file_layer(&s);
+    assert_eq!(file.server.api_key.as_deref(), Some("stored-secret"), "not the mask");
+    assert_eq!(file.sampling.temperature, 0.25);
+    let defaults = config::Config::default();
+    assert_eq!(file.models.threads, defaults.models.threads, "the running value is not baked in");
+    assert_eq!(file.models.ctx_size, defaults.models.ctx_size);
+    assert_eq!(file.sources.ollama, defaults.sources.ollama);
+    assert_eq!(s.state.config().server.api_key.as_deref(), Some("stored-secret"));
+
+    // A bad value changes nothing and names its key.
+    let (code, resp) = s
+        .send(
+            s.client
+                .put(s.url("/api/config"))
+                .json(&json!({"server": {"port": "http"}, "sampling": {"temperature": 0.5}})),
+        )
+        .await;
+    assert_eq!(code, 400, "{resp}");
+    assert!(error_message(&resp).contains("server.port"), "{resp}");
+    assert_eq!(file_layer(&s).sampling.temperature, 0.25);
+    still_serves(&s).await;
+}
+
+// ---------------------------------------------------------------- slot files
+
+/// The names in a folder, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn slot_files_are_private_and_never_half_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    still_serves(&s).await; // something in the slots' caches
+    let save = |name: &str| json!({"filename": name, "model": SMOL});
+    let dir = s.dir.path().join("data/slots/smol");
+    for round in 0..2 {
+        let (code, body) = s.post("/slots/0?action=save", &save("a.bin")).await;
+        assert_eq!(code, 200, "save {round}: {body}");
+        let mode = std::fs::metadata(dir.join("a.bin")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a slot file holds the user's prompts: {mode:o}");
+        assert_eq!(names_in(&dir), ["a.bin"], "no temporary file is left behind");
+    }
+
+    // A save that fails (the name is taken by a folder) leaves nothing half-written.
+    std::fs::create_dir(dir.join("b.bin")).unwrap();
+    let (code, body) = s.post("/slots/0?action=save", &save("b.bin")).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(error_message(&body).contains("b.bin"), "{body}");
+    assert!(dir.join("b.bin").is_dir());
+    assert_eq!(names_in(&dir), ["a.bin", "b.bin"], "no temporary file is left behind");
+    let (code, body) = s.post("/slots/0?action=restore", &save("a.bin")).await;
+    assert_eq!(code, 200, "the earlier file is whole: {body}");
+    still_serves(&s).await;
+}
