@@ -1,6 +1,7 @@
 //! Text-level chat logic used by the service layer and the HTTP API.
 //!
-//! - [`ChatMessage`], [`Tool`], [`ToolCall`]: conversations in OpenAI's wire shape.
+//! - [`ChatMessage`], [`Tool`], [`ToolCall`]: conversations in OpenAI's wire shape;
+//!   [`Roles`]: which message roles each protocol accepts.
 //! - [`ChatTemplate`]: renders a conversation into a prompt with the model's
 //!   HF Jinja template, the way Python Jinja2 would.
 //! - [`builtin`]: templates for models that ship none, and [`select`] to pick
@@ -14,12 +15,14 @@
 pub mod builtin;
 mod error;
 mod message;
+mod roles;
 mod template;
 mod tools;
 
 pub use builtin::{Family, SelectedTemplate, TemplateOrigin, detect_family, select};
 pub use error::TemplateError;
 pub use message::{ChatMessage, ContentPart, ImageUrl, MessageContent, Tool, ToolCall};
+pub use roles::Roles;
 pub use template::{ChatTemplate, RenderContext, strftime};
 pub use tools::{
     ParsedMessage, StreamEvent, ToolCallFormat, ToolCallStream, collect_events, detect_format,

@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 /// One message of a conversation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// `system`, `user`, `assistant`, `tool` (or anything a template knows).
+    /// `system`, `user`, `assistant`, `tool` (or anything a template knows; which roles a
+    /// protocol accepts is [`crate::Roles`]).
     pub role: String,
     /// Absent (or `null`) for an assistant message that only calls tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
