@@ -1,23 +1,45 @@
 //! Request body extraction with errors that name the field: `ApiJson<T>` reads the body as
 //! JSON into `T` and turns any failure (not JSON, wrong type, missing field) into a 400 in
 //! the route's error shape (the flavor is fixed up by [`crate::middleware::shape_errors`]).
+//!
+//! While a body is parsed, `limits.max_prompt_token_ids` is known to the prompt reader
+//! ([`crate::api::prompt`]) through a thread-local: serde has no way to hand a value to a
+//! nested field's `Deserialize`, and the parse is synchronous, so the value set around it is
+//! the one the reader sees. A list cut short there becomes the service's limit error (413).
 
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use std::cell::Cell;
+
+use crate::state::SharedState;
 
 pub struct ApiJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
+thread_local! {
+    /// `limits.max_prompt_token_ids` during a parse, and whether a prompt went over it.
+    static PROMPT_TOKEN_IDS: Cell<(usize, bool)> = const { Cell::new((usize::MAX, false)) };
+}
+
+/// The most token ids a prompt being parsed may hold.
+pub(crate) fn prompt_token_id_cap() -> usize {
+    PROMPT_TOKEN_IDS.with(|c| c.get().0)
+}
+
+/// A prompt being parsed holds more token ids than the cap: the parse fails with the limit.
+pub(crate) fn note_prompt_token_ids_over() {
+    PROMPT_TOKEN_IDS.with(|c| c.set((c.get().0, true)));
+}
+
+impl<T> FromRequest<SharedState> for ApiJson<T>
 where
-    S: Send + Sync,
     T: DeserializeOwned,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -26,7 +48,27 @@ where
                 ApiError::new(status, format!("could not read the request body: {e}"))
             }
         })?;
-        parse(&bytes).map(ApiJson)
+        let limits = state.config().limits;
+        parse_within(&bytes, &limits).map(ApiJson)
+    }
+}
+
+/// [`parse`] with prompts of token ids read no further than `limits.max_prompt_token_ids`.
+pub fn parse_within<T: DeserializeOwned>(
+    bytes: &[u8],
+    limits: &service::limits::Limits,
+) -> Result<T, ApiError> {
+    let cap = usize::try_from(limits.max_prompt_token_ids).unwrap_or(usize::MAX);
+    let before = PROMPT_TOKEN_IDS.with(|c| c.replace((cap, false)));
+    let parsed = parse(bytes);
+    let (_, over) = PROMPT_TOKEN_IDS.with(|c| c.replace(before));
+    match parsed {
+        Err(e) if over => {
+            let field = e.param.as_deref().unwrap_or("prompt");
+            let field = field.split('[').next().unwrap_or(field);
+            Err(service::limits::prompt_token_ids_cut_short(field, limits).into())
+        }
+        other => other,
     }
 }
 

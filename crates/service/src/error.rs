@@ -17,6 +17,9 @@ pub enum ServiceError {
     /// A request field is missing or out of range; `field` names it.
     #[error("invalid parameter '{field}': {reason}")]
     Invalid { field: String, reason: String },
+    /// A request over one of the `[limits]`; the message names the setting that raises it.
+    #[error("{0}")]
+    Limit(crate::limits::LimitExceeded),
     /// A value the store refused (a malformed alias, ...); the message names it.
     #[error("{0}")]
     Rejected(String),
@@ -48,6 +51,8 @@ pub enum ErrorKind {
     NotFound,
     /// 409
     Conflict,
+    /// 413: the request is larger than a limit allows.
+    TooLarge,
     /// 429
     TooManyRequests,
     /// 501: the model (or this build) cannot do it.
@@ -72,6 +77,8 @@ impl ServiceError {
             ServiceError::Invalid { .. }
             | ServiceError::Rejected(_)
             | ServiceError::Template(_) => ErrorKind::BadRequest,
+            ServiceError::Limit(l) if l.too_large => ErrorKind::TooLarge,
+            ServiceError::Limit(_) => ErrorKind::BadRequest,
             ServiceError::Unsupported(_) => ErrorKind::NotSupported,
             ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::ShuttingDown => ErrorKind::Unavailable,
@@ -101,6 +108,7 @@ impl ServiceError {
     pub fn param(&self) -> Option<&str> {
         match self {
             ServiceError::Invalid { field, .. } => Some(field),
+            ServiceError::Limit(l) => Some(&l.field),
             ServiceError::Engine(EngineError::InvalidParameter { name, .. }) => Some(name),
             ServiceError::Engine(EngineError::InvalidGrammar(_)) => Some("grammar"),
             ServiceError::Engine(EngineError::PromptTooLong { .. }) => Some("messages"),

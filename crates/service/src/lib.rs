@@ -14,6 +14,8 @@
 //!   state machine; the HTTP server only serves their ports).
 //! - [`generate`]: the protocol-neutral [`Request`] and the [`Output`] stream every API
 //!   adapter maps to its own wire format.
+//! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
+//!   is queued.
 
 pub mod bench;
 mod capabilities;
@@ -21,6 +23,7 @@ pub mod chat_format;
 pub mod deployments;
 mod error;
 pub mod generate;
+pub mod limits;
 mod load_params;
 mod loader;
 mod models;

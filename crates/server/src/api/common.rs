@@ -109,13 +109,15 @@ impl Timed {
     }
 }
 
-/// Resolves the model, takes a lease (loading it if needed) and starts generating.
+/// Checks the request against the `[limits]`, then resolves the model, takes a lease
+/// (loading it if needed) and starts generating.
 pub async fn start(
     state: &SharedState,
     model: &str,
     keep_alive: Option<KeepAlive>,
-    req: Request,
+    mut req: Request,
 ) -> Result<Timed, ApiError> {
+    service::limits::check(&mut req, &state.config().limits)?;
     let deadline = Instant::now() + Duration::from_secs(state.config().server.timeout_seconds);
     let (entry, lease) = state.models.acquire(model, keep_alive).await?;
     let custom = state.models.settings(&entry.id).chat_template;

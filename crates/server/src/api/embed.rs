@@ -4,7 +4,7 @@
 
 use super::common;
 use super::native::{CompletionRequest, ModelQuery, lease};
-use super::openai::parse_prompt;
+use super::prompt::PromptField;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::SharedState;
@@ -19,22 +19,8 @@ use service::{
 };
 
 /// `input`/`content`: a string, a list of strings, a list of token ids, or a list of those.
-fn inputs(v: &Value, field: &str) -> ApiResult<Vec<Prompt>> {
-    let one = |v: &Value| parse_prompt(v, field);
-    let out = match v {
-        Value::String(_) => vec![one(v)?],
-        Value::Array(a) if a.is_empty() => {
-            return Err(ApiError::invalid(field, "must not be empty"));
-        }
-        Value::Array(a) if a.iter().all(Value::is_number) => vec![one(v)?],
-        Value::Array(a) => a.iter().map(one).collect::<ApiResult<_>>()?,
-        _ => {
-            return Err(ApiError::invalid(
-                field,
-                "must be a string, a list of strings or token ids",
-            ));
-        }
-    };
+fn inputs(v: PromptField, field: &str) -> ApiResult<Vec<Prompt>> {
+    let out = v.into_prompts(field)?;
     if out.len() > 2048 {
         return Err(ApiError::invalid(field, "at most 2048 inputs per request"));
     }
@@ -66,7 +52,7 @@ fn pooling(v: Option<&str>) -> ApiResult<Option<Pooling>> {
 #[derive(Debug, Deserialize)]
 pub struct OpenAiEmbeddingRequest {
     pub model: Option<String>,
-    pub input: Value,
+    pub input: PromptField,
     pub encoding_format: Option<String>,
     pub dimensions: Option<u32>,
     pub pooling: Option<String>,
@@ -87,7 +73,7 @@ pub async fn openai_embeddings(
             ));
         }
     };
-    let inputs = inputs(&req.input, "input")?;
+    let inputs = inputs(req.input, "input")?;
     let pooling = pooling(req.pooling.as_deref())?;
     if pooling == Some(Pooling::None) {
         return Err(ApiError::invalid(
@@ -146,8 +132,8 @@ pub async fn openai_embeddings(
 #[derive(Debug, Deserialize)]
 pub struct NativeEmbeddingRequest {
     pub model: Option<String>,
-    pub content: Option<Value>,
-    pub input: Option<Value>,
+    pub content: Option<PromptField>,
+    pub input: Option<PromptField>,
     /// llama-server's `embd_normalize`: -1 none, 0 max-abs, 1 taxicab, 2 euclidean, >2 p-norm.
     pub embd_normalize: Option<i32>,
     pub pooling: Option<String>,
@@ -161,8 +147,7 @@ pub async fn native_embedding(
 ) -> ApiResult<Json<Value>> {
     let content = req
         .content
-        .as_ref()
-        .or(req.input.as_ref())
+        .or(req.input)
         .ok_or_else(|| ApiError::invalid("content", "is required"))?;
     let inputs = inputs(content, "content")?;
     let pooling = pooling(req.pooling.as_deref())?;
@@ -206,6 +191,7 @@ pub async fn rerank(
     if req.documents.is_empty() {
         return Err(ApiError::invalid("documents", "must not be empty"));
     }
+    service::limits::check_documents(req.documents.len(), &state.config().limits)?;
     let docs: Vec<String> = req
         .documents
         .iter()

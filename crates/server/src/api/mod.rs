@@ -10,6 +10,7 @@ pub mod embed;
 pub mod native;
 pub mod openai;
 pub mod params;
+pub mod prompt;
 pub mod responses;
 pub mod system;
 pub mod ws;

@@ -4,7 +4,8 @@
 //! `?model=` (query), like llama-server's router mode; without one, the only loaded model.
 
 use super::common::{self, Timed};
-use super::openai::{parse_prompt, parse_response_format, sse};
+use super::openai::{parse_response_format, sse};
+use super::prompt::PromptField;
 use super::params::GenFields;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -50,7 +51,7 @@ pub async fn metrics(State(state): State<SharedState>) -> Response {
 #[derive(Debug, Deserialize)]
 pub struct CompletionRequest {
     pub model: Option<String>,
-    pub prompt: Value,
+    pub prompt: PromptField,
     #[serde(default)]
     pub stream: bool,
     pub keep_alive: Option<Value>,
@@ -63,9 +64,10 @@ pub struct CompletionRequest {
 
 pub async fn completion(
     State(state): State<SharedState>,
-    ApiJson(req): ApiJson<CompletionRequest>,
+    ApiJson(mut req): ApiJson<CompletionRequest>,
 ) -> ApiResult<Response> {
-    let prompt = parse_prompt(&req.prompt, "prompt")?;
+    let prompt = std::mem::replace(&mut req.prompt, PromptField::List(Vec::new()));
+    let prompt = prompt.into_prompt("prompt")?;
     completion_with_prompt(state, req, prompt).await
 }
 

@@ -5,6 +5,7 @@
 
 use super::common::{self, Timed, new_id, sse_json, unix_now};
 use super::params::GenFields;
+use super::prompt::PromptField;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::SharedState;
@@ -12,7 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chat::{ChatMessage, Tool};
+use chat::{ChatMessage, Roles, Tool};
 use futures_util::stream::Stream;
 use manager::ModelState;
 use serde::Deserialize;
@@ -186,6 +187,17 @@ pub fn parse_response_format(v: Option<&Value>) -> ApiResult<ResponseFormat> {
     }
 }
 
+/// A role outside OpenAI's set is refused as OpenAI refuses it (400, in its words, with
+/// `param` naming the message).
+fn check_roles(messages: &[ChatMessage]) -> ApiResult<()> {
+    for (i, m) in messages.iter().enumerate() {
+        Roles::OPENAI_CHAT.check(&m.role).map_err(|e| {
+            ApiError::bad_request(e).with_param(format!("messages[{i}].role"))
+        })?;
+    }
+    Ok(())
+}
+
 fn check_n(n: Option<u32>) -> ApiResult<()> {
     match n {
         None | Some(1) => Ok(()),
@@ -211,6 +223,7 @@ pub async fn chat_completions(
     if req.messages.is_empty() {
         return Err(ApiError::invalid("messages", "must not be empty"));
     }
+    check_roles(&req.messages)?;
     let tools = parse_tools(req.tools.as_deref())?;
     let tool_choice = parse_tool_choice(req.tool_choice.as_ref())?;
     let response_format = parse_response_format(req.response_format.as_ref())?;
@@ -414,7 +427,7 @@ fn finish_events(meta: &Meta, last: Value, d: &Done) -> Vec<SseEvent> {
 #[derive(Debug, Deserialize)]
 pub struct CompletionRequest {
     pub model: Option<String>,
-    pub prompt: Value,
+    pub prompt: PromptField,
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
@@ -429,37 +442,12 @@ pub struct CompletionRequest {
     pub sampling: GenFields,
 }
 
-/// A prompt field: a string, a list of token ids, or a list with one of those.
-pub fn parse_prompt(v: &Value, field: &str) -> ApiResult<Prompt> {
-    let tokens = |a: &[Value]| -> Option<Vec<i32>> {
-        a.iter()
-            .map(|t| t.as_i64().and_then(|n| i32::try_from(n).ok()))
-            .collect()
-    };
-    match v {
-        Value::String(s) => Ok(Prompt::text(s.clone())),
-        Value::Array(a) if a.is_empty() => Err(ApiError::invalid(field, "must not be empty")),
-        Value::Array(a) if a.iter().all(Value::is_number) => tokens(a)
-            .map(Prompt::Tokens)
-            .ok_or_else(|| ApiError::invalid(field, "token ids must be integers")),
-        Value::Array(a) if a.len() == 1 => parse_prompt(&a[0], field),
-        Value::Array(_) => Err(ApiError::invalid(
-            field,
-            "only one prompt per request is supported",
-        )),
-        _ => Err(ApiError::invalid(
-            field,
-            "must be a string or a list of token ids",
-        )),
-    }
-}
-
 pub async fn completions(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> ApiResult<Response> {
     check_n(req.n)?;
-    let prompt = parse_prompt(&req.prompt, "prompt")?;
+    let prompt = req.prompt.into_prompt("prompt")?;
     let mut params = req.sampling.to_request(&state.sampling())?;
     if let Some(n) = req.logprobs {
         if n > 20 {

@@ -117,10 +117,8 @@ impl GenFields {
         };
         req.max_tokens = self.max_tokens()?;
         if let Some(stop) = &self.stop {
+            // Their number and length are `limits.max_stop*`, checked by `service::limits`.
             req.stop = stop.clone().into_vec();
-            if req.stop.len() > 16 {
-                return Err(ApiError::invalid("stop", "at most 16 stop strings"));
-            }
             req.stop.retain(|s| !s.is_empty());
         }
         req.ignore_eos = self.ignore_eos.unwrap_or(false);

@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
-use chat::{ChatMessage, Tool};
+use chat::{ChatMessage, Roles, Tool};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service::{ChatInput, Done, Input, Output, Request};
@@ -58,6 +58,9 @@ fn messages(input: &Value, instructions: Option<&str>) -> ApiResult<Vec<ChatMess
                             .get("role")
                             .and_then(Value::as_str)
                             .ok_or_else(|| ApiError::invalid(&field, "a message needs a role"))?;
+                        Roles::OPENAI_RESPONSES.check(role).map_err(|e| {
+                            ApiError::bad_request(e).with_param(format!("{field}.role"))
+                        })?;
                         let role = if role == "developer" { "system" } else { role };
                         let text = match item.get("content") {
                             Some(Value::String(s)) => s.clone(),

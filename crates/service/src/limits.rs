@@ -1,0 +1,322 @@
+//! The per-request limits (`[limits]` in the configuration), checked once for every API
+//! family before any work is queued or a model is loaded: the HTTP server calls [`check`] on
+//! each protocol-neutral [`Request`] before it acquires the model, and the checks of other
+//! request kinds (rerank documents, ...) live next to it. Every refusal is a
+//! [`ServiceError::Limit`] naming the limit and the setting that raises it.
+//!
+//! What each limit guards against: many stop strings or `logit_bias` entries turn a small
+//! body into work on every generated token; a prompt of token ids is tokens without
+//! tokenizing; `max_prompt_chars` and `max_response_tokens` are the operator's caps (seed 003),
+//! off by default.
+
+use crate::error::ServiceError;
+use crate::generate::{Input, Request};
+use chat::ChatMessage;
+pub use config::LimitsConfig as Limits;
+use engine::{GenerateRequest, InfillPrompt, Prompt};
+
+/// A request over one of the `[limits]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitExceeded {
+    /// The request field at fault (OpenAI's `param`).
+    pub field: String,
+    /// What is counted, plural: "stop strings", "characters".
+    pub what: &'static str,
+    /// How many the request holds; `None` when counting stopped at the limit (a body read
+    /// only as far as the limit).
+    pub found: Option<u64>,
+    pub limit: u64,
+    /// The configuration key that raises the limit (`limits.max_stop`).
+    pub setting: &'static str,
+    /// About the size of the input (413) rather than a value asked for (400).
+    pub too_large: bool,
+}
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let LimitExceeded {
+            field,
+            what,
+            limit,
+            setting,
+            ..
+        } = self;
+        match self.found {
+            Some(n) => write!(f, "'{field}' has {n} {what}")?,
+            None => write!(f, "'{field}' has more than {limit} {what}")?,
+        }
+        write!(
+            f,
+            "; this server allows at most {limit} (setting {setting})"
+        )
+    }
+}
+
+impl LimitExceeded {
+    fn over(
+        field: impl Into<String>,
+        what: &'static str,
+        found: u64,
+        limit: u64,
+        setting: &'static str,
+    ) -> ServiceError {
+        ServiceError::Limit(LimitExceeded {
+            field: field.into(),
+            what,
+            found: Some(found),
+            limit,
+            setting,
+            too_large: false,
+        })
+    }
+
+    fn too_large(mut self) -> Self {
+        self.too_large = true;
+        self
+    }
+}
+
+/// Checks a generation request against the limits, before it is queued. A request that
+/// asks no token limit gets `limits.max_response_tokens` as its limit when that is set.
+pub fn check(req: &mut Request, limits: &Limits) -> Result<(), ServiceError> {
+    check_params(&mut req.params, limits)?;
+    match &req.input {
+        Input::Prompt(p) => check_prompt(p, "prompt", limits),
+        Input::Chat(chat) => check_prompt_chars(messages_chars(&chat.messages), "messages", limits),
+    }
+}
+
+/// Stop strings, `logit_bias` and the response's token limit.
+fn check_params(p: &mut GenerateRequest, limits: &Limits) -> Result<(), ServiceError> {
+    let stops = p.stop.len() as u64;
+    if stops > u64::from(limits.max_stop) {
+        return Err(LimitExceeded::over(
+            "stop",
+            "stop strings",
+            stops,
+            limits.max_stop.into(),
+            "limits.max_stop",
+        ));
+    }
+    let stop_chars: u64 = p.stop.iter().map(|s| s.chars().count() as u64).sum();
+    if stop_chars > u64::from(limits.max_stop_chars) {
+        return Err(LimitExceeded::over(
+            "stop",
+            "characters across its stop strings",
+            stop_chars,
+            limits.max_stop_chars.into(),
+            "limits.max_stop_chars",
+        ));
+    }
+    let biases = p.sampling.logit_bias.len() as u64;
+    if biases > u64::from(limits.max_logit_bias) {
+        return Err(LimitExceeded::over(
+            "logit_bias",
+            "entries",
+            biases,
+            limits.max_logit_bias.into(),
+            "limits.max_logit_bias",
+        ));
+    }
+    let cap = limits.max_response_tokens;
+    if cap > 0 {
+        match p.max_tokens {
+            None => p.max_tokens = Some(cap),
+            Some(n) if n > cap => {
+                return Err(ServiceError::Limit(LimitExceeded {
+                    field: "max_tokens".into(),
+                    what: "tokens asked for the response",
+                    found: Some(n.into()),
+                    limit: cap.into(),
+                    setting: "limits.max_response_tokens",
+                    too_large: false,
+                }));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A raw prompt: its characters, or its token ids.
+pub fn check_prompt(p: &Prompt, field: &str, limits: &Limits) -> Result<(), ServiceError> {
+    match p {
+        Prompt::Text { text, .. } => check_prompt_chars(text.chars().count() as u64, field, limits),
+        Prompt::Tokens(tokens) => check_prompt_token_ids(tokens.len(), field, limits),
+        Prompt::Infill(infill) => check_prompt_chars(infill_chars(infill), field, limits),
+    }
+}
+
+/// A prompt given as token ids, `n` long.
+pub fn check_prompt_token_ids(n: usize, field: &str, limits: &Limits) -> Result<(), ServiceError> {
+    if n as u64 <= u64::from(limits.max_prompt_token_ids) {
+        return Ok(());
+    }
+    Err(token_ids_over(field, Some(n as u64), limits))
+}
+
+/// A prompt of token ids whose reader stopped at the limit (the HTTP layer counts while it
+/// parses, so a huge list is never held whole).
+pub fn prompt_token_ids_cut_short(field: &str, limits: &Limits) -> ServiceError {
+    token_ids_over(field, None, limits)
+}
+
+fn token_ids_over(field: &str, found: Option<u64>, limits: &Limits) -> ServiceError {
+    ServiceError::Limit(
+        LimitExceeded {
+            field: field.into(),
+            what: "token ids",
+            found,
+            limit: limits.max_prompt_token_ids.into(),
+            setting: "limits.max_prompt_token_ids",
+            too_large: false,
+        }
+        .too_large(),
+    )
+}
+
+fn check_prompt_chars(chars: u64, field: &str, limits: &Limits) -> Result<(), ServiceError> {
+    let cap = limits.max_prompt_chars;
+    if cap == 0 || chars <= cap {
+        return Ok(());
+    }
+    Err(ServiceError::Limit(
+        LimitExceeded {
+            field: field.into(),
+            what: "characters of prompt",
+            found: Some(chars),
+            limit: cap,
+            setting: "limits.max_prompt_chars",
+            too_large: false,
+        }
+        .too_large(),
+    ))
+}
+
+/// The text a client sends in a conversation: contents, reasoning, tool-call arguments.
+fn messages_chars(messages: &[ChatMessage]) -> u64 {
+    let count = |s: &str| s.chars().count() as u64;
+    messages
+        .iter()
+        .map(|m| {
+            count(&m.text())
+                + m.reasoning_content.as_deref().map_or(0, count)
+                + m.tool_calls.iter().map(|c| count(&c.arguments)).sum::<u64>()
+        })
+        .sum()
+}
+
+fn infill_chars(p: &InfillPrompt) -> u64 {
+    let count = |s: &str| s.chars().count() as u64;
+    count(&p.input_prefix)
+        + count(&p.input_suffix)
+        + count(&p.prompt)
+        + p.input_extra.iter().map(|c| count(&c.text)).sum::<u64>()
+}
+
+/// Documents of one rerank request.
+pub fn check_documents(n: usize, limits: &Limits) -> Result<(), ServiceError> {
+    let limit = u64::from(limits.max_documents);
+    if n as u64 <= limit {
+        return Ok(());
+    }
+    Err(ServiceError::Limit(
+        LimitExceeded {
+            field: "documents".into(),
+            what: "documents",
+            found: Some(n as u64),
+            limit,
+            setting: "limits.max_documents",
+            too_large: false,
+        }
+        .too_large(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::ChatInput;
+
+    fn request(input: Input) -> Request {
+        Request {
+            input,
+            params: GenerateRequest::default(),
+            response_format: Default::default(),
+        }
+    }
+
+    fn limit_of(e: ServiceError) -> LimitExceeded {
+        match e {
+            ServiceError::Limit(l) => l,
+            other => panic!("not a limit: {other}"),
+        }
+    }
+
+    #[test]
+    fn every_setting_named_is_a_config_key() {
+        let src = include_str!("limits.rs");
+        // (The prefix is split so this line does not name a setting itself.)
+        let prefix = concat!("limits", ".");
+        let named: Vec<&str> = src
+            .split('"')
+            .filter(|s| s.starts_with(prefix))
+            .collect();
+        assert!(named.len() >= 7, "{named:?}");
+        for setting in named {
+            assert!(config::setting(setting).is_some(), "{setting}");
+        }
+    }
+
+    #[test]
+    fn response_tokens_cap_fills_in_and_refuses() {
+        let l = Limits {
+            max_response_tokens: 16,
+            ..Default::default()
+        };
+        let mut r = request(Input::Prompt(Prompt::text("x")));
+        check(&mut r, &l).unwrap();
+        assert_eq!(r.params.max_tokens, Some(16));
+        r.params.max_tokens = Some(17);
+        let e = check(&mut r, &l).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::BadRequest);
+        assert!(e.to_string().contains("limits.max_response_tokens"), "{e}");
+        // Off by default: no limit is added.
+        let mut r = request(Input::Prompt(Prompt::text("x")));
+        check(&mut r, &Limits::default()).unwrap();
+        assert_eq!(r.params.max_tokens, None);
+    }
+
+    #[test]
+    fn prompt_chars_count_characters_not_bytes() {
+        let l = Limits {
+            max_prompt_chars: 3,
+            ..Default::default()
+        };
+        check(&mut request(Input::Prompt(Prompt::text("ééé"))), &l).unwrap();
+        let e = check(&mut request(Input::Prompt(Prompt::text("éééé"))), &l).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::TooLarge);
+        let chat = ChatInput {
+            messages: vec![ChatMessage::system("ab"), ChatMessage::user("cd")],
+            ..Default::default()
+        };
+        let e = limit_of(check(&mut request(Input::Chat(chat)), &l).unwrap_err());
+        assert_eq!((e.field.as_str(), e.found), ("messages", Some(4)));
+    }
+
+    #[test]
+    fn token_ids_counted_or_cut_short() {
+        let l = Limits {
+            max_prompt_token_ids: 2,
+            ..Default::default()
+        };
+        check_prompt(&Prompt::Tokens(vec![1, 2]), "prompt", &l).unwrap();
+        assert!(check_prompt(&Prompt::Tokens(vec![1, 2, 3]), "prompt", &l).is_err());
+        let e = limit_of(prompt_token_ids_cut_short("prompt", &l));
+        assert_eq!(
+            e.to_string(),
+            "'prompt' has more than 2 token ids; this server allows at most 2 \
+             (setting limits.max_prompt_token_ids)"
+        );
+    }
+}
