@@ -5,7 +5,7 @@ use crate::error::{ApiError, Flavor};
 use crate::state::SharedState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
@@ -62,13 +62,18 @@ pub async fn shape_errors(req: Request, next: Next) -> Response {
 
 /// Counts requests by route and status, their latency to the response head, and the
 /// requests open right now (a streaming response counts until its body ends).
+///
+/// Labels take a fixed set of values, whatever a client sends: the method is one of HTTP's
+/// own or `other`, the path is the route's template (`/api/models/{id}/load`) or
+/// `unmatched`. A label from the request itself would let a client add a time series per
+/// request until `/metrics` and the process's memory grow without bound.
 pub async fn http_metrics(State(state): State<SharedState>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let t0 = Instant::now();
     state.metrics.connections.inc();
     let guard = ConnectionGuard(state.clone());
@@ -76,12 +81,12 @@ pub async fn http_metrics(State(state): State<SharedState>, req: Request, next: 
     state
         .metrics
         .http_latency
-        .with_label_values(&[&method, &route])
+        .with_label_values(&[method, &route])
         .observe(t0.elapsed().as_secs_f64());
     state
         .metrics
         .http_requests
-        .with_label_values(&[&method, &route, resp.status().as_str()])
+        .with_label_values(&[method, &route, resp.status().as_str()])
         .inc();
     // The connection gauge drops when the body is done (or dropped).
     let (parts, body) = resp.into_parts();
@@ -90,6 +95,22 @@ pub async fn http_metrics(State(state): State<SharedState>, req: Request, next: 
         _guard: guard,
     });
     Response::from_parts(parts, body)
+}
+
+/// The method as a metrics label: HTTP's standard methods, else `other`.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 struct ConnectionGuard(SharedState);
