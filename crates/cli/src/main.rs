@@ -12,6 +12,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse_from(args::llama_style_flags(std::env::args_os()));
+    if !matches!(cli.command, Some(args::Command::Serve(_))) {
+        end_quietly_when_the_reader_goes();
+    }
     // `serve` installs its own subscriber (it also keeps logs for the API).
     if !matches!(cli.command, Some(args::Command::Serve(_))) {
         init_tracing(cli.global.verbose);
@@ -22,6 +25,24 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `llama-dashboard models info X | head -c1`: when the reader of stdout (or stderr) goes
+/// away, end the way C tools do: killed by SIGPIPE, silently, status 141 in the shell.
+///
+/// Rust ignores SIGPIPE, so every `println!` after the reader left would panic with a
+/// backtrace. Putting the default disposition back is the one switch that covers every
+/// write (our prints, tables, progress bars, libraries) rather than an error check at each
+/// print; it is what nightly Rust's `-Zon-broken-pipe=kill` does. `serve` keeps SIGPIPE
+/// ignored: a server must not die because the pipe its logs go to closed (its sockets are
+/// written with `MSG_NOSIGNAL` either way).
+fn end_quietly_when_the_reader_goes() {
+    #[cfg(unix)]
+    // SAFETY: called at the start of `main`, before any other thread exists; `SIG_DFL` is
+    // a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

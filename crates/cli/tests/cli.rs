@@ -657,3 +657,52 @@ fn run_loads_with_the_config_and_the_stored_launch_parameters() {
     // ...and below the environment.
     too_long(&run(&[ctx], &[]), 64);
 }
+
+/// `llama-dashboard models info X | head -c1`: the reader is gone before the command writes;
+/// the command ends the way C tools do (SIGPIPE, no output on stderr), never with a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    let models = env.dir.path().join("models");
+    fixture(&models.join("alpha-Q4_K_M.gguf"), "Alpha", 15);
+    env.cmd()
+        .args(["config", "set", "models.dirs"])
+        .arg(&models)
+        .assert()
+        .success();
+    for args in [
+        vec!["models", "info", "alpha-Q4_K_M"],
+        vec!["models", "info", "alpha-Q4_K_M", "--json"],
+        vec!["models", "list"],
+        vec!["config", "show"],
+    ] {
+        // A pipe whose reading end is closed before the command starts: its first write
+        // fails, whatever the output's size (no race with a reader).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llama-dashboard"));
+        cmd.env_clear()
+            .env("HOME", env.home())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_BACKTRACE", "1")
+            .arg("--config-dir")
+            .arg(env.config_dir())
+            .arg("--data-dir")
+            .arg(env.data_dir())
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped());
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(13),
+            "{args:?} should end by SIGPIPE, as `head` readers expect: {:?}",
+            out.status
+        );
+    }
+}
