@@ -13,6 +13,8 @@ mod fair;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod inputs;
+
 pub use support::*;
 
 /// A normal chat request still gets its answer: run after every hostile case.
