@@ -257,7 +257,7 @@ mod tests {
     fn every_setting_named_is_a_config_key() {
         let src = include_str!("limits.rs");
         // (The prefix is split so this line does not name a setting itself.)
-        let prefix = concat!("limits", ".");
+        let prefix = concat!("limits", ".max_");
         let named: Vec<&str> = src
             .split('"')
             .filter(|s| s.starts_with(prefix))

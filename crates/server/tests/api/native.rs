@@ -74,15 +74,7 @@ async fn props_slots_and_metrics() {
         assert_eq!(status, want, "{action} {body}: {resp}");
     }
 
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.text("/metrics").await;
     for name in [
         "llamacpp:prompt_tokens_total{model=\"smol\"}",
         "llamacpp:prompt_seconds_total{model=\"smol\"}",

@@ -347,15 +347,7 @@ async fn response_token_cap_refuses_more_and_limits_requests_that_ask_none() {
 
 /// The `http_requests_total` series of `/metrics`.
 async fn request_series(s: &TestServer) -> Vec<String> {
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.text("/metrics").await;
     text.lines()
         .filter(|l| l.starts_with("http_requests_total{"))
         .map(|l| l.rsplit_once(' ').map_or(l, |(series, _)| series).to_string())

@@ -167,6 +167,12 @@ impl TestServer {
         self.send(self.client.get(self.url(path))).await
     }
 
+    /// GETs a text body (`/metrics`).
+    pub async fn text(&self, path: &str) -> String {
+        let resp = self.client.get(self.url(path)).send().await.unwrap();
+        resp.text().await.unwrap()
+    }
+
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
