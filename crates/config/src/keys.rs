@@ -28,7 +28,8 @@ impl Config {
     /// `server.admin_api_key`, `sources.*_dir`) are cleared by an empty string, and
     /// `models.threads` by an empty string or `auto`; list keys (`models.dirs`,
     /// `server.cors_origins`) take a comma-separated list or a TOML array literal
-    /// (`["a", "b,c"]`), and an empty string or `[]` for none.
+    /// (`["a", "b,c"]`), and an empty string or `[]` for none; `server.keys` takes an array
+    /// of tables in TOML (`[{ key = "…", admin = true }]`) or JSON.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
         let setting = setting(key)?;
         let value = setting.kind.parse(value).map_err(|r| invalid(key, r))?;
@@ -82,11 +83,25 @@ impl Config {
     pub fn redacted(&self) -> Config {
         let mut table = self.to_table();
         for s in table::SETTINGS.iter().filter(|s| s.secret) {
-            if let Some(key) = s.key()
-                && lookup(&table, key).is_some()
-            {
-                put(&mut table, key, Some(toml::Value::String(MASK.to_owned())));
-            }
+            let Some(key) = s.key() else { continue };
+            let masked = match lookup(&table, key) {
+                None => continue,
+                // Key tables keep their shape (names, limits, switches); only `key` is masked.
+                Some(toml::Value::Array(items)) => toml::Value::Array(
+                    items
+                        .iter()
+                        .cloned()
+                        .map(|mut item| {
+                            if let Some(t) = item.as_table_mut() {
+                                t.insert("key".to_owned(), toml::Value::String(MASK.to_owned()));
+                            }
+                            item
+                        })
+                        .collect(),
+                ),
+                Some(_) => toml::Value::String(MASK.to_owned()),
+            };
+            put(&mut table, key, Some(masked));
         }
         table
             .try_into()

@@ -5,7 +5,7 @@
 
 use toml::Value;
 
-use crate::schema::GpuLayers;
+use crate::schema::{ApiKey, GpuLayers};
 
 /// What values a setting takes. The range lives here, so validation and the documentation
 /// cannot disagree.
@@ -29,6 +29,9 @@ pub enum Kind {
     Secret,
     /// A list of non-empty strings.
     List,
+    /// API key tables (`[[server.keys]]`); as text, a TOML (or JSON) array of tables. Secret:
+    /// each table's `key` is masked.
+    Keys,
     /// A list of directories.
     Paths,
     /// A path, unset when empty.
@@ -93,6 +96,7 @@ impl Kind {
                 }
                 Value::String(v.to_owned())
             }
+            Kind::Keys => api_keys(v)?,
             Kind::GpuLayers => match v.parse::<GpuLayers>()? {
                 GpuLayers::Auto => Value::String("auto".to_owned()),
                 GpuLayers::Count(n) => Value::Integer(n.into()),
@@ -118,7 +122,7 @@ impl Kind {
             (Kind::Float(_), Value::Float(f)) => f.to_string(),
             (Kind::Float(_), Value::Integer(i)) => i.to_string(),
             (Kind::Bool, Value::Boolean(b)) => b.to_string(),
-            (Kind::List | Kind::Paths, Value::Array(_)) => value.to_string(),
+            (Kind::List | Kind::Paths | Kind::Keys, Value::Array(_)) => value.to_string(),
             (
                 Kind::Word
                 | Kind::Secret
@@ -151,6 +155,7 @@ impl Kind {
             Kind::Float(_) => "a number",
             Kind::Bool => "true or false",
             Kind::List | Kind::Paths => "a list of strings, like [\"a\", \"b\"]",
+            Kind::Keys => "a list of key tables, like [{ key = \"...\", admin = false }]",
             Kind::GpuLayers => "\"auto\" or an integer",
             _ => "a string",
         };
@@ -173,6 +178,7 @@ impl Kind {
             Kind::Word => "string",
             Kind::Secret => "secret string",
             Kind::List => "list of strings",
+            Kind::Keys => "list of key tables",
             Kind::Paths => "list of paths",
             Kind::Path => "path",
             Kind::GpuLayers => "integer or `auto`",
@@ -244,6 +250,44 @@ fn secret(v: &str) -> Result<Option<Value>, String> {
         return Err("must not contain whitespace or control characters".to_owned());
     }
     Ok(Some(Value::String(v.to_owned())))
+}
+
+/// `[[server.keys]]` from text: the schema's own [`ApiKey`] (serde, `deny_unknown_fields`) is
+/// the one mapping; this adds the rules serde cannot say. Messages never echo a key.
+fn api_keys(v: &str) -> Result<Value, String> {
+    if v.is_empty() {
+        return Ok(Value::Array(Vec::new()));
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        v: Vec<ApiKey>,
+    }
+    let keys: Vec<ApiKey> = match toml::from_str::<Doc>(&format!("v = {v}")) {
+        Ok(d) => d.v,
+        // The settings API sends JSON; same struct, same rules.
+        Err(toml_err) => serde_json::from_str(v).map_err(|_| {
+            format!(
+                "not a list of key tables ({}); each takes key, name, admin, \
+                 rate_limit_per_minute, enabled",
+                toml_err.message().trim()
+            )
+        })?,
+    };
+    for (i, k) in keys.iter().enumerate() {
+        let which = k.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
+        secret(&k.key)
+            .map_err(|r| format!("key {which}: {r}"))?
+            .ok_or_else(|| format!("key {which}: `key` must not be empty"))?;
+        if k.rate_limit_per_minute == Some(0) {
+            return Err(format!(
+                "key {which}: rate_limit_per_minute must be >= 1 (leave it out for the server's limit)"
+            ));
+        }
+        if keys[..i].iter().any(|o| o.key == k.key) {
+            return Err(format!("key {which}: the same key is listed twice"));
+        }
+    }
+    Value::try_from(&keys).map_err(|e| e.to_string())
 }
 
 fn strings(items: Vec<String>) -> Value {

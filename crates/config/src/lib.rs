@@ -38,7 +38,7 @@ pub use keys::MASK;
 pub use kind::{FloatRange, Kind};
 pub use paths::{CONFIG_DIR_ENV, DATA_DIR_ENV, Paths};
 pub use schema::{
-    Config, GpuLayers, LimitsConfig, LogConfig, LogLevel, ModelsConfig, SamplingConfig,
+    ApiKey, Config, GpuLayers, LimitsConfig, LogConfig, LogLevel, ModelsConfig, SamplingConfig,
     ServerConfig, SourcesConfig,
 };
 pub use sources::SourceDirs;

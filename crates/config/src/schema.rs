@@ -62,8 +62,24 @@ pub struct ServerConfig {
     /// Bearer token required on management endpoints (load/unload/delete/config).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_api_key: Option<String>,
-    /// Allowed CORS origins; empty = same-origin only.
+    /// `api_key` opens the management routes too (one key for everything).
+    pub api_key_is_admin: bool,
+    /// More keys, each with its own name, admin flag, rate limit and on/off switch
+    /// (`[[server.keys]]` tables).
+    pub keys: Vec<ApiKey>,
+    /// Requests per minute per key (per client address on an open server); 0 = no limit.
+    pub rate_limit_per_minute: u32,
+    /// Failed key checks per minute per client address before it gets 429 (slows guessing).
+    pub auth_failures_per_minute: u32,
+    /// Origins allowed to call the API from a browser besides the same origin and, on the
+    /// inference routes, loopback origins; `*` = any (inference routes only), `localhost` =
+    /// loopback origins on every route.
     pub cors_origins: Vec<String>,
+    /// Host names (the `Host` header) accepted besides loopback names and the bound address;
+    /// `*` = any. Guards a loopback server against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// Serve on a non-loopback address without any API key (refused otherwise).
+    pub allow_open_network: bool,
     /// Per-request timeout in seconds, > 0.
     pub timeout_seconds: u64,
     /// Maximum request body in MiB, > 0 (image uploads for vision models need room).
@@ -77,7 +93,13 @@ impl Default for ServerConfig {
             port: 8080,
             api_key: None,
             admin_api_key: None,
+            api_key_is_admin: false,
+            keys: Vec::new(),
+            rate_limit_per_minute: 0,
+            auth_failures_per_minute: 10,
             cors_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            allow_open_network: false,
             timeout_seconds: 600,
             body_limit_mb: 32,
         }
@@ -93,9 +115,52 @@ impl fmt::Debug for ServerConfig {
             .field("port", &self.port)
             .field("api_key", &redact(&self.api_key))
             .field("admin_api_key", &redact(&self.admin_api_key))
+            .field("api_key_is_admin", &self.api_key_is_admin)
+            .field("keys", &self.keys)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("auth_failures_per_minute", &self.auth_failures_per_minute)
             .field("cors_origins", &self.cors_origins)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("allow_open_network", &self.allow_open_network)
             .field("timeout_seconds", &self.timeout_seconds)
             .field("body_limit_mb", &self.body_limit_mb)
+            .finish()
+    }
+}
+
+/// One `[[server.keys]]` table: a key with its own access, rate limit and switch (seed 003).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// The secret itself (masked wherever the configuration is shown).
+    pub key: String,
+    /// A name for logs and errors (the key itself is never shown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Opens the management routes too.
+    #[serde(default)]
+    pub admin: bool,
+    /// Requests per minute for this key; unset = `server.rate_limit_per_minute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// `false` refuses the key (401) without removing it.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// Hand-written so that `{:?}` never prints the key.
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("key", &"<redacted>")
+            .field("name", &self.name)
+            .field("admin", &self.admin)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("enabled", &self.enabled)
             .finish()
     }
 }

@@ -126,21 +126,58 @@ pub static SETTINGS: &[Setting] = &[
         "server.api_key",
         "LLAMA_DASHBOARD_SERVER_API_KEY",
         Kind::Secret,
-        "Bearer token required on inference routes; unset = open.",
+        "Bearer token required on inference routes; it opens the management routes only with `api_key_is_admin`. No key at all = open (loopback only, see `allow_open_network`).",
     )
     .secret(&["LLAMA_DASHBOARD_API_KEY"]),
     key(
         "server.admin_api_key",
         "LLAMA_DASHBOARD_SERVER_ADMIN_API_KEY",
         Kind::Secret,
-        "Bearer token required on management routes (`/api/*`: load, unload, delete, config).",
+        "Bearer token for everything, management included (`/api/*`, `/ws/*`, `POST /props`, slot actions, LoRA changes).",
     )
     .secret(&["LLAMA_DASHBOARD_ADMIN_API_KEY"]),
+    key(
+        "server.api_key_is_admin",
+        "LLAMA_DASHBOARD_SERVER_API_KEY_IS_ADMIN",
+        Kind::Bool,
+        "`api_key` opens the management routes too (one key for everything); otherwise they need an admin key.",
+    ),
+    key(
+        "server.keys",
+        "LLAMA_DASHBOARD_SERVER_KEYS",
+        Kind::Keys,
+        "More keys, as `[[server.keys]]` tables: `key`, `name`, `admin` (false), `rate_limit_per_minute` (the server's), `enabled` (true; false = refused).",
+    )
+    .secret(&[]),
+    key(
+        "server.rate_limit_per_minute",
+        "LLAMA_DASHBOARD_SERVER_RATE_LIMIT_PER_MINUTE",
+        int(0, u32::MAX as i64),
+        "Requests per minute per key (per client address on a server without keys); 0 = no limit.",
+    ),
+    key(
+        "server.auth_failures_per_minute",
+        "LLAMA_DASHBOARD_SERVER_AUTH_FAILURES_PER_MINUTE",
+        int(1, u32::MAX as i64),
+        "Wrong keys per minute from one client address before its keyed requests get 429 (slows key guessing).",
+    ),
     key(
         "server.cors_origins",
         "LLAMA_DASHBOARD_SERVER_CORS_ORIGINS",
         Kind::List,
-        "Origins allowed to call the API from a browser (`*` for any); empty = same-origin only.",
+        "Browser origins allowed besides the same origin (and loopback origins on inference routes): `https://app.example`, `localhost` (loopback origins, management too), `*` (any, inference routes only).",
+    ),
+    key(
+        "server.allowed_hosts",
+        "LLAMA_DASHBOARD_SERVER_ALLOWED_HOSTS",
+        Kind::List,
+        "`Host` names accepted on a loopback-bound server besides loopback names and the bound address (`*` = any); guards against DNS rebinding.",
+    ),
+    key(
+        "server.allow_open_network",
+        "LLAMA_DASHBOARD_SERVER_ALLOW_OPEN_NETWORK",
+        Kind::Bool,
+        "Serve on a non-loopback address without any API key; refused otherwise (`serve --insecure-open`).",
     ),
     key(
         "server.timeout_seconds",

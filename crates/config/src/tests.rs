@@ -261,7 +261,11 @@ fn every_row_of_the_table_is_consistent() {
                 s.default.is_none(),
                 "{key}: a key's default comes from Config::default"
             );
-            assert_eq!(s.secret, s.kind == Kind::Secret, "{key}");
+            assert_eq!(
+                s.secret,
+                matches!(s.kind, Kind::Secret | Kind::Keys),
+                "{key}"
+            );
         }
         names.extend(s.env_names());
     }
@@ -285,6 +289,16 @@ fn redacted_masks_only_secrets_that_are_set() {
     assert_eq!(r.server.port, c.server.port);
     assert_eq!(r.models, c.models);
     assert!(!r.to_toml_string().contains("api_key = \"a\""));
+    // Key tables keep their shape; only the key itself is masked.
+    assert_eq!(r.server.keys.len(), 2);
+    assert!(r.server.keys.iter().all(|k| k.key == MASK));
+    assert_eq!(r.server.keys[0].name.as_deref(), Some("ci"));
+    assert!(!r.server.keys[0].enabled);
+    let shown = r.to_toml_string();
+    assert!(
+        !shown.contains("k-one") && !shown.contains("k-two"),
+        "{shown}"
+    );
     assert_eq!(
         Config::default().redacted(),
         Config::default(),
@@ -483,6 +497,27 @@ fn non_default_config() -> Config {
     c.server.api_key = Some("a".into());
     c.server.admin_api_key = Some("b".into());
     c.server.cors_origins = vec!["http://x.test".into(), "*".into()];
+    c.server.api_key_is_admin = true;
+    c.server.keys = vec![
+        ApiKey {
+            key: "k-one".into(),
+            name: Some("ci".into()),
+            admin: true,
+            rate_limit_per_minute: Some(30),
+            enabled: false,
+        },
+        ApiKey {
+            key: "k-two".into(),
+            name: None,
+            admin: false,
+            rate_limit_per_minute: None,
+            enabled: true,
+        },
+    ];
+    c.server.rate_limit_per_minute = 60;
+    c.server.auth_failures_per_minute = 3;
+    c.server.allowed_hosts = vec!["llm.lan".into()];
+    c.server.allow_open_network = true;
     c.server.port = 9999;
     c.models.dirs = vec!["/with,comma".into(), "/models".into()];
     c.models.threads = Some(6);
@@ -545,6 +580,7 @@ fn debug_output_hides_api_keys() {
     let dbg = format!("{c:?}");
     assert!(dbg.contains("<redacted>"));
     assert!(!dbg.contains("api_key: Some(\"a\")"), "{dbg}");
+    assert!(!dbg.contains("k-one") && !dbg.contains("k-two"), "{dbg}");
 }
 
 // ---- the file ----
@@ -1031,4 +1067,52 @@ fn model_dirs_always_start_with_the_data_models_dir() {
         c.model_dirs(&paths),
         [PathBuf::from("/d/data/models"), PathBuf::from("/extra")]
     );
+}
+
+#[test]
+fn key_tables_from_the_file_text_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = paths_in(tmp.path());
+    write_config(
+        &paths,
+        "[server]\nport = 9000\n\n[[server.keys]]\nkey = \"abc\"\nname = \"ci\"\nrate_limit_per_minute = 5\n\n\
+         [[server.keys]]\nkey = \"def\"\nadmin = true\nenabled = false\n",
+    );
+    let loaded = load(&paths, Vec::<(String, String)>::new(), &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let keys = &loaded.config.server.keys;
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (
+            keys[0].name.as_deref(),
+            keys[0].admin,
+            keys[0].rate_limit_per_minute,
+            keys[0].enabled
+        ),
+        (Some("ci"), false, Some(5), true)
+    );
+    assert!(keys[1].admin && !keys[1].enabled);
+    // The same tables as text (flags, variables, `config set`) and as JSON (the settings API).
+    let mut c = Config::default();
+    c.set(
+        "server.keys",
+        r#"[{ key = "abc", name = "ci", rate_limit_per_minute = 5 }]"#,
+    )
+    .unwrap();
+    assert_eq!(c.server.keys[0], keys[0]);
+    c.set("server.keys", r#"[{"key": "xyz", "admin": true}]"#)
+        .unwrap();
+    assert!(c.server.keys[0].admin && c.server.keys[0].enabled);
+    // Bad tables name the problem, never the key.
+    for (bad, says) in [
+        (r#"[{ key = "" }]"#, "must not be empty"),
+        (r#"[{ key = "a b" }]"#, "whitespace"),
+        (r#"[{ key = "s3cret", rate_limit_per_minute = 0 }]"#, ">= 1"),
+        (r#"[{ key = "s3cret" }, { key = "s3cret" }]"#, "twice"),
+        (r#"[{ key = "s3cret", colour = "red" }]"#, "key tables"),
+    ] {
+        let e = c.set("server.keys", bad).unwrap_err().to_string();
+        assert!(e.contains(says), "{bad}: {e}");
+        assert!(!e.contains("s3cret"), "the key is echoed: {e}");
+    }
 }
