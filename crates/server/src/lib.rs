@@ -4,18 +4,20 @@
 //! - `api/`: one module per API family (`openai`, `responses`, `native`, `embed`, `admin`,
 //!   `system`, `deployments`, `bench`, `ws`); each parses its own JSON into the service's
 //!   protocol-neutral request and writes the outputs back in its own wire format.
-//! - [`auth`], [`middleware`]: keys and rate limit; error shapes, metrics, shutdown.
+//! - [`guard`]: Host and Origin checks (browsers must not drive a local server) and CORS.
+//! - [`auth`], [`middleware`]: keys and rate limits; error shapes, metrics, shutdown.
 //! - [`ports`]: deployments' own ports (the per-model routes, pinned to one model).
 //! - [`error`]: the one error type, rendered per API family.
 //!
-//! Layers, outermost first: request id → tracing → CORS → error shapes → HTTP metrics →
-//! refuse-when-stopping → auth → body limit → handler.
+//! Layers, outermost first: request id → tracing → Host/Origin guard → CORS → error shapes →
+//! HTTP metrics → refuse-when-stopping → auth → body limit → handler.
 
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod guard;
 pub mod logs;
 pub mod metrics;
 pub mod middleware;
@@ -31,14 +33,13 @@ use crate::state::{AppState, SharedState};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::HeaderName;
 use axum::routing::get;
 use config::{Config, Paths};
 use service::{Models, SamplingDefaults};
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -49,8 +50,6 @@ pub struct ServeOptions {
     pub config: Config,
     /// Extra inference and admin keys (from a key file), on top of the config's.
     pub extra_keys: (Vec<String>, Vec<String>),
-    /// Requests per minute per key; `None` = no limit.
-    pub rate_limit: Option<u32>,
     /// A model to load at start.
     pub preload: Option<String>,
     /// How long in-flight requests may run on after a shutdown signal.
@@ -80,10 +79,6 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         store,
         c.models.clone(),
     ));
-    let mut inference: Vec<String> = c.server.api_key.iter().cloned().collect();
-    inference.extend(opts.extra_keys.0.iter().cloned());
-    let mut admin: Vec<String> = c.server.admin_api_key.iter().cloned().collect();
-    admin.extend(opts.extra_keys.1.iter().cloned());
     let events = Events::default();
     events.forward_models(models.manager().subscribe());
     let bench = service::bench::BenchRunner::new(models.clone());
@@ -98,7 +93,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         paths: opts.paths.clone(),
         config: RwLock::new(c.clone()),
         config_edits: Default::default(),
-        keys: Keys::new(inference, admin, opts.rate_limit),
+        keys: Keys::from_config(&c.server, &opts.extra_keys),
         sampling: RwLock::new(SamplingDefaults::from_config(&c.sampling)),
         metrics: Metrics::new(),
         logs: opts.logs.clone(),
@@ -107,6 +102,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         started: Instant::now(),
         shutdown,
         listen: format!("{}:{}", c.server.host, c.server.port),
+        bound: Default::default(),
     });
     state
         .events
@@ -161,13 +157,13 @@ pub fn deployment_app(state: SharedState, pin: ports::Pinned) -> Router {
     with_layers(router, state)
 }
 
-/// Error shapes, metrics, shutdown, keys and the body limit (innermost last), CORS, tracing
-/// and request ids.
+/// Error shapes, metrics, shutdown, keys and the body limit (innermost last), CORS, the
+/// Host/Origin guard, tracing and request ids.
 fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
     let c = state.config();
     let body_limit = (c.server.body_limit_mb as usize).saturating_mul(1024 * 1024);
     let request_id = HeaderName::from_static("x-request-id");
-    let mut router = router
+    let router = router
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
@@ -183,10 +179,16 @@ fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
             middleware::http_metrics,
         ))
         .layer(axum::middleware::from_fn(middleware::shape_errors));
-    if let Some(cors) = cors_layer(&c.server.cors_origins) {
-        router = router.layer(cors);
-    }
+    let policy = Arc::new(guard::Policy::new(
+        &c.server.cors_origins,
+        &c.server.allowed_hosts,
+    ));
     router
+        .layer(policy.cors_layer())
+        .layer(axum::middleware::from_fn_with_state(
+            (state.clone(), policy),
+            guard::guard,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                 let id = req
@@ -200,35 +202,6 @@ fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
-}
-
-/// CORS for the configured origins: none = same-origin only; `*` = any.
-fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
-    if origins.is_empty() {
-        return None;
-    }
-    let allow = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
-        )
-    };
-    Some(
-        CorsLayer::new()
-            .allow_origin(allow)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::DELETE,
-                Method::OPTIONS,
-            ])
-            .allow_headers(tower_http::cors::Any)
-            .max_age(Duration::from_secs(3600)),
-    )
 }
 
 /// Runs the server until SIGINT/SIGTERM or `POST /api/system/shutdown`, then stops
@@ -246,14 +219,21 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                 .and_then(|mut a| a.next())
                 .ok_or_else(|| anyhow::anyhow!("cannot resolve {}", c.server.host))
         })?;
+    refuse_open_network(
+        addr,
+        &Keys::from_config(&c.server, &opts.extra_keys),
+        &c.server,
+    )?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
     let local = listener.local_addr()?;
     let state = build_state(&opts);
+    state.set_bound(local);
     if state.keys.is_open() && !local.ip().is_loopback() {
         tracing::warn!(
-            "listening on {local} without an API key: anyone who can reach it can use it"
+            "listening on {local} without an API key (server.allow_open_network): anyone who \
+             can reach it can use and manage it"
         );
     }
     // Scan after binding, so /health answers at once even with big model folders.
@@ -318,6 +298,26 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), state.models.manager().shutdown()).await;
     Ok(())
+}
+
+/// A non-loopback address without any key would let anyone on the network load models, read
+/// the configuration and stop the server: refused before binding, unless the operator says
+/// so (`--insecure-open`, `server.allow_open_network = true`).
+pub fn refuse_open_network(
+    addr: SocketAddr,
+    keys: &Keys,
+    c: &config::ServerConfig,
+) -> anyhow::Result<()> {
+    if addr.ip().is_loopback() || !keys.is_open() || c.allow_open_network {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to listen on {addr} without an API key: anyone who can reach this address \
+         could run models, read the configuration and shut the server down. Set a key \
+         (--api-key and --admin-api-key, --api-key-file, server.api_key, [[server.keys]]), bind \
+         a loopback address (--host 127.0.0.1), or pass --insecure-open \
+         (server.allow_open_network = true) if an open server is what you want"
+    )
 }
 
 async fn wait_for_signal() {

@@ -31,6 +31,9 @@ pub struct AppState {
     pub shutdown: watch::Sender<bool>,
     /// The address the server listens on (for `/props` and logs).
     pub listen: String,
+    /// The address actually bound (port 0 resolved), set once by whoever binds
+    /// ([`AppState::set_bound`]); the Host guard needs to know whether it is loopback.
+    pub bound: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -48,6 +51,16 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Records the address the listener is bound to (`serve`, and tests that bind their own).
+    pub fn set_bound(&self, addr: std::net::SocketAddr) {
+        let _ = self.bound.set(addr);
+    }
+
+    /// The bound address, once known.
+    pub fn bound(&self) -> Option<std::net::SocketAddr> {
+        self.bound.get().copied()
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -273,13 +273,29 @@ pub async fn infill(
     super::native::completion_with_prompt(state, completion, Prompt::Infill(infill)).await
 }
 
+/// `GET /lora-adapters`: `[{id, path, scale}]` as llama-server; `path` only for admin access.
 pub async fn lora_list(
     State(state): State<SharedState>,
+    access: Option<axum::Extension<crate::auth::Access>>,
     Query(q): Query<ModelQuery>,
 ) -> ApiResult<Json<Value>> {
     let (_, model) = lease(&state, q.model.as_deref()).await?;
     let adapters = model.handle.lora_adapters().await?;
-    Ok(Json(json!(adapters)))
+    Ok(Json(lora_json(
+        &adapters,
+        crate::auth::is_admin(access.as_ref()),
+    )))
+}
+
+/// The adapters as JSON, without their file paths unless for an admin.
+fn lora_json(adapters: &[service::engine_types::LoraAdapterInfo], admin: bool) -> Value {
+    let mut v = json!(adapters);
+    if !admin && let Some(list) = v.as_array_mut() {
+        for a in list.iter_mut().filter_map(Value::as_object_mut) {
+            a.remove("path");
+        }
+    }
+    v
 }
 
 pub async fn lora_set(
@@ -290,5 +306,25 @@ pub async fn lora_set(
     let (_, model) = lease(&state, q.model.as_deref()).await?;
     model.handle.set_lora_scales(scales).await?;
     let adapters = model.handle.lora_adapters().await?;
-    Ok(Json(json!(adapters)))
+    // Admin only (`auth::required_access`).
+    Ok(Json(lora_json(&adapters, true)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use service::engine_types::LoraAdapterInfo;
+
+    #[test]
+    fn lora_paths_only_for_admins() {
+        let adapters = [LoraAdapterInfo {
+            id: 0,
+            path: "/secret/models/style.gguf".into(),
+            scale: 1.0,
+        }];
+        let shown = lora_json(&adapters, false);
+        assert_eq!(shown, json!([{"id": 0, "scale": 1.0}]));
+        let admin = lora_json(&adapters, true);
+        assert_eq!(admin[0]["path"], "/secret/models/style.gguf");
+    }
 }

@@ -324,8 +324,11 @@ pub async fn apply_template(
 
 // ---------------------------------------------------------------- /props
 
+/// `GET /props`; the model's file path only for admin access (inference keys do not learn
+/// the server's filesystem).
 pub async fn props(
     State(state): State<SharedState>,
+    access: Option<axum::Extension<crate::auth::Access>>,
     Query(q): Query<ModelQuery>,
 ) -> ApiResult<Json<Value>> {
     let (id, model) = lease(&state, q.model.as_deref()).await?;
@@ -339,11 +342,12 @@ pub async fn props(
     let mut settings = defaults;
     settings["n_ctx"] = json!(info.n_ctx_slot);
     settings["model"] = json!(id);
+    let model_path = crate::auth::is_admin(access.as_ref()).then_some(&info.path);
     Ok(Json(json!({
         "default_generation_settings": settings,
         "total_slots": info.n_slots,
         "model_alias": id,
-        "model_path": info.path,
+        "model_path": model_path,
         "chat_template": format.source(),
         "chat_template_origin": format.origin.to_string(),
         "bos_token": info.bos_token,
