@@ -97,24 +97,41 @@ pub struct ServeArgs {
     /// Key required on inference routes [config: server.api_key, env: LLAMA_DASHBOARD_API_KEY]
     #[arg(long)]
     pub api_key: Option<String>,
-    /// Key required on management routes (/api/*) [config: server.admin_api_key, env:
+    /// Key required on management routes (/api/*, /ws/*, POST /props, slots, LoRA changes);
+    /// an inference key alone never opens them [config: server.admin_api_key, env:
     /// LLAMA_DASHBOARD_ADMIN_API_KEY]
     #[arg(long)]
     pub admin_api_key: Option<String>,
+    /// Let --api-key open the management routes too (one key for everything) [config:
+    /// server.api_key_is_admin]
+    #[arg(long)]
+    pub api_key_is_admin: bool,
     /// File with one key per line ("admin:<key>" for admin keys)
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
-    /// Requests per minute per key (sliding window; 0 = no limit)
+    /// Requests per minute per key (sliding window; 0 = no limit) [config:
+    /// server.rate_limit_per_minute]
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// Serve on a non-loopback address without any API key (refused otherwise: anyone who
+    /// can reach it could use and manage it) [config: server.allow_open_network]
+    #[arg(long)]
+    pub insecure_open: bool,
+    /// Host name the server answers to besides loopback names and IP addresses (repeatable or
+    /// comma-separated; "*" for any; guards against DNS rebinding) [config:
+    /// server.allowed_hosts]
+    #[arg(long = "allowed-host", value_name = "HOST", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// Unload a model after this many idle seconds (negative = never) [config: models.sleep_idle_seconds]
     #[arg(long, allow_negative_numbers = true)]
     pub sleep_idle_seconds: Option<i64>,
     /// Per-request timeout in seconds [config: server.timeout_seconds, default 600]
     #[arg(long)]
     pub timeout: Option<u64>,
-    /// Allowed CORS origin (repeatable; "*" for any) [config: server.cors_origins]
-    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    /// Browser origin allowed besides the same origin (repeatable or comma-separated):
+    /// "https://app.example", "localhost" (loopback origins, management too), "*" (any origin,
+    /// inference routes only) [config: server.cors_origins]
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Seconds in-flight requests may run on after a shutdown signal
     #[arg(long, default_value_t = 30)]

@@ -29,7 +29,6 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         paths,
         config,
         extra_keys,
-        rate_limit: args.rate_limit,
         preload: args.model.clone(),
         grace: Duration::from_secs(args.grace),
         logs,
@@ -54,11 +53,25 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
     put("server.api_key", a.api_key.clone());
     put("server.admin_api_key", a.admin_api_key.clone());
     put("server.timeout_seconds", a.timeout.map(|v| v.to_string()));
-    if !a.cors_origins.is_empty() {
-        put(
-            "server.cors_origins",
-            Some(toml_list(a.cors_origins.iter().cloned())),
-        );
+    put(
+        "server.rate_limit_per_minute",
+        a.rate_limit.map(|v| v.to_string()),
+    );
+    put(
+        "server.api_key_is_admin",
+        a.api_key_is_admin.then(|| "true".into()),
+    );
+    put(
+        "server.allow_open_network",
+        a.insecure_open.then(|| "true".into()),
+    );
+    for (key, items) in [
+        ("server.cors_origins", &a.cors_origins),
+        ("server.allowed_hosts", &a.allowed_hosts),
+    ] {
+        if !items.is_empty() {
+            put(key, Some(toml_list(items.iter().cloned())));
+        }
     }
     if !a.models_dir.is_empty() {
         let dirs = a
@@ -92,4 +105,47 @@ fn toml_list(items: impl Iterator<Item = String>) -> String {
 
 fn absolute(p: &std::path::Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+
+    fn serve_overrides(args: &[&str]) -> Vec<(String, String)> {
+        let cli = Cli::try_parse_from([&["llama-dashboard", "serve"], args].concat()).unwrap();
+        match cli.command {
+            Some(Command::Serve(a)) => super::overrides(&a),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn browser_and_key_flags_become_config_keys() {
+        let o = serve_overrides(&[
+            "--cors-origin",
+            "https://a.example,localhost",
+            "--cors-origin",
+            "*",
+            "--allowed-host",
+            "llm.lan",
+            "--insecure-open",
+            "--api-key-is-admin",
+            "--rate-limit",
+            "30",
+        ]);
+        let mut c = config::Config::default();
+        for (k, v) in &o {
+            c.set(k, v).unwrap();
+        }
+        assert_eq!(
+            c.server.cors_origins,
+            ["https://a.example", "localhost", "*"]
+        );
+        assert_eq!(c.server.allowed_hosts, ["llm.lan"]);
+        assert!(c.server.allow_open_network && c.server.api_key_is_admin);
+        assert_eq!(c.server.rate_limit_per_minute, 30);
+        // Switches not given leave the configuration alone.
+        assert!(serve_overrides(&[]).is_empty());
+    }
 }
