@@ -9,7 +9,9 @@
 //! - `inputs`: amplification caps, roles, per-request caps on prompts and responses.
 //! - `fair`: keep_alive, config writes, slot files, the database off the async workers.
 
+mod browser;
 mod fair;
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -104,6 +104,7 @@ impl TestServer {
         c.models.threads = Some(1);
         c.models.ctx_size = 2048;
         c.models.parallel = opts.parallel.unwrap_or(2);
+        c.server.rate_limit_per_minute = opts.rate_limit.unwrap_or(0);
         if let Some(n) = opts.models_max {
             c.models.models_max = n;
         }
@@ -118,7 +119,6 @@ impl TestServer {
             paths,
             config: c,
             extra_keys: (Vec::new(), Vec::new()),
-            rate_limit: opts.rate_limit,
             preload: None,
             grace: Duration::from_secs(5),
             logs: server::logs::Logs::detached(),
@@ -130,6 +130,8 @@ impl TestServer {
         let app = server::app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        // What `serve` does after binding (the Host guard asks whether it is loopback).
+        state.set_bound(addr);
         tokio::spawn(async move {
             axum::serve(
                 listener,
