@@ -93,7 +93,10 @@ mod tests {
             max: KeepAlive::Forever,
             ..default
         };
-        assert_eq!(open.apply(Some(KeepAlive::Forever)), Some(KeepAlive::Forever));
+        assert_eq!(
+            open.apply(Some(KeepAlive::Forever)),
+            Some(KeepAlive::Forever)
+        );
     }
 
     #[test]

@@ -352,11 +352,9 @@ impl<L: Loader> Manager<L> {
                         0,
                         None,
                     ),
-                    Slot::Loaded(l) => (
-                        ModelState::Loaded,
-                        l.in_flight,
-                        Some(l.last_used.elapsed()),
-                    ),
+                    Slot::Loaded(l) => {
+                        (ModelState::Loaded, l.in_flight, Some(l.last_used.elapsed()))
+                    }
                     Slot::Failed { reason } => (
                         ModelState::Failed {
                             reason: reason.clone(),

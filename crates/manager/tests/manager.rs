@@ -294,7 +294,11 @@ async fn keep_alive_zero_does_not_unload_a_model_another_request_is_using() {
     let stream = m.acquire("a", &spec(), None).await.unwrap();
     let quick = m.acquire("a", &spec(), ZERO).await.unwrap();
     drop(quick);
-    assert_eq!(m.state("a"), ModelState::Loaded, "the stream is still running");
+    assert_eq!(
+        m.state("a"),
+        ModelState::Loaded,
+        "the stream is still running"
+    );
     drop(stream);
     settle().await;
     assert_eq!(
@@ -309,7 +313,11 @@ async fn keep_alive_zero_does_not_unload_a_model_another_request_is_using() {
 async fn keep_alive_zero_unloads_when_alone_and_does_not_stick_to_later_requests() {
     let (m, rec) = manager(4, KeepAlive::Forever);
     drop(m.acquire("a", &spec(), ZERO).await.unwrap());
-    assert_eq!(m.state("a"), ModelState::Unloaded, "alone, 0 unloads at once");
+    assert_eq!(
+        m.state("a"),
+        ModelState::Unloaded,
+        "alone, 0 unloads at once"
+    );
     // Everyone else's requests keep the server's keep-alive: no reload loop.
     for _ in 0..3 {
         drop(m.acquire("a", &spec(), None).await.unwrap());
@@ -326,7 +334,11 @@ async fn a_clients_keep_alive_is_clamped_and_ignored_when_config_says_so() {
         max: KeepAlive::For(Duration::from_secs(600)),
     };
     let (m, _) = manager_with(4, KeepAlive::Forever, policy);
-    drop(m.acquire("a", &spec(), Some(KeepAlive::Forever)).await.unwrap());
+    drop(
+        m.acquire("a", &spec(), Some(KeepAlive::Forever))
+            .await
+            .unwrap(),
+    );
     let expires = m.statuses()[0].expires_in_seconds;
     assert!(
         expires.is_some_and(|s| s <= 600),
@@ -340,8 +352,16 @@ async fn a_clients_keep_alive_is_clamped_and_ignored_when_config_says_so() {
     let (m, _) = manager_with(4, KeepAlive::Forever, ignored);
     drop(m.acquire("a", &spec(), ZERO).await.unwrap());
     settle().await;
-    assert_eq!(m.state("a"), ModelState::Loaded, "clients' keep_alive is ignored");
-    assert_eq!(m.statuses()[0].expires_in_seconds, None, "the server's: forever");
+    assert_eq!(
+        m.state("a"),
+        ModelState::Loaded,
+        "clients' keep_alive is ignored"
+    );
+    assert_eq!(
+        m.statuses()[0].expires_in_seconds,
+        None,
+        "the server's: forever"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,23 +117,17 @@ impl Keys {
                 .unwrap_or_else(|| format!("server.keys[{i}]"));
             add(&k.key, name, k.admin, k.rate_limit_per_minute, k.enabled);
         }
-        for (i, k) in extra.0.iter().enumerate() {
-            add(
-                k,
-                format!("key file, inference key {}", i + 1),
-                false,
-                None,
-                true,
-            );
-        }
-        for (i, k) in extra.1.iter().enumerate() {
-            add(
-                k,
-                format!("key file, admin key {}", i + 1),
-                true,
-                None,
-                true,
-            );
+        for (file_keys, kind, admin) in [(&extra.0, "inference", false), (&extra.1, "admin", true)]
+        {
+            for (i, k) in file_keys.iter().enumerate() {
+                add(
+                    k,
+                    format!("key file, {kind} key {}", i + 1),
+                    admin,
+                    None,
+                    true,
+                );
+            }
         }
         Keys {
             entries,

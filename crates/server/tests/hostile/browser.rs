@@ -37,6 +37,31 @@ fn chat_text() -> String {
     chat(FRANCE, 4).to_string()
 }
 
+/// A chat request from a page of `origin`: answered, with CORS allowing that origin.
+async fn chat_from_page(s: &TestServer, origin: &str) {
+    let resp = s
+        .client
+        .post(s.url("/v1/chat/completions"))
+        .header("origin", origin)
+        .json(&chat(FRANCE, 4))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "chat from {origin}");
+    assert_eq!(resp.headers()["access-control-allow-origin"], origin);
+}
+
+/// `GET /api/config` from a page of `origin`.
+async fn config_from_page(s: &TestServer, origin: &str) -> (u16, Value) {
+    s.send(s.client.get(s.url("/api/config")).header("origin", origin))
+        .await
+}
+
+/// `GET path` as a page that reached the server under `host` (its `Host` header).
+async fn get_as_host(s: &TestServer, path: &str, host: &str) -> (u16, Value) {
+    s.send(s.client.get(s.url(path)).header("host", host)).await
+}
+
 /// The port the test server listens on.
 fn port(s: &TestServer) -> u16 {
     s.base.rsplit(':').next().unwrap().parse().unwrap()
@@ -90,33 +115,13 @@ async fn a_foreign_page_cannot_chat_but_curl_and_local_pages_can() {
     let (status, body) = s.post("/v1/chat/completions", &chat(FRANCE, 4)).await;
     assert_eq!(status, 200, "{body}");
     // A page on a loopback origin may use the models (Ollama's default), with CORS...
-    let resp = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .header("origin", "http://localhost:3000")
-        .json(&chat(FRANCE, 4))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["access-control-allow-origin"],
-        "http://localhost:3000"
-    );
+    chat_from_page(&s, "http://localhost:3000").await;
     // ...but not manage the server: another port is another program.
-    let (status, body) = s
-        .send(
-            s.client
-                .get(s.url("/api/config"))
-                .header("origin", "http://localhost:3000"),
-        )
-        .await;
+    let (status, body) = config_from_page(&s, "http://localhost:3000").await;
     assert_eq!(status, 403, "{body}");
     assert!(error_message(&body).contains("management API"), "{body}");
     // The same origin (the dashboard) may.
-    let (status, body) = s
-        .send(s.client.get(s.url("/api/config")).header("origin", &s.base))
-        .await;
+    let (status, body) = config_from_page(&s, &s.base).await;
     assert_eq!(status, 200, "{body}");
     still_serves(&s).await;
 }
@@ -157,9 +162,7 @@ async fn dns_rebinding_cannot_read_the_configuration() {
     // A page at evil.example whose name now points at 127.0.0.1: same-origin to the browser,
     // so no Origin on a GET; only the Host tells.
     let host = format!("evil.example:{}", port(&s));
-    let (status, body) = s
-        .send(s.client.get(s.url("/api/config")).header("host", &host))
-        .await;
+    let (status, body) = get_as_host(&s, "/api/config", &host).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["status"], 403, "{body}");
     let msg = error_message(&body);
@@ -169,13 +172,7 @@ async fn dns_rebinding_cannot_read_the_configuration() {
     );
     assert!(body.get("config").is_none());
     // Loopback names still work.
-    let (status, _) = s
-        .send(
-            s.client
-                .get(s.url("/api/config"))
-                .header("host", format!("localhost:{}", port(&s))),
-        )
-        .await;
+    let (status, _) = get_as_host(&s, "/api/config", &format!("localhost:{}", port(&s))).await;
     assert_eq!(status, 200);
     still_serves(&s).await;
 }
@@ -189,21 +186,9 @@ async fn allowed_hosts_let_a_name_in() {
     else {
         return;
     };
-    let (status, body) = s
-        .send(
-            s.client
-                .get(s.url("/api/config"))
-                .header("host", format!("llm.example:{}", port(&s))),
-        )
-        .await;
+    let (status, body) = get_as_host(&s, "/api/config", &format!("llm.example:{}", port(&s))).await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = s
-        .send(
-            s.client
-                .get(s.url("/v1/models"))
-                .header("host", "evil.example"),
-        )
-        .await;
+    let (status, body) = get_as_host(&s, "/v1/models", "evil.example").await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["type"], "permission_error", "{body}");
     assert!(
@@ -241,27 +226,9 @@ async fn cors_origins_open_an_origin_and_preflights_agree() {
         resp.headers()["access-control-allow-origin"],
         "https://app.example"
     );
-    let resp = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .header("origin", "https://app.example")
-        .json(&chat(FRANCE, 4))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()["access-control-allow-origin"],
-        "https://app.example"
-    );
+    chat_from_page(&s, "https://app.example").await;
     // A listed origin may manage too.
-    let (status, body) = s
-        .send(
-            s.client
-                .get(s.url("/api/config"))
-                .header("origin", "https://app.example"),
-        )
-        .await;
+    let (status, body) = config_from_page(&s, "https://app.example").await;
     assert_eq!(status, 200, "{body}");
     // A preflight from an origin the guard refuses is refused too, without CORS headers.
     let resp = preflight(EVIL, "/v1/chat/completions")
@@ -387,11 +354,7 @@ async fn wrong_keys_are_throttled_per_address() {
     }
     let resp = guess("guess-3".into()).send().await.unwrap();
     assert_eq!(resp.status(), 429);
-    let retry: u64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&resp);
     assert!((1..=60).contains(&retry), "{retry}");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
@@ -407,6 +370,24 @@ async fn wrong_keys_are_throttled_per_address() {
     still_serves(&s).await;
 }
 
+/// 200 requests with 200 invented keys from one address answer `status` and leave at most
+/// one rate-limit bucket behind.
+async fn invented_keys_fill_one_bucket(s: &TestServer, status: u16) {
+    for i in 0..200 {
+        let req = s
+            .client
+            .get(s.url("/v1/models"))
+            .bearer_auth(format!("junk-{i}"));
+        let (got, body) = s.send(req).await;
+        assert_eq!(got, status, "{body}");
+        if status == 401 {
+            assert_eq!(error_message(&body), "invalid API key");
+        }
+    }
+    let buckets = s.state.keys.bucket_count();
+    assert!(buckets <= 1, "{buckets} buckets for one client address");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invented_keys_make_no_buckets() {
     // An open server with a rate limit: keys are not checked, so they must not name buckets.
@@ -418,18 +399,7 @@ async fn invented_keys_make_no_buckets() {
     else {
         return;
     };
-    for i in 0..200 {
-        let (status, body) = s
-            .send(
-                s.client
-                    .get(s.url("/v1/models"))
-                    .bearer_auth(format!("junk-{i}")),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-    }
-    let buckets = s.state.keys.bucket_count();
-    assert!(buckets <= 1, "{buckets} buckets for one client address");
+    invented_keys_fill_one_bucket(&s, 200).await;
     still_serves(&s).await;
 
     // A keyed server: wrong keys count against the address, in one bucket.
@@ -445,19 +415,7 @@ async fn invented_keys_make_no_buckets() {
     else {
         return;
     };
-    for i in 0..200 {
-        let (status, body) = s
-            .send(
-                s.client
-                    .get(s.url("/v1/models"))
-                    .bearer_auth(format!("junk-{i}")),
-            )
-            .await;
-        assert_eq!(status, 401, "{body}");
-        assert_eq!(error_message(&body), "invalid API key");
-    }
-    let buckets = s.state.keys.bucket_count();
-    assert!(buckets <= 1, "{buckets} buckets for one client address");
+    invented_keys_fill_one_bucket(&s, 401).await;
     use_key(&mut s, "good");
     still_serves(&s).await;
 }

@@ -95,7 +95,11 @@ async fn keep_alive_zero_does_not_unload_a_model_under_another_stream() {
     until_idle(&s, SMOL).await;
     assert_eq!(listed(&s, SMOL).await["state"], "loaded");
     still_serves(&s).await;
-    assert_eq!(listed(&s, SMOL).await["state"], "loaded", "a later request kept it");
+    assert_eq!(
+        listed(&s, SMOL).await["state"],
+        "loaded",
+        "a later request kept it"
+    );
 }
 
 #[tokio::test]
@@ -132,7 +136,10 @@ async fn a_huge_or_forever_keep_alive_is_clamped_to_the_configured_maximum() {
         let secs = expires.as_u64().unwrap_or_else(|| {
             panic!("keep_alive {asked}: the model must expire, not stay forever: {expires}")
         });
-        assert!(secs <= 600, "keep_alive {asked}: expires in {secs} s, above the maximum");
+        assert!(
+            secs <= 600,
+            "keep_alive {asked}: expires in {secs} s, above the maximum"
+        );
     }
     still_serves(&s).await;
 }
@@ -151,7 +158,11 @@ async fn clients_keep_alive_is_ignored_when_config_forbids_it() {
     until_idle(&s, SMOL).await;
     let entry = listed(&s, SMOL).await;
     assert_eq!(entry["state"], "loaded", "{entry}");
-    assert_eq!(entry["expires_in_seconds"], Value::Null, "the server's default: never");
+    assert_eq!(
+        entry["expires_in_seconds"],
+        Value::Null,
+        "the server's default: never"
+    );
     still_serves(&s).await;
 }
 

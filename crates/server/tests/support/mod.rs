@@ -200,6 +200,15 @@ impl TestServer {
     }
 }
 
+/// The `Retry-After` seconds of a response (429, 503); panics without one.
+pub fn retry_after(resp: &reqwest::Response) -> u64 {
+    resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// The `data:` lines of an SSE body.
 pub fn sse_data(text: &str) -> Vec<String> {
     text.lines()
