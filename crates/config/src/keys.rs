@@ -8,6 +8,7 @@
 //! the table needs no code per key.
 
 use crate::error::ConfigError;
+use crate::kind::Kind;
 use crate::schema::Config;
 use crate::table::{self, KEYS, Setting};
 
@@ -66,9 +67,16 @@ impl Config {
     /// [`Config::redacted`] showed) means "keep it", never "set it to the mask". So a client
     /// that sends back the whole configuration it was shown changes only what it edited, and
     /// values in effect from the environment or flags are not written into the file.
-    pub fn changes(&self, pairs: &[(String, String)]) -> Result<Vec<(String, String)>, ConfigError> {
+    pub fn changes(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, ConfigError> {
         let mut out = Vec::new();
         for (key, value) in pairs {
+            let value = &match setting(key)?.kind {
+                Kind::Keys => self.unmask_keys(value).map_err(|r| invalid(key, r))?,
+                _ => value.clone(),
+            };
             let mut probe = self.clone();
             probe.set(key, value)?;
             let masked = setting(key)?.secret && value == MASK;
@@ -77,6 +85,35 @@ impl Config {
             }
         }
         Ok(out)
+    }
+
+    /// `server.keys` as sent back by a client that was shown [`Config::redacted`]: a table whose
+    /// `key` is [`MASK`] keeps the stored key of the table with the same `name`; the other
+    /// masked tables take the remaining stored keys in order (edits in place, reordered or
+    /// removed named tables all keep their keys). The result is TOML text with the real keys.
+    fn unmask_keys(&self, value: &str) -> Result<String, String> {
+        let stored = &self.server.keys;
+        let mut keys = crate::kind::parse_api_keys(value)?;
+        let by_name: Vec<Option<usize>> = keys
+            .iter()
+            .map(|k| {
+                let name = k.name.as_ref().filter(|_| k.key == MASK)?;
+                stored.iter().position(|s| s.name.as_ref() == Some(name))
+            })
+            .collect();
+        let mut rest = (0..stored.len()).filter(|i| !by_name.contains(&Some(*i)));
+        for (i, k) in keys.iter_mut().enumerate().filter(|(_, k)| k.key == MASK) {
+            let from = by_name[i].or_else(|| rest.next()).ok_or_else(|| {
+                format!(
+                    "key #{} is masked but no stored key matches it; send the key itself",
+                    i + 1
+                )
+            })?;
+            k.key = stored[from].key.clone();
+        }
+        toml::Value::try_from(&keys)
+            .map(|v| v.to_string())
+            .map_err(|e| e.to_string())
     }
 
     /// The configuration with every secret that is set replaced by [`MASK`], for showing.

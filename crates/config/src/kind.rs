@@ -255,24 +255,7 @@ fn secret(v: &str) -> Result<Option<Value>, String> {
 /// `[[server.keys]]` from text: the schema's own [`ApiKey`] (serde, `deny_unknown_fields`) is
 /// the one mapping; this adds the rules serde cannot say. Messages never echo a key.
 fn api_keys(v: &str) -> Result<Value, String> {
-    if v.is_empty() {
-        return Ok(Value::Array(Vec::new()));
-    }
-    #[derive(serde::Deserialize)]
-    struct Doc {
-        v: Vec<ApiKey>,
-    }
-    let keys: Vec<ApiKey> = match toml::from_str::<Doc>(&format!("v = {v}")) {
-        Ok(d) => d.v,
-        // The settings API sends JSON; same struct, same rules.
-        Err(toml_err) => serde_json::from_str(v).map_err(|_| {
-            format!(
-                "not a list of key tables ({}); each takes key, name, admin, \
-                 rate_limit_per_minute, enabled",
-                toml_err.message().trim()
-            )
-        })?,
-    };
+    let keys = parse_api_keys(v)?;
     for (i, k) in keys.iter().enumerate() {
         let which = k.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
         secret(&k.key)
@@ -288,6 +271,29 @@ fn api_keys(v: &str) -> Result<Value, String> {
         }
     }
     Value::try_from(&keys).map_err(|e| e.to_string())
+}
+
+/// The tables of a `server.keys` text (TOML or JSON), not yet checked.
+pub(crate) fn parse_api_keys(v: &str) -> Result<Vec<ApiKey>, String> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        v: Vec<ApiKey>,
+    }
+    match toml::from_str::<Doc>(&format!("v = {v}")) {
+        Ok(d) => Ok(d.v),
+        // The settings API sends JSON; same struct, same rules.
+        Err(toml_err) => serde_json::from_str(v).map_err(|_| {
+            format!(
+                "not a list of key tables ({}); each takes key, name, admin, \
+                 rate_limit_per_minute, enabled",
+                toml_err.message().trim()
+            )
+        }),
+    }
 }
 
 fn strings(items: Vec<String>) -> Value {

@@ -1116,3 +1116,49 @@ fn key_tables_from_the_file_text_and_json() {
         assert!(!e.contains("s3cret"), "the key is echoed: {e}");
     }
 }
+
+#[test]
+fn masked_key_tables_sent_back_keep_their_keys() {
+    let mut c = Config::default();
+    c.set(
+        "server.keys",
+        r#"[{ key = "first", name = "ci" }, { key = "second" }]"#,
+    )
+    .unwrap();
+    // What a client shown the redacted configuration sends back (JSON, from the API).
+    let shown = serde_json::to_value(&c.redacted().server.keys).unwrap();
+    let back = vec![("server.keys".to_owned(), shown.to_string())];
+    assert_eq!(
+        c.changes(&back).unwrap(),
+        vec![],
+        "nothing edited, nothing changes"
+    );
+    // Edited: the named one disabled and moved last; masks still mean "keep" (by name, else
+    // by place).
+    let mut edited = shown.clone();
+    edited[0]["enabled"] = serde_json::json!(false);
+    let first = edited[0].clone();
+    edited[0] = edited[1].clone();
+    edited[1] = first;
+    edited[0]["name"] = serde_json::json!("other");
+    let pairs = vec![("server.keys".to_owned(), edited.to_string())];
+    let changes = c.changes(&pairs).unwrap();
+    assert_eq!(changes.len(), 1);
+    let mut next = c.clone();
+    next.set("server.keys", &changes[0].1).unwrap();
+    let ci = next
+        .server
+        .keys
+        .iter()
+        .find(|k| k.name.as_deref() == Some("ci"))
+        .unwrap();
+    assert_eq!((ci.key.as_str(), ci.enabled), ("first", false));
+    assert!(next.server.keys.iter().all(|k| k.key != MASK));
+    // A new table cannot be masked.
+    let pairs = vec![(
+        "server.keys".to_owned(),
+        format!(r#"[{{"key": "{MASK}"}}, {{"key": "{MASK}"}}, {{"key": "{MASK}"}}]"#),
+    )];
+    let e = c.changes(&pairs).unwrap_err().to_string();
+    assert!(e.contains("key #3 is masked"), "{e}");
+}

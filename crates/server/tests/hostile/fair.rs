@@ -197,13 +197,23 @@ async fn saving_model_folders_writes_the_files_own_layer_only() {
         "both folders are in effect"
     );
     let file = file_layer(&s);
-    assert_eq!(file.models.dirs, vec![added.path().to_path_buf()], "the flag's folder stays out");
-    assert_eq!(file.models.threads, None, "nothing else from memory is written");
+    assert_eq!(
+        file.models.dirs,
+        vec![added.path().to_path_buf()],
+        "the flag's folder stays out"
+    );
+    assert_eq!(
+        file.models.threads, None,
+        "nothing else from memory is written"
+    );
 
     // The same folder again: a conflict in the management API's shape.
     let (code, resp) = s.post("/api/config/model-paths", &body).await;
     assert_eq!(code, 409, "{resp}");
-    assert!(error_message(&resp).contains("already a model path"), "{resp}");
+    assert!(
+        error_message(&resp).contains("already a model path"),
+        "{resp}"
+    );
 
     // Removing the flag's folder changes the running server, not the file.
     let url = format!("/api/config/model-paths?path={}", flagged.path().display());
@@ -226,7 +236,11 @@ async fn concurrent_folder_adds_are_serialised_and_none_is_lost() {
         let body = json!({"path": d.path()});
         tokio::spawn(async move { s.post("/api/config/model-paths", &body).await })
     });
-    for (code, resp) in futures_util::future::join_all(adds).await.into_iter().map(Result::unwrap) {
+    for (code, resp) in futures_util::future::join_all(adds)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+    {
         assert_eq!(code, 201, "{resp}");
     }
     let mut want: Vec<_> = dirs.iter().map(|d| d.path().to_path_buf()).collect();
@@ -267,13 +281,23 @@ async fn put_config_with_what_get_showed_keeps_secrets_and_bakes_nothing_in() {
     assert_eq!(code, 200, "{resp}");
     assert_eq!(resp["updated"], json!(["sampling.temperature"]), "{resp}");
     let file = file_layer(&s);
-    assert_eq!(file.server.api_key.as_deref(), Some("stored-secret"), "not the mask");
+    assert_eq!(
+        file.server.api_key.as_deref(),
+        Some("stored-secret"),
+        "not the mask"
+    );
     assert_eq!(file.sampling.temperature, 0.25);
     let defaults = config::Config::default();
-    assert_eq!(file.models.threads, defaults.models.threads, "the running value is not baked in");
+    assert_eq!(
+        file.models.threads, defaults.models.threads,
+        "the running value is not baked in"
+    );
     assert_eq!(file.models.ctx_size, defaults.models.ctx_size);
     assert_eq!(file.sources.ollama, defaults.sources.ollama);
-    assert_eq!(s.state.config().server.api_key.as_deref(), Some("stored-secret"));
+    assert_eq!(
+        s.state.config().server.api_key.as_deref(),
+        Some("stored-secret")
+    );
 
     // A bad value changes nothing and names its key.
     let (code, resp) = s
@@ -313,9 +337,20 @@ async fn slot_files_are_private_and_never_half_written() {
     for round in 0..2 {
         let (code, body) = s.post("/slots/0?action=save", &save("a.bin")).await;
         assert_eq!(code, 200, "save {round}: {body}");
-        let mode = std::fs::metadata(dir.join("a.bin")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "a slot file holds the user's prompts: {mode:o}");
-        assert_eq!(names_in(&dir), ["a.bin"], "no temporary file is left behind");
+        let mode = std::fs::metadata(dir.join("a.bin"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a slot file holds the user's prompts: {mode:o}"
+        );
+        assert_eq!(
+            names_in(&dir),
+            ["a.bin"],
+            "no temporary file is left behind"
+        );
     }
 
     // A save that fails (the name is taken by a folder) leaves nothing half-written.
@@ -324,7 +359,11 @@ async fn slot_files_are_private_and_never_half_written() {
     assert_eq!(code, 400, "{body}");
     assert!(error_message(&body).contains("b.bin"), "{body}");
     assert!(dir.join("b.bin").is_dir());
-    assert_eq!(names_in(&dir), ["a.bin", "b.bin"], "no temporary file is left behind");
+    assert_eq!(
+        names_in(&dir),
+        ["a.bin", "b.bin"],
+        "no temporary file is left behind"
+    );
     let (code, body) = s.post("/slots/0?action=restore", &save("a.bin")).await;
     assert_eq!(code, 200, "the earlier file is whole: {body}");
     still_serves(&s).await;
