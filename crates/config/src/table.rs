@@ -360,13 +360,13 @@ pub static SETTINGS: &[Setting] = &[
         "limits.max_stop",
         "LLAMA_DASHBOARD_LIMITS_MAX_STOP",
         int(0, u32::MAX as i64),
-        "Stop strings one request may give; more is refused with 400.",
+        "Stop strings one request may give (and DRY sequence breakers, when DRY is on); more is refused with 400.",
     ),
     key(
         "limits.max_stop_chars",
         "LLAMA_DASHBOARD_LIMITS_MAX_STOP_CHARS",
         int(0, u32::MAX as i64),
-        "Characters across one request's stop strings; more is refused with 400.",
+        "Characters across one request's stop strings (and across its DRY sequence breakers); more is refused with 400.",
     ),
     key(
         "limits.max_prompt_token_ids",

@@ -86,27 +86,18 @@ pub fn check(req: &mut Request, limits: &Limits) -> Result<(), ServiceError> {
     }
 }
 
-/// Stop strings, `logit_bias` and the response's token limit.
+/// Stop strings (and DRY sequence breakers, strings llama.cpp matches against the whole
+/// vocabulary when it builds the sampler), `logit_bias` and the response's token limit.
 fn check_params(p: &mut GenerateRequest, limits: &Limits) -> Result<(), ServiceError> {
-    let stops = p.stop.len() as u64;
-    if stops > u64::from(limits.max_stop) {
-        return Err(LimitExceeded::over(
-            "stop",
-            "stop strings",
-            stops,
-            limits.max_stop.into(),
-            "limits.max_stop",
-        ));
-    }
-    let stop_chars: u64 = p.stop.iter().map(|s| s.chars().count() as u64).sum();
-    if stop_chars > u64::from(limits.max_stop_chars) {
-        return Err(LimitExceeded::over(
-            "stop",
-            "characters across its stop strings",
-            stop_chars,
-            limits.max_stop_chars.into(),
-            "limits.max_stop_chars",
-        ));
+    check_strings(&p.stop, "stop", "stop strings", limits)?;
+    // Breakers matter only with DRY on (llama.cpp builds nothing from them otherwise).
+    if p.sampling.dry_multiplier > 0.0 {
+        check_strings(
+            &p.sampling.dry_sequence_breakers,
+            "dry_sequence_breakers",
+            "sequence breakers",
+            limits,
+        )?;
     }
     let biases = p.sampling.logit_bias.len() as u64;
     if biases > u64::from(limits.max_logit_bias) {
@@ -134,6 +125,36 @@ fn check_params(p: &mut GenerateRequest, limits: &Limits) -> Result<(), ServiceE
             }
             Some(_) => {}
         }
+    }
+    Ok(())
+}
+
+/// A list of strings under `limits.max_stop` and `limits.max_stop_chars`.
+fn check_strings(
+    strings: &[String],
+    field: &str,
+    what: &'static str,
+    limits: &Limits,
+) -> Result<(), ServiceError> {
+    let n = strings.len() as u64;
+    if n > u64::from(limits.max_stop) {
+        return Err(LimitExceeded::over(
+            field,
+            what,
+            n,
+            limits.max_stop.into(),
+            "limits.max_stop",
+        ));
+    }
+    let chars: u64 = strings.iter().map(|s| s.chars().count() as u64).sum();
+    if chars > u64::from(limits.max_stop_chars) {
+        return Err(LimitExceeded::over(
+            field,
+            "characters across its strings",
+            chars,
+            limits.max_stop_chars.into(),
+            "limits.max_stop_chars",
+        ));
     }
     Ok(())
 }

@@ -88,6 +88,18 @@ async fn stop_strings_are_capped_in_number_and_length_on_every_family() {
         400,
         "limits.max_stop",
     );
+    // DRY's sequence breakers are strings llama.cpp matches against the whole vocabulary:
+    // the same limits.
+    refused(
+        s.post(
+            "/completion",
+            &json!({"prompt": "Hi", "n_predict": 4, "dry_multiplier": 0.8,
+                    "dry_sequence_breakers": three}),
+        )
+        .await,
+        400,
+        "limits.max_stop",
+    );
     // Two strings, eleven characters (characters, not bytes: "é" is one).
     refused(
         s.post(
