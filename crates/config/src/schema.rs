@@ -75,8 +75,8 @@ pub struct ServerConfig {
     /// inference routes, loopback origins; `*` = any (inference routes only), `localhost` =
     /// loopback origins on every route.
     pub cors_origins: Vec<String>,
-    /// Host names (the `Host` header) accepted besides loopback names and the bound address;
-    /// `*` = any. Guards a loopback server against DNS rebinding.
+    /// Host names (the `Host` header) accepted besides loopback names and IP addresses;
+    /// `*` = any. Guards against DNS rebinding (a non-loopback server with keys takes any).
     pub allowed_hosts: Vec<String>,
     /// Serve on a non-loopback address without any API key (refused otherwise).
     pub allow_open_network: bool,

@@ -171,7 +171,7 @@ pub static SETTINGS: &[Setting] = &[
         "server.allowed_hosts",
         "LLAMA_DASHBOARD_SERVER_ALLOWED_HOSTS",
         Kind::List,
-        "`Host` names accepted on a loopback-bound server besides loopback names and the bound address (`*` = any); guards against DNS rebinding.",
+        "`Host` names accepted besides loopback names and IP addresses (`*` = any); guards against DNS rebinding. A server on a non-loopback address with keys accepts any `Host`.",
     ),
     key(
         "server.allow_open_network",
