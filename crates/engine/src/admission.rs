@@ -13,7 +13,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use crate::embed::{EmbedRequest, Normalize, RerankVocab, cannot_rerank, rerank_tokens};
-use crate::error::EngineError;
+use crate::error::{EngineError, Limit};
 use crate::host::TokenPiece;
 use crate::infill::{FimTokens, InfillPrompt, format_infill};
 use crate::lora::{LoraConfig, build_config};
@@ -37,6 +37,8 @@ pub(crate) struct Limits {
     pub rerank_template: Option<String>,
     /// Tokens one embedding input may have.
     pub embed_n_ctx: u32,
+    /// Floats in one embedding (a pooled vector, or one token's row).
+    pub n_embd: u32,
 }
 
 /// A generation request ready to be placed in a slot: tokens, samplers (the chain has
@@ -84,7 +86,7 @@ pub(crate) fn prepare(
         Some(scales) => Some(build_config(lim.n_adapters, scales)?.into()),
     };
     let grammar = match &req.grammar {
-        Some(g) => Some(g.build(model)?),
+        Some(g) => Some(g.build(model, &req.caps)?),
         None => None,
     };
     // ignore_eos bans end-of-generation tokens; a grammar must be able to end, so it wins.
@@ -247,7 +249,10 @@ pub(crate) fn embed_inputs(
     if pooling == Pooling::Rank && lim.model_pooling != Some(Pooling::Rank) {
         return Err(cannot_rerank(lim.model_pooling));
     }
+    let caps = &req.caps;
+    Limit::EmbeddingInputs.check(req.inputs.len() as u64, caps.embedding_inputs.into())?;
     let mut inputs = Vec::with_capacity(req.inputs.len());
+    let mut n_tokens = 0u64;
     for (i, p) in req.inputs.iter().enumerate() {
         let toks = match p {
             Prompt::Text {
@@ -270,8 +275,22 @@ pub(crate) fn embed_inputs(
             ));
         }
         check_embed_len(toks.len(), lim.embed_n_ctx)?;
+        // Refused as soon as the inputs so far are too many, before anything is computed.
+        n_tokens += toks.len() as u64;
+        Limit::EmbeddingTokens.check(n_tokens, caps.embedding_tokens)?;
         inputs.push(toks);
     }
+    // Per-token embeddings are a row per token; pooled ones a vector (rank: a score) each.
+    let rows = match pooling {
+        Pooling::None => n_tokens,
+        _ => inputs.len() as u64,
+    };
+    let floats = if pooling == Pooling::Rank {
+        rows
+    } else {
+        rows.saturating_mul(lim.n_embd.into())
+    };
+    Limit::EmbeddingFloats.check(floats, caps.embedding_floats)?;
     Ok(EmbedInputs {
         pooling,
         normalize: req.normalize,

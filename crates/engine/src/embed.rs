@@ -105,6 +105,9 @@ pub struct EmbedRequest {
     pub pooling: Option<Pooling>,
     /// Applied to pooled embeddings only (llama-server leaves per-token ones as they are).
     pub normalize: Normalize,
+    /// What this request may ask (inputs, tokens, floats out); the service sets it.
+    #[serde(skip)]
+    pub caps: crate::request::Caps,
 }
 
 impl EmbedRequest {

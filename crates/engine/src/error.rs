@@ -3,6 +3,42 @@
 
 use std::path::PathBuf;
 
+/// Which of a request's [`crate::Caps`] it went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    GrammarDepth,
+    GrammarRules,
+    EmbeddingInputs,
+    EmbeddingTokens,
+    EmbeddingFloats,
+}
+
+impl Limit {
+    /// What is measured, in words.
+    pub fn what(self) -> &'static str {
+        match self {
+            Limit::GrammarDepth => "the grammar's nesting depth (groups and rule references)",
+            Limit::GrammarRules => "the number of grammar rules",
+            Limit::EmbeddingInputs => "the number of inputs",
+            Limit::EmbeddingTokens => "the number of tokens across the inputs",
+            Limit::EmbeddingFloats => "the number of floats in the response",
+        }
+    }
+
+    /// `OverLimit` when `value > max`.
+    pub(crate) fn check(self, value: u64, max: u64) -> Result<(), EngineError> {
+        if value > max {
+            return Err(EngineError::OverLimit {
+                limit: self,
+                value,
+                max,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Everything that can go wrong in the engine.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +86,11 @@ pub enum EngineError {
     /// The grammar (GBNF) or JSON schema could not be used.
     #[error("invalid grammar: {0}")]
     InvalidGrammar(String),
+
+    /// A request asks for more than its caller's caps allow ([`crate::Caps`]): a grammar
+    /// nested too deep, an embedding response too large. The caller names the setting.
+    #[error("{} is {value}, more than the limit of {max}", limit.what())]
+    OverLimit { limit: Limit, value: u64, max: u64 },
 
     /// Every slot is busy and the wait queue is full.
     #[error("the request queue is full ({max} waiting)")]
@@ -100,6 +141,7 @@ impl EngineError {
                 | EngineError::PromptTooLong { .. }
                 | EngineError::InvalidParameter { .. }
                 | EngineError::InvalidGrammar(_)
+                | EngineError::OverLimit { .. }
                 | EngineError::QueueFull { .. }
                 | EngineError::SlotBusy { .. }
                 // The file name the request chose (a folder, not a slot file of this model).

@@ -16,6 +16,7 @@ pub mod bench;
 mod embed;
 mod error;
 pub mod estimate;
+mod grammar;
 mod host;
 mod infill;
 mod load;
@@ -31,7 +32,7 @@ pub mod stop;
 pub use arch::{KNOWN_ARCHITECTURES, is_known_architecture};
 pub use backend::{BackendOptions, DeviceInfo, DeviceKind, NumaStrategy, devices};
 pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore};
-pub use error::EngineError;
+pub use error::{EngineError, Limit};
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
 pub use host::{HostStats, ModelHandle, TokenPiece};
 pub use infill::{InfillChunk, InfillPrompt};
@@ -43,8 +44,8 @@ pub use params::{
 };
 pub use raw::max_devices;
 pub use request::{
-    Completion, Event, EventStream, FinishReason, GenerateRequest, MAX_N_PROBS, Prompt, Timings,
-    TokenProbs, Usage,
+    Caps, Completion, Event, EventStream, FinishReason, GenerateRequest, MAX_GRAMMAR_DEPTH,
+    MAX_N_PROBS, Prompt, Timings, TokenProbs, Usage,
 };
 pub use sampling::{Grammar, RANDOM_SEED, SamplingParams};
 pub use slot::{SlotFileInfo, SlotInfo, SlotState};

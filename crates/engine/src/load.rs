@@ -163,6 +163,8 @@ impl ModelHost {
         };
         let thread = std::thread::Builder::new()
             .name(thread_name)
+            // Sampling with a grammar advances llama.cpp's grammar stacks recursively.
+            .stack_size(crate::grammar::GRAMMAR_STACK)
             .spawn(move || host_thread(job, load_tx, task_rx, shared2))
             .map_err(|e| EngineError::LoadFailed {
                 reason: format!("could not start the model thread: {e}"),
@@ -528,6 +530,7 @@ fn run_host(
             .and_then(|t| t.to_string().ok()),
         // The embedding contexts hold one slot's worth of tokens (`EmbedConfig::n_ctx`).
         embed_n_ctx: n_ctx_slot,
+        n_embd: info.n_embd,
     };
     let embed = EmbedConfig {
         threads,

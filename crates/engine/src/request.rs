@@ -66,6 +66,41 @@ pub struct GenerateRequest {
     /// LoRA scales for this request: listed adapters get their scale, the others 0.
     /// `None` (or an empty list, as in llama-server) runs with the global scales.
     pub lora: Option<Vec<LoraScale>>,
+    /// What this request may ask of the engine; the service sets it from `[limits]`.
+    #[serde(skip)]
+    pub caps: Caps,
+}
+
+/// Caps on what one request may ask, checked before any work: set by the caller (the
+/// service, from its configuration), never by the client. The defaults cap only what the
+/// engine itself cannot survive: grammar depth at what the grammar threads' stack is
+/// measured to hold ([`MAX_GRAMMAR_DEPTH`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Nesting depth of a grammar (groups and rule references), and of a JSON schema.
+    pub grammar_depth: u32,
+    pub grammar_rules: u32,
+    pub embedding_inputs: u32,
+    /// Tokens across an embedding request's inputs.
+    pub embedding_tokens: u64,
+    /// Floats in an embedding response (per-token rows count every token).
+    pub embedding_floats: u64,
+}
+
+/// The deepest grammar the engine accepts whatever the caps say: a test parses and samples
+/// a grammar this deep on threads with the engine's grammar stack.
+pub const MAX_GRAMMAR_DEPTH: u32 = 16_384;
+
+impl Default for Caps {
+    fn default() -> Self {
+        Caps {
+            grammar_depth: MAX_GRAMMAR_DEPTH,
+            grammar_rules: u32::MAX,
+            embedding_inputs: u32::MAX,
+            embedding_tokens: u64::MAX,
+            embedding_floats: u64::MAX,
+        }
+    }
 }
 
 impl Default for GenerateRequest {
@@ -83,6 +118,7 @@ impl Default for GenerateRequest {
             cache_prompt: true,
             n_keep: 0,
             lora: None,
+            caps: Caps::default(),
         }
     }
 }

@@ -337,24 +337,36 @@ impl Grammar {
         }
     }
 
-    /// Build the grammar sampler; `InvalidGrammar` if llama.cpp rejects it.
-    pub(crate) fn build(&self, model: &LlamaModel) -> Result<LlamaSampler, EngineError> {
-        let gbnf = self.to_gbnf()?;
-        if gbnf.contains('\0') {
-            return Err(EngineError::InvalidGrammar(
-                "the grammar contains a NUL character".into(),
-            ));
+    /// Build the grammar sampler; `OverLimit` above `caps`, `InvalidGrammar` if llama.cpp
+    /// rejects it. Sizes are checked first, then llama.cpp converts and parses on a thread
+    /// with the grammar stack (`crate::grammar`), whatever thread calls this.
+    pub(crate) fn build(
+        &self,
+        model: &LlamaModel,
+        caps: &crate::request::Caps,
+    ) -> Result<LlamaSampler, EngineError> {
+        if let Grammar::JsonSchema(schema) = self {
+            crate::grammar::check_schema(schema, caps)?;
         }
-        check_repetitions(&gbnf).map_err(EngineError::InvalidGrammar)?;
-        if !gbnf.contains("root") {
-            return Err(EngineError::InvalidGrammar(
-                "the grammar has no 'root' rule".into(),
-            ));
-        }
-        crate::backend::clear_last_error();
-        LlamaSampler::grammar(model, &gbnf, "root").map_err(|e| {
-            let detail = crate::backend::take_last_error().unwrap_or_else(|| e.to_string());
-            EngineError::InvalidGrammar(detail)
+        crate::grammar::on_grammar_stack(|| {
+            let gbnf = self.to_gbnf()?;
+            if gbnf.contains('\0') {
+                return Err(EngineError::InvalidGrammar(
+                    "the grammar contains a NUL character".into(),
+                ));
+            }
+            check_repetitions(&gbnf).map_err(EngineError::InvalidGrammar)?;
+            crate::grammar::check_gbnf(&gbnf, caps)?;
+            if !gbnf.contains("root") {
+                return Err(EngineError::InvalidGrammar(
+                    "the grammar has no 'root' rule".into(),
+                ));
+            }
+            crate::backend::clear_last_error();
+            LlamaSampler::grammar(model, &gbnf, "root").map_err(|e| {
+                let detail = crate::backend::take_last_error().unwrap_or_else(|| e.to_string());
+                EngineError::InvalidGrammar(detail)
+            })
         })
     }
 }

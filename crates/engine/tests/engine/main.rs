@@ -7,6 +7,7 @@ mod batching;
 mod embed;
 mod errors;
 mod generate;
+mod grammar_depth;
 mod infill;
 mod load;
 mod lora;
