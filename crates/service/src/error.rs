@@ -2,7 +2,7 @@
 //! shape. [`ServiceError::kind`] says which HTTP-ish class it is, so every adapter maps it
 //! the same way.
 
-use engine::EngineError;
+use engine::{EngineError, Limit};
 use manager::ManagerError;
 
 /// What went wrong, in terms a client can act on.
@@ -29,8 +29,24 @@ pub enum ServiceError {
     /// The chat template failed (a template can `raise_exception`).
     #[error("chat template error: {0}")]
     Template(String),
-    #[error("{0}")]
+    #[error("{}", engine_message(.0))]
     Engine(#[from] EngineError),
+    /// `limits.max_in_flight` requests are running or waiting already.
+    #[error(
+        "the server is full: {max} requests are in flight (limits.max_in_flight); try again shortly"
+    )]
+    ServerFull { max: u64 },
+    /// Every slot of the model is busy and `limits.max_waiting_per_model` requests wait.
+    #[error(
+        "model '{model}' is busy: its slots are taken and {max_waiting} requests are waiting (limits.max_waiting_per_model); try again shortly"
+    )]
+    ModelBusy { model: String, max_waiting: u64 },
+    /// The model was not ready (loading, or waiting for another to be evicted) within the
+    /// request's deadline. Its load goes on; a later request finds it loaded.
+    #[error(
+        "model '{model}' was not ready within the request's timeout of {seconds} s (server.timeout_seconds); it is still loading or waiting for a free model, try again shortly"
+    )]
+    NotReadyInTime { model: String, seconds: u64 },
     #[error("{0}")]
     Manager(#[from] ManagerError),
     /// A state conflict (unload while in use, ...).
@@ -82,6 +98,10 @@ impl ServiceError {
             ServiceError::Unsupported(_) => ErrorKind::NotSupported,
             ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::ShuttingDown => ErrorKind::Unavailable,
+            ServiceError::ServerFull { .. } | ServiceError::NotReadyInTime { .. } => {
+                ErrorKind::Unavailable
+            }
+            ServiceError::ModelBusy { .. } => ErrorKind::TooManyRequests,
             ServiceError::Internal(_) => ErrorKind::Internal,
             ServiceError::Manager(m) => match m {
                 // A model that cannot load is the request's problem (bad file, too big).
@@ -92,6 +112,11 @@ impl ServiceError {
             },
             ServiceError::Engine(e) => match e {
                 EngineError::QueueFull { .. } => ErrorKind::TooManyRequests,
+                // The response would be too large: 413, as for a body over the limit.
+                EngineError::OverLimit {
+                    limit: Limit::EmbeddingInputs | Limit::EmbeddingTokens | Limit::EmbeddingFloats,
+                    ..
+                } => ErrorKind::TooLarge,
                 EngineError::Shutdown => ErrorKind::Unavailable,
                 EngineError::SlotBusy { .. } => ErrorKind::Conflict,
                 EngineError::ModelNotFound(_) => ErrorKind::NotFound,
@@ -111,10 +136,27 @@ impl ServiceError {
             ServiceError::Limit(l) => Some(&l.field),
             ServiceError::Engine(EngineError::InvalidParameter { name, .. }) => Some(name),
             ServiceError::Engine(EngineError::InvalidGrammar(_)) => Some("grammar"),
+            ServiceError::Engine(EngineError::OverLimit { limit, .. }) => Some(match limit {
+                Limit::GrammarDepth | Limit::GrammarRules => "grammar",
+                _ => "input",
+            }),
             ServiceError::Engine(EngineError::PromptTooLong { .. }) => Some("messages"),
             ServiceError::UnknownModel(_) => Some("model"),
             _ => None,
         }
+    }
+}
+
+/// An engine error's message; a cap it went over names the setting that raises it.
+fn engine_message(e: &EngineError) -> String {
+    match e {
+        EngineError::OverLimit { limit, .. } => {
+            format!(
+                "{e} ({}; raise it in the configuration)",
+                crate::limits::setting(*limit)
+            )
+        }
+        e => e.to_string(),
     }
 }
 

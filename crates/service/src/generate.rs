@@ -7,6 +7,7 @@
 //! (JSON mode, forced tool calls) become grammars here, so no adapter repeats any of it.
 
 use crate::error::ServiceError;
+use crate::limits::Ticket;
 use crate::loader::LoadedModel;
 use crate::models::ModelLease;
 use chat::{ChatMessage, StreamEvent, Tool, ToolCallFormat, ToolCallStream};
@@ -134,6 +135,8 @@ pub struct Generation {
     saw_tool_call: bool,
     finished: bool,
     _lease: ModelLease,
+    /// Its place among the requests in flight, given back when the generation ends.
+    _ticket: Ticket,
 }
 
 impl Generation {
@@ -275,13 +278,18 @@ pub struct Collected {
     pub done: Option<Done>,
 }
 
-/// Renders the request for the leased model and starts generating.
+/// Renders the request for the leased model and starts generating. `ticket` (from
+/// [`crate::Models::admit`]) takes its place on the model first: refused when too many
+/// requests wait for it; the request runs with the caps of `[limits]`.
 pub async fn start(
     lease: ModelLease,
     custom_template: Option<&str>,
     req: Request,
+    mut ticket: Ticket,
 ) -> Result<Generation, ServiceError> {
-    let (params, tools) = prepare(&lease, custom_template, req)?;
+    ticket.on_model(lease.id(), lease.handle.info().n_slots)?;
+    let (mut params, tools) = prepare(&lease, custom_template, req)?;
+    params.caps = ticket.caps();
     let events = lease.handle.generate(params).await?;
     Ok(Generation {
         events,
@@ -290,6 +298,7 @@ pub async fn start(
         saw_tool_call: false,
         finished: false,
         _lease: lease,
+        _ticket: ticket,
     })
 }
 

@@ -15,12 +15,13 @@
 //! - [`generate`]: the protocol-neutral [`Request`] and the [`Output`] stream every API
 //!   adapter maps to its own wire format.
 //! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
-//!   is queued.
+//!   is queued; [`Admission`]: the bound on requests in flight and the engine caps.
 
 pub mod bench;
 mod capabilities;
 pub mod chat_format;
 pub mod deployments;
+mod embed;
 mod error;
 pub mod generate;
 pub mod limits;
@@ -34,11 +35,13 @@ pub use chat_format::{ChatFormat, SpecialTokens};
 pub use deployments::{
     Deployment, DeploymentEvent, DeploymentState, Deployments, OpenPort, PortServer, StartRequest,
 };
+pub use embed::embed;
 pub use error::{ErrorKind, ServiceError};
 pub use generate::{
     ChatInput, Collected, Done, Finish, Generation, Input, Output, Request, ResponseFormat,
     ToolChoice,
 };
+pub use limits::{Admission, Ticket};
 pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_config};
 pub use loader::{EngineLoader, LoadSpec, LoadedModel};
 pub use models::{ModelLease, Models, roots};
@@ -53,9 +56,9 @@ pub mod engine_types {
     pub use engine::backend::physical_cores;
     pub use engine::bench::{BenchParams, BenchReport};
     pub use engine::{
-        Completion, ContextParams, DeviceInfo, DeviceKind, EmbedRequest, Embedding,
+        Caps, Completion, ContextParams, DeviceInfo, DeviceKind, EmbedRequest, Embedding,
         EmbeddingValues, EngineError, Event, FinishReason, GenerateRequest, GpuLayers, Grammar,
-        InfillChunk, InfillPrompt, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
+        InfillChunk, InfillPrompt, Limit, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
         MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Prompt, RerankScore,
         SamplingParams, SlotFileInfo, SlotInfo, SlotState, Timings, TokenPiece, TokenProbs, Usage,
         devices, estimate,

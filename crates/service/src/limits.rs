@@ -13,7 +13,9 @@ use crate::error::ServiceError;
 use crate::generate::{Input, Request};
 use chat::ChatMessage;
 pub use config::LimitsConfig as Limits;
-use engine::{GenerateRequest, InfillPrompt, Prompt};
+use engine::{Caps, GenerateRequest, InfillPrompt, Limit, Prompt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// A request over one of the `[limits]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,5 +341,191 @@ mod tests {
             "'prompt' has more than 2 token ids; this server allows at most 2 \
              (setting limits.max_prompt_token_ids)"
         );
+    }
+}
+
+// ---------------------------------------------------------------- requests in flight, engine caps
+
+/// What one request may ask of the engine (grammar size, embedding inputs, tokens and
+/// output floats) as the engine's [`Caps`], which it checks before any work; and how many
+/// requests may be in flight: [`Admission::admit`] gives a [`Ticket`] or refuses when
+/// `max_in_flight` requests are already running or waiting (503); the ticket then takes its
+/// place on the model it runs on, refused when `max_waiting_per_model` requests already wait
+/// for that model's slots (429). Both before anything is queued; the ticket is given back
+/// when the request ends (dropped with its generation).
+#[derive(Debug, Default)]
+pub struct Admission {
+    config: RwLock<Limits>,
+    counts: Mutex<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    total: u64,
+    /// Requests on each model (running or waiting for a slot).
+    per_model: HashMap<String, u64>,
+}
+
+impl Admission {
+    pub fn new(config: Limits) -> Arc<Self> {
+        Arc::new(Admission {
+            config: RwLock::new(config),
+            counts: Mutex::default(),
+        })
+    }
+
+    pub fn config(&self) -> Limits {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A changed `[limits]` applies to the next request.
+    pub fn set_config(&self, config: Limits) {
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    /// What one request may ask of the engine.
+    pub fn caps(&self) -> Caps {
+        let c = self.config();
+        Caps {
+            grammar_depth: c.max_grammar_depth,
+            grammar_rules: c.max_grammar_rules,
+            embedding_inputs: c.max_embedding_inputs,
+            embedding_tokens: c.max_embedding_tokens,
+            embedding_floats: c.max_embedding_floats,
+        }
+    }
+
+    /// A place among the requests in flight, or `ServerFull` when `max_in_flight` are.
+    pub fn admit(self: &Arc<Self>) -> Result<Ticket, ServiceError> {
+        let max = u64::from(self.config().max_in_flight);
+        let mut counts = self.counts();
+        if counts.total >= max {
+            return Err(ServiceError::ServerFull { max });
+        }
+        counts.total += 1;
+        Ok(Ticket {
+            limits: self.clone(),
+            model: None,
+        })
+    }
+
+    /// Requests in flight (running or waiting), across all models.
+    pub fn in_flight(&self) -> u64 {
+        self.counts().total
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A request's place among those in flight; given back on drop.
+#[derive(Debug)]
+pub struct Ticket {
+    limits: Arc<Admission>,
+    model: Option<String>,
+}
+
+impl Ticket {
+    /// Takes a place on `model`, which has `n_slots` slots: refused with `ModelBusy` when
+    /// `max_waiting_per_model` requests already wait beyond them.
+    pub fn on_model(&mut self, model: &str, n_slots: u32) -> Result<(), ServiceError> {
+        if self.model.is_some() {
+            return Ok(());
+        }
+        let max_waiting = u64::from(self.limits.config().max_waiting_per_model);
+        let mut counts = self.limits.counts();
+        let on = counts.per_model.entry(model.to_string()).or_insert(0);
+        if *on >= u64::from(n_slots) + max_waiting {
+            return Err(ServiceError::ModelBusy {
+                model: model.to_string(),
+                max_waiting,
+            });
+        }
+        *on += 1;
+        self.model = Some(model.to_string());
+        Ok(())
+    }
+
+    /// The engine caps for this request.
+    pub fn caps(&self) -> Caps {
+        self.limits.caps()
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut counts = self.limits.counts();
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(m) = self.model.take()
+            && let Some(n) = counts.per_model.get_mut(&m)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.per_model.remove(&m);
+            }
+        }
+    }
+}
+
+/// The `[limits]` setting that raises an engine cap.
+pub fn setting(limit: Limit) -> &'static str {
+    match limit {
+        Limit::GrammarDepth => "limits.max_grammar_depth",
+        Limit::GrammarRules => "limits.max_grammar_rules",
+        Limit::EmbeddingInputs => "limits.max_embedding_inputs",
+        Limit::EmbeddingTokens => "limits.max_embedding_tokens",
+        Limit::EmbeddingFloats => "limits.max_embedding_floats",
+    }
+}
+
+#[cfg(test)]
+mod admission_tests {
+    use super::*;
+
+    fn limits(max_in_flight: u32, max_waiting_per_model: u32) -> Arc<Admission> {
+        Admission::new(Limits {
+            max_in_flight,
+            max_waiting_per_model,
+            ..Limits::default()
+        })
+    }
+
+    #[test]
+    fn in_flight_is_bounded_in_total_and_given_back() {
+        let l = limits(2, 10);
+        let a = l.admit().unwrap();
+        let b = l.admit().unwrap();
+        assert!(matches!(
+            l.admit(),
+            Err(ServiceError::ServerFull { max: 2 })
+        ));
+        drop(a);
+        let _c = l.admit().unwrap();
+        drop(b);
+        assert_eq!(l.in_flight(), 1);
+    }
+
+    #[test]
+    fn a_model_takes_its_slots_plus_the_waiting_ones() {
+        let l = limits(100, 1);
+        let mut tickets: Vec<Ticket> = (0..3).map(|_| l.admit().unwrap()).collect();
+        // Two slots and one waiting.
+        for t in &mut tickets {
+            t.on_model("m", 2).unwrap();
+        }
+        let mut fourth = l.admit().unwrap();
+        assert!(matches!(
+            fourth.on_model("m", 2),
+            Err(ServiceError::ModelBusy { max_waiting: 1, .. })
+        ));
+        // Other models are not affected.
+        fourth.on_model("other", 1).unwrap();
+        tickets.pop();
+        let mut fifth = l.admit().unwrap();
+        fifth.on_model("m", 2).unwrap();
     }
 }

@@ -3,6 +3,7 @@
 //! loaded. Every protocol resolves a request's `model` field here.
 
 use crate::error::ServiceError;
+use crate::limits::{Admission, Ticket};
 use crate::load_params::{load_spec, manager_config};
 use crate::loader::{EngineLoader, LoadSpec, LoadedModel};
 use catalog::{ModelEntry, Root, ScanReport};
@@ -25,6 +26,8 @@ pub struct Models {
     /// `[models]`: where load parameters start (see [`crate::load_spec`]).
     config: RwLock<ModelsConfig>,
     capabilities: crate::capabilities::Cache,
+    /// The requests in flight and the engine caps of `[limits]`.
+    admission: Arc<Admission>,
 }
 
 impl Models {
@@ -40,7 +43,20 @@ impl Models {
             manager: Manager::new(EngineLoader, manager_config(&config)),
             config: RwLock::new(config),
             capabilities: Default::default(),
+            admission: Admission::new(config::LimitsConfig::default()),
         }
+    }
+
+    /// The requests in flight and the engine caps, with `[limits]` (defaults until
+    /// [`Admission::set_config`]).
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
+    /// A place among the requests in flight ([`Admission::admit`]): take it before acquiring a
+    /// model, hand it to [`crate::generate::start`] or [`crate::embed`].
+    pub fn admit(&self) -> Result<Ticket, ServiceError> {
+        self.admission.admit()
     }
 
     pub fn manager(&self) -> &Manager<EngineLoader> {
