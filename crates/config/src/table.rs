@@ -401,8 +401,8 @@ pub static SETTINGS: &[Setting] = &[
     key(
         "limits.max_grammar_depth",
         "LLAMA_DASHBOARD_LIMITS_MAX_GRAMMAR_DEPTH",
-        int(1, 100_000),
-        "Nesting depth of a grammar (groups and rule references); deeper ones are refused before llama.cpp parses them.",
+        int(1, 16_384),
+        "Nesting depth of a grammar (groups and rule references, and of a JSON schema); deeper ones are refused before llama.cpp parses them. At most 16384, the depth the engine's grammar threads are measured to hold.",
     ),
     key(
         "limits.max_grammar_rules",

@@ -97,7 +97,7 @@ impl ApiError {
     /// OpenAI's `type` for a status.
     fn openai_type(&self) -> &'static str {
         match self.status.as_u16() {
-            400 | 404 | 409 | 413 | 422 => "invalid_request_error",
+            400 | 404 | 408 | 409 | 413 | 422 => "invalid_request_error",
             401 => "authentication_error",
             403 => "permission_error",
             429 => "rate_limit_error",
@@ -115,6 +115,7 @@ impl ApiError {
             403 => "forbidden",
             404 => "not_found",
             405 => "method_not_allowed",
+            408 => "request_timeout",
             409 => "conflict",
             413 => "payload_too_large",
             415 => "unsupported_media_type",

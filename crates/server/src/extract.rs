@@ -8,6 +8,7 @@
 //! the one the reader sees. A list cut short there becomes the service's limit error (413).
 
 use crate::error::ApiError;
+use crate::listen::BodyDeadline;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
@@ -40,7 +41,24 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &SharedState) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        // The body must have arrived by the deadline `listen::serve_on` set at its start.
+        let deadline = req.extensions().get::<BodyDeadline>().copied();
+        let reading = Bytes::from_request(req, state);
+        let read = match deadline {
+            Some(d) => tokio::time::timeout_at(d.at.into(), reading)
+                .await
+                .map_err(|_| {
+                    ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
+                            "the request body did not arrive within {} s (limits.body_timeout_seconds)",
+                            d.seconds
+                        ),
+                    )
+                })?,
+            None => reading.await,
+        };
+        let bytes = read.map_err(|e| {
             let status = e.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(status, "request body too large")

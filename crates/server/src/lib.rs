@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod guard;
+pub mod listen;
 pub mod logs;
 pub mod metrics;
 pub mod middleware;
@@ -79,6 +80,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         store,
         c.models.clone(),
     ));
+    models.admission().set_config(c.limits.clone());
     let events = Events::default();
     events.forward_models(models.manager().subscribe());
     let bench = service::bench::BenchRunner::new(models.clone());
@@ -277,19 +279,21 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     eprintln!("llama-dashboard listening on http://{local}");
     tracing::info!(%local, "listening");
     let mut stop = state.shutdown.subscribe();
-    let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
+    let app = app(state.clone());
+    let limits = c.limits.clone();
+    let handle = tokio::spawn(async move {
+        listen::serve_on(listener, app, &limits, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
     });
     let mut stop2 = state.shutdown.subscribe();
-    let handle = tokio::spawn(async move { server.await });
     let _ = stop2.wait_for(|s| *s).await;
     // Deployments' ports stop accepting too (they come back with the next start).
     state.deployments.close_all().await;
     // Stopped accepting; give in-flight requests their grace period.
     match tokio::time::timeout(opts.grace, handle).await {
-        Ok(Ok(Ok(()))) => tracing::info!("all requests finished"),
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Ok(())) => tracing::info!("all requests finished"),
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
         Err(_) => tracing::warn!(
             grace_s = opts.grace.as_secs(),

@@ -53,6 +53,7 @@ struct Settings {
 async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let entry = locate(ctx, &args.model)?;
     let models = Models::new(Vec::new(), ctx.store().ok(), ctx.config.models.clone());
+    models.admission().set_config(ctx.config.limits.clone());
     let custom_template = models.settings(&entry.id).chat_template;
 
     // A prompt from the arguments and/or piped standard input means: answer once.
@@ -333,8 +334,10 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
         .models
         .acquire_with(session.entry, &one_slot())
         .await?;
+    let ticket = session.models.admit()?;
     let mut stream =
-        service::generate::start(lease, session.custom_template.as_deref(), request).await?;
+        service::generate::start(lease, session.custom_template.as_deref(), request, ticket)
+            .await?;
     let mut out = std::io::stdout();
     let mut reply = String::new();
     let mut interrupted = false;

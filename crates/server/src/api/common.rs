@@ -109,8 +109,35 @@ impl Timed {
     }
 }
 
-/// Checks the request against the `[limits]`, then resolves the model, takes a lease
-/// (loading it if needed) and starts generating.
+/// The request's deadline: `server.timeout_seconds` from now. Loading the model, waiting
+/// for a free one and generating all count against it.
+pub fn deadline(state: &AppState) -> Instant {
+    Instant::now() + Duration::from_secs(state.config().server.timeout_seconds)
+}
+
+/// A lease on the model `name` (loading it if needed), given up with 503 `NotReadyInTime`
+/// when the model is not ready by `deadline`. The load itself goes on in the manager (it
+/// is not the request's to cancel), so the next request finds the model loaded.
+pub async fn acquire(
+    state: &AppState,
+    name: &str,
+    keep_alive: Option<KeepAlive>,
+    deadline: Instant,
+) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
+    let acquiring = state.models.acquire(name, keep_alive);
+    match tokio::time::timeout_at(deadline.into(), acquiring).await {
+        Ok(acquired) => Ok(acquired?),
+        Err(_) => Err(ServiceError::NotReadyInTime {
+            model: name.to_string(),
+            seconds: state.config().server.timeout_seconds,
+        }
+        .into()),
+    }
+}
+
+/// Checks the request against the `[limits]`, takes a place among the requests in
+/// flight, resolves the model, takes a lease (loading
+/// it if needed) and starts generating, all within the request's deadline.
 pub async fn start(
     state: &SharedState,
     model: &str,
@@ -118,10 +145,11 @@ pub async fn start(
     mut req: Request,
 ) -> Result<Timed, ApiError> {
     service::limits::check(&mut req, &state.config().limits)?;
-    let deadline = Instant::now() + Duration::from_secs(state.config().server.timeout_seconds);
-    let (entry, lease) = state.models.acquire(model, keep_alive).await?;
+    let deadline = deadline(state);
+    let ticket = state.models.admit()?;
+    let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;
     let custom = state.models.settings(&entry.id).chat_template;
-    let generation = service::generate::start(lease, custom.as_deref(), req).await?;
+    let generation = service::generate::start(lease, custom.as_deref(), req, ticket).await?;
     Ok(Timed {
         generation,
         model: entry.id,

@@ -21,9 +21,6 @@ use service::{
 /// `input`/`content`: a string, a list of strings, a list of token ids, or a list of those.
 fn inputs(v: PromptField, field: &str) -> ApiResult<Vec<Prompt>> {
     let out = v.into_prompts(field)?;
-    if out.len() > 2048 {
-        return Err(ApiError::invalid(field, "at most 2048 inputs per request"));
-    }
     for p in &out {
         if matches!(p, Prompt::Text { text, .. } if text.is_empty()) {
             return Err(ApiError::invalid(field, "inputs must not be empty strings"));
@@ -83,15 +80,16 @@ pub async fn openai_embeddings(
     }
     let name = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
-    let (entry, model) = state.models.acquire(&name, keep_alive).await?;
-    let out = model
-        .handle
-        .embed(EmbedRequest {
-            inputs,
-            pooling,
-            normalize: Normalize::Euclidean,
-        })
-        .await?;
+    let ticket = state.models.admit()?;
+    let deadline = common::deadline(&state);
+    let (entry, model) = common::acquire(&state, &name, keep_alive, deadline).await?;
+    let req_embed = EmbedRequest {
+        inputs,
+        pooling,
+        normalize: Normalize::Euclidean,
+        ..Default::default()
+    };
+    let out = service::embed(&model, req_embed, ticket).await?;
     let mut n_tokens = 0u64;
     let mut data = Vec::with_capacity(out.len());
     for e in out {
@@ -152,15 +150,15 @@ pub async fn native_embedding(
     let inputs = inputs(content, "content")?;
     let pooling = pooling(req.pooling.as_deref())?;
     let normalize = Normalize::from_llama(req.embd_normalize.unwrap_or(2));
+    let ticket = state.models.admit()?;
     let (_, model) = lease(&state, req.model.as_deref()).await?;
-    let out = model
-        .handle
-        .embed(EmbedRequest {
-            inputs,
-            pooling,
-            normalize,
-        })
-        .await?;
+    let req_embed = EmbedRequest {
+        inputs,
+        pooling,
+        normalize,
+        ..Default::default()
+    };
+    let out = service::embed(&model, req_embed, ticket).await?;
     Ok(Json(Value::Array(
         out.into_iter()
             .map(|e| {

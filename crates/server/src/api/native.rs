@@ -223,7 +223,7 @@ pub async fn lease(
     model: Option<&str>,
 ) -> ApiResult<(String, service::ModelLease)> {
     let name = common::model_name(state, model)?;
-    let (entry, lease) = state.models.acquire(&name, None).await?;
+    let (entry, lease) = common::acquire(state, &name, None, common::deadline(state)).await?;
     Ok((entry.id, lease))
 }
 

@@ -10,6 +10,7 @@
 //! - `fair`: keep_alive, config writes, slot files, the database off the async workers.
 
 mod browser;
+mod exhaustion;
 mod fair;
 
 #[path = "../support/mod.rs"]

@@ -115,6 +115,7 @@ impl TestServer {
         if let Some(t) = &opts.tweak {
             t(&mut c);
         }
+        let c_limits = c.limits.clone();
         let serve = ServeOptions {
             paths,
             config: c,
@@ -132,13 +133,9 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         // What `serve` does after binding (the Host guard asks whether it is loopback).
         state.set_bound(addr);
+        let limits = c_limits;
         tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .unwrap();
+            server::listen::serve_on(listener, app, &limits, std::future::pending()).await;
         });
         TestServer {
             base: format!("http://{addr}"),

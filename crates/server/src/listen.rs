@@ -1,0 +1,82 @@
+//! Serving a router on a listener, with the read timeouts of `[limits]`: a client that
+//! sends a request head slower than `header_timeout_seconds` is disconnected by hyper, and
+//! a request body that has not arrived within `body_timeout_seconds` is answered 408 by
+//! [`crate::extract::ApiJson`] (the deadline travels as a [`BodyDeadline`] extension).
+//! `axum::serve` has no header timeout, so connections are served with hyper-util's
+//! builder here, for the main port and deployments' ports alike.
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tower::ServiceExt as _;
+
+/// When the request's body must have arrived by (set for every request at its start).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline {
+    pub at: Instant,
+    pub seconds: u64,
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// the open connections to finish (the caller bounds that wait).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: &config::LimitsConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let header_timeout = Duration::from_secs(limits.header_timeout_seconds.into());
+    let body_seconds = u64::from(limits.body_timeout_seconds);
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    // CONNECT protocol for WebSockets over HTTP/2, as axum::serve does.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let svc = app.clone().map_request(move |req: Request<Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(ConnectInfo(addr));
+            req.extensions_mut().insert(BodyDeadline {
+                at: Instant::now() + Duration::from_secs(body_seconds),
+                seconds: body_seconds,
+            });
+            req
+        });
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
