@@ -252,7 +252,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     "model folders scanned"
                 );
             }
-            let restored = st.deployments.restore();
+            let restored = st.deployments.restore().await;
             if restored > 0 {
                 tracing::info!(
                     deployments = restored,

@@ -123,7 +123,7 @@ pub async fn pin_model(
         .unwrap_or_default();
     match query.iter().find(|(k, _)| k == "model") {
         Some((_, named)) if !named.trim().is_empty() => {
-            if let Err(e) = check(&state, &pin, named) {
+            if let Err(e) = check(&state, &pin, named).await {
                 return e.flavor(flavor).into_response();
             }
         }
@@ -152,7 +152,7 @@ pub async fn pin_model(
                     .into_response();
             }
         };
-        match pin_body(&state, &pin, bytes) {
+        match pin_body(&state, &pin, bytes).await {
             Ok(b) => {
                 parts.headers.insert(header::CONTENT_LENGTH, b.len().into());
                 Body::from(b)
@@ -166,13 +166,13 @@ pub async fn pin_model(
 
 /// A JSON object body gets the deployment's model when it names none, and is refused when
 /// it names another; anything else goes to the handler as it came (it reports the error).
-fn pin_body(state: &AppState, pin: &Pinned, bytes: Bytes) -> Result<Bytes, ApiError> {
+async fn pin_body(state: &AppState, pin: &Pinned, bytes: Bytes) -> Result<Bytes, ApiError> {
     let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&bytes) else {
         return Ok(bytes);
     };
     match body.get("model") {
         Some(Value::String(named)) if !named.trim().is_empty() => {
-            check(state, pin, named)?;
+            check(state, pin, named).await?;
             Ok(bytes)
         }
         None | Some(Value::Null) | Some(Value::String(_)) => {
@@ -186,10 +186,11 @@ fn pin_body(state: &AppState, pin: &Pinned, bytes: Bytes) -> Result<Bytes, ApiEr
 }
 
 /// `named` must be the deployment's model (by id, alias or path).
-fn check(state: &AppState, pin: &Pinned, named: &str) -> Result<(), ApiError> {
+async fn check(state: &AppState, pin: &Pinned, named: &str) -> Result<(), ApiError> {
     if state
         .models
         .resolve(named)
+        .await
         .is_ok_and(|entry| entry.id == pin.model)
     {
         return Ok(());

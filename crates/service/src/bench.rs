@@ -48,13 +48,14 @@ pub async fn run(
     };
     let report = lease.handle.bench(req.params.clone(), progress).await?;
     drop(lease);
-    let stored = models.with_store(|s| {
-        s.insert_bench_run(
-            &req.entry.id,
-            &serde_json::to_value(&report.params).unwrap_or_default(),
-            &serde_json::to_value(&report.results).unwrap_or_default(),
-        )
-    });
+    let (id, params, results) = (
+        req.entry.id.clone(),
+        serde_json::to_value(&report.params).unwrap_or_default(),
+        serde_json::to_value(&report.results).unwrap_or_default(),
+    );
+    let stored = models
+        .with_store(move |s| s.insert_bench_run(&id, &params, &results))
+        .await;
     let stored_id = match stored {
         Ok(id) => id,
         Err(e) => {

@@ -193,19 +193,22 @@ impl Deployments {
         });
     }
 
-    fn store(&self, f: impl FnOnce(&store::Store) -> Result<(), store::StoreError>) {
+    async fn store(
+        &self,
+        f: impl FnOnce(&store::Store) -> Result<(), store::StoreError> + Send + 'static,
+    ) {
         // The deployment runs either way; a store that cannot write only loses the restart.
-        if let Err(e) = self.models.with_store(|s| f(s)) {
+        if let Err(e) = self.models.with_store(f).await {
             tracing::warn!(error = %e, "deployment not saved");
         }
     }
 
     /// Checks the request, records the deployment as starting and starts it in the
     /// background (its state says when it runs).
-    pub fn start(self: &Arc<Self>, req: StartRequest) -> Result<Deployment, ServiceError> {
-        let entry = self.models.resolve(&req.model)?;
+    pub async fn start(self: &Arc<Self>, req: StartRequest) -> Result<Deployment, ServiceError> {
+        let entry = self.models.resolve(&req.model).await?;
         // Check the parameters now, so a typo is refused and not a failed deployment.
-        self.models.spec_for(&entry, &req.params)?;
+        self.models.spec_for(&entry, &req.params).await?;
         let id = match req.name.as_deref().map(str::trim) {
             Some(n) if !n.is_empty() => {
                 if n.len() > 64
@@ -268,7 +271,8 @@ impl Deployments {
             );
             epoch
         };
-        self.store(|s| s.put_deployment(&stored(&d, true)));
+        let row = stored(&d, true);
+        self.store(move |s| s.put_deployment(&row)).await;
         self.emit("deployment.updated", &d);
         let me = self.clone();
         tokio::spawn(async move { me.bring_up(&id, epoch).await });
@@ -379,15 +383,17 @@ impl Deployments {
         if let Some(open) = open {
             open.close().await;
         }
-        self.store(|s| {
-            s.set_deployment_running(id, restarting, d.restarts)
+        let (key, restarts) = (id.to_string(), d.restarts);
+        self.store(move |s| {
+            s.set_deployment_running(&key, restarting, restarts)
                 .map(drop)
-        });
+        })
+        .await;
         Ok((d, epoch))
     }
 
     /// Forgets a stopped (or failed) deployment.
-    pub fn remove(&self, id: &str) -> Result<(), ServiceError> {
+    pub async fn remove(&self, id: &str) -> Result<(), ServiceError> {
         {
             let mut all = self.lock();
             let e = all.get(id).ok_or_else(|| not_found(id))?;
@@ -403,15 +409,17 @@ impl Deployments {
             }
             all.remove(id);
         }
-        self.store(|s| s.delete_deployment(id).map(drop));
+        let key = id.to_string();
+        self.store(move |s| s.delete_deployment(&key).map(drop))
+            .await;
         Ok(())
     }
 
     /// Reads the stored deployments and starts again those that were running. Call once,
     /// after the catalog is scanned (their models are resolved against it). Returns how many
     /// it starts.
-    pub fn restore(self: &Arc<Self>) -> usize {
-        let stored = match self.models.with_store(|s| s.deployments()) {
+    pub async fn restore(self: &Arc<Self>) -> usize {
+        let stored = match self.models.with_store(|s| s.deployments()).await {
             Ok(Some(v)) => v,
             Ok(None) => return 0,
             Err(e) => {

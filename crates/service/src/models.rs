@@ -20,8 +20,9 @@ pub type ModelLease = Lease<EngineLoader>;
 pub struct Models {
     roots: RwLock<Vec<Root>>,
     catalog: RwLock<Arc<ScanReport>>,
-    /// `Store` is `Sync` (it serialises its own connection use).
-    store: Option<Store>,
+    /// Only reached through [`with_store`](Self::with_store), on a blocking thread: a call
+    /// can wait seconds for another process's write lock, and must not hold an async worker.
+    store: Option<Arc<Store>>,
     manager: Manager<EngineLoader>,
     /// `[models]`: where load parameters start (see [`crate::load_spec`]).
     config: RwLock<ModelsConfig>,
@@ -39,7 +40,7 @@ impl Models {
         Models {
             roots: RwLock::new(roots),
             catalog: RwLock::new(Arc::new(ScanReport::default())),
-            store,
+            store: store.map(Arc::new),
             manager: Manager::new(EngineLoader, manager_config(&config)),
             config: RwLock::new(config),
             capabilities: Default::default(),
@@ -115,15 +116,21 @@ impl Models {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
     }
 
-    /// Runs `f` on the store, if there is one.
-    pub fn with_store<T>(
+    /// Runs `f` on the store, if there is one, on a blocking thread. The one way to the
+    /// database from async code: SQLite calls block (on the disk, on another process's
+    /// write lock for up to the busy timeout, on this process's other calls), and an async
+    /// worker that blocks stalls every request scheduled on it.
+    pub async fn with_store<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, store::StoreError>,
+        f: impl FnOnce(&Store) -> Result<T, store::StoreError> + Send + 'static,
     ) -> Result<Option<T>, ServiceError> {
-        let Some(store) = &self.store else {
+        let Some(store) = self.store.clone() else {
             return Ok(None);
         };
-        f(store).map(Some).map_err(|e| match e {
+        let result = tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| ServiceError::Internal(format!("store: {e}")))?;
+        result.map(Some).map_err(|e| match e {
             // The caller's mistakes keep their kind; everything else is ours.
             store::StoreError::AliasTaken { .. } => ServiceError::Conflict(e.to_string()),
             store::StoreError::Invalid(reason) => ServiceError::Rejected(reason),
@@ -132,25 +139,20 @@ impl Models {
     }
 
     /// The user's settings for a model (defaults when none are stored).
-    pub fn settings(&self, id: &str) -> ModelSettings {
-        self.with_store(|s| s.model_settings(id))
+    pub async fn settings(&self, id: &str) -> ModelSettings {
+        let key = id.to_string();
+        self.with_store(move |s| s.model_settings(&key))
+            .await
             .ok()
             .flatten()
             .flatten()
-            .unwrap_or_else(|| ModelSettings {
-                model_id: id.to_string(),
-                alias: None,
-                favorite: false,
-                capabilities: None,
-                chat_template: None,
-                launch_params: Map::new(),
-                updated_at: 0,
-            })
+            .unwrap_or_else(|| ModelSettings::none(id))
     }
 
     /// Every stored settings row, by model id.
-    pub fn all_settings(&self) -> std::collections::HashMap<String, ModelSettings> {
+    pub async fn all_settings(&self) -> std::collections::HashMap<String, ModelSettings> {
         self.with_store(|s| s.all_model_settings())
+            .await
             .ok()
             .flatten()
             .unwrap_or_default()
@@ -159,9 +161,21 @@ impl Models {
             .collect()
     }
 
-    /// Finds a model by id, alias, path or canonical path ([`crate::resolve`]).
-    pub fn resolve(&self, name: &str) -> Result<ModelEntry, ServiceError> {
-        crate::resolve::resolve(&self.catalog(), self.store.as_ref(), name)
+    /// Finds a model by id, alias, path or canonical path ([`crate::resolve`]); on a
+    /// blocking thread, since aliases are in the database (and paths on the disk).
+    pub async fn resolve(&self, name: &str) -> Result<ModelEntry, ServiceError> {
+        let catalog = self.catalog();
+        // Ids need neither: most requests name one.
+        if let Some(m) = catalog.find(name) {
+            return Ok(m.clone());
+        }
+        let store = self.store.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            crate::resolve::resolve(&catalog, store.as_deref(), &name)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("resolve: {e}")))?
     }
 
     /// What a model can do, from its file; read once per file version and cached.
@@ -172,7 +186,7 @@ impl Models {
 
     /// The load spec for a model ([`crate::load_spec`]): `[models]`, its stored launch
     /// parameters, and `overrides` (a load request's, a command's flags).
-    pub fn spec_for(
+    pub async fn spec_for(
         &self,
         entry: &ModelEntry,
         overrides: &Map<String, Value>,
@@ -186,7 +200,7 @@ impl Models {
                 ),
             ));
         }
-        let stored = self.settings(&entry.id).launch_params;
+        let stored = self.settings(&entry.id).await.launch_params;
         load_spec(&self.config(), &entry.path, &stored, overrides)
     }
 
@@ -197,7 +211,7 @@ impl Models {
         name: &str,
         keep_alive: Option<KeepAlive>,
     ) -> Result<(ModelEntry, ModelLease), ServiceError> {
-        let entry = self.resolve(name)?;
+        let entry = self.resolve(name).await?;
         let lease = self.acquire_entry(&entry, keep_alive).await?;
         Ok((entry, lease))
     }
@@ -208,7 +222,7 @@ impl Models {
         entry: &ModelEntry,
         keep_alive: Option<KeepAlive>,
     ) -> Result<ModelLease, ServiceError> {
-        let spec = self.spec_for(entry, &Map::new())?;
+        let spec = self.spec_for(entry, &Map::new()).await?;
         Ok(self
             .manager
             .acquire_any(&entry.id, &spec, keep_alive)
@@ -223,7 +237,7 @@ impl Models {
         entry: &ModelEntry,
         overrides: &Map<String, Value>,
     ) -> Result<ModelLease, ServiceError> {
-        let spec = self.spec_for(entry, overrides)?;
+        let spec = self.spec_for(entry, overrides).await?;
         Ok(self.manager.acquire(&entry.id, &spec, None).await?)
     }
 
@@ -233,14 +247,14 @@ impl Models {
         name: &str,
         overrides: &Map<String, Value>,
     ) -> Result<ModelEntry, ServiceError> {
-        let entry = self.resolve(name)?;
-        let spec = self.spec_for(&entry, overrides)?;
+        let entry = self.resolve(name).await?;
+        let spec = self.spec_for(&entry, overrides).await?;
         self.manager.load(&entry.id, &spec).await?;
         Ok(entry)
     }
 
-    pub fn unload(&self, name: &str) -> Result<ModelEntry, ServiceError> {
-        let entry = self.resolve(name)?;
+    pub async fn unload(&self, name: &str) -> Result<ModelEntry, ServiceError> {
+        let entry = self.resolve(name).await?;
         self.manager.unload(&entry.id)?;
         Ok(entry)
     }

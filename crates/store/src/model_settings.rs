@@ -29,6 +29,21 @@ pub struct ModelSettings {
     pub updated_at: i64,
 }
 
+impl ModelSettings {
+    /// The settings of a model the user never changed.
+    pub fn none(model_id: &str) -> ModelSettings {
+        ModelSettings {
+            model_id: model_id.to_owned(),
+            alias: None,
+            favorite: false,
+            capabilities: None,
+            chat_template: None,
+            launch_params: Map::new(),
+            updated_at: 0,
+        }
+    }
+}
+
 const COLUMNS: &str =
     "model_id, alias, favorite, capabilities, chat_template, launch_params, updated_at";
 

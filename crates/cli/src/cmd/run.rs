@@ -54,7 +54,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let entry = locate(ctx, &args.model)?;
     let models = Models::new(Vec::new(), ctx.store().ok(), ctx.config.models.clone());
     models.admission().set_config(ctx.config.limits.clone());
-    let custom_template = models.settings(&entry.id).chat_template;
+    let custom_template = models.settings(&entry.id).await.chat_template;
 
     // A prompt from the arguments and/or piped standard input means: answer once.
     let mut once = (!args.prompt.is_empty()).then(|| args.prompt.join(" "));

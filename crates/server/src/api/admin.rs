@@ -11,11 +11,12 @@ use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Path, State};
 use catalog::{CAPABILITIES, ModelEntry};
+use store::ModelSettings;
 use manager::ModelState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
+fn entry_json(state: &SharedState, m: &ModelEntry, settings: &ModelSettings) -> Value {
     let status = state
         .models
         .manager()
@@ -25,7 +26,6 @@ fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
     let st = status
         .as_ref()
         .map_or(ModelState::Unloaded, |s| s.state.clone());
-    let settings = state.models.settings(&m.id);
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.insert("state".into(), json!(state_name(&st)));
@@ -48,7 +48,7 @@ fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
         );
         o.insert(
             "launch_params".into(),
-            Value::Object(settings.launch_params),
+            Value::Object(settings.launch_params.clone()),
         );
         // A running benchmark holds the model (it counts as in use, never evicted).
         let bench = state.bench.current().filter(|r| r.model == m.id);
@@ -59,10 +59,17 @@ fn entry_json(state: &SharedState, m: &ModelEntry) -> Value {
 
 pub async fn list(State(state): State<SharedState>) -> Json<Value> {
     let catalog = state.models.catalog();
+    let settings = state.models.all_settings().await;
     let models: Vec<Value> = catalog
         .models
         .iter()
-        .map(|m| entry_json(&state, m))
+        .map(|m| {
+            let stored = settings
+                .get(&m.id)
+                .cloned()
+                .unwrap_or_else(|| ModelSettings::none(&m.id));
+            entry_json(&state, m, &stored)
+        })
         .collect();
     Json(json!({
         "models": models,
@@ -87,8 +94,8 @@ pub async fn scan(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
 
 /// The model a route's `{id}` names (id, alias or path; axum has already percent-decoded
 /// it, so `org%2Frepo%2Ffile` is `org/repo/file`).
-fn model(state: &SharedState, id: &str) -> ApiResult<ModelEntry> {
-    Ok(state.models.resolve(id)?)
+async fn model(state: &SharedState, id: &str) -> ApiResult<ModelEntry> {
+    Ok(state.models.resolve(id).await?)
 }
 
 /// `GET /api/models/{id}/details`
@@ -96,7 +103,7 @@ pub async fn get_details(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     details(&state, &entry).await
 }
 
@@ -105,11 +112,11 @@ pub async fn get_config(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     Ok(Json(json!({
         "model": entry.id,
-        "launch_params": state.models.settings(&entry.id).launch_params,
-        "effective": state.models.spec_for(&entry, &Map::new()).map_err(ApiError::from)?,
+        "launch_params": state.models.settings(&entry.id).await.launch_params,
+        "effective": state.models.spec_for(&entry, &Map::new()).await.map_err(ApiError::from)?,
         "keys": service::launch_param_keys(),
     })))
 }
@@ -119,7 +126,7 @@ pub async fn get_template(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     template_get(&state, &entry).await
 }
 
@@ -128,9 +135,9 @@ pub async fn get_capabilities(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     let detected = state.models.capabilities(&entry).await;
-    let stored = state.models.settings(&entry.id).capabilities;
+    let stored = state.models.settings(&entry.id).await.capabilities;
     Ok(Json(json!({
         "model": entry.id,
         "detected": detected,
@@ -145,7 +152,7 @@ pub async fn load(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     let params: Map<String, Value> = if body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
@@ -178,8 +185,8 @@ pub async fn unload(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
-    state.models.unload(&entry.id)?;
+    let entry = model(&state, &id).await?;
+    state.models.unload(&entry.id).await?;
     Ok(Json(json!({"model": entry.id, "state": "unloaded"})))
 }
 
@@ -209,7 +216,7 @@ pub async fn put_config(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     let v: Value = crate::extract::parse(&body)?;
     let params = match v {
         Value::Object(mut o) => match o.remove("launch_params") {
@@ -222,9 +229,11 @@ pub async fn put_config(
     // Validate against the defaults before storing.
     let mut spec = state.models.defaults();
     service::apply_overrides(&mut spec, &params)?;
+    let (id, stored) = (entry.id.clone(), params.clone());
     state
         .models
-        .with_store(|s| s.set_launch_params(&entry.id, &params))?;
+        .with_store(move |s| s.set_launch_params(&id, &stored))
+        .await?;
     Ok(Json(json!({"model": entry.id, "launch_params": params})))
 }
 
@@ -234,7 +243,7 @@ pub async fn put_alias(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     let b: AliasBody = crate::extract::parse(&body)?;
     let alias = b.alias.as_deref().map(str::trim).filter(|a| !a.is_empty());
     if let Some(a) = alias
@@ -245,7 +254,11 @@ pub async fn put_alias(
             "'{a}' is already the id of another model"
         )));
     }
-    state.models.with_store(|s| s.set_alias(&entry.id, alias))?;
+    let (id, new) = (entry.id.clone(), alias.map(str::to_owned));
+    state
+        .models
+        .with_store(move |s| s.set_alias(&id, new.as_deref()))
+        .await?;
     Ok(Json(json!({"model": entry.id, "alias": alias})))
 }
 
@@ -255,11 +268,13 @@ pub async fn put_favorite(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     let b: FavoriteBody = crate::extract::parse(&body)?;
+    let id = entry.id.clone();
     state
         .models
-        .with_store(|s| s.set_favorite(&entry.id, b.favorite))?;
+        .with_store(move |s| s.set_favorite(&id, b.favorite))
+        .await?;
     Ok(Json(json!({"model": entry.id, "favorite": b.favorite})))
 }
 
@@ -269,13 +284,15 @@ pub async fn put_template(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     let b: TemplateBody = crate::extract::parse(&body)?;
     // Refuse a template that does not compile, before storing it.
     chat::ChatTemplate::new(&b.template).map_err(|e| ApiError::invalid("template", e))?;
+    let (id, template) = (entry.id.clone(), b.template);
     state
         .models
-        .with_store(|s| s.set_chat_template(&entry.id, Some(&b.template)))?;
+        .with_store(move |s| s.set_chat_template(&id, Some(&template)))
+        .await?;
     Ok(Json(json!({"model": entry.id, "source": "custom"})))
 }
 
@@ -285,7 +302,7 @@ pub async fn put_capabilities(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
     let b: CapabilitiesBody = crate::extract::parse(&body)?;
     if let Some(caps) = &b.capabilities {
         for c in caps {
@@ -300,9 +317,11 @@ pub async fn put_capabilities(
             }
         }
     }
+    let (id, caps) = (entry.id.clone(), b.capabilities.clone());
     state
         .models
-        .with_store(|s| s.set_capabilities(&entry.id, b.capabilities.as_deref()))?;
+        .with_store(move |s| s.set_capabilities(&id, caps.as_deref()))
+        .await?;
     Ok(Json(json!({"model": entry.id, "override": b.capabilities})))
 }
 
@@ -311,15 +330,17 @@ pub async fn delete_template(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let entry = model(&state, &id)?;
+    let entry = model(&state, &id).await?;
+    let id = entry.id.clone();
     state
         .models
-        .with_store(|s| s.set_chat_template(&entry.id, None))?;
+        .with_store(move |s| s.set_chat_template(&id, None))
+        .await?;
     Ok(Json(json!({"model": entry.id, "source": "model"})))
 }
 
 async fn template_get(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Value>> {
-    let custom = state.models.settings(&entry.id).chat_template;
+    let custom = state.models.settings(&entry.id).await.chat_template;
     let path = entry.path.clone();
     let file =
         tokio::task::spawn_blocking(move || gguf::read_path(&path, &gguf::ReadOptions::default()))
@@ -350,7 +371,7 @@ async fn details(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Valu
             .await
             .map_err(|e| ApiError::internal(e.to_string()))?
             .map_err(|e| ApiError::bad_request(format!("reading the model file: {e}")))?;
-    let spec = state.models.spec_for(entry, &Map::new()).ok();
+    let spec = state.models.spec_for(entry, &Map::new()).await.ok();
     let estimate = spec
         .as_ref()
         .and_then(|s| service::estimate(&s.model.path, &s.context).ok());
@@ -359,7 +380,7 @@ async fn details(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json<Valu
         .peek(&entry.id)
         .map(|m| m.handle.info().clone());
     Ok(Json(json!({
-        "model": entry_json(state, entry),
+        "model": entry_json(state, entry, &state.models.settings(&entry.id).await),
         "gguf": file,
         "parameters": file.parameter_count(),
         "chat_template": file.chat_template(),
@@ -381,8 +402,8 @@ pub async fn vram_estimate(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<EstimateRequest>,
 ) -> ApiResult<Json<Value>> {
-    let entry = state.models.resolve(&req.model)?;
-    let spec = state.models.spec_for(&entry, &req.params)?;
+    let entry = state.models.resolve(&req.model).await?;
+    let spec = state.models.spec_for(&entry, &req.params).await?;
     let s = spec.clone();
     let est = tokio::task::spawn_blocking(move || service::estimate(&s.model.path, &s.context))
         .await

@@ -53,7 +53,7 @@ pub async fn run(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<RunRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let entry = state.models.resolve(&req.model)?;
+    let entry = state.models.resolve(&req.model).await?;
     let params = BenchParams {
         n_prompt: req.n_prompt,
         n_gen: req.n_gen,
@@ -100,9 +100,11 @@ pub async fn results(
     State(state): State<SharedState>,
     Query(q): Query<ResultsQuery>,
 ) -> ApiResult<Json<Value>> {
+    let model = q.model.clone();
     let runs = state
         .models
-        .with_store(|s| s.bench_runs(q.model.as_deref()))?
+        .with_store(move |s| s.bench_runs(model.as_deref()))
+        .await?
         .unwrap_or_default();
     if let Some(c) = q.compare {
         let ids: Vec<i64> = c
@@ -115,7 +117,8 @@ pub async fn results(
         };
         let all = state
             .models
-            .with_store(|s| s.bench_runs(None))?
+            .with_store(|s| s.bench_runs(None))
+            .await?
             .unwrap_or_default();
         let find = |id: i64| {
             all.iter()
@@ -168,7 +171,8 @@ pub async fn delete(
         .map_err(|_| ApiError::invalid("id", "must be a run id"))?;
     let deleted = state
         .models
-        .with_store(|s| s.delete_bench_run(id))?
+        .with_store(move |s| s.delete_bench_run(id))
+        .await?
         .unwrap_or(false);
     if !deleted {
         return Err(ApiError::not_found(format!("no benchmark run {id}")));

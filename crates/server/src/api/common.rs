@@ -148,7 +148,7 @@ pub async fn start(
     let deadline = deadline(state);
     let ticket = state.models.admit()?;
     let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;
-    let custom = state.models.settings(&entry.id).chat_template;
+    let custom = state.models.settings(&entry.id).await.chat_template;
     let generation = service::generate::start(lease, custom.as_deref(), req, ticket).await?;
     Ok(Timed {
         generation,

@@ -55,7 +55,8 @@ pub async fn start(
         name: req.name,
         params: req.params,
         port: req.port,
-    })?;
+    })
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(to_json(&d))))
 }
 
@@ -82,7 +83,7 @@ pub async fn remove(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.deployments.remove(&id)?;
+    state.deployments.remove(&id).await?;
     Ok(Json(json!({"id": id, "deleted": true})))
 }
 

@@ -310,7 +310,7 @@ pub async fn apply_template(
     ApiJson(req): ApiJson<ApplyTemplateRequest>,
 ) -> ApiResult<Json<Value>> {
     let (id, model) = lease(&state, req.model.as_deref()).await?;
-    let custom = state.models.settings(&id).chat_template;
+    let custom = state.models.settings(&id).await.chat_template;
     let chat = ChatInput {
         messages: req.messages,
         tools: super::openai::parse_tools(req.tools.as_deref())?,
@@ -333,7 +333,7 @@ pub async fn props(
 ) -> ApiResult<Json<Value>> {
     let (id, model) = lease(&state, q.model.as_deref()).await?;
     let info = model.handle.info();
-    let custom = state.models.settings(&id).chat_template;
+    let custom = state.models.settings(&id).await.chat_template;
     let format = model.chat_format(custom.as_deref())?;
     let defaults = generation_settings(&service::GenerateRequest {
         sampling: state.sampling().params(),

@@ -33,7 +33,7 @@ pub async fn list_models(
 ) -> Json<Value> {
     let catalog = state.models.catalog();
     let statuses = state.models.manager().statuses();
-    let settings = state.models.all_settings();
+    let settings = state.models.all_settings().await;
     let data: Vec<Value> = catalog
         .models
         .iter()

@@ -368,3 +368,49 @@ async fn slot_files_are_private_and_never_half_written() {
     assert_eq!(code, 200, "the earlier file is whole: {body}");
     still_serves(&s).await;
 }
+
+// ---------------------------------------------------------------- the database
+
+/// The test runs the server on one thread (`current_thread`, the test's own runtime), so a
+/// handler that blocks in SQLite stalls everything, the test's own requests included. While
+/// another connection holds the database's write lock (as the CLI in another process can),
+/// a settings write waits for it; `/health` must answer meanwhile. Without the blocking
+/// thread, the write holds the only worker until SQLite's busy timeout gives up, so the
+/// health checks come back only after the write has failed.
+#[tokio::test]
+async fn a_locked_database_does_not_stall_unrelated_requests() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let s = std::sync::Arc::new(s);
+    let db = rusqlite::Connection::open(s.dir.path().join("data/dashboard.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let writer = s.clone();
+    let write = tokio::spawn(async move {
+        writer
+            .send(
+                writer
+                    .client
+                    .put(writer.url("/api/models/smol/favorite"))
+                    .json(&json!({"favorite": true})),
+            )
+            .await
+    });
+    for _ in 0..3 {
+        let (code, body) = s.get("/health").await;
+        assert_eq!(code, 200, "{body}");
+    }
+    assert!(
+        !write.is_finished(),
+        "the write must still be waiting for the lock when /health answers"
+    );
+    db.execute_batch("COMMIT").unwrap();
+    let (code, body) = write.await.unwrap();
+    assert_eq!(code, 200, "the write goes through once the lock is free: {body}");
+    let (code, body) = s.get("/api/models").await;
+    assert_eq!(code, 200, "{body}");
+    let smol = body["models"].as_array().unwrap().iter().find(|m| m["id"] == SMOL).unwrap();
+    assert_eq!(smol["favorite"], true, "{smol}");
+    still_serves(&s).await;
+}

@@ -127,7 +127,7 @@ impl TestServer {
         let state = server::build_state(&serve);
         state.models.rescan();
         // What `serve` does after its scan.
-        state.deployments.restore();
+        state.deployments.restore().await;
         let app = server::app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
