@@ -11,10 +11,10 @@ use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Path, State};
 use catalog::{CAPABILITIES, ModelEntry};
-use store::ModelSettings;
 use manager::ModelState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use store::ModelSettings;
 
 fn entry_json(state: &SharedState, m: &ModelEntry, settings: &ModelSettings) -> Value {
     let status = state

@@ -50,13 +50,15 @@ pub async fn start(
     {
         return Err(ApiError::invalid("port", "is the server's own port"));
     }
-    let d = state.deployments.start(service::StartRequest {
-        model: req.model,
-        name: req.name,
-        params: req.params,
-        port: req.port,
-    })
-    .await?;
+    let d = state
+        .deployments
+        .start(service::StartRequest {
+            model: req.model,
+            name: req.name,
+            params: req.params,
+            port: req.port,
+        })
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(to_json(&d))))
 }
 

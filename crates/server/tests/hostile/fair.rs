@@ -407,10 +407,18 @@ async fn a_locked_database_does_not_stall_unrelated_requests() {
     );
     db.execute_batch("COMMIT").unwrap();
     let (code, body) = write.await.unwrap();
-    assert_eq!(code, 200, "the write goes through once the lock is free: {body}");
+    assert_eq!(
+        code, 200,
+        "the write goes through once the lock is free: {body}"
+    );
     let (code, body) = s.get("/api/models").await;
     assert_eq!(code, 200, "{body}");
-    let smol = body["models"].as_array().unwrap().iter().find(|m| m["id"] == SMOL).unwrap();
+    let smol = body["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == SMOL)
+        .unwrap();
     assert_eq!(smol["favorite"], true, "{smol}");
     still_serves(&s).await;
 }
