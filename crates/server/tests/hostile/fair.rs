@@ -43,10 +43,13 @@ async fn listed(s: &TestServer, id: &str) -> Value {
         .unwrap_or_else(|| panic!("{id} not listed: {body}"))
 }
 
-fn chat_keep_alive(max_tokens: u32, keep_alive: Value) -> Value {
-    let mut body = chat(FRANCE, max_tokens);
-    body["keep_alive"] = keep_alive;
-    body
+/// A short chat that asks for `keep_alive`; returns once its request has let the model go.
+async fn chat_keep_alive(s: &TestServer, keep_alive: Value) {
+    let mut body = chat(FRANCE, 4);
+    body["keep_alive"] = keep_alive.clone();
+    let (code, resp) = s.post("/v1/chat/completions", &body).await;
+    assert_eq!(code, 200, "keep_alive {keep_alive}: {resp}");
+    until_idle(s, SMOL).await;
 }
 
 #[tokio::test]
@@ -70,10 +73,10 @@ async fn keep_alive_zero_does_not_unload_a_model_under_another_stream() {
     assert!(!first.is_empty());
 
     // Another client asks for the model to be unloaded after its request.
-    let (status_code, body) = s
-        .post("/v1/chat/completions", &chat_keep_alive(4, json!(0)))
-        .await;
-    assert_eq!(status_code, 200, "{body}");
+    let mut quick = chat(FRANCE, 4);
+    quick["keep_alive"] = json!(0);
+    let (code, body) = s.post("/v1/chat/completions", &quick).await;
+    assert_eq!(code, 200, "{body}");
     assert!(
         status(&s, SMOL).in_flight >= 1,
         "the stream must still be running for this case to mean anything (raise its length)"
@@ -107,11 +110,7 @@ async fn keep_alive_zero_alone_unloads_as_ollama_does() {
     let Some(s) = TestServer::start(Opts::default()).await else {
         return;
     };
-    let (code, body) = s
-        .post("/v1/chat/completions", &chat_keep_alive(4, json!(0)))
-        .await;
-    assert_eq!(code, 200, "{body}");
-    until_idle(&s, SMOL).await;
+    chat_keep_alive(&s, json!(0)).await;
     assert_eq!(listed(&s, SMOL).await["state"], "unloaded");
     still_serves(&s).await;
     // The next requests (no keep_alive) keep the server's default: no reload loop.
@@ -127,11 +126,7 @@ async fn a_huge_or_forever_keep_alive_is_clamped_to_the_configured_maximum() {
         return;
     };
     for asked in [json!("1000h"), json!(-1), json!(10_000_000)] {
-        let (code, body) = s
-            .post("/v1/chat/completions", &chat_keep_alive(4, asked.clone()))
-            .await;
-        assert_eq!(code, 200, "{body}");
-        until_idle(&s, SMOL).await;
+        chat_keep_alive(&s, asked.clone()).await;
         let expires = listed(&s, SMOL).await["expires_in_seconds"].clone();
         let secs = expires.as_u64().unwrap_or_else(|| {
             panic!("keep_alive {asked}: the model must expire, not stay forever: {expires}")
@@ -151,11 +146,7 @@ async fn clients_keep_alive_is_ignored_when_config_forbids_it() {
     else {
         return;
     };
-    let (code, body) = s
-        .post("/v1/chat/completions", &chat_keep_alive(4, json!(0)))
-        .await;
-    assert_eq!(code, 200, "{body}");
-    until_idle(&s, SMOL).await;
+    chat_keep_alive(&s, json!(0)).await;
     let entry = listed(&s, SMOL).await;
     assert_eq!(entry["state"], "loaded", "{entry}");
     assert_eq!(
