@@ -7,12 +7,14 @@
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
+use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tower::ServiceExt as _;
 
@@ -23,14 +25,16 @@ pub struct BodyDeadline {
     pub seconds: u64,
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// the open connections to finish (the caller bounds that wait).
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
+/// Serves `app` on `listener` until `shutdown` resolves, then drops the listener (stops
+/// accepting) and waits for the open connections to finish (the caller bounds that wait).
+pub async fn serve_on<L>(
+    mut listener: L,
     app: Router,
     limits: &config::LimitsConfig,
     shutdown: impl Future<Output = ()> + Send,
-) {
+) where
+    L: Listener<Addr = SocketAddr>,
+{
     let header_timeout = Duration::from_secs(limits.header_timeout_seconds.into());
     let body_seconds = u64::from(limits.body_timeout_seconds);
     let mut builder = Builder::new(TokioExecutor::new());
@@ -46,16 +50,10 @@ pub async fn serve_on(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // (axum's `Listener::accept` retries failed accepts itself, pausing on errors such
+        // as running out of file descriptors.)
         let (stream, addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+            accepted = listener.accept() => accepted,
             _ = &mut shutdown => break,
         };
         let svc = app.clone().map_request(move |req: Request<Incoming>| {

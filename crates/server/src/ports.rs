@@ -17,7 +17,6 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt as _;
 use serde_json::Value;
 use service::{OpenPort, PortServer};
 use std::net::SocketAddr;
@@ -53,26 +52,19 @@ impl PortServer for HttpPorts {
             deployment: deployment.to_string(),
             model: model.to_string(),
         };
+        let limits = state.config().limits;
         let app = crate::deployment_app(state, pin);
         let (stop, stopped) = oneshot::channel::<()>();
         let (closed_tx, closed) = oneshot::channel::<()>();
-        // (`tap_io` only so that the connection's address reaches the handlers.)
         let listener = Closing {
             inner: listener,
             _closed: closed_tx,
-        }
-        .tap_io(|_| {});
+        };
         tokio::spawn(async move {
-            let server = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+            crate::listen::serve_on(listener, app, &limits, async move {
                 let _ = stopped.await;
-            });
-            if let Err(e) = server.await {
-                tracing::warn!(error = %e, "a deployment's port stopped");
-            }
+            })
+            .await;
         });
         tracing::info!(%deployment, %model, port = bound, "deployment port open");
         Ok(OpenPort::new(bound, stop, closed))
