@@ -92,24 +92,11 @@ pub(crate) fn shape(gbnf: &str) -> Shape {
     let mut depth: u64 = 0;
     let mut i = 0;
     while i < b.len() {
+        if let Some(after) = skip_opaque(b, i) {
+            i = after;
+            continue;
+        }
         match b[i] {
-            b'"' | b'[' | b'<' => {
-                let close = match b[i] {
-                    b'"' => b'"',
-                    b'[' => b']',
-                    _ => b'>',
-                };
-                i += 1;
-                while i < b.len() && b[i] != close {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
             b'(' => {
                 depth += 1;
                 if let Some(r) = current {
@@ -157,6 +144,23 @@ pub(crate) fn shape(gbnf: &str) -> Shape {
         rules: weight.len() as u64,
         depth: longest_chain(&weight, &refs),
     }
+}
+
+/// If a literal, character class, token or comment starts at `i`, the index after it: GBNF
+/// text whose brackets, braces and words mean nothing to the grammar's structure.
+pub(crate) fn skip_opaque(b: &[u8], i: usize) -> Option<usize> {
+    let close = match b[i] {
+        b'"' => b'"',
+        b'[' => b']',
+        b'<' => b'>',
+        b'#' => b'\n',
+        _ => return None,
+    };
+    let mut j = i + 1;
+    while j < b.len() && b[j] != close {
+        j += if b[j] == b'\\' && close != b'\n' { 2 } else { 1 };
+    }
+    Some(j + 1)
 }
 
 fn is_word(c: u8) -> bool {

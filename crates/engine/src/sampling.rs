@@ -376,25 +376,16 @@ const MAX_REPETITION: u64 = 4096;
 
 /// Reject `{n,m}` repetitions llama.cpp's parser mishandles: with `m < n` it tries to allocate
 /// an enormous rule (seen: 24 GiB, then the OOM killer), and huge counts expand without end.
-/// Literals, character classes and comments are skipped.
+/// Literals, character classes, tokens and comments are skipped.
 fn check_repetitions(gbnf: &str) -> Result<(), String> {
     let b = gbnf.as_bytes();
     let mut i = 0;
     while i < b.len() {
+        if let Some(after) = crate::grammar::skip_opaque(b, i) {
+            i = after;
+            continue;
+        }
         match b[i] {
-            b'"' | b'[' => {
-                let close = if b[i] == b'"' { b'"' } else { b']' };
-                i += 1;
-                while i < b.len() && b[i] != close {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                i += 1;
-            }
-            b'#' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
             b'{' => {
                 let end = b[i..]
                     .iter()
