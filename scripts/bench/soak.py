@@ -11,8 +11,10 @@ Each client loops over, at random (seeded per client):
   switch    a completion on OTHER_MODEL (with --models-max 1 this swaps the loaded model)
   invalid   one of many bad requests (malformed JSON, unknown model, bad role, limits,
             foreign Origin, unknown route, wrong method): a 4xx is the right answer
-RSS of PID is sampled every 5 s; "start" is after the warm-up (the first 10 % of the run, at
-least 60 s), "end" the last sample. Prints one summary and a JSON line; exits 1 on any 5xx or
+RSS of PID is sampled every 5 s. Which model is loaded changes the RSS by hundreds of MiB,
+so growth is measured in one state: after the warm-up (the first 10 % of the run, at least
+60 s) and at the end, the clients pause, every model is unloaded, CHAT_MODEL answers once,
+and the RSS is read ("start" and "end"). Prints one summary and a JSON line; exits 1 on any 5xx or
 transport error. Only the standard library is used.
 """
 
@@ -53,7 +55,8 @@ def record(kind, status, ms, detail=""):
     with lock:
         statuses[(kind, status)] = statuses.get((kind, status), 0) + 1
         latencies.setdefault(kind, []).append(ms)
-        if (status == "error" or (isinstance(status, int) and status >= 500)) and len(failures) < 20:
+        wrong = status == "error" or (isinstance(status, int) and (status >= 500 or (kind == "invalid" and status < 400)))
+        if wrong and len(failures) < 20:
             failures.append(f"{kind}: {status} {detail[:300]}")
 
 
@@ -139,19 +142,50 @@ def invalid(rng):
         lambda: request("DELETE", "/v1/chat/completions"),
         lambda: request("POST", "/v1/embeddings", {"model": chat_model, "input": []}),
     ]
-    s, p = rng.choice(cases)()
+    i = rng.randrange(len(cases))
+    s, p = cases[i]()
+    if s < 400:
+        return s, f"invalid case {i} answered {s}: {p.decode(errors='replace')[:200]}"
     return s, p.decode(errors="replace")
 
 
 KINDS = [(chat, 30), (cancel, 20), (embed, 15), (switch, 10), (invalid, 25)]
 
 
+running = threading.Semaphore(clients)  # a client holds one while it sends a request
+resume = threading.Event()
+resume.set()
+
+
 def client(i):
     rng = random.Random(i)
     fns = [f for f, w in KINDS for _ in range(w)]
     while time.monotonic() < deadline:
-        f = rng.choice(fns)
-        timed(f.__name__, lambda: f(rng))
+        resume.wait()
+        with running:
+            f = rng.choice(fns)
+            timed(f.__name__, lambda: f(rng))
+
+
+def quiet_rss():
+    """Pauses the clients, unloads every model, loads CHAT_MODEL with one answer, reads RSS."""
+    resume.clear()
+    for _ in range(clients):
+        running.acquire()
+    try:
+        for m in (chat_model, other_model):  # unloading a model that is not loaded is a 4xx
+            request("POST", f"/api/models/{urllib.parse.quote(m, safe='')}/unload")
+        request("POST", "/v1/chat/completions", {
+            "model": chat_model, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4})
+        time.sleep(2)
+        return rss_mb()
+    except Exception as e:
+        print("quiet RSS measurement failed:", repr(e))
+        return rss_mb()
+    finally:
+        for _ in range(clients):
+            running.release()
+        resume.set()
 
 
 rss = []  # (seconds since start, MiB)
@@ -168,13 +202,14 @@ threading.Thread(target=sampler, daemon=True).start()
 threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
 for t in threads:
     t.start()
+time.sleep(max(0.0, min(warmup, deadline - time.monotonic() - 10)))
+rss_start = quiet_rss()
 for t in threads:
     t.join()
 done.set()
-rss.append((time.monotonic() - t_start, rss_mb()))
-
-after = [m for t, m in rss if t >= warmup] or [rss[-1][1]]
-rss_start, rss_end, rss_max = after[0], rss[-1][1], max(m for _, m in rss)
+rss_end = quiet_rss()
+rss.append((time.monotonic() - t_start, rss_end))
+rss_max = max(m for _, m in rss)
 growth = (rss_end - rss_start) / rss_start * 100 if rss_start else 0.0
 total = sum(statuses.values())
 by_status = {}
@@ -195,7 +230,8 @@ for kind in sorted(latencies):
     print(f"  {kind:8s} n={len(v):6d}  p50 {statistics.median(v):8.1f} ms  p99 {pct(v, 0.99):8.1f} ms  {per}")
 all_lat = [x for v in latencies.values() for x in v]
 print(f"latency all: p50 {statistics.median(all_lat):.1f} ms, p99 {pct(all_lat, 0.99):.1f} ms")
-print(f"RSS after warm-up ({warmup:.0f} s) {rss_start:.1f} MiB, end {rss_end:.1f} MiB, max {rss_max:.1f} MiB: growth {growth:+.2f} %")
+print(f"RSS with only {chat_model} loaded: after warm-up ({warmup:.0f} s) {rss_start:.1f} MiB, end {rss_end:.1f} MiB "
+      f"(growth {growth:+.2f} %); max while running {rss_max:.1f} MiB")
 for f in failures:
     print("  failure:", f)
 print(json.dumps({"requests": total, "statuses": by_status, "5xx_or_errors": five,
