@@ -56,7 +56,14 @@ mod tests {
             "Invalid value: 'wizard'. Supported values are: 'system', 'assistant', 'user', \
              'function', 'tool', and 'developer'."
         );
-        for role in ["system", "developer", "user", "assistant", "tool", "function"] {
+        for role in [
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        ] {
             assert!(Roles::OPENAI_CHAT.check(role).is_ok(), "{role}");
         }
         // Roles are case-sensitive at OpenAI too.

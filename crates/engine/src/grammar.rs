@@ -158,7 +158,11 @@ pub(crate) fn skip_opaque(b: &[u8], i: usize) -> Option<usize> {
     };
     let mut j = i + 1;
     while j < b.len() && b[j] != close {
-        j += if b[j] == b'\\' && close != b'\n' { 2 } else { 1 };
+        j += if b[j] == b'\\' && close != b'\n' {
+            2
+        } else {
+            1
+        };
     }
     Some(j + 1)
 }

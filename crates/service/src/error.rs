@@ -47,6 +47,11 @@ pub enum ServiceError {
         "model '{model}' was not ready within the request's timeout of {seconds} s (server.timeout_seconds); it is still loading or waiting for a free model, try again shortly"
     )]
     NotReadyInTime { model: String, seconds: u64 },
+    /// The request ran past its deadline while generating.
+    #[error(
+        "the request took longer than the server's timeout of {seconds} s (server.timeout_seconds)"
+    )]
+    TimedOut { seconds: u64 },
     #[error("{0}")]
     Manager(#[from] ManagerError),
     /// A state conflict (unload while in use, ...).
@@ -69,6 +74,8 @@ pub enum ErrorKind {
     Conflict,
     /// 413: the request is larger than a limit allows.
     TooLarge,
+    /// 408: the request ran past its deadline.
+    Timeout,
     /// 429
     TooManyRequests,
     /// 501: the model (or this build) cannot do it.
@@ -102,6 +109,7 @@ impl ServiceError {
                 ErrorKind::Unavailable
             }
             ServiceError::ModelBusy { .. } => ErrorKind::TooManyRequests,
+            ServiceError::TimedOut { .. } => ErrorKind::Timeout,
             ServiceError::Internal(_) => ErrorKind::Internal,
             ServiceError::Manager(m) => match m {
                 // A model that cannot load is the request's problem (bad file, too big).

@@ -224,7 +224,10 @@ fn messages_chars(messages: &[ChatMessage]) -> u64 {
         .map(|m| {
             count(&m.text())
                 + m.reasoning_content.as_deref().map_or(0, count)
-                + m.tool_calls.iter().map(|c| count(&c.arguments)).sum::<u64>()
+                + m.tool_calls
+                    .iter()
+                    .map(|c| count(&c.arguments))
+                    .sum::<u64>()
         })
         .sum()
 }
@@ -281,10 +284,7 @@ mod tests {
         let src = include_str!("limits.rs");
         // (The prefix is split so this line does not name a setting itself.)
         let prefix = concat!("limits", ".max_");
-        let named: Vec<&str> = src
-            .split('"')
-            .filter(|s| s.starts_with(prefix))
-            .collect();
+        let named: Vec<&str> = src.split('"').filter(|s| s.starts_with(prefix)).collect();
         assert!(named.len() >= 7, "{named:?}");
         for setting in named {
             assert!(config::setting(setting).is_some(), "{setting}");

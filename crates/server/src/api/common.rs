@@ -83,16 +83,20 @@ impl Timed {
                 Some(Ok(Output::Done(d)))
             }
             Ok(o) => o,
-            Err(_) => Some(Err(ServiceError::invalid(
-                "timeout",
-                "the request took longer than the server's timeout",
-            ))),
+            Err(_) => Some(Err(self.timed_out())),
+        }
+    }
+
+    fn timed_out(&self) -> ServiceError {
+        ServiceError::TimedOut {
+            seconds: self.state.config().server.timeout_seconds,
         }
     }
 
     pub async fn collect(mut self) -> Result<service::Collected, ServiceError> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         let model = std::mem::take(&mut self.model);
+        let timed_out = self.timed_out();
         match tokio::time::timeout(left, self.generation.collect()).await {
             Ok(Ok(c)) => {
                 if let Some(d) = &c.done {
@@ -101,10 +105,7 @@ impl Timed {
                 Ok(c)
             }
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(ServiceError::invalid(
-                "timeout",
-                "the request took longer than the server's timeout",
-            )),
+            Err(_) => Err(timed_out),
         }
     }
 }

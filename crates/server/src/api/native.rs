@@ -5,8 +5,8 @@
 
 use super::common::{self, Timed};
 use super::openai::{parse_response_format, sse};
-use super::prompt::PromptField;
 use super::params::GenFields;
+use super::prompt::PromptField;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::SharedState;

@@ -191,9 +191,9 @@ pub fn parse_response_format(v: Option<&Value>) -> ApiResult<ResponseFormat> {
 /// `param` naming the message).
 fn check_roles(messages: &[ChatMessage]) -> ApiResult<()> {
     for (i, m) in messages.iter().enumerate() {
-        Roles::OPENAI_CHAT.check(&m.role).map_err(|e| {
-            ApiError::bad_request(e).with_param(format!("messages[{i}].role"))
-        })?;
+        Roles::OPENAI_CHAT
+            .check(&m.role)
+            .map_err(|e| ApiError::bad_request(e).with_param(format!("messages[{i}].role")))?;
     }
     Ok(())
 }

@@ -172,11 +172,26 @@ mod tests {
         assert_eq!(parse("[1, 2]").unwrap(), PromptField::Tokens(vec![1, 2]));
         let one = parse(r#"[[1, 2]]"#).unwrap().into_prompt("prompt").unwrap();
         assert_eq!(one, Prompt::Tokens(vec![1, 2]));
-        let many = parse(r#"["a", [3]]"#).unwrap().into_prompts("input").unwrap();
+        let many = parse(r#"["a", [3]]"#)
+            .unwrap()
+            .into_prompts("input")
+            .unwrap();
         assert_eq!(many.len(), 2);
-        assert!(parse(r#"["a", [3]]"#).unwrap().into_prompt("prompt").is_err());
+        assert!(
+            parse(r#"["a", [3]]"#)
+                .unwrap()
+                .into_prompt("prompt")
+                .is_err()
+        );
         assert!(parse("[]").unwrap().into_prompt("prompt").is_err());
-        for bad in ["[1.5]", "[1, \"a\"]", "[4294967296]", "{}", "true", "[null]"] {
+        for bad in [
+            "[1.5]",
+            "[1, \"a\"]",
+            "[4294967296]",
+            "{}",
+            "true",
+            "[null]",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

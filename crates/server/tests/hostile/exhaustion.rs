@@ -324,6 +324,47 @@ async fn waiting_for_a_model_counts_against_the_deadline() {
     still_serves(&s).await;
 }
 
+/// A generation that runs past the request's deadline ends with 408 naming
+/// `server.timeout_seconds` (not a 400 about a parameter the client never sent), and the
+/// slot it held is free for the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_past_the_deadline_gets_408() {
+    let opts = Opts {
+        parallel: Some(1),
+        ..Default::default()
+    }
+    .tweak(|c| c.server.timeout_seconds = 1);
+    let Some(s) = TestServer::start(opts).await else {
+        return;
+    };
+    // Load first: the deadline is for the generation here, not for the load.
+    s.state
+        .models
+        .load(SMOL, &Default::default())
+        .await
+        .unwrap();
+    let (status, body) = s
+        .post(
+            "/v1/completions",
+            &json!({"model": SMOL, "prompt": "Count:", "max_tokens": 1900, "ignore_eos": true}),
+        )
+        .await;
+    assert_eq!(status, 408, "{body}");
+    assert!(
+        error_message(&body).contains("server.timeout_seconds"),
+        "{body}"
+    );
+    in_flight(&s, 0).await;
+    // The one slot is free again: a short request (within its own second) still works.
+    let (status, body) = s
+        .post(
+            "/v1/completions",
+            &json!({"model": SMOL, "prompt": "Hi", "max_tokens": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Reads what the server sends on `conn` until it closes the connection (or 60 s pass).
 async fn read_until_closed(conn: &mut tokio::net::TcpStream) -> String {
     use tokio::io::AsyncReadExt;

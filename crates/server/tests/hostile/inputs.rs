@@ -33,12 +33,17 @@ fn chat_with(extra: Value) -> Value {
 
 #[tokio::test]
 async fn a_hundred_thousand_logit_bias_entries_are_refused_by_default() {
-    let Some(s) = server(|_| {}).await else { return };
+    let Some(s) = server(|_| {}).await else {
+        return;
+    };
     let bias: serde_json::Map<String, Value> =
         (0..100_000).map(|i| (i.to_string(), json!(1))).collect();
     refused(
-        s.post("/v1/chat/completions", &chat_with(json!({"logit_bias": bias})))
-            .await,
+        s.post(
+            "/v1/chat/completions",
+            &chat_with(json!({"logit_bias": bias})),
+        )
+        .await,
         400,
         "limits.max_logit_bias",
     );
@@ -83,8 +88,11 @@ async fn stop_strings_are_capped_in_number_and_length_on_every_family() {
         "limits.max_stop",
     );
     refused(
-        s.post("/completion", &json!({"prompt": "Hi", "n_predict": 4, "stop": three}))
-            .await,
+        s.post(
+            "/completion",
+            &json!({"prompt": "Hi", "n_predict": 4, "stop": three}),
+        )
+        .await,
         400,
         "limits.max_stop",
     );
@@ -112,7 +120,10 @@ async fn stop_strings_are_capped_in_number_and_length_on_every_family() {
     );
     // Within both limits: served.
     let (status, body) = s
-        .post("/v1/chat/completions", &chat_with(json!({"stop": ["ééééé", "xxxxx"]})))
+        .post(
+            "/v1/chat/completions",
+            &chat_with(json!({"stop": ["ééééé", "xxxxx"]})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     still_serves(&s).await;
@@ -150,7 +161,10 @@ async fn prompts_of_token_ids_are_capped_while_they_are_read() {
     for (path, body) in [
         (
             "/v1/completions",
-            format!(r#"{{"model":"smol","max_tokens":2,"prompt":{}}}"#, token_ids(101)),
+            format!(
+                r#"{{"model":"smol","max_tokens":2,"prompt":{}}}"#,
+                token_ids(101)
+            ),
         ),
         (
             "/completion",
@@ -178,7 +192,10 @@ async fn prompts_of_token_ids_are_capped_while_they_are_read() {
     let (status, body) = post_raw(
         &s,
         "/v1/completions",
-        format!(r#"{{"model":"smol","max_tokens":2,"prompt":{}}}"#, token_ids(100)),
+        format!(
+            r#"{{"model":"smol","max_tokens":2,"prompt":{}}}"#,
+            token_ids(100)
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -187,7 +204,9 @@ async fn prompts_of_token_ids_are_capped_while_they_are_read() {
 
 #[tokio::test]
 async fn a_prompt_of_two_million_token_ids_is_refused_by_default() {
-    let Some(s) = server(|_| {}).await else { return };
+    let Some(s) = server(|_| {}).await else {
+        return;
+    };
     let body = format!(r#"{{"n_predict":2,"prompt":{}}}"#, token_ids(2_000_000));
     refused(
         post_raw(&s, "/completion", body).await,
@@ -218,7 +237,9 @@ async fn rerank_documents_are_capped() {
 
 #[tokio::test]
 async fn roles_outside_openais_set_are_refused_as_openai_refuses_them() {
-    let Some(s) = server(|_| {}).await else { return };
+    let Some(s) = server(|_| {}).await else {
+        return;
+    };
     for path in ["/v1/chat/completions", "/chat/completions"] {
         let body = json!({
             "model": SMOL, "max_tokens": 4,
@@ -300,7 +321,11 @@ async fn prompt_length_cap_applies_to_every_generating_route() {
         ),
     ] {
         let got = s.post(path, &body).await;
-        assert!(error_message(&got.1).contains("characters"), "{path}: {}", got.1);
+        assert!(
+            error_message(&got.1).contains("characters"),
+            "{path}: {}",
+            got.1
+        );
         refused(got, 413, "limits.max_prompt_chars");
     }
     let (status, body) = s.post("/v1/chat/completions", &chat(&fits, 2)).await;
@@ -362,14 +387,23 @@ async fn request_series(s: &TestServer) -> Vec<String> {
     let text = s.text("/metrics").await;
     text.lines()
         .filter(|l| l.starts_with("http_requests_total{"))
-        .map(|l| l.rsplit_once(' ').map_or(l, |(series, _)| series).to_string())
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l, |(series, _)| series)
+                .to_string()
+        })
         .collect()
 }
 
 /// One request with an invented method, one to an invented path.
 async fn invent(s: &TestServer, i: usize) {
     let method = reqwest::Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
-    let resp = s.client.request(method, s.url("/health")).send().await.unwrap();
+    let resp = s
+        .client
+        .request(method, s.url("/health"))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(resp.status(), 200);
     let resp = s
         .client
@@ -382,7 +416,9 @@ async fn invent(s: &TestServer, i: usize) {
 
 #[tokio::test]
 async fn invented_methods_and_paths_add_no_metrics_series() {
-    let Some(s) = server(|_| {}).await else { return };
+    let Some(s) = server(|_| {}).await else {
+        return;
+    };
     // One of each first, so the series they fall into (`other`, `unmatched`) exist.
     invent(&s, 0).await;
     let before = request_series(&s).await;
@@ -400,6 +436,11 @@ async fn invented_methods_and_paths_add_no_metrics_series() {
         .filter(|l| !before.contains(l) && !l.contains("/metrics"))
         .collect();
     assert!(grown.is_empty(), "new series: {grown:?}");
-    assert!(after.len() <= before.len() + 1, "{} → {}", before.len(), after.len());
+    assert!(
+        after.len() <= before.len() + 1,
+        "{} → {}",
+        before.len(),
+        after.len()
+    );
     still_serves(&s).await;
 }
