@@ -354,6 +354,7 @@ fn host_thread(
 ) {
     let waiters = run_host(job, &load_tx, rx, shared);
     // Model and context are freed by now.
+    crate::backend::release_freed_memory();
     for w in waiters {
         let _ = w.send(());
     }
