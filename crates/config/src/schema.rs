@@ -349,8 +349,10 @@ impl Default for LimitsConfig {
             max_embedding_floats: 1 << 22,
             max_grammar_depth: 256,
             max_grammar_rules: 4096,
-            max_waiting_per_model: 64,
-            max_in_flight: 256,
+            // llama-server queues without bound, and 100 clients on 4 slots is an ordinary
+            // load (scripts/bench/serve_bench.py queue100): the bound is for floods.
+            max_waiting_per_model: 1024,
+            max_in_flight: 4096,
             header_timeout_seconds: 30,
             body_timeout_seconds: 120,
         }
