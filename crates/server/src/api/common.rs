@@ -69,14 +69,14 @@ pub fn keep_alive(v: Option<&Value>) -> Result<Option<KeepAlive>, ApiError> {
 pub struct Timed {
     pub generation: Generation,
     pub model: String,
-    deadline: Instant,
+    deadline: Deadline,
     state: SharedState,
 }
 
 impl Timed {
     /// The next output; a timeout ends the generation with an error.
     pub async fn next(&mut self) -> Option<Result<Output, ServiceError>> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self.deadline.left();
         match tokio::time::timeout(left, self.generation.next()).await {
             Ok(Some(Ok(Output::Done(d)))) => {
                 self.state.metrics.record(&self.model, &d.usage, &d.timings);
@@ -89,12 +89,12 @@ impl Timed {
 
     fn timed_out(&self) -> ServiceError {
         ServiceError::TimedOut {
-            seconds: self.state.config().server.timeout_seconds,
+            seconds: self.deadline.seconds,
         }
     }
 
     pub async fn collect(mut self) -> Result<service::Collected, ServiceError> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self.deadline.left();
         let model = std::mem::take(&mut self.model);
         let timed_out = self.timed_out();
         match tokio::time::timeout(left, self.generation.collect()).await {
@@ -111,9 +111,26 @@ impl Timed {
 }
 
 /// The request's deadline: `server.timeout_seconds` from now. Loading the model, waiting
-/// for a free one and generating all count against it.
-pub fn deadline(state: &AppState) -> Instant {
-    Instant::now() + Duration::from_secs(state.config().server.timeout_seconds)
+/// for a free one and generating all count against it. It keeps the seconds for the error
+/// that names them, so the configuration is read once per request.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    seconds: u64,
+}
+
+impl Deadline {
+    fn left(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
+pub fn deadline(config: &config::Config) -> Deadline {
+    let seconds = config.server.timeout_seconds;
+    Deadline {
+        at: Instant::now() + Duration::from_secs(seconds),
+        seconds,
+    }
 }
 
 /// A lease on the model `name` (loading it if needed), given up with 503 `NotReadyInTime`
@@ -123,14 +140,14 @@ pub async fn acquire(
     state: &AppState,
     name: &str,
     keep_alive: Option<KeepAlive>,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
     let acquiring = state.models.acquire(name, keep_alive);
-    match tokio::time::timeout_at(deadline.into(), acquiring).await {
+    match tokio::time::timeout_at(deadline.at.into(), acquiring).await {
         Ok(acquired) => Ok(acquired?),
         Err(_) => Err(ServiceError::NotReadyInTime {
             model: name.to_string(),
-            seconds: state.config().server.timeout_seconds,
+            seconds: deadline.seconds,
         }
         .into()),
     }
@@ -145,8 +162,9 @@ pub async fn start(
     keep_alive: Option<KeepAlive>,
     mut req: Request,
 ) -> Result<Timed, ApiError> {
-    service::limits::check(&mut req, &state.config().limits)?;
-    let deadline = deadline(state);
+    let config = state.config();
+    service::limits::check(&mut req, &config.limits)?;
+    let deadline = deadline(&config);
     let ticket = state.models.admit()?;
     let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;
     let custom = state.models.settings(&entry.id).await.chat_template;

@@ -81,7 +81,7 @@ pub async fn openai_embeddings(
     let name = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let ticket = state.models.admit()?;
-    let deadline = common::deadline(&state);
+    let deadline = common::deadline(&state.config());
     let (entry, model) = common::acquire(&state, &name, keep_alive, deadline).await?;
     let req_embed = EmbedRequest {
         inputs,

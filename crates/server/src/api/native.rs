@@ -223,7 +223,8 @@ pub async fn lease(
     model: Option<&str>,
 ) -> ApiResult<(String, service::ModelLease)> {
     let name = common::model_name(state, model)?;
-    let (entry, lease) = common::acquire(state, &name, None, common::deadline(state)).await?;
+    let (entry, lease) =
+        common::acquire(state, &name, None, common::deadline(&state.config())).await?;
     Ok((entry.id, lease))
 }
 
