@@ -6,6 +6,7 @@
 //!   HF Jinja template, the way Python Jinja2 would.
 //! - [`builtin`]: templates for models that ship none, and [`select`] to pick
 //!   between a custom, the model's and a built-in template.
+//! - [`named`]: llama.cpp's built-in template names (`--chat-template llama3`).
 //! - [`parse_tool_calls`] / [`ToolCallStream`]: tool calls out of generated
 //!   text, whole or streamed.
 //!
@@ -15,6 +16,7 @@
 pub mod builtin;
 mod error;
 mod message;
+pub mod named;
 mod roles;
 mod template;
 mod tools;
@@ -23,7 +25,7 @@ pub use builtin::{Family, SelectedTemplate, TemplateOrigin, detect_family, selec
 pub use error::TemplateError;
 pub use message::{ChatMessage, ContentPart, ImageUrl, MessageContent, Tool, ToolCall};
 pub use roles::Roles;
-pub use template::{ChatTemplate, RenderContext, strftime};
+pub use template::{ChatTemplate, ContentCaps, RenderContext, strftime};
 pub use tools::{
     ParsedMessage, StreamEvent, ToolCallFormat, ToolCallStream, collect_events, detect_format,
     parse_tool_calls,

@@ -96,6 +96,25 @@ pub enum MessageContent {
 }
 
 impl MessageContent {
+    /// The text parts joined with `separator` (other parts skipped), or the string itself.
+    /// llama.cpp joins with `"\n"` for templates that want a string, and with `"\n\n"` for
+    /// a final assistant message the reply continues.
+    pub fn text_joined(&self, separator: &str) -> String {
+        match self {
+            MessageContent::Text(text) => text.clone(),
+            MessageContent::Parts(parts) => {
+                let texts: Vec<&str> = parts
+                    .iter()
+                    .filter_map(|part| match part {
+                        ContentPart::Text { text } => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                texts.join(separator)
+            }
+        }
+    }
+
     /// The text parts concatenated, or the string itself.
     pub fn text(&self) -> String {
         match self {

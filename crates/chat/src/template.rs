@@ -12,8 +12,8 @@ use minijinja::Environment;
 use minijinja::value::Value;
 
 use crate::error::TemplateError;
-use crate::message::{ChatMessage, Tool};
-use context::ArgumentsAs;
+use crate::message::{ChatMessage, ContentPart, MessageContent, Tool};
+use context::{ArgumentsAs, ContentAs};
 use env::RaisedByTemplate;
 
 pub use strftime::strftime;
@@ -25,12 +25,38 @@ const TEMPLATE_NAME: &str = "chat_template";
 pub struct ChatTemplate {
     env: Environment<'static>,
     source: String,
+    content: ContentCaps,
+}
+
+/// Which shapes of message `content` a template renders, found by rendering a
+/// probe of each (llama.cpp's `supports_string_content` / `supports_typed_content`).
+/// Content is handed over in a shape the template takes: a list of text parts
+/// becomes a string for templates that concatenate `'...' + message['content']`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentCaps {
+    /// `content` as a string renders.
+    pub strings: bool,
+    /// `content` as a list of `{"type": "text", "text": ...}` parts renders its text.
+    pub parts: bool,
+}
+
+impl ContentCaps {
+    fn content_as(self) -> ContentAs {
+        match (self.strings, self.parts) {
+            (true, true) => ContentAs::AsGiven,
+            (false, true) => ContentAs::Parts,
+            // Neither probe rendered (a template that wants more than one user message):
+            // strings, llama.cpp's default.
+            _ => ContentAs::Strings,
+        }
+    }
 }
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatTemplate")
             .field("source_len", &self.source.len())
+            .field("content", &self.content)
             .finish()
     }
 }
@@ -46,8 +72,14 @@ pub struct RenderContext<'a> {
     pub add_generation_prompt: bool,
     pub bos_token: &'a str,
     pub eos_token: &'a str,
-    /// More template variables, e.g. `enable_thinking` (Qwen3) or
-    /// `date_string` (Llama 3). They cannot replace `messages` or `tools`.
+    /// The last message is the start of the reply, which the model continues:
+    /// the prompt is the conversation before it with a generation prompt, then
+    /// its text (llama.cpp's `continue_final_message`, and its prefill of a
+    /// trailing assistant message). `add_generation_prompt` is not used then.
+    pub continue_final_message: bool,
+    /// More template variables, e.g. `enable_thinking` (Qwen3). They cannot
+    /// replace `messages` or `tools`; they can replace the current date that
+    /// templates find in `date_string` and `datetime`, as llama.cpp sets them.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -57,6 +89,7 @@ impl Default for RenderContext<'_> {
             messages: &[],
             tools: None,
             add_generation_prompt: true,
+            continue_final_message: false,
             bos_token: "",
             eos_token: "",
             extra: serde_json::Map::new(),
@@ -88,10 +121,52 @@ impl ChatTemplate {
                     .unwrap_or_else(|| err.to_string()),
                 line: err.line(),
             })?;
-        Ok(ChatTemplate {
+        let mut template = ChatTemplate {
             env,
             source: source.to_owned(),
-        })
+            content: ContentCaps {
+                strings: true,
+                parts: false,
+            },
+        };
+        template.content = template.probe_content();
+        Ok(template)
+    }
+
+    /// Renders a one-message conversation with the content as a string, then as a
+    /// list of text parts; a shape counts when the probe text reaches the prompt as
+    /// text (a list printed as `[{'type': 'text', ...}]` does not count).
+    fn probe_content(&self) -> ContentCaps {
+        const PROBE: &str = "CONTENT_PROBE_TEXT";
+        let renders = |content: MessageContent| {
+            let messages = [ChatMessage {
+                content: Some(content),
+                ..ChatMessage::user("")
+            }];
+            match self.render_with(
+                &RenderContext::new(&messages),
+                ArgumentsAs::Object,
+                ContentAs::AsGiven,
+            ) {
+                Ok(prompt) => {
+                    prompt.contains(PROBE)
+                        && !prompt.contains("'type'")
+                        && !prompt.contains("\"type\"")
+                }
+                Err(_) => false,
+            }
+        };
+        ContentCaps {
+            strings: renders(MessageContent::Text(PROBE.into())),
+            parts: renders(MessageContent::Parts(vec![ContentPart::Text {
+                text: PROBE.into(),
+            }])),
+        }
+    }
+
+    /// Which shapes of message content the template renders.
+    pub fn content_caps(&self) -> ContentCaps {
+        self.content
     }
 
     /// The template source as given to [`ChatTemplate::new`].
@@ -101,12 +176,30 @@ impl ChatTemplate {
 
     /// Renders the prompt for a conversation.
     pub fn render(&self, ctx: &RenderContext<'_>) -> Result<String, TemplateError> {
-        let first = self.render_with(ctx, ArgumentsAs::Object);
+        if ctx.continue_final_message
+            && let Some((last, earlier)) = ctx.messages.split_last()
+        {
+            // llama.cpp: the conversation before it, its generation prompt, then the
+            // message's text (text parts joined with a blank line).
+            let head = RenderContext {
+                messages: earlier,
+                add_generation_prompt: true,
+                continue_final_message: false,
+                ..ctx.clone()
+            };
+            let mut prompt = self.render(&head)?;
+            if let Some(content) = &last.content {
+                prompt.push_str(&content.text_joined("\n\n"));
+            }
+            return Ok(prompt);
+        }
+        let content_as = self.content.content_as();
+        let first = self.render_with(ctx, ArgumentsAs::Object, content_as);
         match first {
             Err(TemplateError::Render(_)) if context::has_object_arguments(ctx.messages) => {
                 // Some templates (DeepSeek R1) build the call text with
                 // `'...' + arguments`, which only works on the JSON string.
-                match self.render_with(ctx, ArgumentsAs::String) {
+                match self.render_with(ctx, ArgumentsAs::String, content_as) {
                     Ok(prompt) => {
                         tracing::debug!("chat template needed tool-call arguments as strings");
                         Ok(prompt)
@@ -122,6 +215,7 @@ impl ChatTemplate {
         &self,
         ctx: &RenderContext<'_>,
         arguments_as: ArgumentsAs,
+        content_as: ContentAs,
     ) -> Result<String, TemplateError> {
         let mut vars: Vec<(String, Value)> = ctx
             .extra
@@ -132,7 +226,7 @@ impl ChatTemplate {
         let messages: Vec<Value> = ctx
             .messages
             .iter()
-            .map(|message| context::message_value(message, arguments_as))
+            .map(|message| context::message_value(message, arguments_as, content_as))
             .collect();
         let tools = match ctx.tools {
             Some(tools) if !tools.is_empty() => tools.iter().map(context::tool_value).collect(),
@@ -147,6 +241,16 @@ impl ChatTemplate {
             ),
             ("bos_token", Value::from(ctx.bos_token)),
             ("eos_token", Value::from(ctx.eos_token)),
+            // What llama.cpp's `common_chat_extra_context` gives every template:
+            // Llama 3.x prints `date_string`, firefunction-v2 `datetime`.
+            (
+                "date_string",
+                Value::from(strftime::strftime_now("%d %b %Y")),
+            ),
+            ("datetime", Value::from(strftime::strftime_now("%b %d %Y"))),
+            // firefunction-v2 writes `'...' + functions`: the tools as indented JSON, as
+            // llama.cpp's firefunction handler gave them ("" without tools).
+            ("functions", Value::from(functions_json(ctx.tools))),
         ];
         for (key, value) in defaults {
             // `extra` may override the BOS/EOS texts and the generation flag,
@@ -170,6 +274,16 @@ impl ChatTemplate {
                 "internal error while rendering the template".into(),
             )),
         }
+    }
+}
+
+fn functions_json(tools: Option<&[Tool]>) -> String {
+    match tools {
+        Some(tools) if !tools.is_empty() => {
+            let list: Vec<serde_json::Value> = tools.iter().map(Tool::to_openai).collect();
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        }
+        _ => String::new(),
     }
 }
 

@@ -523,3 +523,129 @@ fn every_real_template_renders_every_conversation_shape_or_says_why() {
         }
     }
 }
+
+/// "What is" and "the best book" as two text parts, as OpenAI clients send them.
+fn parts(texts: &[&str]) -> chat::MessageContent {
+    chat::MessageContent::Parts(
+        texts
+            .iter()
+            .map(|text| chat::ContentPart::Text {
+                text: (*text).to_owned(),
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn text_parts_are_joined_for_templates_that_want_strings() {
+    // SmolLM2 writes `'...' + message['content']`, which fails on a list ("string +
+    // sequence"); like llama.cpp, its parts arrive joined with a newline.
+    let t = template("smollm2-instruct.jinja");
+    assert_eq!(
+        t.content_caps(),
+        chat::ContentCaps {
+            strings: true,
+            parts: false
+        }
+    );
+    let messages = [
+        ChatMessage::system("Book"),
+        ChatMessage {
+            content: Some(parts(&["What is", "the best book"])),
+            ..ChatMessage::user("")
+        },
+    ];
+    assert_eq!(
+        render(&t, &RenderContext::new(&messages)),
+        "<|im_start|>system\nBook<|im_end|>\n\
+         <|im_start|>user\nWhat is\nthe best book<|im_end|>\n\
+         <|im_start|>assistant\n"
+    );
+}
+
+#[test]
+fn templates_that_take_parts_get_them_as_sent() {
+    // Gemma 3 iterates over parts itself (and takes strings too).
+    let t = template("gemma-3-it.jinja");
+    assert_eq!(
+        t.content_caps(),
+        chat::ContentCaps {
+            strings: true,
+            parts: true
+        }
+    );
+    let messages = [ChatMessage {
+        content: Some(parts(&["What is", "the best book"])),
+        ..ChatMessage::user("")
+    }];
+    let prompt = render(&t, &ctx(&messages, "<bos>", ""));
+    assert_eq!(
+        prompt,
+        "<bos><start_of_turn>user\nWhat isthe best book<end_of_turn>\n<start_of_turn>model\n"
+    );
+}
+
+#[test]
+fn continuing_the_final_message_renders_the_turn_open() {
+    // llama.cpp's prefill: the conversation before it with a generation prompt, then
+    // the message's text, parts joined with a blank line.
+    let t = template("llama-3.1-instruct.jinja");
+    for (content, expected) in [
+        (chat::MessageContent::Text("Whill".into()), "Whill"),
+        (parts(&["Wh", "ill"]), "Wh\n\nill"),
+    ] {
+        let messages = [
+            ChatMessage::system("Book"),
+            ChatMessage::user("What is the best book"),
+            ChatMessage {
+                content: Some(content),
+                ..ChatMessage::assistant("")
+            },
+        ];
+        let ctx = RenderContext {
+            continue_final_message: true,
+            add_generation_prompt: false,
+            ..llama_ctx(&messages)
+        };
+        let prompt = render(&t, &ctx);
+        assert!(
+            prompt.ends_with(&format!(
+                "<|start_header_id|>user<|end_header_id|>\n\nWhat is the best book<|eot_id|>\
+                 <|start_header_id|>assistant<|end_header_id|>\n\n{expected}"
+            )),
+            "{prompt}"
+        );
+    }
+}
+
+fn today(format: &str) -> String {
+    chat::strftime(
+        format,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+}
+
+#[test]
+fn templates_see_todays_date_as_llama_cpp_gives_it() {
+    // firefunction-v2 prints `datetime`, which only llama.cpp's context defines
+    // ("%b %d %Y"); Llama 3.1 prints `date_string` ("%d %b %Y") when it is defined.
+    let messages = [ChatMessage::user("What is today?")];
+    let prompt = render(
+        &template("firefunction-v2.jinja"),
+        &RenderContext::new(&messages),
+    );
+    assert!(prompt.contains(&today("%b %d %Y")), "{prompt}");
+    let prompt = render(
+        &template("llama-3.1-instruct.jinja"),
+        &RenderContext::new(&messages),
+    );
+    assert!(prompt.contains(&today("%d %b %Y")), "{prompt}");
+    // A request's own value wins.
+    let mut ctx = RenderContext::new(&messages);
+    ctx.extra.insert("datetime".into(), json!("Jan 01 2000"));
+    let prompt = render(&template("firefunction-v2.jinja"), &ctx);
+    assert!(prompt.contains("Jan 01 2000"), "{prompt}");
+}

@@ -139,6 +139,21 @@ pub struct ServeArgs {
     /// Model to load at start (id, alias or path)
     #[arg(short = 'm', long)]
     pub model: Option<String>,
+    /// Chat template for every model without one set for it: a llama.cpp built-in name
+    /// (chatml, llama3, gemma, mistral-v7, command-r, ...) or Jinja text [config:
+    /// models.chat_template]
+    #[arg(long, value_name = "NAME_OR_JINJA")]
+    pub chat_template: Option<String>,
+    /// Read that chat template (Jinja) from a file [config: models.chat_template]
+    #[arg(long, value_name = "FILE", conflicts_with = "chat_template")]
+    pub chat_template_file: Option<PathBuf>,
+    /// Prompt with the built-in template of the model's family, not the Jinja template in
+    /// its file [config: models.jinja = false]
+    #[arg(long, overrides_with = "jinja")]
+    pub no_jinja: bool,
+    /// Prompt with the Jinja template in the model's file (the default) [config: models.jinja]
+    #[arg(long, overrides_with = "no_jinja")]
+    pub jinja: bool,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,8 @@ pub enum Kind {
     Paths,
     /// A path, unset when empty.
     Path,
+    /// Any text (a template), taken verbatim; unset when empty.
+    Text,
     /// `auto` or a layer count.
     GpuLayers,
     /// One of a few words (case-insensitive).
@@ -96,6 +98,12 @@ impl Kind {
                 }
                 Value::String(v.to_owned())
             }
+            Kind::Text => {
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                Value::String(raw.to_owned())
+            }
             Kind::Keys => api_keys(v)?,
             Kind::GpuLayers => match v.parse::<GpuLayers>()? {
                 GpuLayers::Auto => Value::String("auto".to_owned()),
@@ -127,6 +135,7 @@ impl Kind {
                 Kind::Word
                 | Kind::Secret
                 | Kind::Path
+                | Kind::Text
                 | Kind::GpuLayers
                 | Kind::Choice(_)
                 | Kind::Filter,
@@ -181,6 +190,7 @@ impl Kind {
             Kind::Keys => "list of key tables",
             Kind::Paths => "list of paths",
             Kind::Path => "path",
+            Kind::Text => "text",
             Kind::GpuLayers => "integer or `auto`",
             Kind::Choice(_) => "string",
             Kind::Filter => "filter directives",

@@ -194,6 +194,13 @@ pub struct ModelsConfig {
     /// Prompt tokens one decode step may take while other slots are generating (chunked
     /// prefill): bounds how long a long prompt freezes the running streams.
     pub prefill_chunk: u32,
+    /// The chat template of every model without one set for it: one of llama.cpp's built-in
+    /// names (`chat::named`) or Jinja text. `None` = the model's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_template: Option<String>,
+    /// Prompt with the Jinja template in a model's file; `false` = the built-in template of
+    /// its family (llama-server's `--no-jinja`).
+    pub jinja: bool,
 }
 
 impl Default for ModelsConfig {
@@ -211,6 +218,8 @@ impl Default for ModelsConfig {
             threads: None,
             // The engine's default (`engine::DEFAULT_PREFILL_CHUNK`, one default ubatch).
             prefill_chunk: 512,
+            chat_template: None,
+            jinja: true,
         }
     }
 }

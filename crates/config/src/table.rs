@@ -268,6 +268,22 @@ pub static SETTINGS: &[Setting] = &[
         "Prompt tokens per decode step while other slots generate (chunked prefill): smaller \
          keeps running streams smoother while a long prompt is read, larger reads it faster.",
     ),
+    key(
+        "models.chat_template",
+        "LLAMA_DASHBOARD_MODELS_CHAT_TEMPLATE",
+        Kind::Text,
+        "Chat template for every model without one set for it in the dashboard: one of \
+         llama.cpp's built-in names (`chatml`, `llama3`, `gemma`, `mistral-v7`, `command-r`, ...) \
+         or Jinja template text; unset = the model's own (`--chat-template`, \
+         `--chat-template-file`).",
+    ),
+    key(
+        "models.jinja",
+        "LLAMA_DASHBOARD_MODELS_JINJA",
+        Kind::Bool,
+        "Prompt with the Jinja chat template in the model's file; false = the built-in \
+         template of the model's family, like llama-server's built-in formats (`--no-jinja`).",
+    ),
     // [sources]
     key(
         "sources.ollama",

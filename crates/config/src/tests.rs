@@ -523,6 +523,9 @@ fn non_default_config() -> Config {
     c.models.threads = Some(6);
     c.models.n_gpu_layers = GpuLayers::Count(0);
     c.models.ctx_size = 0;
+    // Template text keeps its layout.
+    c.models.chat_template = Some(" {{ messages }}\n".into());
+    c.models.jinja = false;
     c.sources.huggingface_dir = Some("/hf".into());
     c.sampling.temperature = 0.7;
     c.sampling.min_p = 0.0;

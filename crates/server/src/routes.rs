@@ -147,6 +147,12 @@ pub fn table() -> Routes {
                 )],
             )
             .model(
+                p("/chat/completions/input_tokens"),
+                tag,
+                post(openai::chat_input_tokens),
+                &[("post", "Count the prompt tokens of a chat request")],
+            )
+            .model(
                 p("/completions"),
                 tag,
                 post(openai::completions),

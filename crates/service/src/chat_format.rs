@@ -46,6 +46,19 @@ impl SpecialTokens {
     }
 }
 
+/// Which template a model is prompted with, as the user chose it (the model's own unless
+/// set otherwise). [`crate::Models::template_choice`] makes it for a model.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TemplateChoice {
+    /// Jinja source set for this model in the dashboard, else for every model
+    /// (`models.chat_template`, a built-in name already turned into its source); wins over
+    /// the model's own template.
+    pub custom: Option<String>,
+    /// Leave the Jinja template in the model's file aside and use the built-in template of
+    /// its family (`models.jinja = false`, llama-server's `--no-jinja`).
+    pub builtin_only: bool,
+}
+
 /// A compiled chat template for one model, with what it implies.
 pub struct ChatFormat {
     template: ChatTemplate,
@@ -73,16 +86,21 @@ impl std::fmt::Debug for ChatFormat {
 }
 
 impl ChatFormat {
-    /// Chooses and compiles the template for a model (`custom` wins over the model's own).
+    /// Chooses and compiles the template for a model (a custom one wins over the model's own).
     pub fn build(
         info: &ModelInfo,
         special: &SpecialTokens,
-        custom: Option<&str>,
+        choice: &TemplateChoice,
     ) -> Result<Self, TemplateError> {
         let has_token = |t: &str| special.has(t);
+        let from_model = if choice.builtin_only {
+            None
+        } else {
+            info.chat_template.as_deref()
+        };
         let selected = chat::select(
-            custom,
-            info.chat_template.as_deref(),
+            choice.custom.as_deref(),
+            from_model,
             &info.architecture,
             &has_token,
         );
@@ -125,13 +143,12 @@ impl ChatFormat {
         self.template.source()
     }
 
-    /// The prompt text for `messages` (and `tools`), ending with the assistant's turn
-    /// header when `add_generation_prompt`.
+    /// The prompt text for `messages` (and `tools`), ending as `ending` says.
     pub fn render(
         &self,
         messages: &[ChatMessage],
         tools: &[Tool],
-        add_generation_prompt: bool,
+        ending: PromptEnding,
         extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<String, TemplateError> {
         let rewritten;
@@ -147,7 +164,8 @@ impl ChatFormat {
             bos_token: &self.bos,
             eos_token: &self.eos,
             tools: (self.renders_tools && !tools.is_empty()).then_some(tools),
-            add_generation_prompt,
+            add_generation_prompt: ending == PromptEnding::GenerationPrompt,
+            continue_final_message: ending == PromptEnding::ContinueFinalMessage,
             extra,
             ..RenderContext::new(messages)
         };
@@ -160,7 +178,12 @@ impl ChatFormat {
         messages: &[ChatMessage],
         tools: &[Tool],
     ) -> Result<Prompt, TemplateError> {
-        let text = self.render(messages, tools, true, serde_json::Map::new())?;
+        let text = self.render(
+            messages,
+            tools,
+            PromptEnding::GenerationPrompt,
+            serde_json::Map::new(),
+        )?;
         Ok(self.to_prompt(text))
     }
 
@@ -182,6 +205,19 @@ impl ChatFormat {
             _ => None,
         }
     }
+}
+
+/// How a rendered conversation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PromptEnding {
+    /// With the header of a new assistant turn (`add_generation_prompt`).
+    #[default]
+    GenerationPrompt,
+    /// After the last message (`add_generation_prompt: false`).
+    LastMessage,
+    /// Inside the last message, which the reply continues (`continue_final_message`, or a
+    /// trailing assistant message: llama-server's prefill).
+    ContinueFinalMessage,
 }
 
 fn needs_tool_polyfill(messages: &[ChatMessage]) -> bool {

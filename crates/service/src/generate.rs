@@ -6,6 +6,7 @@
 //! template here, tool calls are parsed out of the text here, and output constraints
 //! (JSON mode, forced tool calls) become grammars here, so no adapter repeats any of it.
 
+use crate::chat_format::{PromptEnding, TemplateChoice};
 use crate::error::ServiceError;
 use crate::limits::Ticket;
 use crate::loader::LoadedModel;
@@ -26,7 +27,7 @@ pub enum Input {
     Prompt(Prompt),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ChatInput {
     pub messages: Vec<ChatMessage>,
     pub tools: Vec<Tool>,
@@ -35,6 +36,102 @@ pub struct ChatInput {
     pub template_kwargs: Map<String, Value>,
     /// Several calls in one reply (OpenAI's default).
     pub parallel_tool_calls: bool,
+    /// End the prompt with a new assistant turn's header (default true).
+    pub add_generation_prompt: bool,
+    /// The reply continues the last message (vLLM's and transformers' name for it). A
+    /// trailing assistant message is continued without it, as llama-server does.
+    pub continue_final_message: bool,
+}
+
+impl Default for ChatInput {
+    fn default() -> Self {
+        ChatInput {
+            messages: Vec::new(),
+            tools: Vec::new(),
+            tool_choice: ToolChoice::default(),
+            template_kwargs: Map::new(),
+            parallel_tool_calls: false,
+            add_generation_prompt: true,
+            continue_final_message: false,
+        }
+    }
+}
+
+impl ChatInput {
+    /// llama-server's rules for how the prompt ends, checked before any work: a trailing
+    /// assistant message is the start of the reply (its "prefill"), but not two of them;
+    /// `continue_final_message` excludes `add_generation_prompt`; a message with tool calls
+    /// cannot be continued. Settles the two flags (calling it again changes nothing).
+    pub fn check_ending(&mut self) -> Result<(), ServiceError> {
+        let last_is_assistant =
+            |messages: &[ChatMessage]| messages.last().is_some_and(|m| m.role == "assistant");
+        if !self.continue_final_message && last_is_assistant(&self.messages) {
+            if last_is_assistant(&self.messages[..self.messages.len() - 1]) {
+                return Err(ServiceError::invalid(
+                    "messages",
+                    "Cannot have 2 or more assistant messages at the end of the list.",
+                ));
+            }
+            self.continue_final_message = true;
+            self.add_generation_prompt = false;
+        }
+        if self.continue_final_message && self.add_generation_prompt {
+            return Err(ServiceError::invalid(
+                "continue_final_message",
+                "Cannot set both add_generation_prompt and continue_final_message to true.",
+            ));
+        }
+        if self.continue_final_message
+            && self
+                .messages
+                .last()
+                .is_some_and(|m| m.role == "assistant" && !m.tool_calls.is_empty())
+        {
+            return Err(ServiceError::invalid(
+                "continue_final_message",
+                "Cannot continue an assistant message that contains tool calls.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Messages are there and the prompt's ending is settled ([`check_ending`](Self::check_ending)).
+    pub fn validate(&mut self) -> Result<(), ServiceError> {
+        if self.messages.is_empty() {
+            return Err(ServiceError::invalid("messages", "must not be empty"));
+        }
+        self.check_ending()
+    }
+
+    /// How the rendered prompt ends (after [`check_ending`](Self::check_ending)).
+    fn ending(&self) -> PromptEnding {
+        if self.continue_final_message {
+            PromptEnding::ContinueFinalMessage
+        } else if self.add_generation_prompt {
+            PromptEnding::GenerationPrompt
+        } else {
+            PromptEnding::LastMessage
+        }
+    }
+}
+
+/// What every API family's request must satisfy beyond its own shape, checked before a model
+/// is acquired: how a chat prompt ends ([`ChatInput::check_ending`]) and that a JSON schema
+/// is a schema (an object, or `true`/`false`).
+pub fn validate(req: &mut Request) -> Result<(), ServiceError> {
+    if let Input::Chat(chat) = &mut req.input {
+        chat.validate()?;
+    }
+    if let ResponseFormat::JsonSchema(schema) = &req.response_format
+        && !schema.is_object()
+        && !schema.is_boolean()
+    {
+        return Err(ServiceError::invalid(
+            "response_format.schema",
+            "must be a JSON schema object",
+        ));
+    }
+    Ok(())
 }
 
 /// OpenAI's `tool_choice`.
@@ -283,12 +380,12 @@ pub struct Collected {
 /// requests wait for it; the request runs with the caps of `[limits]`.
 pub async fn start(
     lease: ModelLease,
-    custom_template: Option<&str>,
+    template: &TemplateChoice,
     req: Request,
     mut ticket: Ticket,
 ) -> Result<Generation, ServiceError> {
     ticket.on_model(lease.id(), lease.handle.info().n_slots)?;
-    let (mut params, tools) = prepare(&lease, custom_template, req)?;
+    let (mut params, tools) = prepare(&lease, template, req)?;
     params.caps = ticket.caps();
     let events = lease.handle.generate(params).await?;
     Ok(Generation {
@@ -305,12 +402,41 @@ pub async fn start(
 /// The prompt text a chat request renders to (for `/apply-template`).
 pub fn render_chat(
     model: &LoadedModel,
-    custom_template: Option<&str>,
-    chat: &ChatInput,
+    template: &TemplateChoice,
+    mut chat: ChatInput,
 ) -> Result<String, ServiceError> {
-    let format = model.chat_format(custom_template)?;
-    let tools = visible_tools(chat);
-    Ok(format.render(&chat.messages, tools, true, chat.template_kwargs.clone())?)
+    chat.validate()?;
+    let format = model.chat_format(template)?;
+    let tools = visible_tools(&chat);
+    Ok(format.render(
+        &chat.messages,
+        tools,
+        chat.ending(),
+        chat.template_kwargs.clone(),
+    )?)
+}
+
+/// How many tokens the prompt of a chat request is (llama-server's
+/// `/chat/completions/input_tokens`), counted as the engine would tokenize it.
+pub async fn count_chat_tokens(
+    model: &LoadedModel,
+    template: &TemplateChoice,
+    chat: ChatInput,
+) -> Result<usize, ServiceError> {
+    let text = render_chat(model, template, chat)?;
+    let format = model.chat_format(template)?;
+    match format.to_prompt(text) {
+        Prompt::Text {
+            text,
+            add_special,
+            parse_special,
+        } => Ok(model
+            .handle
+            .tokenize(&text, add_special, parse_special)
+            .await?
+            .len()),
+        _ => unreachable!("a chat prompt is text"),
+    }
 }
 
 fn visible_tools(chat: &ChatInput) -> &[Tool] {
@@ -325,36 +451,26 @@ fn visible_tools(chat: &ChatInput) -> &[Tool] {
 /// tool call, the template's stop strings; and the tool-call syntax to parse, if any.
 fn prepare(
     model: &LoadedModel,
-    custom_template: Option<&str>,
+    template: &TemplateChoice,
     req: Request,
 ) -> Result<(GenerateRequest, Option<ToolCallFormat>), ServiceError> {
     let mut params = req.params;
     let format_grammar = match &req.response_format {
         ResponseFormat::Text => None,
         ResponseFormat::JsonObject => Some(Grammar::JsonSchema(json!({"type": "object"}))),
-        ResponseFormat::JsonSchema(schema) => {
-            if !schema.is_object() && !schema.is_boolean() {
-                return Err(ServiceError::invalid(
-                    "response_format.json_schema.schema",
-                    "must be a JSON schema object",
-                ));
-            }
-            Some(Grammar::JsonSchema(schema.clone()))
-        }
+        // An object (or `true`/`false`): `validate` refused anything else.
+        ResponseFormat::JsonSchema(schema) => Some(Grammar::JsonSchema(schema.clone())),
     };
     let mut tool_format = None;
     match req.input {
         Input::Prompt(p) => params.prompt = p,
         Input::Chat(chat) => {
-            if chat.messages.is_empty() {
-                return Err(ServiceError::invalid("messages", "must not be empty"));
-            }
-            let format = model.chat_format(custom_template)?;
+            let format = model.chat_format(template)?;
             let tools = visible_tools(&chat);
             params.prompt = format.to_prompt(format.render(
                 &chat.messages,
                 tools,
-                true,
+                chat.ending(),
                 chat.template_kwargs.clone(),
             )?);
             for s in &format.stops {

@@ -31,7 +31,7 @@ mod models;
 mod resolve;
 mod sampling;
 
-pub use chat_format::{ChatFormat, SpecialTokens};
+pub use chat_format::{ChatFormat, PromptEnding, SpecialTokens, TemplateChoice};
 pub use deployments::{
     Deployment, DeploymentEvent, DeploymentState, Deployments, OpenPort, PortServer, StartRequest,
 };

@@ -78,9 +78,11 @@ impl LimitExceeded {
     }
 }
 
-/// Checks a generation request against the limits, before it is queued. A request that
+/// Checks a generation request, before a model is acquired or anything queued: what every
+/// request must satisfy ([`crate::generate::validate`]), then the limits. A request that
 /// asks no token limit gets `limits.max_response_tokens` as its limit when that is set.
 pub fn check(req: &mut Request, limits: &Limits) -> Result<(), ServiceError> {
+    crate::generate::validate(req)?;
     check_params(&mut req.params, limits)?;
     match &req.input {
         Input::Prompt(p) => check_prompt(p, "prompt", limits),

@@ -1,6 +1,6 @@
 //! The engine behind the model manager: how a [`LoadSpec`] becomes a running model.
 
-use crate::chat_format::{ChatFormat, SpecialTokens};
+use crate::chat_format::{ChatFormat, SpecialTokens, TemplateChoice};
 use crate::error::ServiceError;
 use engine::{ContextParams, ModelHandle, ModelHost, ModelParams};
 use serde::{Deserialize, Serialize};
@@ -18,8 +18,8 @@ pub struct LoadSpec {
 pub struct LoadedModel {
     pub handle: ModelHandle,
     special: SpecialTokens,
-    /// Compiled templates by custom template text (`None` = the model's own or built-in).
-    formats: Mutex<HashMap<Option<String>, Arc<ChatFormat>>>,
+    /// Compiled templates by the user's choice.
+    formats: Mutex<HashMap<TemplateChoice, Arc<ChatFormat>>>,
 }
 
 impl LoadedModel {
@@ -32,19 +32,18 @@ impl LoadedModel {
         }
     }
 
-    /// The chat format for this model with an optional custom template; compiled once.
-    pub fn chat_format(&self, custom: Option<&str>) -> Result<Arc<ChatFormat>, ServiceError> {
-        let key = custom.map(str::to_owned);
+    /// The chat format for this model with the user's choice of template; compiled once.
+    pub fn chat_format(&self, choice: &TemplateChoice) -> Result<Arc<ChatFormat>, ServiceError> {
         let mut formats = self.formats.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = formats.get(&key) {
+        if let Some(f) = formats.get(choice) {
             return Ok(f.clone());
         }
         let f = Arc::new(ChatFormat::build(
             self.handle.info(),
             &self.special,
-            custom,
+            choice,
         )?);
-        formats.insert(key, f.clone());
+        formats.insert(choice.clone(), f.clone());
         Ok(f)
     }
 }

@@ -2,6 +2,7 @@
 //! the store (alias, favorite, template, launch parameters), and what the manager has
 //! loaded. Every protocol resolves a request's `model` field here.
 
+use crate::chat_format::TemplateChoice;
 use crate::error::ServiceError;
 use crate::limits::{Admission, Ticket};
 use crate::load_params::{load_spec, manager_config};
@@ -147,6 +148,28 @@ impl Models {
             .flatten()
             .flatten()
             .unwrap_or_else(|| ModelSettings::none(id))
+    }
+
+    /// The template a model is prompted with, as the user chose it: the one set for it in the
+    /// dashboard, else `models.chat_template` (a llama.cpp built-in name becomes its source);
+    /// and whether the model's own Jinja template is left aside (`models.jinja`).
+    pub async fn template_choice(&self, id: &str) -> Result<TemplateChoice, ServiceError> {
+        let config = self.config();
+        let custom = match self.settings(id).await.chat_template {
+            Some(own) => Some(own),
+            None => match config.chat_template.as_deref() {
+                Some(value) => Some(
+                    chat::named::template_source(value)
+                        .map_err(|e| ServiceError::Template(format!("models.chat_template: {e}")))?
+                        .into_owned(),
+                ),
+                None => None,
+            },
+        };
+        Ok(TemplateChoice {
+            custom,
+            builtin_only: !config.jinja,
+        })
     }
 
     /// Every stored settings row, by model id.

@@ -15,13 +15,33 @@ pub enum ArgumentsAs {
     String,
 }
 
+/// How message content is handed to the template: the shape it can render
+/// ([`super::ContentCaps`]), as llama.cpp's `messages_inp_normalizer` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentAs {
+    /// As the client sent it: the template takes strings and part lists.
+    AsGiven,
+    /// Part lists become their text parts joined with `"\n"`: templates that
+    /// write `'...' + message['content']` fail on a list.
+    Strings,
+    /// Strings become one text part: templates that only iterate over parts.
+    Parts,
+}
+
 /// A message as a map with only the fields that are present: templates test
 /// `'tool_calls' in message` and `message.tool_calls is defined`.
-pub fn message_value(message: &ChatMessage, arguments_as: ArgumentsAs) -> Value {
+pub fn message_value(
+    message: &ChatMessage,
+    arguments_as: ArgumentsAs,
+    content_as: ContentAs,
+) -> Value {
     let mut fields: Vec<(&str, Value)> = vec![("role", Value::from(message.role.as_str()))];
     // `content` is always there, `None` when absent: templates check
     // `message['content'] is none` / `is not none` on tool-call messages.
-    fields.push(("content", content_value(message.content.as_ref())));
+    fields.push((
+        "content",
+        content_value(message.content.as_ref(), content_as),
+    ));
     if !message.tool_calls.is_empty() {
         let calls: Vec<Value> = message
             .tool_calls
@@ -42,11 +62,20 @@ pub fn message_value(message: &ChatMessage, arguments_as: ArgumentsAs) -> Value 
     Value::from_pairs(fields)
 }
 
-fn content_value(content: Option<&MessageContent>) -> Value {
-    match content {
-        None => Value::from(()),
-        Some(MessageContent::Text(text)) => Value::from(text.as_str()),
-        Some(MessageContent::Parts(parts)) => parts
+fn content_value(content: Option<&MessageContent>, content_as: ContentAs) -> Value {
+    match (content, content_as) {
+        (None, _) => Value::from(()),
+        (Some(MessageContent::Text(text)), ContentAs::Parts) => {
+            Value::from(vec![Value::from_pairs([
+                ("type", Value::from("text")),
+                ("text", Value::from(text.as_str())),
+            ])])
+        }
+        (Some(MessageContent::Text(text)), _) => Value::from(text.as_str()),
+        (Some(content @ MessageContent::Parts(_)), ContentAs::Strings) => {
+            Value::from(content.text_joined("\n"))
+        }
+        (Some(MessageContent::Parts(parts)), _) => parts
             .iter()
             .map(|part| json_value(&part.to_json()))
             .collect(),
@@ -130,7 +159,11 @@ mod tests {
 
     #[test]
     fn absent_fields_are_not_in_the_map() {
-        let value = message_value(&ChatMessage::user("hi"), ArgumentsAs::Object);
+        let value = message_value(
+            &ChatMessage::user("hi"),
+            ArgumentsAs::Object,
+            ContentAs::AsGiven,
+        );
         let keys: Vec<String> = value
             .try_iter()
             .unwrap()
@@ -145,7 +178,7 @@ mod tests {
             ToolCall::new("a", "f", r#"{"z": 1, "a": [true]}"#),
             ToolCall::new("b", "g", "not json"),
         ]);
-        let value = message_value(&message, ArgumentsAs::Object);
+        let value = message_value(&message, ArgumentsAs::Object, ContentAs::AsGiven);
         let calls = value.get_attr("tool_calls").unwrap();
         let first = calls
             .get_item_by_index(0)

@@ -54,7 +54,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let entry = locate(ctx, &args.model)?;
     let models = Models::new(Vec::new(), ctx.store().ok(), ctx.config.models.clone());
     models.admission().set_config(ctx.config.limits.clone());
-    let custom_template = models.settings(&entry.id).await.chat_template;
+    let template = models.template_choice(&entry.id).await?;
 
     // A prompt from the arguments and/or piped standard input means: answer once.
     let mut once = (!args.prompt.is_empty()).then(|| args.prompt.join(" "));
@@ -71,7 +71,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
 
     let lease = load(&models, &entry).await?;
     let format = lease
-        .chat_format(custom_template.as_deref())
+        .chat_format(&template)
         .context("compiling the chat template")?;
     tracing::info!(template = %format.origin, "chat template");
 
@@ -81,7 +81,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let mut session = Session {
         models: &models,
         entry: &entry,
-        custom_template,
+        template,
         settings: Settings {
             sampling,
             max_tokens: u32::try_from(args.n_predict).ok(),
@@ -303,7 +303,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<()> {
 struct Session<'a> {
     models: &'a Models,
     entry: &'a catalog::ModelEntry,
-    custom_template: Option<String>,
+    template: service::TemplateChoice,
     settings: Settings,
 }
 
@@ -335,9 +335,7 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
         .acquire_with(session.entry, &one_slot())
         .await?;
     let ticket = session.models.admit()?;
-    let mut stream =
-        service::generate::start(lease, session.custom_template.as_deref(), request, ticket)
-            .await?;
+    let mut stream = service::generate::start(lease, &session.template, request, ticket).await?;
     let mut out = std::io::stdout();
     let mut reply = String::new();
     let mut interrupted = false;

@@ -2,7 +2,7 @@
 //! validated with the same messages), then the server crate runs.
 
 use crate::args::{GlobalArgs, ServeArgs};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use config::Paths;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,8 +10,15 @@ use std::time::Duration;
 
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let paths = Paths::resolve(global.config_dir.clone(), global.data_dir.clone())?;
-    let loaded = config::load(&paths, std::env::vars_os(), &overrides(&args))?;
+    let mut flags = overrides(&args);
+    if let Some(file) = &args.chat_template_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("--chat-template-file {}", file.display()))?;
+        flags.push(("models.chat_template".into(), text));
+    }
+    let loaded = config::load(&paths, std::env::vars_os(), &flags)?;
     let config = loaded.config;
+    check_chat_template(&config)?;
     let filter = std::env::var(config::LOG_ENV).unwrap_or_else(|_| match global.verbose {
         0 => format!("{},tower_http=warn", config.log.level.as_str()),
         1 => "debug,tower_http=info".into(),
@@ -92,7 +99,21 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
     put("sampling.temperature", a.temp.map(|v| v.to_string()));
     put("sampling.top_k", a.top_k.map(|v| v.to_string()));
     put("sampling.top_p", a.top_p.map(|v| v.to_string()));
+    put("models.chat_template", a.chat_template.clone());
+    if a.no_jinja || a.jinja {
+        put("models.jinja", Some(a.jinja.to_string()));
+    }
     o
+}
+
+/// A server-wide chat template must name a template we have or compile, as llama-server
+/// refuses to start with one it cannot use (a per-request error would hit every chat).
+fn check_chat_template(config: &config::Config) -> Result<()> {
+    if let Some(value) = &config.models.chat_template {
+        let source = chat::named::template_source(value)?;
+        chat::ChatTemplate::new(&source).context("models.chat_template")?;
+    }
+    Ok(())
 }
 
 /// A TOML array literal (JSON string escaping is valid TOML basic-string escaping).
@@ -147,5 +168,34 @@ mod tests {
         assert_eq!(c.server.rate_limit_per_minute, 30);
         // Switches not given leave the configuration alone.
         assert!(serve_overrides(&[]).is_empty());
+    }
+
+    #[test]
+    fn template_flags_become_config_keys() {
+        let config = |args: &[&str]| {
+            let mut c = config::Config::default();
+            for (k, v) in &serve_overrides(args) {
+                c.set(k, v).unwrap();
+            }
+            c
+        };
+        let c = config(&["--chat-template", "llama3", "--no-jinja"]);
+        assert_eq!(c.models.chat_template.as_deref(), Some("llama3"));
+        assert!(!c.models.jinja);
+        // The last of --jinja / --no-jinja wins, as in llama-server.
+        assert!(config(&["--no-jinja", "--jinja"]).models.jinja);
+        assert!(!config(&["--jinja", "--no-jinja"]).models.jinja);
+        // Jinja text is kept as given, whitespace and all.
+        let c = config(&["--chat-template", " {{ messages[0].content }}\n"]);
+        assert_eq!(
+            c.models.chat_template.as_deref(),
+            Some(" {{ messages[0].content }}\n")
+        );
+        assert!(super::check_chat_template(&c).is_ok());
+        let c = config(&["--chat-template", "gpt-oss"]);
+        let err = super::check_chat_template(&c).unwrap_err().to_string();
+        assert!(err.contains("gpt-oss"), "{err}");
+        let c = config(&["--chat-template", "{% if %}"]);
+        assert!(super::check_chat_template(&c).is_err());
     }
 }

@@ -350,7 +350,7 @@ async fn template_get(state: &SharedState, entry: &ModelEntry) -> ApiResult<Json
     let embedded = file.chat_template().map(str::to_owned);
     let in_use = match state.models.peek(&entry.id) {
         Some(m) => {
-            let f = m.chat_format(custom.as_deref())?;
+            let f = m.chat_format(&state.models.template_choice(&entry.id).await?)?;
             Some(json!({"origin": f.origin.to_string(), "template": f.source()}))
         }
         None => None,

@@ -167,8 +167,8 @@ pub async fn start(
     let deadline = deadline(&config);
     let ticket = state.models.admit()?;
     let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;
-    let custom = state.models.settings(&entry.id).await.chat_template;
-    let generation = service::generate::start(lease, custom.as_deref(), req, ticket).await?;
+    let template = state.models.template_choice(&entry.id).await?;
+    let generation = service::generate::start(lease, &template, req, ticket).await?;
     Ok(Timed {
         generation,
         model: entry.id,

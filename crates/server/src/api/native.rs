@@ -304,6 +304,8 @@ pub struct ApplyTemplateRequest {
     pub tools: Option<Vec<Value>>,
     pub tool_choice: Option<Value>,
     pub chat_template_kwargs: Option<serde_json::Map<String, Value>>,
+    pub add_generation_prompt: Option<bool>,
+    pub continue_final_message: Option<bool>,
 }
 
 pub async fn apply_template(
@@ -311,15 +313,17 @@ pub async fn apply_template(
     ApiJson(req): ApiJson<ApplyTemplateRequest>,
 ) -> ApiResult<Json<Value>> {
     let (id, model) = lease(&state, req.model.as_deref()).await?;
-    let custom = state.models.settings(&id).await.chat_template;
+    let template = state.models.template_choice(&id).await?;
     let chat = ChatInput {
         messages: req.messages,
         tools: super::openai::parse_tools(req.tools.as_deref())?,
         tool_choice: super::openai::parse_tool_choice(req.tool_choice.as_ref())?,
         template_kwargs: req.chat_template_kwargs.unwrap_or_default(),
         parallel_tool_calls: true,
+        add_generation_prompt: req.add_generation_prompt.unwrap_or(true),
+        continue_final_message: req.continue_final_message.unwrap_or(false),
     };
-    let prompt = service::generate::render_chat(&model, custom.as_deref(), &chat)?;
+    let prompt = service::generate::render_chat(&model, &template, chat)?;
     Ok(Json(json!({"prompt": prompt})))
 }
 
@@ -334,8 +338,8 @@ pub async fn props(
 ) -> ApiResult<Json<Value>> {
     let (id, model) = lease(&state, q.model.as_deref()).await?;
     let info = model.handle.info();
-    let custom = state.models.settings(&id).await.chat_template;
-    let format = model.chat_format(custom.as_deref())?;
+    let template = state.models.template_choice(&id).await?;
+    let format = model.chat_format(&template)?;
     let defaults = generation_settings(&service::GenerateRequest {
         sampling: state.sampling().params(),
         ..Default::default()

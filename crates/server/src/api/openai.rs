@@ -101,9 +101,35 @@ pub struct ChatCompletionRequest {
     pub top_logprobs: Option<u32>,
     pub n: Option<u32>,
     pub chat_template_kwargs: Option<Map<String, Value>>,
+    /// llama-server / vLLM: end the prompt with a new assistant turn (default true).
+    pub add_generation_prompt: Option<bool>,
+    /// vLLM / transformers: the reply continues the last message (`true`, or llama-server's
+    /// `"content"` / `"reasoning_content"`).
+    pub continue_final_message: Option<Value>,
     pub keep_alive: Option<Value>,
     #[serde(flatten)]
     pub sampling: GenFields,
+}
+
+impl ChatCompletionRequest {
+    /// The conversation part of the request (messages, tools, template options), for the
+    /// chat route and for counting its prompt's tokens.
+    fn chat_input(&mut self) -> ApiResult<ChatInput> {
+        check_roles(&self.messages)?;
+        Ok(ChatInput {
+            messages: std::mem::take(&mut self.messages),
+            tools: parse_tools(self.tools.as_deref())?,
+            tool_choice: parse_tool_choice(self.tool_choice.as_ref())?,
+            template_kwargs: self.chat_template_kwargs.take().unwrap_or_default(),
+            parallel_tool_calls: self.parallel_tool_calls.unwrap_or(true),
+            add_generation_prompt: self.add_generation_prompt.unwrap_or(true),
+            continue_final_message: matches!(&self.continue_final_message, Some(Value::Bool(true)))
+                || matches!(
+                    self.continue_final_message.as_ref().and_then(Value::as_str),
+                    Some("content" | "reasoning_content")
+                ),
+        })
+    }
 }
 
 /// Parses OpenAI's `tools` list.
@@ -160,8 +186,9 @@ pub fn parse_response_format(v: Option<&Value>) -> ApiResult<ResponseFormat> {
     match kind {
         "text" => Ok(ResponseFormat::Text),
         "json_object" => Ok(match v.get("schema") {
-            // llama-server accepts a schema here too.
-            Some(s) if s.is_object() => ResponseFormat::JsonSchema(s.clone()),
+            // llama-server accepts a schema here too (the service refuses one that is not
+            // a schema).
+            Some(s) if !s.is_null() => ResponseFormat::JsonSchema(s.clone()),
             _ => ResponseFormat::JsonObject,
         }),
         "json_schema" => {
@@ -172,12 +199,6 @@ pub fn parse_response_format(v: Option<&Value>) -> ApiResult<ResponseFormat> {
                 .ok_or_else(|| {
                     ApiError::invalid("response_format.json_schema.schema", "is required")
                 })?;
-            if !schema.is_object() {
-                return Err(ApiError::invalid(
-                    "response_format.json_schema.schema",
-                    "must be an object",
-                ));
-            }
             Ok(ResponseFormat::JsonSchema(schema.clone()))
         }
         other => Err(ApiError::invalid(
@@ -205,6 +226,21 @@ fn check_n(n: Option<u32>) -> ApiResult<()> {
     }
 }
 
+/// `POST /chat/completions/input_tokens` (llama-server): how many tokens the prompt of this
+/// chat request is, rendered and tokenized as the chat route would, without generating.
+pub async fn chat_input_tokens(
+    State(state): State<SharedState>,
+    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
+) -> ApiResult<Json<Value>> {
+    let chat = req.chat_input()?;
+    let (id, model) = super::native::lease(&state, req.model.as_deref()).await?;
+    let template = state.models.template_choice(&id).await?;
+    let n = service::generate::count_chat_tokens(&model, &template, chat).await?;
+    Ok(Json(
+        json!({"input_tokens": n, "object": "response.input_tokens"}),
+    ))
+}
+
 /// What a chat or completion response needs to know while it is written.
 #[derive(Clone)]
 struct Meta {
@@ -217,15 +253,10 @@ struct Meta {
 
 pub async fn chat_completions(
     State(state): State<SharedState>,
-    ApiJson(req): ApiJson<ChatCompletionRequest>,
+    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> ApiResult<Response> {
     check_n(req.n)?;
-    if req.messages.is_empty() {
-        return Err(ApiError::invalid("messages", "must not be empty"));
-    }
-    check_roles(&req.messages)?;
-    let tools = parse_tools(req.tools.as_deref())?;
-    let tool_choice = parse_tool_choice(req.tool_choice.as_ref())?;
+    let chat = req.chat_input()?;
     let response_format = parse_response_format(req.response_format.as_ref())?;
     let mut params = req.sampling.to_request(&state.sampling())?;
     let logprobs = req.logprobs.unwrap_or(false);
@@ -238,13 +269,7 @@ pub async fn chat_completions(
     let model = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let request = Request {
-        input: Input::Chat(ChatInput {
-            messages: req.messages,
-            tools,
-            tool_choice,
-            template_kwargs: req.chat_template_kwargs.unwrap_or_default(),
-            parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
-        }),
+        input: Input::Chat(chat),
         params,
         response_format,
     };

@@ -251,8 +251,8 @@ pub async fn create(
             messages,
             tools,
             tool_choice,
-            template_kwargs: Default::default(),
             parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
+            ..Default::default()
         }),
         params,
         response_format,

@@ -11,6 +11,7 @@ mod golden;
 mod malformed;
 mod native;
 mod openai;
+mod templates;
 
 #[path = "../support/mod.rs"]
 mod support;
