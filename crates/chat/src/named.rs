@@ -239,25 +239,26 @@ mod tests {
             ChatMessage::system("You are a test."),
             ChatMessage::user("Hi there"),
         ];
-        assert_eq!(
-            render("command-r", &messages),
-            "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>You are a test.<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hi there<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>"
-        );
-        assert_eq!(
-            render("vicuna", &messages),
-            "You are a test.\n\nUSER: Hi there\nASSISTANT:"
-        );
-        assert_eq!(
-            render("openchat", &messages),
-            "You are a test.<|end_of_turn|>GPT4 Correct User: Hi there<|end_of_turn|>GPT4 Correct Assistant:"
-        );
-        assert_eq!(
-            render("mistral-v7", &messages),
-            "[SYSTEM_PROMPT] You are a test.[/SYSTEM_PROMPT][INST] Hi there[/INST]"
-        );
-        assert_eq!(
-            render("llama4", &messages),
-            "<|header_start|>system<|header_end|>\n\nYou are a test.<|eot|><|header_start|>user<|header_end|>\n\nHi there<|eot|><|header_start|>assistant<|header_end|>\n\n"
-        );
+        for (name, expected) in [
+            (
+                "command-r",
+                "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>You are a test.<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hi there<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>",
+            ),
+            ("vicuna", "You are a test.\n\nUSER: Hi there\nASSISTANT:"),
+            (
+                "openchat",
+                "You are a test.<|end_of_turn|>GPT4 Correct User: Hi there<|end_of_turn|>GPT4 Correct Assistant:",
+            ),
+            (
+                "mistral-v7",
+                "[SYSTEM_PROMPT] You are a test.[/SYSTEM_PROMPT][INST] Hi there[/INST]",
+            ),
+            (
+                "llama4",
+                "<|header_start|>system<|header_end|>\n\nYou are a test.<|eot|><|header_start|>user<|header_end|>\n\nHi there<|eot|><|header_start|>assistant<|header_end|>\n\n",
+            ),
+        ] {
+            assert_eq!(render(name, &messages), expected, "{name}");
+        }
     }
 }
