@@ -236,16 +236,17 @@ pub fn select(
 // into the prompt.
 
 /// Macros shared by the built-in templates: `text(content)` flattens string or
-/// multi-part content to text; `args(call)` prints a call's arguments as JSON;
+/// multi-part content to text (parts joined with newlines); `args(call)` prints a call's arguments as JSON;
 /// `tool_instructions(tools)` tells a model without a native tool syntax how to
 /// call tools (as JSON that `GenericJson` parses); `call_json(calls)` writes
 /// calls back in that same JSON.
 macro_rules! prelude {
     () => {
         concat!(
+            // Text parts joined with a newline, as llama.cpp's built-in formats join them.
             "{%- macro text(content) %}{% if content is string %}{{ content }}",
-            "{% elif content %}{% for part in content %}{% if part.type == 'text' %}{{ part.text }}",
-            "{% endif %}{% endfor %}{% endif %}{% endmacro %}\n",
+            "{% elif content %}{{ content | selectattr('type', 'equalto', 'text') | map(attribute='text') | join('\\n') }}",
+            "{% endif %}{% endmacro %}\n",
             "{%- macro args(call) %}{% if call.function.arguments is string %}",
             "{{ call.function.arguments }}{% else %}{{ call.function.arguments | tojson }}",
             "{% endif %}{% endmacro %}\n",

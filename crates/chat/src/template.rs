@@ -26,6 +26,9 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     source: String,
     content: ContentCaps,
+    /// A system message reaches the prompt (Gemma 2's template raises on one instead); when
+    /// not, it is merged into the next message, as llama.cpp does.
+    system_role: bool,
 }
 
 /// Which shapes of message `content` a template renders, found by rendering a
@@ -128,9 +131,57 @@ impl ChatTemplate {
                 strings: true,
                 parts: false,
             },
+            system_role: true,
         };
         template.content = template.probe_content();
+        template.system_role = template.probe_system_role();
         Ok(template)
+    }
+
+    /// Whether a system message's text reaches the prompt.
+    fn probe_system_role(&self) -> bool {
+        const PROBE: &str = "SYSTEM_PROBE_TEXT";
+        let messages = [ChatMessage::system(PROBE), ChatMessage::user("user")];
+        self.render_with(
+            &RenderContext::new(&messages),
+            ArgumentsAs::Object,
+            self.content.content_as(),
+        )
+        .is_ok_and(|prompt| prompt.contains(PROBE))
+    }
+
+    /// llama.cpp's adjustments before rendering: `developer` becomes `system` (except for
+    /// GPT-OSS's channel format, which knows it), and a system message a template cannot
+    /// render is merged into the message after it (or dropped when alone). `None` when
+    /// the conversation stays as it is.
+    fn adjusted(&self, messages: &[ChatMessage]) -> Option<Vec<ChatMessage>> {
+        let map_developer =
+            !self.source.contains("<|channel|>") && messages.iter().any(|m| m.role == "developer");
+        let merge_system = !self.system_role
+            && messages
+                .first()
+                .is_some_and(|m| m.role == "system" || map_developer && m.role == "developer");
+        if !map_developer && !merge_system {
+            return None;
+        }
+        let mut out = messages.to_vec();
+        if map_developer {
+            for message in out.iter_mut().filter(|m| m.role == "developer") {
+                message.role = "system".into();
+            }
+        }
+        if merge_system && out.first().is_some_and(|m| m.role == "system") {
+            let system = out.remove(0);
+            if let Some(next) = out.first_mut() {
+                let text = next
+                    .content
+                    .as_ref()
+                    .map(|c| c.text_joined("\n"))
+                    .unwrap_or_default();
+                next.content = Some(MessageContent::Text(format!("{}\n{text}", system.text())));
+            }
+        }
+        Some(out)
     }
 
     /// Renders a one-message conversation with the content as a string, then as a
@@ -193,6 +244,18 @@ impl ChatTemplate {
             }
             return Ok(prompt);
         }
+        let adjusted = self.adjusted(ctx.messages);
+        let adjusted_ctx;
+        let ctx = match &adjusted {
+            Some(messages) => {
+                adjusted_ctx = RenderContext {
+                    messages,
+                    ..ctx.clone()
+                };
+                &adjusted_ctx
+            }
+            None => ctx,
+        };
         let content_as = self.content.content_as();
         let first = self.render_with(ctx, ArgumentsAs::Object, content_as);
         match first {

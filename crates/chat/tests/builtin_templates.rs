@@ -294,3 +294,30 @@ fn family_names_parse() {
     );
     assert!(err.contains("gemma"), "{err}");
 }
+
+#[test]
+fn text_parts_are_joined_with_newlines_like_llama_cpp_builtin_formats() {
+    let content = chat::MessageContent::Parts(vec![
+        chat::ContentPart::Text {
+            text: "What is".into(),
+        },
+        chat::ContentPart::ImageUrl {
+            image_url: chat::ImageUrl {
+                url: "data:,".into(),
+                detail: None,
+            },
+        },
+        chat::ContentPart::Text {
+            text: "the best book".into(),
+        },
+    ]);
+    let messages = [ChatMessage {
+        content: Some(content),
+        ..ChatMessage::user("")
+    }];
+    let template = ChatTemplate::new(Family::ChatML.template_source()).unwrap();
+    assert_eq!(
+        template.render(&RenderContext::new(&messages)).unwrap(),
+        "<|im_start|>user\nWhat is\nthe best book<|im_end|>\n<|im_start|>assistant\n"
+    );
+}

@@ -369,15 +369,22 @@ fn gemma_2() {
          <start_of_turn>user\nWhat is 2+2?<end_of_turn>\n\
          <start_of_turn>model\n"
     );
+    // Its template raises "System role not supported"; like llama.cpp, the system text
+    // goes into the first user message instead.
     let messages = chat_with_system();
-    let err = t.render(&ctx(&messages, "<bos>", "<eos>")).unwrap_err();
     assert_eq!(
-        err,
-        TemplateError::Raised("System role not supported".into())
+        render(&t, &ctx(&messages, "<bos>", "<eos>")),
+        "<bos><start_of_turn>user\nYou are a helpful assistant.\nHello!<end_of_turn>\n\
+         <start_of_turn>model\nHi there! How can I help?<end_of_turn>\n\
+         <start_of_turn>user\nWhat is 2+2?<end_of_turn>\n\
+         <start_of_turn>model\n"
     );
-    assert_eq!(
-        err.to_string(),
-        "the model's chat template rejected the conversation: System role not supported"
+    // OpenAI's `developer` role is a system message to templates, as in llama.cpp.
+    let mut messages = chat_with_system();
+    messages[0].role = "developer".into();
+    assert!(
+        render(&t, &ctx(&messages, "<bos>", "<eos>"))
+            .starts_with("<bos><start_of_turn>user\nYou are a helpful assistant.\nHello!")
     );
     let messages = [ChatMessage::user("a"), ChatMessage::user("b")];
     assert_eq!(
