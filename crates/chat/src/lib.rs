@@ -9,6 +9,8 @@
 //! - [`named`]: llama.cpp's built-in template names (`--chat-template llama3`).
 //! - [`parse_tool_calls`] / [`ToolCallStream`]: tool calls out of generated
 //!   text, whole or streamed.
+//! - [`ThinkingTags`] / [`ReasoningSplitter`]: a thinking model's reasoning apart
+//!   from its answer, whole or streamed.
 //!
 //! Nothing here touches llama.cpp: inputs and outputs are text. Stop strings and token
 //! bytes → text live with the token loop, in `engine::stop`.
@@ -17,6 +19,7 @@ pub mod builtin;
 mod error;
 mod message;
 pub mod named;
+mod reasoning;
 mod roles;
 mod template;
 mod tools;
@@ -24,6 +27,9 @@ mod tools;
 pub use builtin::{Family, SelectedTemplate, TemplateOrigin, detect_family, select};
 pub use error::TemplateError;
 pub use message::{ChatMessage, ContentPart, ImageUrl, MessageContent, Tool, ToolCall};
+pub use reasoning::{
+    ReasoningFormat, ReasoningSplitter, SplitPiece, ThinkingTags, split_reasoning, template_thinks,
+};
 pub use roles::Roles;
 pub use template::{ChatTemplate, ContentCaps, RenderContext, strftime};
 pub use tools::{

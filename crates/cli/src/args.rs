@@ -94,6 +94,17 @@ pub struct ServeArgs {
     /// Default top-p [config: sampling.top_p]
     #[arg(long)]
     pub top_p: Option<f64>,
+    /// How thinking models return their thoughts: none (left in content), auto, deepseek or
+    /// deepseek-legacy (in reasoning_content) [config: reasoning.format, default auto]
+    #[arg(long, value_name = "FORMAT")]
+    pub reasoning_format: Option<String>,
+    /// Whether thinking models think: on, off or auto (on where the template supports it)
+    /// [config: reasoning.thinking, default auto]
+    #[arg(long, value_name = "on|off|auto")]
+    pub reasoning: Option<String>,
+    /// Thinking budget in tokens: -1 = no limit, 0 = no thinking [config: reasoning.budget]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub reasoning_budget: Option<i64>,
     /// Key required on inference routes [config: server.api_key, env: LLAMA_DASHBOARD_API_KEY]
     #[arg(long)]
     pub api_key: Option<String>,

@@ -44,6 +44,7 @@ pub struct Config {
     pub models: ModelsConfig,
     pub sources: SourcesConfig,
     pub sampling: SamplingConfig,
+    pub reasoning: ReasoningConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
 }
@@ -297,6 +298,30 @@ impl Default for SamplingConfig {
             top_p: 0.95,
             min_p: 0.05,
             repeat_penalty: 1.0,
+        }
+    }
+}
+
+/// `[reasoning]`: thinking models, as llama-server's `--reasoning-format`, `--reasoning` and
+/// `--reasoning-budget` set them; requests override them (`reasoning_format`,
+/// `chat_template_kwargs.enable_thinking`, `reasoning_effort`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReasoningConfig {
+    /// `none`, `auto`, `deepseek` or `deepseek-legacy`.
+    pub format: String,
+    /// `on`, `off` or `auto`.
+    pub thinking: String,
+    /// -1 (no limit) or 0 (no thinking).
+    pub budget: i32,
+}
+
+impl Default for ReasoningConfig {
+    fn default() -> Self {
+        ReasoningConfig {
+            format: "auto".into(),
+            thinking: "auto".into(),
+            budget: -1,
         }
     }
 }

@@ -353,6 +353,25 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Float(FloatRange::Above(0.0)),
         "Default repetition penalty; 1 = disabled.",
     ),
+    // [reasoning]
+    key(
+        "reasoning.format",
+        "LLAMA_DASHBOARD_REASONING_FORMAT",
+        Kind::Choice(&["none", "auto", "deepseek", "deepseek-legacy"]),
+        "How a thinking model's thoughts are returned: `none` leaves them in `content`; `auto`, `deepseek` and `deepseek-legacy` put them in `reasoning_content` (also in stream deltas), as llama-server's `--reasoning-format`. Requests may set `reasoning_format`.",
+    ),
+    key(
+        "reasoning.thinking",
+        "LLAMA_DASHBOARD_REASONING_THINKING",
+        Kind::Choice(&["on", "off", "auto"]),
+        "Whether thinking models think (the template's `enable_thinking`): `auto` turns it on for templates that support it; `chat_template_kwargs.enable_thinking` overrides it per request. llama-server's `--reasoning`.",
+    ),
+    key(
+        "reasoning.budget",
+        "LLAMA_DASHBOARD_REASONING_BUDGET",
+        int(-1, 0),
+        "Thinking budget in tokens: -1 = no limit, 0 = no thinking (as `reasoning.thinking = off`). llama-server's `--reasoning-budget`; budgets above 0 are not supported yet.",
+    ),
     // [limits]
     key(
         "limits.max_prompt_chars",

@@ -3,8 +3,8 @@
 //! how that model writes tool calls.
 
 use chat::{
-    ChatMessage, ChatTemplate, Family, RenderContext, TemplateError, TemplateOrigin, Tool,
-    ToolCallFormat,
+    ChatMessage, ChatTemplate, Family, RenderContext, TemplateError, TemplateOrigin,
+    ThinkingTags, Tool, ToolCallFormat,
 };
 use engine::{ModelHandle, ModelInfo, Prompt};
 use std::collections::HashMap;
@@ -74,6 +74,11 @@ pub struct ChatFormat {
     /// The template renders assistant `tool_calls` and `tool` messages; otherwise they are
     /// rewritten into plain text turns it can render.
     pub renders_tool_calls: bool,
+    /// The tags this model thinks in, when its template shows it thinks.
+    pub thinking: Option<ThinkingTags>,
+    /// The template reacts to `enable_thinking` or thinks (llama-server's "supports thinking"):
+    /// `--reasoning auto` turns thinking on for these templates only.
+    pub supports_thinking: bool,
 }
 
 impl std::fmt::Debug for ChatFormat {
@@ -81,6 +86,7 @@ impl std::fmt::Debug for ChatFormat {
         f.debug_struct("ChatFormat")
             .field("origin", &self.origin)
             .field("tool_format", &self.tool_format)
+            .field("thinking", &self.thinking)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +132,8 @@ impl ChatFormat {
             // We describe the tools ourselves and ask for plain JSON.
             ToolCallFormat::GenericJson
         };
+        let thinking = ThinkingTags::detect(source);
+        let supports_thinking = chat::template_thinks(source);
         Ok(ChatFormat {
             template,
             origin: selected.origin,
@@ -135,6 +143,8 @@ impl ChatFormat {
             tool_format,
             renders_tools,
             renders_tool_calls,
+            thinking,
+            supports_thinking,
         })
     }
 
@@ -170,6 +180,27 @@ impl ChatFormat {
             ..RenderContext::new(messages)
         };
         self.template.render(&ctx)
+    }
+
+    /// What the template writes for the assistant's turn header (`add_generation_prompt`):
+    /// the rendering with it minus the rendering without it, as llama.cpp computes it. A
+    /// thinking template may end it inside an open (or already closed) thinking block.
+    pub fn generation_header(
+        &self,
+        prompt: &str,
+        messages: &[ChatMessage],
+        tools: &[Tool],
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> String {
+        let Ok(without) = self.render(messages, tools, PromptEnding::LastMessage, extra) else {
+            return String::new();
+        };
+        let common = prompt
+            .char_indices()
+            .zip(without.chars())
+            .find(|((_, a), b)| a != b)
+            .map_or(prompt.len().min(without.len()), |((at, _), _)| at);
+        prompt[common..].to_owned()
     }
 
     /// The prompt for `messages`, ready for the engine.

@@ -6,12 +6,16 @@
 //! template here, tool calls are parsed out of the text here, and output constraints
 //! (JSON mode, forced tool calls) become grammars here, so no adapter repeats any of it.
 
-use crate::chat_format::{PromptEnding, TemplateChoice};
+use crate::chat_format::{ChatFormat, PromptEnding, TemplateChoice};
 use crate::error::ServiceError;
 use crate::limits::Ticket;
 use crate::loader::LoadedModel;
 use crate::models::ModelLease;
-use chat::{ChatMessage, StreamEvent, Tool, ToolCallFormat, ToolCallStream};
+use crate::reasoning::{self, Thinking};
+use chat::{
+    ChatMessage, ReasoningSplitter, SplitPiece, StreamEvent, ThinkingTags, Tool, ToolCallFormat,
+    ToolCallStream,
+};
 use engine::{
     Event, EventStream, FinishReason, GenerateRequest, Grammar, Prompt, Timings, TokenProbs, Usage,
 };
@@ -41,6 +45,8 @@ pub struct ChatInput {
     /// The reply continues the last message (vLLM's and transformers' name for it). A
     /// trailing assistant message is continued without it, as llama-server does.
     pub continue_final_message: bool,
+    /// The request's say on thinking models (`ReasoningDefaults::apply` fills in the server's).
+    pub thinking: Thinking,
 }
 
 impl Default for ChatInput {
@@ -53,6 +59,7 @@ impl Default for ChatInput {
             parallel_tool_calls: false,
             add_generation_prompt: true,
             continue_final_message: false,
+            thinking: Thinking::default(),
         }
     }
 }
@@ -203,6 +210,8 @@ pub struct Done {
 /// What a [`Generation`] yields.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
+    /// A thinking model's thoughts (OpenAI-style `reasoning_content`), before its reply.
+    Reasoning { text: String },
     /// Reply text. `token`/`probs` are set when the text is exactly one token's output
     /// (they are not while tool-call parsing may have held text back).
     Text {
@@ -227,6 +236,8 @@ pub enum Output {
 /// A running generation. Holds the model's lease; dropping it cancels the request.
 pub struct Generation {
     events: EventStream,
+    /// Splits thoughts from the reply when the model thinks and they are to be returned apart.
+    reasoning: Option<ReasoningSplitter>,
     tools: Option<ToolCallStream>,
     pending: VecDeque<Output>,
     saw_tool_call: bool,
@@ -255,25 +266,34 @@ impl Generation {
                     self.finished = true;
                     return Some(Err(e.into()));
                 }
-                Some(Event::Token { text, token, probs }) => match &mut self.tools {
-                    None => {
-                        return Some(Ok(Output::Text {
-                            text,
-                            token: Some(token),
-                            probs,
-                        }));
+                Some(Event::Token { text, token, probs }) => {
+                    let piece = match &mut self.reasoning {
+                        None => None,
+                        Some(splitter) => Some(splitter.push(&text)),
+                    };
+                    match piece {
+                        // The text is all reply: pass it on with its token.
+                        None if self.tools.is_none() => {
+                            return Some(Ok(Output::Text {
+                                text,
+                                token: Some(token),
+                                probs,
+                            }));
+                        }
+                        None => self.reply(text),
+                        Some(piece) => self.split(piece),
                     }
-                    Some(stream) => {
-                        let events = stream.push(&text);
-                        self.queue(events);
-                    }
-                },
+                }
                 Some(Event::Done {
                     finish_reason,
                     usage,
                     timings,
                     slot_id,
                 }) => {
+                    if let Some(splitter) = &mut self.reasoning {
+                        let piece = splitter.finish();
+                        self.split(piece);
+                    }
                     if let Some(stream) = &mut self.tools {
                         let events = stream.finish();
                         self.queue(events);
@@ -297,6 +317,33 @@ impl Generation {
                     self.finished = true;
                 }
             }
+        }
+    }
+
+    /// Queues thoughts, then passes the reply text on.
+    fn split(&mut self, piece: SplitPiece) {
+        if !piece.reasoning.is_empty() {
+            self.pending.push_back(Output::Reasoning {
+                text: piece.reasoning,
+            });
+        }
+        if !piece.content.is_empty() {
+            self.reply(piece.content);
+        }
+    }
+
+    /// Reply text: through the tool-call parser when tools are on.
+    fn reply(&mut self, text: String) {
+        match &mut self.tools {
+            Some(stream) => {
+                let events = stream.push(&text);
+                self.queue(events);
+            }
+            None => self.pending.push_back(Output::Text {
+                text,
+                token: None,
+                probs: None,
+            }),
         }
     }
 
@@ -324,6 +371,7 @@ impl Generation {
         let mut out = Collected::default();
         while let Some(o) = self.next().await {
             match o? {
+                Output::Reasoning { text } => out.reasoning.push_str(&text),
                 Output::Text { text, token, probs } => {
                     out.text.push_str(&text);
                     if let Some(t) = token {
@@ -367,6 +415,8 @@ impl Generation {
 #[derive(Debug, Clone, Default)]
 pub struct Collected {
     pub text: String,
+    /// A thinking model's thoughts, when returned apart (empty otherwise).
+    pub reasoning: String,
     pub tokens: Vec<i32>,
     /// `(text, token, probs)` per generated token, when asked for.
     pub probs: Vec<(String, i32, TokenProbs)>,
@@ -385,13 +435,37 @@ pub async fn start(
     mut ticket: Ticket,
 ) -> Result<Generation, ServiceError> {
     ticket.on_model(lease.id(), lease.handle.info().n_slots)?;
-    let (mut params, tools) = prepare(&lease, template, req)?;
+    let Prepared {
+        mut params,
+        tool_format,
+        thinking,
+    } = prepare(&lease, template, req)?;
     params.caps = ticket.caps();
     let events = lease.handle.generate(params).await?;
+    let mut pending = VecDeque::new();
+    let reasoning = match thinking {
+        Some(ReplyThinking {
+            tags,
+            prefix,
+            extract: true,
+        }) => Some(ReasoningSplitter::new(tags, &prefix)),
+        // Left in the reply, thoughts read as llama-server gives them: with the part of the
+        // block that the prompt opened.
+        Some(ReplyThinking { prefix, .. }) if !prefix.is_empty() => {
+            pending.push_back(Output::Text {
+                text: prefix,
+                token: None,
+                probs: None,
+            });
+            None
+        }
+        _ => None,
+    };
     Ok(Generation {
         events,
-        tools: tools.map(ToolCallStream::new),
-        pending: VecDeque::new(),
+        reasoning,
+        tools: tool_format.map(ToolCallStream::new),
+        pending,
         saw_tool_call: false,
         finished: false,
         _lease: lease,
@@ -407,13 +481,7 @@ pub fn render_chat(
 ) -> Result<String, ServiceError> {
     chat.validate()?;
     let format = model.chat_format(template)?;
-    let tools = visible_tools(&chat);
-    Ok(format.render(
-        &chat.messages,
-        tools,
-        chat.ending(),
-        chat.template_kwargs.clone(),
-    )?)
+    Ok(render(&format, &chat)?.prompt)
 }
 
 /// How many tokens the prompt of a chat request is (llama-server's
@@ -439,6 +507,56 @@ pub async fn count_chat_tokens(
     }
 }
 
+/// A chat rendered for generation.
+struct Rendered {
+    prompt: String,
+    thinking: Option<ReplyThinking>,
+}
+
+/// How a thinking model's reply is to be read.
+struct ReplyThinking {
+    tags: ThinkingTags,
+    /// The part of the thinking block the prompt already wrote (`<think>\n`, or a whole empty
+    /// block when thinking is off): the reply continues it.
+    prefix: String,
+    /// Return thoughts apart (`reasoning_content`), or leave them in the reply.
+    extract: bool,
+}
+
+/// Renders a conversation with `enable_thinking` set as the request, the server and the
+/// template decide, and finds where the reply starts in a thinking block.
+fn render(format: &ChatFormat, chat: &ChatInput) -> Result<Rendered, ServiceError> {
+    let tools = visible_tools(chat);
+    let mut extra = chat.template_kwargs.clone();
+    let enable = reasoning::enable_thinking(chat, format.supports_thinking)?;
+    extra.insert("enable_thinking".into(), Value::Bool(enable));
+    let ending = chat.ending();
+    let prompt = format.render(&chat.messages, tools, ending, extra.clone())?;
+    // Only a new assistant turn can open a thinking block for the reply; a continued
+    // message is read from its start.
+    let thinking = format.thinking.map(|tags| {
+        let header = if ending == PromptEnding::GenerationPrompt {
+            format.generation_header(&prompt, &chat.messages, tools, extra)
+        } else {
+            String::new()
+        };
+        ReplyThinking {
+            tags,
+            prefix: tags.forced_prefix(&header).to_owned(),
+            extract: chat.thinking.format.unwrap_or_default().extracts(),
+        }
+    });
+    Ok(Rendered { prompt, thinking })
+}
+
+/// What [`prepare`] makes of a request.
+struct Prepared {
+    params: GenerateRequest,
+    /// The tool-call syntax to parse, if any.
+    tool_format: Option<ToolCallFormat>,
+    thinking: Option<ReplyThinking>,
+}
+
 fn visible_tools(chat: &ChatInput) -> &[Tool] {
     if chat.tool_choice == ToolChoice::None {
         &[]
@@ -448,12 +566,12 @@ fn visible_tools(chat: &ChatInput) -> &[Tool] {
 }
 
 /// Builds the engine request: the prompt, the grammar for the response format or a forced
-/// tool call, the template's stop strings; and the tool-call syntax to parse, if any.
+/// tool call, the template's stop strings; and how to read the reply (thoughts, tool calls).
 fn prepare(
     model: &LoadedModel,
     template: &TemplateChoice,
     req: Request,
-) -> Result<(GenerateRequest, Option<ToolCallFormat>), ServiceError> {
+) -> Result<Prepared, ServiceError> {
     let mut params = req.params;
     let format_grammar = match &req.response_format {
         ResponseFormat::Text => None,
@@ -462,17 +580,15 @@ fn prepare(
         ResponseFormat::JsonSchema(schema) => Some(Grammar::JsonSchema(schema.clone())),
     };
     let mut tool_format = None;
+    let mut thinking = None;
     match req.input {
         Input::Prompt(p) => params.prompt = p,
         Input::Chat(chat) => {
             let format = model.chat_format(template)?;
             let tools = visible_tools(&chat);
-            params.prompt = format.to_prompt(format.render(
-                &chat.messages,
-                tools,
-                chat.ending(),
-                chat.template_kwargs.clone(),
-            )?);
+            let rendered = render(&format, &chat)?;
+            params.prompt = format.to_prompt(rendered.prompt);
+            thinking = rendered.thinking;
             for s in &format.stops {
                 if !params.stop.contains(s) {
                     params.stop.push(s.clone());
@@ -505,7 +621,11 @@ fn prepare(
         }
         params.grammar = Some(g);
     }
-    Ok((params, tool_format))
+    Ok(Prepared {
+        params,
+        tool_format,
+        thinking,
+    })
 }
 
 /// The JSON schema that forces a tool call for `required` or a named function.

@@ -14,6 +14,8 @@
 //!   state machine; the HTTP server only serves their ports).
 //! - [`generate`]: the protocol-neutral [`Request`] and the [`Output`] stream every API
 //!   adapter maps to its own wire format.
+//! - [`reasoning`]: thinking models: the request's [`Thinking`], the server's
+//!   [`ReasoningDefaults`] and the `enable_thinking` a template renders with.
 //! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
 //!   is queued; [`Admission`]: the bound on requests in flight and the engine caps.
 
@@ -28,6 +30,7 @@ pub mod limits;
 mod load_params;
 mod loader;
 mod models;
+pub mod reasoning;
 mod resolve;
 mod sampling;
 
@@ -46,7 +49,9 @@ pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_con
 pub use loader::{EngineLoader, LoadSpec, LoadedModel};
 pub use models::{ModelLease, Models, roots};
 pub use resolve::resolve;
+pub use reasoning::{ReasoningDefaults, Thinking};
 pub use sampling::SamplingDefaults;
+pub use chat::ReasoningFormat;
 
 /// The engine's data types that cross this layer: requests and their results, embeddings,
 /// LoRA, devices, memory estimates and benchmark parameters. The server and the CLI take them

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, json};
 use service::{
     ChatInput, Finish, GenerateRequest, Input, ModelLease, Models, Output, Request, ResponseFormat,
-    SamplingDefaults, SamplingParams,
+    ReasoningDefaults, SamplingDefaults, SamplingParams,
 };
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -48,6 +48,8 @@ struct Settings {
     max_tokens: Option<u32>,
     system: Option<String>,
     timings: bool,
+    /// `[reasoning]`: whether thinking models think, and how their thoughts come back.
+    reasoning: ReasoningDefaults,
 }
 
 async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
@@ -87,6 +89,7 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
             max_tokens: u32::try_from(args.n_predict).ok(),
             system: args.system.clone(),
             timings: args.timings,
+            reasoning: ReasoningDefaults::from_config(&ctx.config.reasoning),
         },
     };
     let mut history: Vec<ChatMessage> = Vec::new();
@@ -321,11 +324,13 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
     let mut params = GenerateRequest::default();
     params.sampling = s.sampling.clone();
     params.max_tokens = s.max_tokens;
+    let mut chat = ChatInput {
+        messages,
+        ..Default::default()
+    };
+    s.reasoning.apply(&mut chat);
     let request = Request {
-        input: Input::Chat(ChatInput {
-            messages,
-            ..Default::default()
-        }),
+        input: Input::Chat(chat),
         params,
         response_format: ResponseFormat::Text,
     };
@@ -344,6 +349,8 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
     loop {
         tokio::select! {
             ev = stream.next() => match ev {
+                // Thoughts go to stderr: stdout keeps the answer alone, as the history does.
+                Some(Ok(Output::Reasoning { text })) => eprint!("{text}"),
                 Some(Ok(Output::Text { text, .. })) => {
                     out.write_all(text.as_bytes())?;
                     out.flush()?;

@@ -103,6 +103,9 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
     if a.no_jinja || a.jinja {
         put("models.jinja", Some(a.jinja.to_string()));
     }
+    put("reasoning.format", a.reasoning_format.clone());
+    put("reasoning.thinking", a.reasoning.as_deref().map(thinking_word));
+    put("reasoning.budget", a.reasoning_budget.map(|v| v.to_string()));
     o
 }
 
@@ -114,6 +117,17 @@ fn check_chat_template(config: &config::Config) -> Result<()> {
         chat::ChatTemplate::new(&source).context("models.chat_template")?;
     }
     Ok(())
+}
+
+/// `--reasoning` takes llama-server's spellings (`on`/`enabled`/`true`/`1`, `off`/...,
+/// `auto`/`-1`); the config key takes `on`, `off` or `auto` and refuses anything else.
+fn thinking_word(v: &str) -> String {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" | "enabled" | "true" | "1" => "on".into(),
+        "off" | "disabled" | "false" | "0" => "off".into(),
+        "auto" | "-1" => "auto".into(),
+        _ => v.to_owned(),
+    }
 }
 
 /// A TOML array literal (JSON string escaping is valid TOML basic-string escaping).
@@ -197,5 +211,28 @@ mod tests {
         assert!(err.contains("gpt-oss"), "{err}");
         let c = config(&["--chat-template", "{% if %}"]);
         assert!(super::check_chat_template(&c).is_err());
+    }
+
+    #[test]
+    fn reasoning_flags_take_llama_servers_spellings() {
+        let o = serve_overrides(&[
+            "--reasoning-format",
+            "deepseek",
+            "--reasoning",
+            "disabled",
+            "--reasoning-budget",
+            "-1",
+        ]);
+        let mut c = config::Config::default();
+        for (k, v) in &o {
+            c.set(k, v).unwrap();
+        }
+        assert_eq!(c.reasoning.format, "deepseek");
+        assert_eq!(c.reasoning.thinking, "off");
+        assert_eq!(c.reasoning.budget, -1);
+        for (k, v) in serve_overrides(&["--reasoning", "maybe", "--reasoning-budget", "512"]) {
+            let err = c.set(&k, &v).unwrap_err().to_string();
+            assert!(err.contains(&k), "{err}");
+        }
     }
 }

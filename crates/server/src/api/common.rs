@@ -164,6 +164,9 @@ pub async fn start(
 ) -> Result<Timed, ApiError> {
     let config = state.config();
     service::limits::check(&mut req, &config.limits)?;
+    if let service::Input::Chat(chat) = &mut req.input {
+        service::ReasoningDefaults::from_config(&config.reasoning).apply(chat);
+    }
     let deadline = deadline(&config);
     let ticket = state.models.admit()?;
     let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;

@@ -314,7 +314,7 @@ pub async fn apply_template(
 ) -> ApiResult<Json<Value>> {
     let (id, model) = lease(&state, req.model.as_deref()).await?;
     let template = state.models.template_choice(&id).await?;
-    let chat = ChatInput {
+    let mut chat = ChatInput {
         messages: req.messages,
         tools: super::openai::parse_tools(req.tools.as_deref())?,
         tool_choice: super::openai::parse_tool_choice(req.tool_choice.as_ref())?,
@@ -322,7 +322,9 @@ pub async fn apply_template(
         parallel_tool_calls: true,
         add_generation_prompt: req.add_generation_prompt.unwrap_or(true),
         continue_final_message: req.continue_final_message.unwrap_or(false),
+        ..Default::default()
     };
+    service::ReasoningDefaults::from_config(&state.config().reasoning).apply(&mut chat);
     let prompt = service::generate::render_chat(&model, &template, chat)?;
     Ok(Json(json!({"prompt": prompt})))
 }

@@ -18,7 +18,9 @@ use futures_util::stream::Stream;
 use manager::ModelState;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use service::{ChatInput, Done, Input, Output, Request, ResponseFormat, ToolChoice};
+use service::{
+    ChatInput, Done, Input, Output, ReasoningFormat, Request, ResponseFormat, Thinking, ToolChoice,
+};
 use service::{Prompt, TokenProbs};
 use std::convert::Infallible;
 
@@ -106,6 +108,11 @@ pub struct ChatCompletionRequest {
     /// vLLM / transformers: the reply continues the last message (`true`, or llama-server's
     /// `"content"` / `"reasoning_content"`).
     pub continue_final_message: Option<Value>,
+    /// llama-server's per-request `--reasoning-format`.
+    pub reasoning_format: Option<String>,
+    /// OpenAI's `reasoning_effort`: `"none"` turns thinking off; other levels reach the
+    /// template as its `reasoning_effort`.
+    pub reasoning_effort: Option<String>,
     pub keep_alive: Option<Value>,
     #[serde(flatten)]
     pub sampling: GenFields,
@@ -116,11 +123,17 @@ impl ChatCompletionRequest {
     /// chat route and for counting its prompt's tokens.
     fn chat_input(&mut self) -> ApiResult<ChatInput> {
         check_roles(&self.messages)?;
+        let mut template_kwargs = self.chat_template_kwargs.take().unwrap_or_default();
+        let thinking = parse_thinking(
+            self.reasoning_format.as_deref(),
+            self.reasoning_effort.as_deref(),
+            &mut template_kwargs,
+        )?;
         Ok(ChatInput {
             messages: std::mem::take(&mut self.messages),
             tools: parse_tools(self.tools.as_deref())?,
             tool_choice: parse_tool_choice(self.tool_choice.as_ref())?,
-            template_kwargs: self.chat_template_kwargs.take().unwrap_or_default(),
+            template_kwargs,
             parallel_tool_calls: self.parallel_tool_calls.unwrap_or(true),
             add_generation_prompt: self.add_generation_prompt.unwrap_or(true),
             continue_final_message: matches!(&self.continue_final_message, Some(Value::Bool(true)))
@@ -128,8 +141,34 @@ impl ChatCompletionRequest {
                     self.continue_final_message.as_ref().and_then(Value::as_str),
                     Some("content" | "reasoning_content")
                 ),
+            thinking,
         })
     }
+}
+
+/// The request's say on thinking: `reasoning_format` and `reasoning_effort` (which, unless
+/// `"none"`, is a template argument as llama-server passes it).
+fn parse_thinking(
+    format: Option<&str>,
+    effort: Option<&str>,
+    kwargs: &mut Map<String, Value>,
+) -> ApiResult<Thinking> {
+    let format = format
+        .map(ReasoningFormat::from_name)
+        .transpose()
+        .map_err(|e| ApiError::invalid("reasoning_format", e))?;
+    let enabled = match effort.map(str::trim) {
+        Some("none") => {
+            kwargs.remove("reasoning_effort");
+            Some(false)
+        }
+        Some(level) if !level.is_empty() => {
+            kwargs.insert("reasoning_effort".into(), Value::String(level.to_owned()));
+            None
+        }
+        _ => None,
+    };
+    Ok(Thinking { enabled, format })
 }
 
 /// Parses OpenAI's `tools` list.
@@ -332,6 +371,9 @@ fn chat_response(meta: &Meta, c: service::Collected) -> Value {
         "role": "assistant",
         "content": if has_calls && c.text.is_empty() { Value::Null } else { Value::String(c.text.clone()) },
     });
+    if !c.reasoning.is_empty() {
+        message["reasoning_content"] = Value::String(c.reasoning.clone());
+    }
     if has_calls {
         message["tool_calls"] = tool_calls_json(&c.tool_calls);
     }
@@ -383,11 +425,12 @@ fn chunk(meta: &Meta, delta: Value, finish: Option<&str>, logprobs: Value) -> Va
     })
 }
 
-/// The SSE events of a streamed chat completion.
+/// The SSE events of a streamed chat completion: a first chunk with the role alone (content
+/// null), as llama-server and OpenAI send it, then one chunk per delta.
 fn chat_stream(timed: Timed, meta: Meta) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let first = chunk(
         &meta,
-        json!({"role": "assistant", "content": ""}),
+        json!({"role": "assistant", "content": null}),
         None,
         Value::Null,
     );
@@ -396,6 +439,12 @@ fn chat_stream(timed: Timed, meta: Meta) -> impl Stream<Item = Result<SseEvent, 
         meta,
         vec![sse_json(&first)],
         |meta, output| match output {
+            Output::Reasoning { text } => vec![sse_json(&chunk(
+                meta,
+                json!({"reasoning_content": text}),
+                None,
+                Value::Null,
+            ))],
             Output::Text { text, probs, .. } => {
                 if text.is_empty() {
                     return Vec::new();
@@ -431,20 +480,24 @@ fn chat_stream(timed: Timed, meta: Meta) -> impl Stream<Item = Result<SseEvent, 
     )
 }
 
-/// The last chunk, the usage chunk when asked for, and `[DONE]`.
-fn finish_events(meta: &Meta, last: Value, d: &Done) -> Vec<SseEvent> {
-    let mut out = vec![sse_json(&last)];
+/// The last chunk, the usage chunk when asked for, and `[DONE]`. `timings` ride on the very
+/// last chunk before `[DONE]`, as llama-server sends them (its test suite checks the usage
+/// chunk for them).
+fn finish_events(meta: &Meta, mut last: Value, d: &Done) -> Vec<SseEvent> {
     if meta.include_usage {
         let mut u = last.clone();
         u["choices"] = json!([]);
         u["usage"] = usage_json(d);
-        if let Some(o) = u.as_object_mut() {
+        if let Some(o) = last.as_object_mut() {
             o.remove("timings");
         }
-        out.push(sse_json(&u));
+        return vec![
+            sse_json(&last),
+            sse_json(&u),
+            SseEvent::default().data("[DONE]"),
+        ];
     }
-    out.push(SseEvent::default().data("[DONE]"));
-    out
+    vec![sse_json(&last), SseEvent::default().data("[DONE]")]
 }
 
 // ---------------------------------------------------------------- completions

@@ -338,6 +338,9 @@ impl St {
 
     fn on_output(&mut self, output: Output) {
         match output {
+            // Reasoning items are not written yet: the answer alone, as OpenAI without a
+            // reasoning summary.
+            Output::Reasoning { .. } => {}
             Output::Text { text, .. } => {
                 if text.is_empty() {
                     return;

@@ -12,6 +12,7 @@ mod malformed;
 mod native;
 mod openai;
 mod templates;
+mod reasoning;
 
 #[path = "../support/mod.rs"]
 mod support;

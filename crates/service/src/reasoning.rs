@@ -1,0 +1,142 @@
+//! Thinking models, for every protocol: what a chat request wants (the request's own
+//! [`Thinking`]: OpenAI's `reasoning_format`/`reasoning_effort`, and later Ollama's `think` and
+//! Anthropic's `thinking`), the server's defaults (`[reasoning]`, llama-server's
+//! `--reasoning-format`, `--reasoning`, `--reasoning-budget`), and the `enable_thinking` the
+//! template is rendered with. The tags and the splitting are the chat crate's
+//! ([`chat::ThinkingTags`], [`chat::ReasoningSplitter`]).
+
+use crate::error::ServiceError;
+use crate::generate::ChatInput;
+use chat::ReasoningFormat;
+use serde_json::Value;
+
+/// A request's own say on thinking; `None` leaves it to the server's defaults and the
+/// template.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Thinking {
+    /// Think or not. Wins over `chat_template_kwargs.enable_thinking` (as llama-server's
+    /// `reasoning_effort: "none"` does).
+    pub enabled: Option<bool>,
+    /// How the thoughts are returned.
+    pub format: Option<ReasoningFormat>,
+}
+
+/// The server's defaults from `[reasoning]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReasoningDefaults {
+    pub format: ReasoningFormat,
+    /// `Some` for `on`/`off` (and `budget = 0`, which is off); `None` = auto: thinking on for
+    /// templates that support it.
+    pub thinking: Option<bool>,
+}
+
+impl ReasoningDefaults {
+    pub fn from_config(c: &config::ReasoningConfig) -> Self {
+        let thinking = match c.thinking.as_str() {
+            "on" => Some(true),
+            "off" => Some(false),
+            _ => None,
+        };
+        ReasoningDefaults {
+            // The config crate checked the word.
+            format: ReasoningFormat::from_name(&c.format).unwrap_or_default(),
+            thinking: if c.budget == 0 {
+                Some(false)
+            } else {
+                thinking
+            },
+        }
+    }
+
+    /// Fills in what the request left open, as llama-server does: the default thinking
+    /// switch is a default `enable_thinking` template argument, which the request's
+    /// `chat_template_kwargs` override.
+    pub fn apply(&self, chat: &mut ChatInput) {
+        if chat.thinking.format.is_none() {
+            chat.thinking.format = Some(self.format);
+        }
+        if let Some(on) = self.thinking {
+            chat.template_kwargs
+                .entry("enable_thinking")
+                .or_insert(Value::Bool(on));
+        }
+    }
+}
+
+/// Whether the model is to think for this request: the request's own switch, else
+/// `chat_template_kwargs.enable_thinking`, else whether the template supports thinking.
+pub(crate) fn enable_thinking(
+    chat: &ChatInput,
+    template_supports: bool,
+) -> Result<bool, ServiceError> {
+    if let Some(on) = chat.thinking.enabled {
+        return Ok(on);
+    }
+    match chat.template_kwargs.get("enable_thinking") {
+        Some(Value::Bool(on)) => Ok(*on),
+        Some(Value::String(_)) => Err(ServiceError::invalid(
+            "chat_template_kwargs.enable_thinking",
+            "invalid type for \"enable_thinking\" (expected boolean, got string)",
+        )),
+        _ => Ok(template_supports),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn chat(kwargs: Value, enabled: Option<bool>) -> ChatInput {
+        ChatInput {
+            template_kwargs: kwargs.as_object().cloned().unwrap_or_default(),
+            thinking: Thinking {
+                enabled,
+                format: None,
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_request_then_its_kwargs_then_the_template_decide() {
+        assert!(enable_thinking(&chat(json!({}), None), true).unwrap());
+        assert!(!enable_thinking(&chat(json!({}), None), false).unwrap());
+        assert!(!enable_thinking(&chat(json!({"enable_thinking": false}), None), true).unwrap());
+        assert!(enable_thinking(&chat(json!({"enable_thinking": true}), None), false).unwrap());
+        assert!(
+            !enable_thinking(&chat(json!({"enable_thinking": true}), Some(false)), true).unwrap()
+        );
+        let err = enable_thinking(&chat(json!({"enable_thinking": "false"}), None), true)
+            .unwrap_err();
+        assert_eq!(err.param(), Some("chat_template_kwargs.enable_thinking"));
+    }
+
+    #[test]
+    fn server_defaults_are_default_template_arguments() {
+        let mut c = config::ReasoningConfig {
+            thinking: "off".into(),
+            ..Default::default()
+        };
+        let off = ReasoningDefaults::from_config(&c);
+        let mut input = chat(json!({}), None);
+        off.apply(&mut input);
+        assert_eq!(input.template_kwargs["enable_thinking"], json!(false));
+        assert_eq!(input.thinking.format, Some(ReasoningFormat::Auto));
+        // The request's own kwargs win.
+        let mut input = chat(json!({"enable_thinking": true}), None);
+        off.apply(&mut input);
+        assert_eq!(input.template_kwargs["enable_thinking"], json!(true));
+
+        c.thinking = "auto".into();
+        c.format = "none".into();
+        let auto = ReasoningDefaults::from_config(&c);
+        let mut input = chat(json!({}), None);
+        auto.apply(&mut input);
+        assert!(!input.template_kwargs.contains_key("enable_thinking"));
+        assert_eq!(input.thinking.format, Some(ReasoningFormat::None));
+
+        c.budget = 0;
+        assert_eq!(ReasoningDefaults::from_config(&c).thinking, Some(false));
+    }
+}
