@@ -295,14 +295,34 @@ mod tests {
     #[test]
     fn splits_a_block_whatever_the_cuts() {
         let cases = [
-            ("", "<think>\nLet me add.\n</think>\n\nIt is 109.", piece("Let me add.\n", "It is 109.")),
-            ("<think>\n", " Let me add.\n\n</think>\n\n It is 109. ", piece("Let me add.\n\n", "It is 109. ")),
-            ("<think>\n\n</think>\n\n", "It is 109.", piece("", "It is 109.")),
+            (
+                "",
+                "<think>\nLet me add.\n</think>\n\nIt is 109.",
+                piece("Let me add.\n", "It is 109."),
+            ),
+            (
+                "<think>\n",
+                " Let me add.\n\n</think>\n\n It is 109. ",
+                piece("Let me add.\n\n", "It is 109. "),
+            ),
+            (
+                "<think>\n\n</think>\n\n",
+                "It is 109.",
+                piece("", "It is 109."),
+            ),
             ("", "It is 109.", piece("", "It is 109.")),
-            ("", "  <think>a < b </thinking> c </think>d", piece("a < b </thinking> c ", "d")),
+            (
+                "",
+                "  <think>a < b </thinking> c </think>d",
+                piece("a < b </thinking> c ", "d"),
+            ),
             ("", "<thinking>x", piece("", "<thinking>x")),
             ("", "<thi", piece("", "<thi")),
-            ("<think>", "cut off mid-thought  ", piece("cut off mid-thought  ", "")),
+            (
+                "<think>",
+                "cut off mid-thought  ",
+                piece("cut off mid-thought  ", ""),
+            ),
             ("<think>\n", "  \n</think>", piece("", "")),
             ("", "<think>a</thi", piece("a</thi", "")),
             ("", "ok </think> no", piece("", "ok </think> no")),
@@ -310,7 +330,11 @@ mod tests {
         ];
         for (prefix, text, expected) in cases {
             assert_eq!(streamed(prefix, text, &whole), expected, "{text:?} whole");
-            assert_eq!(streamed(prefix, text, &by_chars), expected, "{text:?} by chars");
+            assert_eq!(
+                streamed(prefix, text, &by_chars),
+                expected,
+                "{text:?} by chars"
+            );
             assert_eq!(split_reasoning(THINK, prefix, text), expected, "{text:?}");
         }
     }
@@ -334,14 +358,16 @@ mod tests {
             Some(THINK)
         );
         assert_eq!(
-            ThinkingTags::detect("<|START_THINKING|>{{ t }}<|END_THINKING|>")
-                .map(|t| t.start),
+            ThinkingTags::detect("<|START_THINKING|>{{ t }}<|END_THINKING|>").map(|t| t.start),
             Some("<|START_THINKING|>")
         );
         assert_eq!(ThinkingTags::detect("<|im_start|>assistant\n"), None);
         assert!(template_thinks("{% if enable_thinking %}{% endif %}"));
         assert!(!template_thinks("<|im_start|>"));
-        assert_eq!(THINK.forced_prefix("<|im_start|>assistant\n<think>\n"), "<think>\n");
+        assert_eq!(
+            THINK.forced_prefix("<|im_start|>assistant\n<think>\n"),
+            "<think>\n"
+        );
         assert_eq!(THINK.forced_prefix("<|im_start|>assistant\n"), "");
     }
 

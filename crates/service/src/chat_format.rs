@@ -3,8 +3,8 @@
 //! how that model writes tool calls.
 
 use chat::{
-    ChatMessage, ChatTemplate, Family, RenderContext, TemplateError, TemplateOrigin,
-    ThinkingTags, Tool, ToolCallFormat,
+    ChatMessage, ChatTemplate, Family, RenderContext, TemplateError, TemplateOrigin, ThinkingTags,
+    Tool, ToolCallFormat,
 };
 use engine::{ModelHandle, ModelInfo, Prompt};
 use std::collections::HashMap;

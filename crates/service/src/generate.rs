@@ -211,7 +211,9 @@ pub struct Done {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// A thinking model's thoughts (OpenAI-style `reasoning_content`), before its reply.
-    Reasoning { text: String },
+    Reasoning {
+        text: String,
+    },
     /// Reply text. `token`/`probs` are set when the text is exactly one token's output
     /// (they are not while tool-call parsing may have held text back).
     Text {

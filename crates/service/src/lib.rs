@@ -34,6 +34,7 @@ pub mod reasoning;
 mod resolve;
 mod sampling;
 
+pub use chat::ReasoningFormat;
 pub use chat_format::{ChatFormat, PromptEnding, SpecialTokens, TemplateChoice};
 pub use deployments::{
     Deployment, DeploymentEvent, DeploymentState, Deployments, OpenPort, PortServer, StartRequest,
@@ -48,10 +49,9 @@ pub use limits::{Admission, Ticket};
 pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_config};
 pub use loader::{EngineLoader, LoadSpec, LoadedModel};
 pub use models::{ModelLease, Models, roots};
-pub use resolve::resolve;
 pub use reasoning::{ReasoningDefaults, Thinking};
+pub use resolve::resolve;
 pub use sampling::SamplingDefaults;
-pub use chat::ReasoningFormat;
 
 /// The engine's data types that cross this layer: requests and their results, embeddings,
 /// LoRA, devices, memory estimates and benchmark parameters. The server and the CLI take them

@@ -40,11 +40,7 @@ impl ReasoningDefaults {
         ReasoningDefaults {
             // The config crate checked the word.
             format: ReasoningFormat::from_name(&c.format).unwrap_or_default(),
-            thinking: if c.budget == 0 {
-                Some(false)
-            } else {
-                thinking
-            },
+            thinking: if c.budget == 0 { Some(false) } else { thinking },
         }
     }
 
@@ -107,8 +103,8 @@ mod tests {
         assert!(
             !enable_thinking(&chat(json!({"enable_thinking": true}), Some(false)), true).unwrap()
         );
-        let err = enable_thinking(&chat(json!({"enable_thinking": "false"}), None), true)
-            .unwrap_err();
+        let err =
+            enable_thinking(&chat(json!({"enable_thinking": "false"}), None), true).unwrap_err();
         assert_eq!(err.param(), Some("chat_template_kwargs.enable_thinking"));
     }
 

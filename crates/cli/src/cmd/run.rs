@@ -11,8 +11,8 @@ use chat::ChatMessage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, json};
 use service::{
-    ChatInput, Finish, GenerateRequest, Input, ModelLease, Models, Output, Request, ResponseFormat,
-    ReasoningDefaults, SamplingDefaults, SamplingParams,
+    ChatInput, Finish, GenerateRequest, Input, ModelLease, Models, Output, ReasoningDefaults,
+    Request, ResponseFormat, SamplingDefaults, SamplingParams,
 };
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;

@@ -104,8 +104,14 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
         put("models.jinja", Some(a.jinja.to_string()));
     }
     put("reasoning.format", a.reasoning_format.clone());
-    put("reasoning.thinking", a.reasoning.as_deref().map(thinking_word));
-    put("reasoning.budget", a.reasoning_budget.map(|v| v.to_string()));
+    put(
+        "reasoning.thinking",
+        a.reasoning.as_deref().map(thinking_word),
+    );
+    put(
+        "reasoning.budget",
+        a.reasoning_budget.map(|v| v.to_string()),
+    );
     o
 }
 

@@ -305,7 +305,7 @@ pub struct ApplyTemplateRequest {
     pub tool_choice: Option<Value>,
     pub chat_template_kwargs: Option<serde_json::Map<String, Value>>,
     pub add_generation_prompt: Option<bool>,
-    pub continue_final_message: Option<bool>,
+    pub continue_final_message: Option<Value>,
 }
 
 pub async fn apply_template(
@@ -321,7 +321,7 @@ pub async fn apply_template(
         template_kwargs: req.chat_template_kwargs.unwrap_or_default(),
         parallel_tool_calls: true,
         add_generation_prompt: req.add_generation_prompt.unwrap_or(true),
-        continue_final_message: req.continue_final_message.unwrap_or(false),
+        continue_final_message: super::openai::continues(req.continue_final_message.as_ref()),
         ..Default::default()
     };
     service::ReasoningDefaults::from_config(&state.config().reasoning).apply(&mut chat);

@@ -136,11 +136,7 @@ impl ChatCompletionRequest {
             template_kwargs,
             parallel_tool_calls: self.parallel_tool_calls.unwrap_or(true),
             add_generation_prompt: self.add_generation_prompt.unwrap_or(true),
-            continue_final_message: matches!(&self.continue_final_message, Some(Value::Bool(true)))
-                || matches!(
-                    self.continue_final_message.as_ref().and_then(Value::as_str),
-                    Some("content" | "reasoning_content")
-                ),
+            continue_final_message: continues(self.continue_final_message.as_ref()),
             thinking,
         })
     }
@@ -169,6 +165,16 @@ fn parse_thinking(
         _ => None,
     };
     Ok(Thinking { enabled, format })
+}
+
+/// `continue_final_message` as llama-server reads it: `true`, or which part of the last
+/// message the reply continues (`"content"`, `"reasoning_content"`); anything else is off.
+pub fn continues(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Bool(true)))
+        || matches!(
+            v.and_then(Value::as_str),
+            Some("content" | "reasoning_content")
+        )
 }
 
 /// Parses OpenAI's `tools` list.

@@ -11,8 +11,8 @@ mod golden;
 mod malformed;
 mod native;
 mod openai;
-mod templates;
 mod reasoning;
+mod templates;
 
 #[path = "../support/mod.rs"]
 mod support;

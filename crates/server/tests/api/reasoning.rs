@@ -277,7 +277,10 @@ async fn a_block_the_prompt_opened_is_continued() {
     assert_eq!(message["reasoning_content"], "Add the units.", "{body}");
     assert_eq!(message["content"], "It is 109.");
     let (_, reasoning, content, _) = streamed(&s, &req).await;
-    assert_eq!((reasoning.as_str(), content.as_str()), ("Add the units.", "It is 109."));
+    assert_eq!(
+        (reasoning.as_str(), content.as_str()),
+        ("Add the units.", "It is 109.")
+    );
 
     // Cut off while thinking: all of it is reasoning.
     let mut cut = forced("Still adding the units and carrying the tens");

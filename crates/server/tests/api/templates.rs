@@ -70,6 +70,10 @@ async fn how_a_prompt_ends_and_what_is_refused() {
     );
     let continued = json!({"model": SMOL, "messages": prefill, "add_generation_prompt": false, "continue_final_message": true});
     assert_eq!(prompt_of(&s, continued.clone()).await, expected);
+    // llama-server also takes which part of the message to continue.
+    let mut by_part = continued.clone();
+    by_part["continue_final_message"] = json!("content");
+    assert_eq!(prompt_of(&s, by_part).await, expected);
     let mut chat = continued.clone();
     chat["max_tokens"] = json!(2);
     let (status, body) = s.post("/v1/chat/completions", &chat).await;
@@ -177,8 +181,10 @@ async fn server_wide_template_by_name_text_or_no_jinja() {
 
     // Jinja text, with the context llama.cpp gives templates (today's date).
     let opts = Opts::default().tweak(|c| {
-        c.models.chat_template =
-            Some("{{ date_string }}|{{ datetime }}|{{ messages[-1].content }}".into())
+        c.models.chat_template = Some(
+            "{{ date_string }}|{{ datetime }}|{% for m in messages %}{{ m.content }};{% endfor %}"
+                .into(),
+        )
     });
     let s = TestServer::start(opts).await.unwrap();
     let now = std::time::SystemTime::now()
@@ -191,7 +197,10 @@ async fn server_wide_template_by_name_text_or_no_jinja() {
         chat::strftime("%b %d %Y", now),
     );
     // (A render right at midnight UTC could see the next day; good enough.)
-    assert_eq!(prompt, format!("{date_string}|{datetime}|Hi there"));
+    assert_eq!(
+        prompt,
+        format!("{date_string}|{datetime}|You are a test.;Hi there;")
+    );
     drop(s);
 
     // `--no-jinja`: the built-in template of the model's family, not the one in its file
