@@ -196,12 +196,9 @@ impl ReasoningSplitter {
                 }
                 Phase::Thinking { fresh } => {
                     if fresh {
-                        let trimmed = self.pending.trim_start();
-                        if trimmed.is_empty() {
-                            self.pending.clear();
+                        if !drop_leading_space(&mut self.pending) {
                             return out;
                         }
-                        self.pending = trimmed.to_owned();
                         self.phase = Phase::Thinking { fresh: false };
                     }
                     if let Some(at) = self.pending.find(self.tags.end) {
@@ -222,12 +219,9 @@ impl ReasoningSplitter {
                 }
                 Phase::Answer { fresh } => {
                     if fresh {
-                        let trimmed = self.pending.trim_start();
-                        if trimmed.is_empty() {
-                            self.pending.clear();
+                        if !drop_leading_space(&mut self.pending) {
                             return out;
                         }
-                        self.pending = trimmed.to_owned();
                         self.phase = Phase::Answer { fresh: false };
                     }
                     out.content.push_str(&std::mem::take(&mut self.pending));
@@ -236,6 +230,13 @@ impl ReasoningSplitter {
             }
         }
     }
+}
+
+/// Drops the whitespace `text` starts with; whether anything is left.
+fn drop_leading_space(text: &mut String) -> bool {
+    let space = text.len() - text.trim_start().len();
+    text.drain(..space);
+    !text.is_empty()
 }
 
 /// Where a suffix of `text` that is a proper start of `tag` begins (`text.len()` if none).

@@ -273,9 +273,13 @@ impl Generation {
                         None => None,
                         Some(splitter) => Some(splitter.push(&text)),
                     };
+                    let all_reply = match &piece {
+                        None => true,
+                        Some(p) => p.reasoning.is_empty() && p.content == text,
+                    };
                     match piece {
-                        // The text is all reply: pass it on with its token.
-                        None if self.tools.is_none() => {
+                        // The text is all reply: pass it on with its token (and logprobs).
+                        _ if all_reply && self.tools.is_none() => {
                             return Some(Ok(Output::Text {
                                 text,
                                 token: Some(token),
