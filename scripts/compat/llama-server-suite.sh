@@ -8,6 +8,7 @@
 #   scripts/compat/llama-server-suite.sh unit/test_basic.py -k health   # pytest selection
 #   COMPAT_ONLY=ours scripts/compat/llama-server-suite.sh ...           # reuse llama-server's last report
 #   COMPAT_ONLY=ref  scripts/compat/llama-server-suite.sh               # llama-server alone (the yardstick)
+#   PORT=8180 ...    the suite's first server port (default 8080), so two runs can share a machine
 #
 # The suite downloads its tiny models from Hugging Face, which is unreachable here; the wrapper
 # (as-llama-server.py) gives both servers SmolLM2 instead, so tests that check stories260K's
@@ -24,9 +25,12 @@ REF_ROOT="$(dirname "$(dirname "$REF_BIN")")"
 eval "$("$ROOT/scripts/fetch-test-models.sh")"
 MODEL="${COMPAT_MODEL:-$LLAMA_DASHBOARD_TEST_MODEL}"
 
-# The suite runs in a copy: it writes tmp/ and logs next to its files.
-SUITE="$OUT/suite"
-rm -rf "$SUITE" && cp -r "$REF_ROOT/src/tools/server/tests" "$SUITE"
+# The suite runs in a copy (it writes tmp/ and logs next to its files), laid out as in the
+# llama.cpp tree: its template tests read ../../../models/templates.
+SUITE="$OUT/llama.cpp/tools/server/tests"
+rm -rf "$OUT/llama.cpp" && mkdir -p "$(dirname "$SUITE")"
+cp -r "$REF_ROOT/src/tools/server/tests" "$SUITE"
+ln -s "$REF_ROOT/src/models" "$OUT/llama.cpp/models"
 
 VENV="$CACHE/compat-venv"
 if [ ! -x "$VENV/bin/pytest" ]; then
