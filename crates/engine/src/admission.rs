@@ -18,7 +18,7 @@ use crate::host::TokenPiece;
 use crate::infill::{FimTokens, InfillPrompt, format_infill};
 use crate::lora::{LoraConfig, build_config};
 use crate::params::Pooling;
-use crate::request::{GenerateRequest, Prompt};
+use crate::request::{GenerateRequest, Prompt, PromptPart};
 
 /// What admission needs to know about the loaded model and context; fixed at load.
 #[derive(Debug, Clone)]
@@ -53,6 +53,10 @@ pub(crate) struct Ready {
     pub grammar: Option<LlamaSampler>,
     pub max_tokens: Option<u32>,
     pub n_probs: u32,
+    pub post_sampling_probs: bool,
+    pub return_progress: bool,
+    /// The biases the chain applies (reported back on the request's stream).
+    pub logit_bias: Vec<(i32, f32)>,
     pub n_keep: u32,
     pub stop: Vec<String>,
     pub id_slot: Option<u32>,
@@ -79,6 +83,7 @@ pub(crate) fn prepare(
         } => tokenize(model, text, *add_special, *parse_special),
         Prompt::Tokens(t) => check_tokens(t, lim.n_vocab, "prompt")?,
         Prompt::Infill(p) => infill_tokens(model, lim, p, req.max_tokens)?,
+        Prompt::Mixed(parts) => mixed_tokens(model, lim, parts, true, "prompt")?,
     };
     check_prompt_len(prompt.len(), lim.n_ctx_slot)?;
     let lora = match req.lora.as_deref() {
@@ -95,7 +100,12 @@ pub(crate) fn prepare(
     } else {
         &[]
     };
-    let mut chain = req.sampling.build_chain(model, lim.n_vocab, banned)?;
+    let logit_bias = req
+        .sampling
+        .effective_logit_bias(lim.n_vocab, banned, |text| {
+            tokenize_ids(model, text, false)
+        })?;
+    let mut chain = req.sampling.build_chain(model, lim.n_vocab, &logit_bias)?;
     if req.sampling.wants_history() {
         chain.accept_many(&prompt);
     }
@@ -105,6 +115,9 @@ pub(crate) fn prepare(
         grammar,
         max_tokens: req.max_tokens,
         n_probs: req.n_probs,
+        post_sampling_probs: req.post_sampling_probs,
+        return_progress: req.return_progress,
+        logit_bias,
         n_keep: req.n_keep,
         stop: req.stop,
         id_slot: req.id_slot,
@@ -161,6 +174,26 @@ pub(crate) fn tokenize(
     model
         .vocab()
         .tokenize(text.as_bytes(), add_special, parse_special)
+}
+
+/// A mixed prompt's tokens, as llama-server's `tokenize_mixed`: texts with special tokens
+/// parsed, BOS (when `add_special` and the model wants it) only before a text that comes
+/// first; token ids checked against the vocabulary.
+fn mixed_tokens(
+    model: &LlamaModel,
+    lim: &Limits,
+    parts: &[PromptPart],
+    add_special: bool,
+    field: &str,
+) -> Result<Vec<LlamaToken>, EngineError> {
+    let mut out = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        match part {
+            PromptPart::Text(text) => out.extend(tokenize(model, text, add_special && i == 0, true)),
+            PromptPart::Tokens(t) => out.extend(check_tokens(t, lim.n_vocab, field)?),
+        }
+    }
+    Ok(out)
 }
 
 /// Tokens as ids, never adding BOS/EOS (the shape `format_infill` and `rerank_tokens` take).
@@ -249,6 +282,14 @@ pub(crate) fn embed_inputs(
     if pooling == Pooling::Rank && lim.model_pooling != Some(Pooling::Rank) {
         return Err(cannot_rerank(lim.model_pooling));
     }
+    if req.pooled_only && pooling == Pooling::None {
+        return Err(EngineError::invalid(
+            "pooling",
+            "this model embeds with pooling 'none' (a vector per token), which this API \
+             cannot return: use llama-server's /embedding, or load the model with another \
+             pooling",
+        ));
+    }
     let caps = &req.caps;
     Limit::EmbeddingInputs.check(req.inputs.len() as u64, caps.embedding_inputs.into())?;
     let mut inputs = Vec::with_capacity(req.inputs.len());
@@ -261,6 +302,7 @@ pub(crate) fn embed_inputs(
                 parse_special,
             } => tokenize(model, text, *add_special, *parse_special),
             Prompt::Tokens(t) => check_tokens(t, lim.n_vocab, "inputs")?,
+            Prompt::Mixed(parts) => mixed_tokens(model, lim, parts, true, "inputs")?,
             Prompt::Infill(_) => {
                 return Err(EngineError::invalid(
                     "inputs",

@@ -105,13 +105,17 @@ pub struct EmbedRequest {
     pub pooling: Option<Pooling>,
     /// Applied to pooled embeddings only (llama-server leaves per-token ones as they are).
     pub normalize: Normalize,
+    /// Refuse pooling `none` (OpenAI's shape has one vector per input), before any work.
+    pub pooled_only: bool,
     /// What this request may ask (inputs, tokens, floats out); the service sets it.
     #[serde(skip)]
     pub caps: crate::request::Caps,
 }
 
 impl EmbedRequest {
-    /// Checks that need no model: at least one input, none empty, a usable p-norm.
+    /// Checks that need no model: at least one input, a usable p-norm, no empty token list.
+    /// An empty text is refused after tokenizing only if it gives no token (a model that
+    /// adds BOS/EOS embeds it, as llama-server does).
     pub fn validate(&self) -> Result<(), EngineError> {
         if self.inputs.is_empty() {
             return Err(EngineError::invalid(
@@ -122,12 +126,6 @@ impl EmbedRequest {
         self.normalize.validate()?;
         for (i, p) in self.inputs.iter().enumerate() {
             match p {
-                Prompt::Text { text, .. } if text.is_empty() => {
-                    return Err(EngineError::invalid(
-                        "inputs",
-                        format!("input {i} is empty"),
-                    ));
-                }
                 Prompt::Text { text, .. } if text.len() > i32::MAX as usize / 2 => {
                     return Err(EngineError::invalid(
                         "inputs",

@@ -75,8 +75,12 @@ pub enum EngineError {
     #[error("could not create a context of {n_ctx} tokens: {reason}")]
     ContextTooLarge { n_ctx: u32, reason: String },
 
-    /// The prompt does not fit in one slot's context.
-    #[error("the prompt has {n_prompt} tokens, but a slot's context holds {n_ctx}")]
+    /// The prompt (or an embedding input) does not fit in one slot's context. The words
+    /// are llama-server's, which clients match ("exceeds the available context size" for
+    /// generations, "too large" for embeddings).
+    #[error(
+        "input ({n_prompt} tokens) is too large: the request exceeds the available context size ({n_ctx} tokens), try increasing it"
+    )]
     PromptTooLong { n_prompt: u32, n_ctx: u32 },
 
     /// A request or load parameter is out of range; `name` is the field.

@@ -45,7 +45,7 @@ pub use params::{
 pub use raw::max_devices;
 pub use request::{
     Caps, Completion, Event, EventStream, FinishReason, GenerateRequest, MAX_GRAMMAR_DEPTH,
-    MAX_N_PROBS, Prompt, Timings, TokenProbs, Usage,
+    MAX_N_PROBS, Progress, Prompt, PromptPart, Timings, TokenProbs, Usage,
 };
 pub use sampling::{Grammar, RANDOM_SEED, SamplingParams};
 pub use slot::{SlotFileInfo, SlotInfo, SlotState};

@@ -27,6 +27,28 @@ pub enum Prompt {
     /// Fill-in-the-middle: tokenized as llama-server's `/infill` does (needs a model with
     /// FIM tokens, see [`crate::ModelInfo::has_fim`]).
     Infill(InfillPrompt),
+    /// Texts and token ids in one sequence (llama-server's `[12, 34, "text", 56]`): each text
+    /// is tokenized with special tokens parsed, and only a text that comes first gets the
+    /// model's BOS (llama-server's `tokenize_mixed`).
+    Mixed(Vec<PromptPart>),
+}
+
+/// A piece of a [`Prompt::Mixed`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptPart {
+    Text(String),
+    Tokens(Vec<i32>),
+}
+
+impl PromptPart {
+    /// Characters of text, and token ids, in a list of parts.
+    pub fn count(parts: &[PromptPart]) -> (u64, u64) {
+        parts.iter().fold((0, 0), |(chars, ids), p| match p {
+            PromptPart::Text(t) => (chars + t.chars().count() as u64, ids),
+            PromptPart::Tokens(t) => (chars, ids + t.len() as u64),
+        })
+    }
 }
 
 impl Prompt {
@@ -54,6 +76,13 @@ pub struct GenerateRequest {
     pub ignore_eos: bool,
     /// Top tokens with log-probabilities per generated token (0 = none).
     pub n_probs: u32,
+    /// Report the probabilities of the sampled distribution (after the sampler chain:
+    /// top-k, top-p, temperature...) instead of the raw logits' (llama-server's
+    /// `post_sampling_probs`). Tokens the chain removed are not reported.
+    pub post_sampling_probs: bool,
+    /// Report how far prompt processing got ([`Event::Progress`], llama-server's
+    /// `return_progress`).
+    pub return_progress: bool,
     pub grammar: Option<Grammar>,
     /// Jump the queue when all slots are busy.
     pub priority: bool,
@@ -112,6 +141,8 @@ impl Default for GenerateRequest {
             stop: Vec::new(),
             ignore_eos: false,
             n_probs: 0,
+            post_sampling_probs: false,
+            return_progress: false,
             grammar: None,
             priority: false,
             id_slot: None,
@@ -148,6 +179,13 @@ impl GenerateRequest {
             Prompt::Text { text, .. } => text.len(),
             Prompt::Infill(p) => p.text_len(),
             Prompt::Tokens(_) => 0,
+            Prompt::Mixed(parts) => parts
+                .iter()
+                .map(|p| match p {
+                    PromptPart::Text(t) => t.len(),
+                    PromptPart::Tokens(_) => 0,
+                })
+                .sum(),
         };
         if text_len > i32::MAX as usize / 2 {
             return Err(EngineError::invalid("prompt", "too large"));
@@ -204,6 +242,9 @@ impl Timings {
         predicted_n: u32,
         predicted_ms: f64,
     ) -> Self {
+        // The first generated token comes from the prompt's last batch and costs no decode
+        // step of its own, so the generation rate is over `predicted_n - 1` steps (as
+        // llama-server's `n_gen_steps`); `predicted_n` stays the number of tokens.
         let per = |n: u32, ms: f64| {
             if n == 0 {
                 (0.0, 0.0)
@@ -218,7 +259,8 @@ impl Timings {
             }
         };
         let (prompt_per_token_ms, prompt_per_second) = per(prompt_n, prompt_ms);
-        let (predicted_per_token_ms, predicted_per_second) = per(predicted_n, predicted_ms);
+        let (predicted_per_token_ms, predicted_per_second) =
+            per(predicted_n.saturating_sub(1), predicted_ms);
         Timings {
             cache_n,
             prompt_n,
@@ -231,6 +273,19 @@ impl Timings {
             predicted_per_second,
         }
     }
+}
+
+/// How far a request's prompt is (llama-server's `prompt_progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Prompt tokens in all.
+    pub total: u32,
+    /// Prompt tokens reused from the slot's cache.
+    pub cache: u32,
+    /// Prompt tokens in the slot so far (cached ones included).
+    pub processed: u32,
+    /// Milliseconds since the request started in its slot.
+    pub time_ms: u64,
 }
 
 /// Token counts in the OpenAI `usage` shape.
@@ -254,6 +309,9 @@ pub enum Event {
         token: i32,
         probs: Option<TokenProbs>,
     },
+    /// Prompt processing went on (only with `return_progress`): the first before any
+    /// prompt token is decoded, then one per decoded chunk.
+    Progress(Progress),
     Done {
         finish_reason: FinishReason,
         usage: Usage,
@@ -270,12 +328,21 @@ pub struct EventStream {
     pub(crate) rx: mpsc::UnboundedReceiver<Event>,
     pub(crate) task_id: u64,
     pub(crate) finished: bool,
+    /// The logit biases the request runs with (see [`EventStream::logit_bias`]).
+    pub(crate) logit_bias: Vec<(i32, f32)>,
 }
 
 impl EventStream {
     /// The task's id (as in [`crate::SlotInfo::task_id`]).
     pub fn task_id(&self) -> u64 {
         self.task_id
+    }
+
+    /// The logit biases the request runs with, as llama-server reports them in its
+    /// `generation_settings`: the ids asked for, the tokens of the texts asked for, and the
+    /// end-of-generation tokens banned (`-inf`) by `ignore_eos`.
+    pub fn logit_bias(&self) -> &[(i32, f32)] {
+        &self.logit_bias
     }
 
     /// The next event; `None` after the final `Done` or `Error`. If the model host goes
@@ -372,6 +439,7 @@ impl Completion {
                 Some(Ok(()))
             }
             Event::Error(e) => Some(Err(e)),
+            Event::Progress(_) => None,
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct SamplingParams {
     pub seed: Option<u32>,
     /// `(token, bias)`; a bias of `-inf` bans the token.
     pub logit_bias: Vec<(i32, f32)>,
+    /// `(text, bias)`: the bias goes to every token of the text, tokenized without special
+    /// tokens (llama-server's `logit_bias` keyed by text).
+    pub logit_bias_text: Vec<(String, f32)>,
 }
 
 impl Default for SamplingParams {
@@ -82,6 +85,7 @@ impl Default for SamplingParams {
             dry_sequence_breakers: ["\n", ":", "\"", "*"].map(String::from).to_vec(),
             seed: None,
             logit_bias: Vec::new(),
+            logit_bias_text: Vec::new(),
         }
     }
 }
@@ -186,6 +190,14 @@ impl SamplingParams {
                 ));
             }
         }
+        for (text, bias) in &self.logit_bias_text {
+            if bias.is_nan() || *bias == f32::INFINITY {
+                return Err(EngineError::invalid(
+                    "logit_bias",
+                    format!("bias for {text:?} must be finite or -inf, got {bias}"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -206,18 +218,16 @@ impl SamplingParams {
         self.has_penalties() || self.has_dry()
     }
 
-    /// Build the chain (not the grammar). `extra_bias` is added to `logit_bias` (used to ban
+    /// Every `(token, bias)` the request runs with: `logit_bias`, the tokens of
+    /// `logit_bias_text` (`tokenize` turns a text into ids), and `banned` at `-inf` (the
     /// end-of-generation tokens for `ignore_eos`). Call [`validate`](Self::validate) first.
-    pub(crate) fn build_chain(
+    pub(crate) fn effective_logit_bias(
         &self,
-        model: &LlamaModel,
         n_vocab: i32,
-        extra_bias: &[i32],
-    ) -> Result<LlamaSampler, EngineError> {
-        let seed = self.seed.unwrap_or(RANDOM_SEED);
-        let mut chain: Vec<LlamaSampler> = Vec::with_capacity(12);
-
-        let mut biases: Vec<LlamaLogitBias> = Vec::new();
+        banned: &[i32],
+        tokenize: impl Fn(&str) -> Vec<i32>,
+    ) -> Result<Vec<(i32, f32)>, EngineError> {
+        let mut out = Vec::with_capacity(self.logit_bias.len() + banned.len());
         for &(tok, bias) in &self.logit_bias {
             if tok >= n_vocab {
                 return Err(EngineError::invalid(
@@ -225,11 +235,30 @@ impl SamplingParams {
                     format!("token id {tok} is outside the vocabulary (0..{n_vocab})"),
                 ));
             }
-            biases.push(LlamaLogitBias::new(LlamaToken(tok), bias));
+            out.push((tok, bias));
         }
-        for &tok in extra_bias {
-            biases.push(LlamaLogitBias::new(LlamaToken(tok), f32::NEG_INFINITY));
+        for (text, bias) in &self.logit_bias_text {
+            out.extend(tokenize(text).into_iter().map(|t| (t, *bias)));
         }
+        out.extend(banned.iter().map(|&t| (t, f32::NEG_INFINITY)));
+        Ok(out)
+    }
+
+    /// Build the chain (not the grammar) with the biases of
+    /// [`effective_logit_bias`](Self::effective_logit_bias).
+    pub(crate) fn build_chain(
+        &self,
+        model: &LlamaModel,
+        n_vocab: i32,
+        logit_bias: &[(i32, f32)],
+    ) -> Result<LlamaSampler, EngineError> {
+        let seed = self.seed.unwrap_or(RANDOM_SEED);
+        let mut chain: Vec<LlamaSampler> = Vec::with_capacity(12);
+
+        let biases: Vec<LlamaLogitBias> = logit_bias
+            .iter()
+            .map(|&(tok, bias)| LlamaLogitBias::new(LlamaToken(tok), bias))
+            .collect();
         if !biases.is_empty() {
             chain.push(LlamaSampler::logit_bias(n_vocab, &biases));
         }

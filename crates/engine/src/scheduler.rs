@@ -30,7 +30,7 @@ use crate::error::EngineError;
 use crate::host::{Shared, Task};
 use crate::lora::{Adapters, LoraConfig};
 use crate::params::{OnContextFull, Pooling};
-use crate::request::{Event, EventStream};
+use crate::request::{Event, EventStream, Progress};
 use crate::slot::{ActiveTask, Phase, Slot};
 use crate::stop::{StopMatcher, Utf8Buffer};
 
@@ -285,6 +285,7 @@ impl<'m> Host<'m> {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = self.next_task_id;
         self.next_task_id += 1;
+        let logit_bias = req.logit_bias.clone();
         let pending = Pending { id, tx, req };
         // A waiting benchmark goes first: new requests queue until it is done.
         let free = if self.benches.is_empty() {
@@ -302,6 +303,7 @@ impl<'m> Host<'m> {
             rx,
             task_id: id,
             finished: false,
+            logit_bias,
         };
         // Place the request before replying, so that `queue_len` already counts it when the
         // caller gets its stream. If the caller is gone, the closed channel frees the slot
@@ -415,6 +417,8 @@ impl<'m> Host<'m> {
             max_tokens: req.max_tokens,
             n_decoded: 0,
             n_probs: req.n_probs,
+            post_sampling_probs: req.post_sampling_probs,
+            return_progress: req.return_progress,
             n_keep: req.n_keep,
             utf8: Utf8Buffer::new(),
             stop: StopMatcher::new(req.stop),
@@ -425,6 +429,21 @@ impl<'m> Host<'m> {
             prompt: req.prompt,
             lora,
         });
+        // The first report comes before any prompt token is decoded (llama-server's 0 %).
+        self.send_progress(i);
+    }
+
+    /// Tells slot `i`'s caller how far its prompt is, if it asked (`return_progress`).
+    fn send_progress(&self, i: usize) {
+        let Some(t) = self.slots[i].task.as_ref().filter(|t| t.return_progress) else {
+            return;
+        };
+        let _ = t.tx.send(Event::Progress(Progress {
+            total: t.prompt.len() as u32,
+            cache: t.cache_n,
+            processed: t.n_prompt_done as u32,
+            time_ms: t.t_start.elapsed().as_millis() as u64,
+        }));
     }
 
     fn clear_seq(&mut self, i: usize) {
@@ -551,6 +570,17 @@ impl<'m> Host<'m> {
             .fetch_max(n_tokens as u64, Ordering::Relaxed);
         sh.max_batch_slots
             .fetch_max(n_slots_in_batch, Ordering::Relaxed);
+
+        // Progress of the prompts read in this step (the last report has all of it).
+        for i in 0..self.slots.len() {
+            if self.slots[i]
+                .task
+                .as_ref()
+                .is_some_and(|t| t.in_batch && t.phase == Phase::Prompt)
+            {
+                self.send_progress(i);
+            }
+        }
 
         // 3. Sample for every slot whose logits were computed.
         for i in 0..self.slots.len() {

@@ -70,6 +70,10 @@ pub(crate) struct ActiveTask {
     pub max_tokens: Option<u32>,
     pub n_decoded: u32,
     pub n_probs: u32,
+    /// Report probabilities after the sampler chain rather than of the raw logits.
+    pub post_sampling_probs: bool,
+    /// Send [`crate::request::Event::Progress`] while the prompt is read.
+    pub return_progress: bool,
     pub n_keep: u32,
     pub utf8: Utf8Buffer,
     pub stop: StopMatcher,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use llama_cpp_2::token::LlamaToken;
 
 use super::Host;
-use super::sample::{sample, token_probs};
+use super::sample::{post_sampling_probs, sample, token_probs};
 use crate::params::OnContextFull;
 use crate::request::{Event, FinishReason, Timings, TokenProbs, Usage};
 use crate::slot::{ActiveTask, Phase};
@@ -41,8 +41,13 @@ impl Host<'_> {
             }
         };
         t.n_decoded += 1;
-        let probs =
-            (t.n_probs > 0).then(|| token_probs(&self.ctx, self.model, idx, token, t.n_probs));
+        let probs = (t.n_probs > 0).then(|| {
+            if t.post_sampling_probs {
+                post_sampling_probs(&self.cur, self.model, token, t.n_probs)
+            } else {
+                token_probs(&self.ctx, self.model, idx, token, t.n_probs)
+            }
+        });
 
         let vocab = self.model.vocab();
         let full = slot.cache.len() >= self.cfg.n_ctx_slot as usize;

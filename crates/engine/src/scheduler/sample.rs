@@ -70,6 +70,55 @@ pub(super) fn sample(
     Ok(token)
 }
 
+/// Log-probabilities of the distribution the token was sampled from: the candidates the
+/// chain left in `cur` (after top-k, top-p, temperature...), softmaxed; tokens the chain
+/// removed are not reported (llama-server's `post_sampling_probs`, which reports `exp` of
+/// these as `prob`).
+pub(super) fn post_sampling_probs(
+    cur: &LlamaTokenDataArray,
+    model: &LlamaModel,
+    token: LlamaToken,
+    n: u32,
+) -> TokenProbs {
+    let mut kept: Vec<(f32, i32)> = cur
+        .data
+        .iter()
+        .filter(|d| d.logit() > f32::NEG_INFINITY)
+        .map(|d| (d.logit(), d.id().0))
+        .collect();
+    let logits: Vec<f32> = kept.iter().map(|&(l, _)| l).collect();
+    let lse = log_sum_exp(&logits);
+    kept.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let vocab = model.vocab();
+    TokenProbs {
+        logprob: kept
+            .iter()
+            .find(|&&(_, id)| id == token.0)
+            .map_or(f32::NEG_INFINITY, |&(l, _)| l - lse),
+        top: kept
+            .into_iter()
+            .map(|(l, id)| (id, l - lse))
+            // A probability that rounds to 0 is not reported (llama-server sends none).
+            .filter(|&(_, lp)| lp.exp() > 0.0)
+            .take(n as usize)
+            .map(|(id, lp)| {
+                let bytes = vocab.token_to_piece(LlamaToken(id), true, None);
+                (id, String::from_utf8_lossy(&bytes).into_owned(), lp)
+            })
+            .collect(),
+    }
+}
+
+/// `ln(sum(exp(x)))`, without overflow.
+fn log_sum_exp(xs: &[f32]) -> f32 {
+    let max = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    let sum: f64 = xs.iter().map(|&l| f64::from(l - max).exp()).sum();
+    max + sum.ln() as f32
+}
+
 /// Log-probabilities from the raw logits (softmax over the whole vocabulary, as
 /// llama-server reports `n_probs`).
 pub(super) fn token_probs(
@@ -80,9 +129,7 @@ pub(super) fn token_probs(
     n: u32,
 ) -> TokenProbs {
     let logits = ctx.get_logits_ith(idx);
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    let lse = max + sum.ln() as f32;
+    let lse = log_sum_exp(logits);
     let n = n as usize;
     let mut top: Vec<(f32, i32)> = Vec::with_capacity(n + 1);
     for (i, &l) in logits.iter().enumerate() {

@@ -95,6 +95,7 @@ async fn stop_string_split_across_tokens() {
             }
             Event::Done { finish_reason, .. } => break finish_reason,
             Event::Error(e) => panic!("{e}"),
+            Event::Progress(_) => panic!("progress was not asked for"),
         }
     };
     assert_eq!(reason, FinishReason::StopString(stop.clone()));

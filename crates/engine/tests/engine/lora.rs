@@ -254,11 +254,13 @@ async fn different_configs_never_share_a_batch_and_take_turns() {
                 Event::Token { token, text, .. } => { ca.tokens.push(token); ca.text.push_str(&text); order.push('a'); }
                 Event::Done { .. } => { a_done = true; order.push('A'); }
                 Event::Error(e) => panic!("{e}"),
+                Event::Progress(_) => panic!("progress was not asked for"),
             },
             ev = tokio::time::timeout(step, b.recv()), if !b_done => match ev.unwrap().unwrap() {
                 Event::Token { token, text, .. } => { cb.tokens.push(token); cb.text.push_str(&text); order.push('b'); }
                 Event::Done { .. } => { b_done = true; order.push('B'); }
                 Event::Error(e) => panic!("{e}"),
+                Event::Progress(_) => panic!("progress was not asked for"),
             },
         }
     }
