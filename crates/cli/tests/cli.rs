@@ -628,7 +628,7 @@ fn run_loads_with_the_config_and_the_stored_launch_parameters() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(
-            stderr.contains(&format!("a slot's context holds {n_ctx}")),
+            stderr.contains(&format!("exceeds the available context size ({n_ctx} tokens)")),
             "{stderr}"
         );
     };

@@ -347,6 +347,8 @@ pub struct LimitsConfig {
     pub max_prompt_token_ids: u32,
     /// Documents in one rerank request.
     pub max_documents: u32,
+    /// Completions one request may ask for: its prompts times `n`.
+    pub max_completions: u32,
     /// Inputs in one embeddings request.
     pub max_embedding_inputs: u32,
     /// Tokens across the inputs of one embeddings request.
@@ -377,6 +379,9 @@ impl Default for LimitsConfig {
             max_stop_chars: 8192,
             max_prompt_token_ids: 1 << 20,
             max_documents: 1024,
+            // Each completion holds a slot like a request of its own; llama-server allows
+            // `n` up to its slot count.
+            max_completions: 16,
             max_embedding_inputs: 2048,
             max_embedding_tokens: 300_000,
             // 16 MiB of f32: a few full-context per-token embeddings of a small model.

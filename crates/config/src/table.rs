@@ -416,6 +416,12 @@ pub static SETTINGS: &[Setting] = &[
         "Documents one rerank request may rank; more is refused with 413.",
     ),
     key(
+        "limits.max_completions",
+        "LLAMA_DASHBOARD_LIMITS_MAX_COMPLETIONS",
+        int(1, u32::MAX as i64),
+        "Completions one request may ask for (`/completion`, `/v1/completions`): its prompts times `n`; more is refused with 400 before any is queued.",
+    ),
+    key(
         "limits.max_embedding_inputs",
         "LLAMA_DASHBOARD_LIMITS_MAX_EMBEDDING_INPUTS",
         int(1, u32::MAX as i64),

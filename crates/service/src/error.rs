@@ -137,6 +137,17 @@ impl ServiceError {
         }
     }
 
+    /// `(prompt tokens, context tokens)` when the prompt does not fit in a slot's context
+    /// (llama-server's `exceed_context_size_error`, which names both).
+    pub fn context_overflow(&self) -> Option<(u32, u32)> {
+        match self {
+            ServiceError::Engine(EngineError::PromptTooLong { n_prompt, n_ctx }) => {
+                Some((*n_prompt, *n_ctx))
+            }
+            _ => None,
+        }
+    }
+
     /// The request field at fault, when there is one (OpenAI's `param`).
     pub fn param(&self) -> Option<&str> {
         match self {

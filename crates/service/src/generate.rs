@@ -17,7 +17,8 @@ use chat::{
     ToolCallStream,
 };
 use engine::{
-    Event, EventStream, FinishReason, GenerateRequest, Grammar, Prompt, Timings, TokenProbs, Usage,
+    Event, EventStream, FinishReason, GenerateRequest, Grammar, Progress, Prompt, Timings,
+    TokenProbs, Usage,
 };
 use serde_json::{Map, Value, json};
 use std::collections::VecDeque;
@@ -232,6 +233,8 @@ pub enum Output {
         index: usize,
         delta: String,
     },
+    /// How far the prompt is read (only when the request asked, `return_progress`).
+    Progress(Progress),
     Done(Done),
 }
 
@@ -268,6 +271,7 @@ impl Generation {
                     self.finished = true;
                     return Some(Err(e.into()));
                 }
+                Some(Event::Progress(p)) => return Some(Ok(Output::Progress(p))),
                 Some(Event::Token { text, token, probs }) => {
                     let piece = match &mut self.reasoning {
                         None => None,
@@ -353,6 +357,12 @@ impl Generation {
         }
     }
 
+    /// The logit biases the request runs with (the ids asked for, the tokens of texts asked
+    /// for, and the end-of-generation tokens `ignore_eos` bans at `-inf`).
+    pub fn logit_bias(&self) -> &[(i32, f32)] {
+        self.events.logit_bias()
+    }
+
     fn queue(&mut self, events: Vec<StreamEvent>) {
         for e in events {
             self.pending.push_back(match e {
@@ -402,6 +412,7 @@ impl Generation {
                     }
                     out.tool_calls[index].arguments.push_str(&delta);
                 }
+                Output::Progress(_) => {}
                 Output::Done(d) => out.done = Some(d),
             }
         }

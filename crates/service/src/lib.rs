@@ -64,7 +64,8 @@ pub mod engine_types {
         Caps, Completion, ContextParams, DeviceInfo, DeviceKind, EmbedRequest, Embedding,
         EmbeddingValues, EngineError, Event, FinishReason, GenerateRequest, GpuLayers, Grammar,
         InfillChunk, InfillPrompt, Limit, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
-        MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Prompt, RerankScore,
+        MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Progress, Prompt,
+        PromptPart, RANDOM_SEED, RerankScore,
         SamplingParams, SlotFileInfo, SlotInfo, SlotState, Timings, TokenPiece, TokenProbs, Usage,
         devices, estimate,
     };

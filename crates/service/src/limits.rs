@@ -13,7 +13,7 @@ use crate::error::ServiceError;
 use crate::generate::{Input, Request};
 use chat::ChatMessage;
 pub use config::LimitsConfig as Limits;
-use engine::{Caps, GenerateRequest, InfillPrompt, Limit, Prompt};
+use engine::{Caps, GenerateRequest, InfillPrompt, Limit, Prompt, PromptPart};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
@@ -103,11 +103,18 @@ fn check_params(p: &mut GenerateRequest, limits: &Limits) -> Result<(), ServiceE
             limits,
         )?;
     }
-    let biases = p.sampling.logit_bias.len() as u64;
+    // A text entry becomes one bias per token of the text: counted at its bytes, the most
+    // tokens it can become, so the cap bounds the biases the sampler applies per token.
+    let biases = p.sampling.logit_bias.len() as u64
+        + p.sampling
+            .logit_bias_text
+            .iter()
+            .map(|(t, _)| t.len().max(1) as u64)
+            .sum::<u64>();
     if biases > u64::from(limits.max_logit_bias) {
         return Err(LimitExceeded::over(
             "logit_bias",
-            "entries",
+            "entries (a text counts its bytes)",
             biases,
             limits.max_logit_bias.into(),
             "limits.max_logit_bias",
@@ -169,7 +176,28 @@ pub fn check_prompt(p: &Prompt, field: &str, limits: &Limits) -> Result<(), Serv
         Prompt::Text { text, .. } => check_prompt_chars(text.chars().count() as u64, field, limits),
         Prompt::Tokens(tokens) => check_prompt_token_ids(tokens.len(), field, limits),
         Prompt::Infill(infill) => check_prompt_chars(infill_chars(infill), field, limits),
+        Prompt::Mixed(parts) => {
+            let (chars, ids) = PromptPart::count(parts);
+            check_prompt_token_ids(ids as usize, field, limits)?;
+            check_prompt_chars(chars, field, limits)
+        }
     }
+}
+
+/// Checks every generation of one request (its prompts times `n`) against the limits, and
+/// their number against `limits.max_completions`, before any of them is queued.
+pub fn check_all(reqs: &mut [Request], limits: &Limits) -> Result<(), ServiceError> {
+    let n = reqs.len() as u64;
+    if n > u64::from(limits.max_completions) {
+        return Err(LimitExceeded::over(
+            "n",
+            "completions (prompts times n)",
+            n,
+            limits.max_completions.into(),
+            "limits.max_completions",
+        ));
+    }
+    reqs.iter_mut().try_for_each(|r| check(r, limits))
 }
 
 /// A prompt given as token ids, `n` long.
@@ -327,6 +355,52 @@ mod tests {
         };
         let e = limit_of(check(&mut request(Input::Chat(chat)), &l).unwrap_err());
         assert_eq!((e.field.as_str(), e.found), ("messages", Some(4)));
+    }
+
+    #[test]
+    fn completions_are_counted_before_any_is_checked_or_queued() {
+        let l = Limits {
+            max_completions: 2,
+            ..Default::default()
+        };
+        let mut two: Vec<Request> = (0..2)
+            .map(|_| request(Input::Prompt(Prompt::text("x"))))
+            .collect();
+        check_all(&mut two, &l).unwrap();
+        two.push(request(Input::Prompt(Prompt::text("x"))));
+        let e = limit_of(check_all(&mut two, &l).unwrap_err());
+        assert_eq!((e.field.as_str(), e.found, e.setting), ("n", Some(3), "limits.max_completions"));
+    }
+
+    #[test]
+    fn mixed_prompts_count_their_ids_and_characters() {
+        let l = Limits {
+            max_prompt_token_ids: 2,
+            max_prompt_chars: 3,
+            ..Default::default()
+        };
+        let mixed = |parts| Prompt::Mixed(parts);
+        let ok = mixed(vec![PromptPart::Tokens(vec![1, 2]), PromptPart::Text("abc".into())]);
+        check_prompt(&ok, "prompt", &l).unwrap();
+        let ids = mixed(vec![PromptPart::Tokens(vec![1]), PromptPart::Tokens(vec![2, 3])]);
+        assert_eq!(limit_of(check_prompt(&ids, "prompt", &l).unwrap_err()).setting, "limits.max_prompt_token_ids");
+        let chars = mixed(vec![PromptPart::Text("ab".into()), PromptPart::Text("cd".into())]);
+        assert_eq!(limit_of(check_prompt(&chars, "prompt", &l).unwrap_err()).setting, "limits.max_prompt_chars");
+    }
+
+    #[test]
+    fn text_logit_biases_count_their_bytes() {
+        let l = Limits {
+            max_logit_bias: 4,
+            ..Default::default()
+        };
+        let mut r = request(Input::Prompt(Prompt::text("x")));
+        r.params.sampling.logit_bias = vec![(1, 1.0)];
+        r.params.sampling.logit_bias_text = vec![("abc".into(), -1.0)];
+        check(&mut r, &l).unwrap();
+        r.params.sampling.logit_bias_text = vec![("abcd".into(), -1.0)];
+        let e = limit_of(check(&mut r, &l).unwrap_err());
+        assert_eq!((e.found, e.setting), (Some(5), "limits.max_logit_bias"));
     }
 
     #[test]

@@ -357,7 +357,12 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
                     reply.push_str(&text);
                 }
                 // No tools are offered, so no calls are parsed.
-                Some(Ok(Output::ToolCallStart { .. } | Output::ToolCallArguments { .. })) => {}
+                // No tools are offered, so no calls are parsed; progress is not asked for.
+                Some(Ok(
+                    Output::ToolCallStart { .. }
+                    | Output::ToolCallArguments { .. }
+                    | Output::Progress(_),
+                )) => {}
                 Some(Ok(Output::Done(done))) => {
                     let t = &done.timings;
                     if s.timings {
