@@ -45,6 +45,10 @@ pub struct ApiError {
     pub param: Option<String>,
     /// `Retry-After` seconds (429, 503).
     pub retry_after: Option<u64>,
+    /// `(prompt tokens, context tokens)`: the prompt does not fit in the context. Every
+    /// flavor then says so as llama-server does: type `exceed_context_size_error` with
+    /// `n_prompt_tokens` and `n_ctx`, which clients read to trim their prompts.
+    pub context_overflow: Option<(u32, u32)>,
     pub flavor: Flavor,
 }
 
@@ -55,6 +59,7 @@ impl ApiError {
             message: message.into(),
             param: None,
             retry_after: None,
+            context_overflow: None,
             flavor: Flavor::OpenAi,
         }
     }
@@ -148,6 +153,7 @@ impl From<ServiceError> for ApiError {
             message: e.to_string(),
             param: e.param().map(str::to_owned),
             retry_after: matches!(status.as_u16(), 429 | 503).then_some(1),
+            context_overflow: e.context_overflow(),
             flavor: Flavor::OpenAi,
         }
     }
@@ -162,7 +168,7 @@ impl From<service::EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let me = self.clone();
-        let body = match self.flavor {
+        let mut body = match self.flavor {
             Flavor::OpenAi => json!({"error": {
                 "message": self.message,
                 "type": self.openai_type(),
@@ -182,6 +188,15 @@ impl IntoResponse for ApiError {
                 "param": self.param,
             }}),
         };
+        if let Some((n_prompt, n_ctx)) = self.context_overflow
+            && let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut())
+        {
+            if self.flavor != Flavor::Admin {
+                e.insert("type".into(), json!("exceed_context_size_error"));
+            }
+            e.insert("n_prompt_tokens".into(), json!(n_prompt));
+            e.insert("n_ctx".into(), json!(n_ctx));
+        }
         let mut resp = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {
             resp.headers_mut()

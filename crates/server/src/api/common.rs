@@ -36,6 +36,16 @@ pub fn model_name(state: &AppState, named: Option<&str>) -> Result<String, ApiEr
     ))
 }
 
+/// `n`: completions per prompt, at least 1 (their number across the request is
+/// `limits.max_completions`, checked with the rest of the limits).
+pub fn choices(n: Option<u32>) -> Result<usize, ApiError> {
+    match n {
+        None => Ok(1),
+        Some(0) => Err(ApiError::invalid("n", "must be at least 1")),
+        Some(n) => Ok(n as usize),
+    }
+}
+
 /// Ollama-style `keep_alive`: seconds (negative = forever) or a duration such as `"5m"`.
 pub fn keep_alive(v: Option<&Value>) -> Result<Option<KeepAlive>, ApiError> {
     let bad = || ApiError::invalid("keep_alive", "must be seconds or a duration such as \"5m\"");
@@ -160,24 +170,53 @@ pub async fn start(
     state: &SharedState,
     model: &str,
     keep_alive: Option<KeepAlive>,
-    mut req: Request,
+    req: Request,
 ) -> Result<Timed, ApiError> {
+    let mut all = start_all(state, model, keep_alive, vec![req]).await?;
+    Ok(all.remove(0))
+}
+
+/// [`start`] for every generation of one request (its prompts times `n`, in that order):
+/// all are checked against `[limits]` (their number against `limits.max_completions`) and
+/// all take their place among the requests in flight before the model is acquired or any
+/// is queued.
+pub async fn start_all(
+    state: &SharedState,
+    model: &str,
+    keep_alive: Option<KeepAlive>,
+    mut reqs: Vec<Request>,
+) -> Result<Vec<Timed>, ApiError> {
     let config = state.config();
-    service::limits::check(&mut req, &config.limits)?;
-    if let service::Input::Chat(chat) = &mut req.input {
-        service::ReasoningDefaults::from_config(&config.reasoning).apply(chat);
+    service::limits::check_all(&mut reqs, &config.limits)?;
+    let reasoning = service::ReasoningDefaults::from_config(&config.reasoning);
+    for req in &mut reqs {
+        if let service::Input::Chat(chat) = &mut req.input {
+            reasoning.apply(chat);
+        }
     }
     let deadline = deadline(&config);
-    let ticket = state.models.admit()?;
-    let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;
-    let template = state.models.template_choice(&entry.id).await?;
-    let generation = service::generate::start(lease, &template, req, ticket).await?;
-    Ok(Timed {
-        generation,
-        model: entry.id,
-        deadline,
-        state: state.clone(),
-    })
+    let tickets = reqs
+        .iter()
+        .map(|_| state.models.admit())
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::with_capacity(reqs.len());
+    for (req, ticket) in reqs.into_iter().zip(tickets) {
+        let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;
+        let template = state.models.template_choice(&entry.id).await?;
+        let generation = service::generate::start(lease, &template, req, ticket).await?;
+        out.push(Timed {
+            generation,
+            model: entry.id,
+            deadline,
+            state: state.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs every generation to its end, together; the first failure fails them all.
+pub async fn collect_all(timeds: Vec<Timed>) -> Result<Vec<service::Collected>, ServiceError> {
+    futures_util::future::try_join_all(timeds.into_iter().map(Timed::collect)).await
 }
 
 /// `data: {json}`.
@@ -216,19 +255,50 @@ pub fn sse_events<C: Send + 'static>(
     timed: Timed,
     ctx: C,
     first: Vec<SseEvent>,
-    render: impl FnMut(&mut C, Output) -> Vec<SseEvent> + Send + 'static,
+    mut render: impl FnMut(&mut C, Output) -> Vec<SseEvent> + Send + 'static,
     on_error: impl FnOnce(&mut C, ServiceError) -> SseEvent + Send + 'static,
 ) -> impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
+    sse_events_all(
+        vec![timed],
+        ctx,
+        first,
+        move |ctx, _, output| render(ctx, output),
+        on_error,
+    )
+}
+
+/// [`sse_events`] over several generations of one request, their outputs interleaved as
+/// they come; `render` gets each output's generation index. The first failure ends the
+/// stream (and so every generation).
+pub fn sse_events_all<C: Send + 'static>(
+    timeds: Vec<Timed>,
+    ctx: C,
+    first: Vec<SseEvent>,
+    render: impl FnMut(&mut C, usize, Output) -> Vec<SseEvent> + Send + 'static,
+    on_error: impl FnOnce(&mut C, ServiceError) -> SseEvent + Send + 'static,
+) -> impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
+    use futures_util::StreamExt;
+    type Outputs = futures_util::stream::SelectAll<
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = (usize, Result<Output, ServiceError>)> + Send>>,
+    >;
     struct Pump<C, R, E> {
-        timed: Timed,
+        outputs: Outputs,
         ctx: C,
         queue: std::collections::VecDeque<SseEvent>,
         render: R,
         on_error: Option<E>,
         done: bool,
     }
+    let outputs: Outputs = futures_util::stream::select_all(timeds.into_iter().enumerate().map(
+        |(i, timed)| {
+            futures_util::stream::unfold(timed, move |mut t| async move {
+                t.next().await.map(|o| ((i, o), t))
+            })
+            .boxed()
+        },
+    ));
     let pump = Pump {
-        timed,
+        outputs,
         ctx,
         queue: first.into(),
         render,
@@ -243,12 +313,12 @@ pub fn sse_events<C: Send + 'static>(
             if p.done {
                 return None;
             }
-            match p.timed.next().await {
-                Some(Ok(o)) => {
-                    let events = (p.render)(&mut p.ctx, o);
+            match p.outputs.next().await {
+                Some((i, Ok(o))) => {
+                    let events = (p.render)(&mut p.ctx, i, o);
                     p.queue.extend(events);
                 }
-                Some(Err(e)) => {
+                Some((_, Err(e))) => {
                     p.done = true;
                     if let Some(f) = p.on_error.take() {
                         let ev = f(&mut p.ctx, e);

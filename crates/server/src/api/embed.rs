@@ -18,15 +18,10 @@ use service::{
     EmbedRequest, EmbeddingValues, InfillChunk, InfillPrompt, LoraScale, Normalize, Pooling, Prompt,
 };
 
-/// `input`/`content`: a string, a list of strings, a list of token ids, or a list of those.
+/// `input`/`content`: every prompt shape of [`PromptField`]. An empty text is embedded when
+/// it has tokens (BOS/EOS), as llama-server; the engine refuses inputs with none.
 fn inputs(v: PromptField, field: &str) -> ApiResult<Vec<Prompt>> {
-    let out = v.into_prompts(field)?;
-    for p in &out {
-        if matches!(p, Prompt::Text { text, .. } if text.is_empty()) {
-            return Err(ApiError::invalid(field, "inputs must not be empty strings"));
-        }
-    }
-    Ok(out)
+    v.into_prompts(field)
 }
 
 fn pooling(v: Option<&str>) -> ApiResult<Option<Pooling>> {
@@ -56,10 +51,16 @@ pub struct OpenAiEmbeddingRequest {
     pub keep_alive: Option<Value>,
 }
 
+/// `/v1/embeddings` (and `/embeddings`). OpenAI's shape has one vector per input, so pooling
+/// `none` (asked for, or the model's) is refused with 400 before any work on `/v1`; on the
+/// bare `/embeddings`, which llama-server answers in its own shape, per-token rows come back
+/// in that shape (as `/embedding`'s).
 pub async fn openai_embeddings(
     State(state): State<SharedState>,
+    uri: axum::http::Uri,
     ApiJson(req): ApiJson<OpenAiEmbeddingRequest>,
 ) -> ApiResult<Json<Value>> {
+    let bare = !uri.path().starts_with("/v1/");
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -72,12 +73,6 @@ pub async fn openai_embeddings(
     };
     let inputs = inputs(req.input, "input")?;
     let pooling = pooling(req.pooling.as_deref())?;
-    if pooling == Some(Pooling::None) {
-        return Err(ApiError::invalid(
-            "pooling",
-            "none gives per-token vectors: use /embedding",
-        ));
-    }
     let name = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let ticket = state.models.admit()?;
@@ -87,9 +82,16 @@ pub async fn openai_embeddings(
         inputs,
         pooling,
         normalize: Normalize::Euclidean,
+        pooled_only: !bare,
         ..Default::default()
     };
     let out = service::embed(&model, req_embed, ticket).await?;
+    if out
+        .iter()
+        .any(|e| matches!(e.values, EmbeddingValues::PerToken(_)))
+    {
+        return Ok(Json(native_embeddings(out)));
+    }
     let mut n_tokens = 0u64;
     let mut data = Vec::with_capacity(out.len());
     for e in out {
@@ -159,7 +161,12 @@ pub async fn native_embedding(
         ..Default::default()
     };
     let out = service::embed(&model, req_embed, ticket).await?;
-    Ok(Json(Value::Array(
+    Ok(Json(native_embeddings(out)))
+}
+
+/// llama-server's own embeddings shape: `[{"index", "embedding": [[...], ...]}]`.
+fn native_embeddings(out: Vec<service::Embedding>) -> Value {
+    Value::Array(
         out.into_iter()
             .map(|e| {
                 let rows = match e.values {
@@ -169,30 +176,28 @@ pub async fn native_embedding(
                 json!({"index": e.index, "embedding": rows})
             })
             .collect(),
-    )))
+    )
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RerankRequest {
     pub model: Option<String>,
     pub query: String,
-    pub documents: Vec<Value>,
+    /// Jina/Cohere's field; TEI's is `texts` (and then TEI's response shape).
+    pub documents: Option<Value>,
+    pub texts: Option<Value>,
     pub top_n: Option<usize>,
     #[serde(default)]
     pub return_text: bool,
 }
 
-pub async fn rerank(
-    State(state): State<SharedState>,
-    ApiJson(req): ApiJson<RerankRequest>,
-) -> ApiResult<Json<Value>> {
-    if req.documents.is_empty() {
-        return Err(ApiError::invalid("documents", "must not be empty"));
-    }
-    service::limits::check_documents(req.documents.len(), &state.config().limits)?;
-    let docs: Vec<String> = req
-        .documents
-        .iter()
+/// The documents of a rerank request: a non-empty list of strings (or `{"text"}` objects).
+fn documents(field: &str, v: Option<&Value>) -> ApiResult<Vec<String>> {
+    let list = v
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| ApiError::invalid(field, "must be a non-empty list of strings"))?;
+    list.iter()
         .enumerate()
         .map(|(i, d)| match d {
             Value::String(s) => Ok(s.clone()),
@@ -200,19 +205,49 @@ pub async fn rerank(
                 .get("text")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
-                .ok_or_else(|| ApiError::invalid(&format!("documents[{i}]"), "needs a text")),
+                .ok_or_else(|| ApiError::invalid(&format!("{field}[{i}]"), "needs a text")),
             _ => Err(ApiError::invalid(
-                &format!("documents[{i}]"),
+                &format!("{field}[{i}]"),
                 "must be a string",
             )),
         })
-        .collect::<ApiResult<_>>()?;
+        .collect()
+}
+
+/// `/rerank` (and `/reranking`, `/v1/rerank`): Jina's shape (`{query, documents}` →
+/// `{results: [{index, relevance_score}]}`), or TEI's (`{query, texts}` → `[{index,
+/// score}]`, with `text` when `return_text`), as llama-server tells them apart.
+pub async fn rerank(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<RerankRequest>,
+) -> ApiResult<Json<Value>> {
+    let tei = req.texts.is_some() && req.documents.is_none();
+    let docs = if tei {
+        documents("texts", req.texts.as_ref())?
+    } else {
+        documents("documents", req.documents.as_ref())?
+    };
+    service::limits::check_documents(docs.len(), &state.config().limits)?;
     let (id, model) = lease(&state, req.model.as_deref()).await?;
     let mut scores = model.handle.rerank(req.query.clone(), docs.clone()).await?;
     let n_tokens: u64 = scores.iter().map(|s| u64::from(s.n_tokens)).sum();
     scores.sort_by(|a, b| b.score.total_cmp(&a.score));
     if let Some(n) = req.top_n {
         scores.truncate(n);
+    }
+    if tei {
+        return Ok(Json(Value::Array(
+            scores
+                .iter()
+                .map(|s| {
+                    let mut r = json!({"index": s.index, "score": s.score});
+                    if req.return_text {
+                        r["text"] = json!(docs[s.index]);
+                    }
+                    r
+                })
+                .collect(),
+        )));
     }
     let results: Vec<Value> = scores
         .iter()

@@ -58,6 +58,11 @@ pub struct CompletionRequest {
     pub response_format: Option<Value>,
     #[serde(default)]
     pub return_tokens: bool,
+    /// Completions per prompt (llama-server's `n_cmpl`, alias `n`).
+    #[serde(alias = "n_cmpl")]
+    pub n: Option<u32>,
+    /// Only these fields of the result (`"a/b"` paths into nested objects), as llama-server.
+    pub response_fields: Option<Vec<String>>,
     #[serde(flatten)]
     pub sampling: GenFields,
 }
@@ -67,89 +72,185 @@ pub async fn completion(
     ApiJson(mut req): ApiJson<CompletionRequest>,
 ) -> ApiResult<Response> {
     let prompt = std::mem::replace(&mut req.prompt, PromptField::List(Vec::new()));
-    let prompt = prompt.into_prompt("prompt")?;
-    completion_with_prompt(state, req, prompt).await
+    let prompts = prompt.into_prompts("prompt")?;
+    completion_with_prompts(state, req, prompts).await
 }
 
-/// `/completion` (and `/infill`, which builds its own prompt).
+/// `/infill`, which builds its own prompt.
 pub async fn completion_with_prompt(
     state: SharedState,
     req: CompletionRequest,
     prompt: service::Prompt,
 ) -> ApiResult<Response> {
+    completion_with_prompts(state, req, vec![prompt]).await
+}
+
+/// `/completion` for its prompts, `n` completions each: one result (an object), or several
+/// (a list, in prompt order, each with its `index`), as llama-server answers.
+async fn completion_with_prompts(
+    state: SharedState,
+    req: CompletionRequest,
+    prompts: Vec<service::Prompt>,
+) -> ApiResult<Response> {
     let params = req.sampling.to_request(&state.sampling())?;
+    let n = common::choices(req.n)?;
     let model = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
-    let n_probs = params.n_probs;
-    let settings = generation_settings(&params);
-    let request = Request {
-        input: Input::Prompt(prompt),
-        params,
-        response_format: parse_response_format(req.response_format.as_ref())?,
-    };
-    let timed = common::start(&state, &model, keep_alive, request).await?;
-    let meta = NativeMeta {
-        model: timed.model.clone(),
-        n_probs,
-        return_tokens: req.return_tokens,
-        settings,
-    };
+    let response_format = parse_response_format(req.response_format.as_ref())?;
+    let requests: Vec<Request> = prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p, n))
+        .map(|p| Request {
+            input: Input::Prompt(p.clone()),
+            params: params.clone(),
+            response_format: response_format.clone(),
+        })
+        .collect();
+    let timeds = common::start_all(&state, &model, keep_alive, requests).await?;
+    let metas: Vec<NativeMeta> = timeds
+        .iter()
+        .enumerate()
+        .map(|(index, t)| NativeMeta {
+            index,
+            model: t.model.clone(),
+            n_probs: params.n_probs,
+            post_sampling_probs: params.post_sampling_probs,
+            return_tokens: req.return_tokens,
+            response_fields: req.response_fields.clone().unwrap_or_default(),
+            settings: generation_settings(&params, t.generation.logit_bias(), req.stream),
+        })
+        .collect();
     if req.stream {
-        return Ok(sse(native_stream(timed, meta)));
+        return Ok(sse(native_stream(timeds, metas)));
     }
-    let c = timed.collect().await?;
+    let mut results = Vec::with_capacity(metas.len());
+    for (meta, c) in metas.iter().zip(common::collect_all(timeds).await?) {
+        results.push(native_result(meta, c));
+    }
+    Ok(Json(if results.len() == 1 {
+        results.remove(0)
+    } else {
+        Value::Array(results)
+    })
+    .into_response())
+}
+
+/// One completion's whole result.
+fn native_result(meta: &NativeMeta, c: service::Collected) -> Value {
     let done = c.done.clone().expect("collected");
-    let mut out = final_fields(&meta, &done);
+    let mut out = final_fields(meta, &done);
     out["content"] = json!(c.text);
     out["tokens"] = if meta.return_tokens {
         json!(c.tokens)
     } else {
         json!([])
     };
-    if n_probs > 0 {
+    if meta.n_probs > 0 {
         out["completion_probabilities"] = Value::Array(
             c.probs
                 .iter()
-                .map(|(t, id, p)| prob_entry(*id, t, p))
+                .map(|(t, id, p)| prob_entry(*id, t, p, meta.post_sampling_probs))
                 .collect(),
         );
     }
-    Ok(Json(out).into_response())
+    pick_fields(out, &meta.response_fields)
 }
 
 struct NativeMeta {
+    /// The completion's place among the request's (prompt order, then `n`).
+    index: usize,
     model: String,
     n_probs: u32,
+    post_sampling_probs: bool,
     return_tokens: bool,
+    response_fields: Vec<String>,
     settings: Value,
 }
 
-fn generation_settings(p: &service::GenerateRequest) -> Value {
+/// llama-server's `generation_settings`: the sampling values, the limits and `logit_bias`
+/// as the request runs with it (`[{"token", "bias"}]`, a ban's `-inf` as `null`: with
+/// `ignore_eos`, the end-of-generation tokens).
+fn generation_settings(p: &service::GenerateRequest, logit_bias: &[(i32, f32)], stream: bool) -> Value {
     let mut v = serde_json::to_value(&p.sampling).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
-        o.insert(
-            "n_predict".into(),
-            json!(p.max_tokens.map_or(-1, i64::from)),
-        );
+        o.remove("logit_bias_text");
+        let n_predict = json!(p.max_tokens.map_or(-1, i64::from));
+        o.insert("seed".into(), json!(p.sampling.seed.unwrap_or(service::RANDOM_SEED)));
+        o.insert("n_predict".into(), n_predict.clone());
+        o.insert("max_tokens".into(), n_predict);
         o.insert("stop".into(), json!(p.stop));
         o.insert("ignore_eos".into(), json!(p.ignore_eos));
         o.insert("n_probs".into(), json!(p.n_probs));
+        o.insert("post_sampling_probs".into(), json!(p.post_sampling_probs));
         o.insert("cache_prompt".into(), json!(p.cache_prompt));
         o.insert("n_keep".into(), json!(p.n_keep));
+        o.insert("stream".into(), json!(stream));
+        // llama-server's adaptive-p sampler, which this server does not have: off.
+        o.insert("adaptive_target".into(), json!(-1.0));
+        o.insert("adaptive_decay".into(), json!(0.9));
+        o.insert(
+            "logit_bias".into(),
+            Value::Array(
+                logit_bias
+                    .iter()
+                    .map(|&(token, bias)| {
+                        // JSON has no -inf: llama-server writes a ban as null.
+                        let bias = if bias.is_finite() { json!(bias) } else { Value::Null };
+                        json!({"token": token, "bias": bias})
+                    })
+                    .collect(),
+            ),
+        );
     }
     v
 }
 
-fn prob_entry(id: i32, text: &str, p: &TokenProbs) -> Value {
-    json!({
+/// One token's entry in `completion_probabilities`: log-probabilities of the raw logits, or
+/// with `post_sampling_probs` the probabilities the token was sampled with (`prob`,
+/// `top_probs`).
+fn prob_entry(id: i32, text: &str, p: &TokenProbs, post_sampling: bool) -> Value {
+    let (key, top_key) = if post_sampling {
+        ("prob", "top_probs")
+    } else {
+        ("logprob", "top_logprobs")
+    };
+    let value = |lp: f32| if post_sampling { lp.exp() } else { lp.max(f32::MIN) };
+    let mut entry = json!({
         "id": id,
         "token": text,
-        "logprob": p.logprob,
         "bytes": text.as_bytes(),
-        "top_logprobs": p.top.iter().map(|(tid, t, lp)| json!({
-            "id": tid, "token": t, "logprob": lp, "bytes": t.as_bytes(),
-        })).collect::<Vec<_>>(),
-    })
+        "top": p.top.iter().map(|(tid, t, lp)| {
+            let mut e = json!({"id": tid, "token": t, "bytes": t.as_bytes()});
+            e[key] = json!(value(*lp));
+            e
+        }).collect::<Vec<_>>(),
+    });
+    entry[key] = json!(value(p.logprob));
+    if let Some(o) = entry.as_object_mut()
+        && let Some(top) = o.remove("top")
+    {
+        o.insert(top_key.into(), top);
+    }
+    entry
+}
+
+/// `response_fields`: only the fields named, each under its path (`"a/b"` is `a`'s `b`),
+/// as llama-server's `json_get_nested_values`; no list, the whole result.
+fn pick_fields(result: Value, fields: &[String]) -> Value {
+    if fields.is_empty() {
+        return result;
+    }
+    let mut out = serde_json::Map::new();
+    for path in fields {
+        let mut at = Some(&result);
+        for key in path.split('/') {
+            at = at.and_then(|v| v.get(key));
+        }
+        if let Some(v) = at {
+            out.insert(path.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// The fields of llama-server's last (`stop: true`) message.
@@ -161,7 +262,7 @@ fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
         (Finish::Cancelled, _) => "none",
     };
     json!({
-        "index": 0,
+        "index": meta.index,
         "content": "",
         "tokens": [],
         "id_slot": d.slot_id,
@@ -179,37 +280,54 @@ fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
     })
 }
 
+/// llama-server's `prompt_progress` object.
+pub fn progress_json(p: &service::Progress) -> Value {
+    json!({"total": p.total, "cache": p.cache, "processed": p.processed, "time_ms": p.time_ms})
+}
+
+/// The SSE chunks of `/completion`: one per token (with its id in `tokens`, as
+/// llama-server), progress chunks when asked, and each completion's last message.
 fn native_stream(
-    timed: Timed,
-    meta: NativeMeta,
+    timeds: Vec<Timed>,
+    metas: Vec<NativeMeta>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    common::sse_events(
-        timed,
-        meta,
+    common::sse_events_all(
+        timeds,
+        metas,
         Vec::new(),
-        |meta, output| match output {
-            Output::Text { text, token, probs } => {
-                if text.is_empty() && !meta.return_tokens {
-                    return Vec::new();
+        |metas, i, output| {
+            let meta = &metas[i];
+            match output {
+                Output::Text { text, token, probs } => {
+                    if text.is_empty() {
+                        return Vec::new();
+                    }
+                    let mut m = json!({
+                        "index": meta.index, "content": text, "tokens": token.into_iter().collect::<Vec<i32>>(),
+                        "stop": false, "id_slot": -1,
+                    });
+                    if meta.n_probs > 0
+                        && let Some(p) = &probs
+                    {
+                        m["completion_probabilities"] = json!([prob_entry(
+                            token.unwrap_or(-1),
+                            &text,
+                            p,
+                            meta.post_sampling_probs
+                        )]);
+                    }
+                    vec![common::sse_json(&m)]
                 }
-                let tokens: Vec<i32> = if meta.return_tokens {
-                    token.into_iter().collect()
-                } else {
-                    Vec::new()
-                };
-                let mut m = json!({
-                    "index": 0, "content": text, "tokens": tokens, "stop": false, "id_slot": -1,
-                });
-                if meta.n_probs > 0
-                    && let Some(p) = &probs
-                {
-                    m["completion_probabilities"] =
-                        json!([prob_entry(token.unwrap_or(-1), &text, p)]);
-                }
-                vec![common::sse_json(&m)]
+                Output::Progress(p) => vec![common::sse_json(&json!({
+                    "index": meta.index, "content": "", "tokens": [], "stop": false, "id_slot": -1,
+                    "prompt_progress": progress_json(&p),
+                }))],
+                Output::Done(d) => vec![common::sse_json(&pick_fields(
+                    final_fields(meta, &d),
+                    &meta.response_fields,
+                ))],
+                _ => Vec::new(),
             }
-            Output::Done(d) => vec![common::sse_json(&final_fields(meta, &d))],
-            _ => Vec::new(),
         },
         |_, e| common::sse_json(&common::stream_error(e)),
     )
@@ -342,10 +460,14 @@ pub async fn props(
     let info = model.handle.info();
     let template = state.models.template_choice(&id).await?;
     let format = model.chat_format(&template)?;
-    let defaults = generation_settings(&service::GenerateRequest {
-        sampling: state.sampling().params(),
-        ..Default::default()
-    });
+    let defaults = generation_settings(
+        &service::GenerateRequest {
+            sampling: state.sampling().params(),
+            ..Default::default()
+        },
+        &[],
+        false,
+    );
     let mut settings = defaults;
     settings["n_ctx"] = json!(info.n_ctx_slot);
     settings["model"] = json!(id);

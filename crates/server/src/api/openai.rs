@@ -476,6 +476,17 @@ fn chat_stream(timed: Timed, meta: Meta) -> impl Stream<Item = Result<SseEvent, 
                 None,
                 Value::Null,
             ))],
+            // llama-server: a role delta carrying the prompt's progress.
+            Output::Progress(p) => {
+                let mut c = chunk(
+                    meta,
+                    json!({"role": "assistant", "content": null}),
+                    None,
+                    Value::Null,
+                );
+                c["prompt_progress"] = super::native::progress_json(&p);
+                vec![sse_json(&c)]
+            }
             Output::Done(d) => {
                 let mut last = chunk(meta, json!({}), Some(d.finish.as_openai()), Value::Null);
                 last["timings"] = json!(d.timings);
@@ -530,8 +541,8 @@ pub async fn completions(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> ApiResult<Response> {
-    check_n(req.n)?;
-    let prompt = req.prompt.into_prompt("prompt")?;
+    let n = common::choices(req.n)?;
+    let prompts = req.prompt.into_prompts("prompt")?;
     let mut params = req.sampling.to_request(&state.sampling())?;
     if let Some(n) = req.logprobs {
         if n > 20 {
@@ -539,61 +550,92 @@ pub async fn completions(
         }
         params.n_probs = n.max(1);
     }
-    let echo_text = match (&prompt, req.echo) {
-        (Prompt::Text { text, .. }, true) => Some(text.clone()),
-        (_, true) => {
-            return Err(ApiError::invalid(
-                "echo",
-                "is only supported with a text prompt",
-            ));
-        }
-        _ => None,
-    };
+    let mut echoes = Vec::with_capacity(prompts.len());
+    for p in &prompts {
+        echoes.push(match (p, req.echo) {
+            (Prompt::Text { text, .. }, true) => Some(text.clone()),
+            (_, true) => {
+                return Err(ApiError::invalid(
+                    "echo",
+                    "is only supported with text prompts",
+                ));
+            }
+            _ => None,
+        });
+    }
     let model = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
-    let request = Request {
-        input: Input::Prompt(prompt),
-        params,
-        response_format: parse_response_format(req.response_format.as_ref())?,
-    };
-    let timed = common::start(&state, &model, keep_alive, request).await?;
+    let response_format = parse_response_format(req.response_format.as_ref())?;
+    // Prompt order, then `n` completions of each: a choice's index is its place here.
+    let mut requests = Vec::with_capacity(prompts.len() * n);
+    let mut echo = Vec::with_capacity(prompts.len() * n);
+    for (p, e) in prompts.into_iter().zip(echoes) {
+        for _ in 0..n {
+            requests.push(Request {
+                input: Input::Prompt(p.clone()),
+                params: params.clone(),
+                response_format: response_format.clone(),
+            });
+            echo.push(e.clone());
+        }
+    }
+    let timeds = common::start_all(&state, &model, keep_alive, requests).await?;
     let meta = Meta {
         id: new_id("cmpl-"),
         created: unix_now(),
-        model: timed.model.clone(),
+        model: timeds[0].model.clone(),
         logprobs: req.logprobs.is_some(),
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
     };
     if req.stream {
-        return Ok(sse(completion_stream(timed, meta, echo_text)));
+        return Ok(sse(completion_stream(timeds, meta, echo)));
     }
-    let c = timed.collect().await?;
-    let done = c.done.clone().expect("collected");
-    let text = match echo_text {
-        Some(p) => format!("{p}{}", c.text),
-        None => c.text.clone(),
-    };
-    let logprobs = if meta.logprobs {
-        completion_logprobs(&c.probs)
-    } else {
-        Value::Null
-    };
+    let collected = common::collect_all(timeds).await?;
+    let mut choices = Vec::with_capacity(collected.len());
+    let mut total: Option<Done> = None;
+    for (index, (c, echo)) in collected.into_iter().zip(echo).enumerate() {
+        let done = c.done.clone().expect("collected");
+        let text = match echo {
+            Some(p) => format!("{p}{}", c.text),
+            None => c.text.clone(),
+        };
+        let logprobs = if meta.logprobs {
+            completion_logprobs(&c.probs)
+        } else {
+            Value::Null
+        };
+        choices.push(json!({
+            "text": text,
+            "index": index,
+            "logprobs": logprobs,
+            "finish_reason": done.finish.as_openai(),
+        }));
+        total = Some(add_usage(total, &done));
+    }
+    let done = total.expect("one completion at least");
     Ok(Json(json!({
         "id": meta.id,
         "object": "text_completion",
         "created": meta.created,
         "model": meta.model,
         "system_fingerprint": FINGERPRINT,
-        "choices": [{
-            "text": text,
-            "index": 0,
-            "logprobs": logprobs,
-            "finish_reason": done.finish.as_openai(),
-        }],
+        "choices": choices,
         "usage": usage_json(&done),
         "timings": done.timings,
     }))
     .into_response())
+}
+
+/// The usage of several completions of one request, summed (their timings: the first's).
+fn add_usage(total: Option<Done>, d: &Done) -> Done {
+    match total {
+        None => d.clone(),
+        Some(mut t) => {
+            t.usage.prompt_tokens += d.usage.prompt_tokens;
+            t.usage.completion_tokens += d.usage.completion_tokens;
+            t
+        }
+    }
 }
 
 /// The legacy completions `logprobs` object.
@@ -614,44 +656,83 @@ fn completion_logprobs(probs: &[(String, i32, TokenProbs)]) -> Value {
     })
 }
 
-fn completion_chunk(meta: &Meta, text: &str, finish: Option<&str>, logprobs: Value) -> Value {
+fn completion_chunk(
+    meta: &Meta,
+    index: usize,
+    text: &str,
+    finish: Option<&str>,
+    logprobs: Value,
+) -> Value {
     json!({
         "id": meta.id,
         "object": "text_completion",
         "created": meta.created,
         "model": meta.model,
         "system_fingerprint": FINGERPRINT,
-        "choices": [{"text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish}],
+        "choices": [{"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish}],
     })
 }
 
-fn completion_stream(
-    timed: Timed,
+/// What a streamed completion request remembers between chunks: the completions still
+/// running, and their usage so far.
+struct CompletionStream {
     meta: Meta,
-    echo: Option<String>,
+    running: usize,
+    usage: Option<Done>,
+}
+
+fn completion_stream(
+    timeds: Vec<Timed>,
+    meta: Meta,
+    echo: Vec<Option<String>>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let first = echo
-        .map(|p| sse_json(&completion_chunk(&meta, &p, None, Value::Null)))
-        .into_iter()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            e.as_ref()
+                .map(|p| sse_json(&completion_chunk(&meta, i, p, None, Value::Null)))
+        })
         .collect();
-    common::sse_events(
-        timed,
+    let ctx = CompletionStream {
+        running: timeds.len(),
         meta,
+        usage: None,
+    };
+    common::sse_events_all(
+        timeds,
+        ctx,
         first,
-        |meta, output| match output {
+        |ctx, index, output| match output {
             Output::Text { text, probs, token } if !text.is_empty() => {
-                let lp = match (probs, meta.logprobs) {
+                let lp = match (probs, ctx.meta.logprobs) {
                     (Some(p), true) => {
                         completion_logprobs(&[(text.clone(), token.unwrap_or(-1), p)])
                     }
                     _ => Value::Null,
                 };
-                vec![sse_json(&completion_chunk(meta, &text, None, lp))]
+                vec![sse_json(&completion_chunk(&ctx.meta, index, &text, None, lp))]
+            }
+            Output::Progress(p) => {
+                let mut c = completion_chunk(&ctx.meta, index, "", None, Value::Null);
+                c["prompt_progress"] = super::native::progress_json(&p);
+                vec![sse_json(&c)]
             }
             Output::Done(d) => {
-                let mut last = completion_chunk(meta, "", Some(d.finish.as_openai()), Value::Null);
+                let mut last = completion_chunk(
+                    &ctx.meta,
+                    index,
+                    "",
+                    Some(d.finish.as_openai()),
+                    Value::Null,
+                );
                 last["timings"] = json!(d.timings);
-                finish_events(meta, last, &d)
+                ctx.running -= 1;
+                ctx.usage = Some(add_usage(ctx.usage.take(), &d));
+                match (ctx.running, &ctx.usage) {
+                    (0, Some(total)) => finish_events(&ctx.meta, last, total),
+                    _ => vec![sse_json(&last)],
+                }
             }
             _ => Vec::new(),
         },

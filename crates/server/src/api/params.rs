@@ -61,6 +61,10 @@ pub struct GenFields {
     pub max_tokens: Option<i64>,
     pub max_completion_tokens: Option<i64>,
     pub n_probs: Option<u32>,
+    /// `n_probs` as the probabilities the token was sampled with (llama-server).
+    pub post_sampling_probs: Option<bool>,
+    /// Stream prompt-processing progress (llama-server's `prompt_progress` chunks).
+    pub return_progress: Option<bool>,
     pub grammar: Option<String>,
     pub json_schema: Option<Value>,
     pub cache_prompt: Option<bool>,
@@ -109,7 +113,7 @@ impl GenFields {
             ),
         };
         if let Some(b) = &self.logit_bias {
-            s.logit_bias = parse_logit_bias(b)?;
+            (s.logit_bias, s.logit_bias_text) = parse_logit_bias(b)?;
         }
         let mut req = GenerateRequest {
             sampling: s,
@@ -123,6 +127,8 @@ impl GenFields {
         }
         req.ignore_eos = self.ignore_eos.unwrap_or(false);
         req.n_probs = self.n_probs.unwrap_or(0);
+        req.post_sampling_probs = self.post_sampling_probs.unwrap_or(false);
+        req.return_progress = self.return_progress.unwrap_or(false);
         req.cache_prompt = self.cache_prompt.unwrap_or(true);
         req.priority = self.priority.unwrap_or(false);
         req.id_slot = match self.id_slot {
@@ -174,23 +180,37 @@ impl GenFields {
     }
 }
 
-/// Accepts OpenAI's map and llama-server's list forms.
-fn parse_logit_bias(v: &Value) -> Result<Vec<(i32, f32)>, ApiError> {
+/// A token id, or a text whose tokens all get the bias (llama-server tokenizes it).
+#[derive(Debug, Clone, PartialEq)]
+enum BiasKey {
+    Id(i32),
+    Text(String),
+}
+
+/// `logit_bias` in OpenAI's map form (`{"15": -100}`, or a text key: `{"hello": -100}`) and
+/// llama-server's list form (`[[15, -100], ["hello", false]]`); `false` bans. Ids and texts
+/// apart: the texts are tokenized by the engine, with the model.
+fn parse_logit_bias(v: &Value) -> Result<(Vec<(i32, f32)>, Vec<(String, f32)>), ApiError> {
     let bad = |why: &str| ApiError::invalid("logit_bias", why);
-    let token = |t: &Value| -> Result<i32, ApiError> {
+    let id = |n: i64| -> Result<BiasKey, ApiError> {
+        i32::try_from(n)
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(BiasKey::Id)
+            .ok_or_else(|| bad("token ids must be non-negative 32-bit integers"))
+    };
+    let key = |t: &Value| -> Result<BiasKey, ApiError> {
         match t {
-            Value::Number(n) => n
+            Value::Number(n) => id(n
                 .as_i64()
-                .and_then(|n| i32::try_from(n).ok())
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| bad("token ids must be non-negative integers")),
-            Value::String(s) => s
-                .trim()
-                .parse::<i32>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| bad("keys must be token ids")),
-            _ => Err(bad("token ids must be integers")),
+                .ok_or_else(|| bad("token ids must be integers"))?),
+            // A key that is a number is an id (as llama-server's strtol), else a text.
+            Value::String(s) => match s.trim().parse::<i64>() {
+                Ok(n) => id(n),
+                Err(_) if s.is_empty() => Err(bad("a text key must not be empty")),
+                Err(_) => Ok(BiasKey::Text(s.clone())),
+            },
+            _ => Err(bad("keys must be token ids or texts")),
         }
     };
     let bias = |b: &Value| -> Result<f32, ApiError> {
@@ -204,21 +224,30 @@ fn parse_logit_bias(v: &Value) -> Result<Vec<(i32, f32)>, ApiError> {
             _ => Err(bad("biases must be numbers (or false to ban a token)")),
         }
     };
-    match v {
-        Value::Null => Ok(Vec::new()),
+    let entries: Vec<(BiasKey, f32)> = match v {
+        Value::Null => Vec::new(),
         Value::Object(map) => map
             .iter()
-            .map(|(k, b)| Ok((token(&Value::String(k.clone()))?, bias(b)?)))
-            .collect(),
+            .map(|(k, b)| Ok((key(&Value::String(k.clone()))?, bias(b)?)))
+            .collect::<Result<_, ApiError>>()?,
         Value::Array(items) => items
             .iter()
             .map(|item| match item.as_array().map(Vec::as_slice) {
-                Some([t, b]) => Ok((token(t)?, bias(b)?)),
-                _ => Err(bad("list entries must be [token, bias]")),
+                Some([t, b]) => Ok((key(t)?, bias(b)?)),
+                _ => Err(bad("list entries must be [token or text, bias]")),
             })
-            .collect(),
-        _ => Err(bad("must be an object or a list")),
+            .collect::<Result<_, ApiError>>()?,
+        _ => return Err(bad("must be an object or a list")),
+    };
+    let mut ids = Vec::new();
+    let mut texts = Vec::new();
+    for (k, b) in entries {
+        match k {
+            BiasKey::Id(t) => ids.push((t, b)),
+            BiasKey::Text(t) => texts.push((t, b)),
+        }
     }
+    Ok((ids, texts))
 }
 
 #[cfg(test)]
@@ -245,18 +274,23 @@ mod tests {
 
     #[test]
     fn logit_bias_forms() {
-        assert_eq!(
-            parse_logit_bias(&serde_json::json!({"15": -100, "7": 2.5}))
-                .unwrap()
-                .len(),
-            2
-        );
-        let l = parse_logit_bias(&serde_json::json!([[15, false]])).unwrap();
-        assert_eq!(l[0].0, 15);
-        assert!(l[0].1.is_infinite());
+        let (ids, texts) = parse_logit_bias(&serde_json::json!({"15": -100, "7": 2.5})).unwrap();
+        assert_eq!((ids.len(), texts.len()), (2, 0));
+        let (ids, _) = parse_logit_bias(&serde_json::json!([[15, false]])).unwrap();
+        assert_eq!(ids[0].0, 15);
+        assert!(ids[0].1.is_infinite());
+        // Texts, in both forms (llama-server tokenizes them).
+        let (ids, texts) =
+            parse_logit_bias(&serde_json::json!([[" the ", -100], [3, 1]])).unwrap();
+        assert_eq!(ids, [(3, 1.0)]);
+        assert_eq!(texts, [(" the ".to_string(), -100.0)]);
+        let (_, texts) = parse_logit_bias(&serde_json::json!({"hello": false})).unwrap();
+        assert_eq!(texts[0].0, "hello");
+        assert!(texts[0].1.is_infinite());
         for bad in [
-            serde_json::json!({"x": 1}),
+            serde_json::json!({"": 1}),
             serde_json::json!([[1]]),
+            serde_json::json!([[[1], 1]]),
             serde_json::json!("no"),
             serde_json::json!({"-3": 1}),
         ] {

@@ -377,6 +377,8 @@ impl St {
                 );
             }
             Output::Done(d) => self.on_done(&d),
+            // Not asked for on this route.
+            Output::Progress(_) => {}
         }
     }
 

@@ -12,6 +12,7 @@ mod malformed;
 mod native;
 mod openai;
 mod reasoning;
+mod requests;
 mod templates;
 
 #[path = "../support/mod.rs"]
