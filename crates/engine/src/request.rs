@@ -443,3 +443,23 @@ impl Completion {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generation_rate_leaves_out_the_first_token() {
+        // One token: no decode step of its own, so no rate (llama-server reports 0).
+        let one = Timings::new(0, 5, 10.0, 1, 0.001);
+        assert_eq!(one.predicted_n, 1);
+        assert_eq!((one.predicted_per_second, one.predicted_per_token_ms), (0.0, 0.0));
+        // Eleven tokens in 100 ms: ten steps.
+        let t = Timings::new(0, 5, 10.0, 11, 100.0);
+        assert_eq!(t.predicted_n, 11);
+        assert!((t.predicted_per_second - 100.0).abs() < 1e-9, "{t:?}");
+        assert!((t.predicted_per_token_ms - 10.0).abs() < 1e-9, "{t:?}");
+        // The prompt's rate counts every prompt token.
+        assert!((t.prompt_per_second - 500.0).abs() < 1e-9, "{t:?}");
+    }
+}
