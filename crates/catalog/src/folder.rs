@@ -41,9 +41,15 @@ const PARTIAL_SUFFIXES: &[&str] = &[
 /// Other model formats smaller than this are config files and tokenizers, not weights.
 const MIN_WEIGHTS_SIZE: u64 = 1 << 20;
 
-/// Scans `root` recursively and lists its models.
+/// Scans `root` recursively and lists its models. A `root` that is a GGUF file (llama-server's
+/// `-m FILE`) lists that one model: the file and, for a split model, its other parts beside
+/// it, with the file's stem as the id.
 pub fn scan(root: &Path, source: Source) -> ScanReport {
-    let (found, mut skipped) = walk(root);
+    let (found, mut skipped) = if root.is_file() {
+        one_model(root)
+    } else {
+        walk(root)
+    };
     let id_of = |model_rel: &Path| match source {
         // Configured folders: the file stem, as users know their files.
         Source::Folder => model_rel
@@ -123,6 +129,37 @@ pub(crate) fn walk(root: &Path) -> (Vec<Found>, Vec<Skipped>) {
         }
     }
     (found, skipped)
+}
+
+/// The files of the model `file` names: itself, or every part of its split set found in its
+/// folder (not below it), relative to that folder so that ids are file stems.
+fn one_model(file: &Path) -> (Vec<Found>, Vec<Skipped>) {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if split::strip_gguf(&name).is_none() {
+        return (Vec::new(), vec![Skipped::new(file, "not a .gguf file")]);
+    }
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let found = |path: PathBuf| {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let rel = PathBuf::from(path.file_name().unwrap_or_default());
+        Found { path, rel, size }
+    };
+    let Some(set) = split::parse(&name) else {
+        return (vec![found(file.to_path_buf())], Vec::new());
+    };
+    // Parts are named by llama.cpp's rule, so they can be named here rather than searched.
+    let parts = (1..=set.count)
+        .map(|i| dir.join(format!("{}-{i:05}-of-{:05}.gguf", set.prefix, set.count)))
+        .filter(|p| p.is_file())
+        .map(found)
+        .collect();
+    (parts, Vec::new())
 }
 
 /// Whether a file name marks a multimodal projector (`mmproj-model-f16.gguf`,

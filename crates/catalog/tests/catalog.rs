@@ -115,6 +115,41 @@ fn groups_split_parts_and_reports_missing_ones() {
 }
 
 #[test]
+fn a_file_root_is_that_one_model_with_its_split_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    model(&dir.path().join("solo-Q4_0.gguf"), "Solo", 2, 2048);
+    model(&dir.path().join("other.gguf"), "Other", 2, 2048);
+    projector(&dir.path().join("mmproj-f16.gguf"));
+    for i in 1..=2 {
+        model(
+            &dir.path().join(format!("big-{i:05}-of-00002.gguf")),
+            "Big",
+            2,
+            2048,
+        );
+    }
+    // llama-server's `-m FILE`: the id is the file's stem, never empty; the folder's other
+    // models are not listed, nor is a projector attached (llama-server wants --mmproj).
+    let report = folder_scan(&dir.path().join("solo-Q4_0.gguf"));
+    assert_eq!(report.models.len(), 1, "{:?}", report.models);
+    let m = &report.models[0];
+    assert_eq!(m.id, "solo-Q4_0");
+    assert_eq!(m.mmproj, None);
+    assert_eq!(m.name.as_deref(), Some("Solo"));
+    // A split model's first part brings its other parts.
+    let report = folder_scan(&dir.path().join("big-00001-of-00002.gguf"));
+    assert_eq!(report.models.len(), 1);
+    assert_eq!(report.models[0].id, "big");
+    assert_eq!(report.models[0].parts.len(), 2);
+    assert!(report.models[0].is_complete());
+    // A relative file name (no folder part) works too.
+    let report = std::env::set_current_dir(dir.path())
+        .map(|()| folder_scan(Path::new("other.gguf")))
+        .unwrap();
+    assert_eq!(report.models[0].id, "other");
+}
+
+#[test]
 fn attaches_projectors_to_models_in_the_same_folder() {
     let dir = tempfile::tempdir().unwrap();
     model(

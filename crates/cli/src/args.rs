@@ -147,7 +147,9 @@ pub struct ServeArgs {
     /// Seconds in-flight requests may run on after a shutdown signal
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
-    /// Model to load at start (id, alias or path)
+    /// Model to load at start: a GGUF file (need not be in a model folder) or an id, alias or
+    /// path. Without --models-dir this is a single-model server, as llama-server: every request
+    /// gets this model whatever `model` it names, and /v1/models lists it alone
     #[arg(short = 'm', long)]
     pub model: Option<String>,
     /// Chat template for every model without one set for it: a llama.cpp built-in name
@@ -165,6 +167,13 @@ pub struct ServeArgs {
     /// Prompt with the Jinja template in the model's file (the default) [config: models.jinja]
     #[arg(long, overrides_with = "no_jinja")]
     pub jinja: bool,
+    /// More names for the -m model, for this run (comma-separated; /v1/models lists it under
+    /// the first in sorted order, as llama-server)
+    #[arg(short = 'a', long, value_name = "NAME", value_delimiter = ',')]
+    pub alias: Vec<String>,
+    /// Tags /v1/models lists with the -m model (comma-separated)
+    #[arg(long, value_name = "TAG", value_delimiter = ',')]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Args)]

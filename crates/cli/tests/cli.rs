@@ -628,7 +628,9 @@ fn run_loads_with_the_config_and_the_stored_launch_parameters() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(
-            stderr.contains(&format!("exceeds the available context size ({n_ctx} tokens)")),
+            stderr.contains(&format!(
+                "exceeds the available context size ({n_ctx} tokens)"
+            )),
             "{stderr}"
         );
     };

@@ -85,6 +85,9 @@ pub struct ServerConfig {
     pub timeout_seconds: u64,
     /// Maximum request body in MiB, > 0 (image uploads for vision models need room).
     pub body_limit_mb: u32,
+    /// The model a request naming an unknown model gets, instead of 404 (id, alias or path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +106,7 @@ impl Default for ServerConfig {
             allow_open_network: false,
             timeout_seconds: 600,
             body_limit_mb: 32,
+            default_model: None,
         }
     }
 }
@@ -125,6 +129,7 @@ impl fmt::Debug for ServerConfig {
             .field("allow_open_network", &self.allow_open_network)
             .field("timeout_seconds", &self.timeout_seconds)
             .field("body_limit_mb", &self.body_limit_mb)
+            .field("default_model", &self.default_model)
             .finish()
     }
 }

@@ -192,6 +192,12 @@ pub static SETTINGS: &[Setting] = &[
         int(1, 65536),
         "Largest request body in MiB (image uploads for vision models need room).",
     ),
+    key(
+        "server.default_model",
+        "LLAMA_DASHBOARD_SERVER_DEFAULT_MODEL",
+        Kind::Text,
+        "The model (id, alias or path) a request gets when the model it names is not found, instead of 404; a request naming none gets it too when several models are available. `serve -m FILE` alone serves that one model whatever requests name, as llama-server does.",
+    ),
     // [models]
     key(
         "models.dirs",

@@ -102,9 +102,7 @@ pub(crate) fn prepare(
     };
     let logit_bias = req
         .sampling
-        .effective_logit_bias(lim.n_vocab, banned, |text| {
-            tokenize_ids(model, text, false)
-        })?;
+        .effective_logit_bias(lim.n_vocab, banned, |text| tokenize_ids(model, text, false))?;
     let mut chain = req.sampling.build_chain(model, lim.n_vocab, &logit_bias)?;
     if req.sampling.wants_history() {
         chain.accept_many(&prompt);
@@ -189,7 +187,9 @@ fn mixed_tokens(
     let mut out = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         match part {
-            PromptPart::Text(text) => out.extend(tokenize(model, text, add_special && i == 0, true)),
+            PromptPart::Text(text) => {
+                out.extend(tokenize(model, text, add_special && i == 0, true))
+            }
             PromptPart::Tokens(t) => out.extend(check_tokens(t, lim.n_vocab, field)?),
         }
     }

@@ -453,7 +453,10 @@ mod tests {
         // One token: no decode step of its own, so no rate (llama-server reports 0).
         let one = Timings::new(0, 5, 10.0, 1, 0.001);
         assert_eq!(one.predicted_n, 1);
-        assert_eq!((one.predicted_per_second, one.predicted_per_token_ms), (0.0, 0.0));
+        assert_eq!(
+            (one.predicted_per_second, one.predicted_per_token_ms),
+            (0.0, 0.0)
+        );
         // Eleven tokens in 100 ms: ten steps.
         let t = Timings::new(0, 5, 10.0, 11, 100.0);
         assert_eq!(t.predicted_n, 11);

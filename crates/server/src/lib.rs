@@ -51,8 +51,9 @@ pub struct ServeOptions {
     pub config: Config,
     /// Extra inference and admin keys (from a key file), on top of the config's.
     pub extra_keys: (Vec<String>, Vec<String>),
-    /// A model to load at start.
-    pub preload: Option<String>,
+    /// `serve -m` and its names, single-model mode; loaded at start. Its `fallback` is
+    /// `server.default_model`'s.
+    pub routing: service::Routing,
     /// How long in-flight requests may run on after a shutdown signal.
     pub grace: Duration,
     pub logs: Logs,
@@ -81,6 +82,10 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         c.models.clone(),
     ));
     models.admission().set_config(c.limits.clone());
+    models.set_routing(service::Routing {
+        fallback: c.server.default_model.clone(),
+        ..opts.routing.clone()
+    });
     let events = Events::default();
     events.forward_models(models.manager().subscribe());
     let bench = service::bench::BenchRunner::new(models.clone());
@@ -241,7 +246,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Scan after binding, so /health answers at once even with big model folders.
     {
         let st = state.clone();
-        let preload = opts.preload.clone();
+        let preload = opts.routing.model.clone();
         tokio::spawn(async move {
             let s = st.clone();
             let report = tokio::task::spawn_blocking(move || s.models.rescan()).await;

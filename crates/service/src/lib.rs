@@ -48,9 +48,9 @@ pub use generate::{
 pub use limits::{Admission, Ticket};
 pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_config};
 pub use loader::{EngineLoader, LoadSpec, LoadedModel};
-pub use models::{ModelLease, Models, roots};
+pub use models::{Listed, ModelLease, Models, roots};
 pub use reasoning::{ReasoningDefaults, Thinking};
-pub use resolve::resolve;
+pub use resolve::{Routing, resolve};
 pub use sampling::SamplingDefaults;
 
 /// The engine's data types that cross this layer: requests and their results, embeddings,
@@ -65,9 +65,8 @@ pub mod engine_types {
         EmbeddingValues, EngineError, Event, FinishReason, GenerateRequest, GpuLayers, Grammar,
         InfillChunk, InfillPrompt, Limit, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
         MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Progress, Prompt,
-        PromptPart, RANDOM_SEED, RerankScore,
-        SamplingParams, SlotFileInfo, SlotInfo, SlotState, Timings, TokenPiece, TokenProbs, Usage,
-        devices, estimate,
+        PromptPart, RANDOM_SEED, RerankScore, SamplingParams, SlotFileInfo, SlotInfo, SlotState,
+        Timings, TokenPiece, TokenProbs, Usage, devices, estimate,
     };
 }
 pub use engine_types::*;

@@ -369,7 +369,10 @@ mod tests {
         check_all(&mut two, &l).unwrap();
         two.push(request(Input::Prompt(Prompt::text("x"))));
         let e = limit_of(check_all(&mut two, &l).unwrap_err());
-        assert_eq!((e.field.as_str(), e.found, e.setting), ("n", Some(3), "limits.max_completions"));
+        assert_eq!(
+            (e.field.as_str(), e.found, e.setting),
+            ("n", Some(3), "limits.max_completions")
+        );
     }
 
     #[test]
@@ -380,12 +383,27 @@ mod tests {
             ..Default::default()
         };
         let mixed = |parts| Prompt::Mixed(parts);
-        let ok = mixed(vec![PromptPart::Tokens(vec![1, 2]), PromptPart::Text("abc".into())]);
+        let ok = mixed(vec![
+            PromptPart::Tokens(vec![1, 2]),
+            PromptPart::Text("abc".into()),
+        ]);
         check_prompt(&ok, "prompt", &l).unwrap();
-        let ids = mixed(vec![PromptPart::Tokens(vec![1]), PromptPart::Tokens(vec![2, 3])]);
-        assert_eq!(limit_of(check_prompt(&ids, "prompt", &l).unwrap_err()).setting, "limits.max_prompt_token_ids");
-        let chars = mixed(vec![PromptPart::Text("ab".into()), PromptPart::Text("cd".into())]);
-        assert_eq!(limit_of(check_prompt(&chars, "prompt", &l).unwrap_err()).setting, "limits.max_prompt_chars");
+        let ids = mixed(vec![
+            PromptPart::Tokens(vec![1]),
+            PromptPart::Tokens(vec![2, 3]),
+        ]);
+        assert_eq!(
+            limit_of(check_prompt(&ids, "prompt", &l).unwrap_err()).setting,
+            "limits.max_prompt_token_ids"
+        );
+        let chars = mixed(vec![
+            PromptPart::Text("ab".into()),
+            PromptPart::Text("cd".into()),
+        ]);
+        assert_eq!(
+            limit_of(check_prompt(&chars, "prompt", &l).unwrap_err()).setting,
+            "limits.max_prompt_chars"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::error::ServiceError;
 use crate::limits::{Admission, Ticket};
 use crate::load_params::{load_spec, manager_config};
 use crate::loader::{EngineLoader, LoadSpec, LoadedModel};
+use crate::resolve::Routing;
 use catalog::{ModelEntry, Root, ScanReport};
 use config::ModelsConfig;
 use manager::{KeepAlive, Lease, Manager};
@@ -30,6 +31,20 @@ pub struct Models {
     capabilities: crate::capabilities::Cache,
     /// The requests in flight and the engine caps of `[limits]`.
     admission: Arc<Admission>,
+    /// `serve`'s own model, its names, single-model mode and the fallback ([`Self::pick`]).
+    routing: RwLock<Routing>,
+}
+
+/// A model as the model lists show it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub entry: ModelEntry,
+    /// The id clients see: [`Routing::public_id`].
+    pub id: String,
+    /// Every other name that reaches it: the stored alias, `--alias` names.
+    pub aliases: Vec<String>,
+    /// `--tags`.
+    pub tags: Vec<String>,
 }
 
 impl Models {
@@ -46,7 +61,28 @@ impl Models {
             config: RwLock::new(config),
             capabilities: Default::default(),
             admission: Admission::new(config::LimitsConfig::default()),
+            routing: Default::default(),
         }
+    }
+
+    /// `serve`'s model and names; applies at the next [`rescan`](Self::rescan).
+    pub fn set_routing(&self, routing: Routing) {
+        *self.routing.write().unwrap_or_else(|p| p.into_inner()) = routing;
+    }
+
+    /// A changed `server.default_model`.
+    pub fn set_fallback(&self, fallback: Option<String>) {
+        self.routing
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .fallback = fallback;
+    }
+
+    pub fn routing(&self) -> Routing {
+        self.routing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The requests in flight and the engine caps, with `[limits]` (defaults until
@@ -73,6 +109,7 @@ impl Models {
             .clone()
     }
 
+    /// The configured roots (a `-m` file is added at each scan: [`Routing::roots`]).
     pub fn roots(&self) -> Vec<Root> {
         self.roots.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -85,7 +122,8 @@ impl Models {
 
     /// Scans the roots again.
     pub fn rescan(&self) -> Arc<ScanReport> {
-        let report = Arc::new(catalog::discover(&self.roots()));
+        let roots = self.routing().roots(self.roots());
+        let report = Arc::new(catalog::discover(&roots));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = report.clone();
         report
     }
@@ -187,6 +225,13 @@ impl Models {
     /// Finds a model by id, alias, path or canonical path ([`crate::resolve`]); on a
     /// blocking thread, since aliases are in the database (and paths on the disk).
     pub async fn resolve(&self, name: &str) -> Result<ModelEntry, ServiceError> {
+        let routing = self.routing();
+        // `--alias` names are `-m`'s model (`-m` is never one of them: no loop).
+        if let Some(model) = routing.model.as_deref()
+            && routing.aliases.iter().any(|a| a == name)
+        {
+            return Box::pin(self.resolve(model)).await;
+        }
         let catalog = self.catalog();
         // Ids need neither: most requests name one.
         if let Some(m) = catalog.find(name) {
@@ -199,6 +244,99 @@ impl Models {
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("resolve: {e}")))?
+    }
+
+    /// The model a request gets for the `model` it names (`None` or blank: it names none).
+    /// The one place a request's `model` becomes a model, for every API family:
+    /// - single-model mode (`serve -m FILE` alone, [`Routing::single`]): `-m`'s model, whatever
+    ///   is named, as a single-model llama-server;
+    /// - a name: [`resolve`](Self::resolve); an unknown one gets `server.default_model` if set
+    ///   (404 otherwise);
+    /// - no name: `server.default_model`, else the only model loaded, else the only model
+    ///   discovered; otherwise `model` is required.
+    pub async fn pick(&self, named: Option<&str>) -> Result<ModelEntry, ServiceError> {
+        let routing = self.routing();
+        if routing.single
+            && let Some(model) = &routing.model
+        {
+            return self.resolve(model).await;
+        }
+        let named = named.map(str::trim).filter(|n| !n.is_empty());
+        if let Some(name) = named {
+            return match (self.resolve(name).await, &routing.fallback) {
+                (Err(ServiceError::UnknownModel(_)), Some(fallback)) => {
+                    self.resolve(fallback).await
+                }
+                (found, _) => found,
+            };
+        }
+        if let Some(f) = &routing.fallback {
+            return self.resolve(f).await;
+        }
+        let loaded: Vec<String> = self
+            .manager
+            .statuses()
+            .into_iter()
+            .filter(|s| s.state == manager::ModelState::Loaded)
+            .map(|s| s.id)
+            .collect();
+        if let [id] = loaded.as_slice() {
+            return self.resolve(id).await;
+        }
+        let catalog = self.catalog();
+        if let [only] = catalog.models.as_slice() {
+            return Ok(only.clone());
+        }
+        Err(ServiceError::invalid(
+            "model",
+            "is required (several models are available; GET /v1/models lists them)",
+        ))
+    }
+
+    /// The models clients may name, as the model lists show them: every discovered model, or
+    /// in single-model mode `-m`'s alone.
+    pub async fn listed(&self) -> Vec<Listed> {
+        let routing = self.routing();
+        let own = match &routing.model {
+            Some(m) => self.resolve(m).await.ok().map(|e| e.id),
+            None => None,
+        };
+        let settings = self.all_settings().await;
+        self.catalog()
+            .models
+            .iter()
+            .filter(|m| !routing.single || own.as_deref() == Some(m.id.as_str()))
+            .map(|m| {
+                let is_own = own.as_deref() == Some(m.id.as_str());
+                let id = routing.public_id(&m.id, is_own);
+                let mut aliases: Vec<String> = settings
+                    .get(&m.id)
+                    .and_then(|s| s.alias.clone())
+                    .into_iter()
+                    .collect();
+                let mut tags = Vec::new();
+                if is_own {
+                    aliases.extend(routing.aliases.iter().cloned());
+                    tags = routing.tags.clone();
+                }
+                Listed {
+                    entry: m.clone(),
+                    id,
+                    aliases,
+                    tags,
+                }
+            })
+            .collect()
+    }
+
+    /// The name responses give the model (`model` fields): the id the model lists show.
+    pub fn public_id(&self, entry: &ModelEntry) -> String {
+        let routing = self.routing();
+        let is_own = routing
+            .model
+            .as_deref()
+            .is_some_and(|m| m == entry.id || entry.parts.iter().any(|p| p.as_os_str() == m));
+        routing.public_id(&entry.id, is_own)
     }
 
     /// What a model can do, from its file; read once per file version and cached.
@@ -227,19 +365,8 @@ impl Models {
         load_spec(&self.config(), &entry.path, &stored, overrides)
     }
 
-    /// A lease on a model for one request, loading it if needed (an already loaded model is
-    /// used with whatever parameters it was loaded with).
-    pub async fn acquire(
-        &self,
-        name: &str,
-        keep_alive: Option<KeepAlive>,
-    ) -> Result<(ModelEntry, ModelLease), ServiceError> {
-        let entry = self.resolve(name).await?;
-        let lease = self.acquire_entry(&entry, keep_alive).await?;
-        Ok((entry, lease))
-    }
-
-    /// [`acquire`](Self::acquire) for a model already resolved.
+    /// A lease on a model for one request (resolved with [`pick`](Self::pick)), loading it
+    /// if needed (an already loaded model is used with whatever parameters it was loaded with).
     pub async fn acquire_entry(
         &self,
         entry: &ModelEntry,

@@ -28,6 +28,68 @@ pub fn resolve(
     Err(ServiceError::UnknownModel(name.to_string()))
 }
 
+/// How requests' `model` names map to models beyond [`resolve`]: llama-server's single-model
+/// mode, the names `serve` gives its model, and the configured fallback. Read by
+/// [`crate::Models::pick`], the one place a request's `model` becomes a model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Routing {
+    /// The model `serve -m` names: a GGUF file (then it is a catalog root of its own, see
+    /// [`Routing::roots`]), or an id, alias or path of a discovered model.
+    pub model: Option<String>,
+    /// Single-model mode (`-m` and no other model folder): every request is served by
+    /// `model`, whatever it names, as a single-model llama-server ignores `model` (clients
+    /// hard-code names such as `gpt-3.5-turbo`); the model lists show `model` alone.
+    pub single: bool,
+    /// `--alias`: more names for `model`, for this run (the store keeps the user's own).
+    pub aliases: Vec<String>,
+    /// `--tags`: listed with `model`.
+    pub tags: Vec<String>,
+    /// `server.default_model`: what a request naming an unknown model gets instead of 404,
+    /// and one naming none when several models are available.
+    pub fallback: Option<String>,
+}
+
+impl Routing {
+    /// The `-m` file, when `model` is one.
+    fn file(&self) -> Option<&Path> {
+        let path = Path::new(self.model.as_deref()?);
+        path.is_file().then_some(path)
+    }
+
+    /// The catalog's roots: `configured` plus a `-m` file; in single-model mode the file alone
+    /// (the user's folders and the other apps' stores are not served).
+    pub fn roots(&self, configured: Vec<catalog::Root>) -> Vec<catalog::Root> {
+        let Some(file) = self.file() else {
+            return configured;
+        };
+        let root = catalog::Root::new(catalog::Source::Folder, file);
+        if self.single {
+            return vec![root];
+        }
+        // A file inside a configured folder is listed by the folder already (twice would give
+        // it a second id).
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let file = absolute(file);
+        let covered = configured
+            .iter()
+            .any(|r| r.source == catalog::Source::Folder && file.starts_with(absolute(&r.path)));
+        let mut roots = configured;
+        if !covered {
+            roots.push(root);
+        }
+        roots
+    }
+
+    /// The id llama-server lists a model under: its first `--alias` in sorted order (a
+    /// `std::set` there), else `id`.
+    pub fn public_id(&self, id: &str, is_model: bool) -> String {
+        match self.aliases.iter().min() {
+            Some(alias) if is_model => alias.clone(),
+            _ => id.to_string(),
+        }
+    }
+}
+
 fn by_canonical_path<'a>(catalog: &'a ScanReport, path: &Path) -> Option<&'a ModelEntry> {
     // Only names that exist as files cost a look at the catalog's files.
     let canonical = path.canonicalize().ok().filter(|p| p.is_file())?;

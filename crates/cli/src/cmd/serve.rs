@@ -36,7 +36,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         paths,
         config,
         extra_keys,
-        preload: args.model.clone(),
+        routing: routing(&args),
         grace: Duration::from_secs(args.grace),
         logs,
     };
@@ -136,6 +136,37 @@ fn thinking_word(v: &str) -> String {
     }
 }
 
+/// `-m`, its names and whether this is a single-model server (`-m` without `--models-dir`,
+/// as llama-server serves its one model). A `-m` file is made absolute: the catalog finds it
+/// by that path.
+fn routing(a: &ServeArgs) -> service::Routing {
+    let model = a.model.as_ref().map(|m| {
+        let path = std::path::Path::new(m);
+        if path.is_file() {
+            absolute(path).to_string_lossy().into_owned()
+        } else {
+            m.clone()
+        }
+    });
+    service::Routing {
+        single: model.is_some() && a.models_dir.is_empty(),
+        model,
+        aliases: a
+            .alias
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        tags: a
+            .tags
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        fallback: None,
+    }
+}
+
 /// A TOML array literal (JSON string escaping is valid TOML basic-string escaping).
 fn toml_list(items: impl Iterator<Item = String>) -> String {
     let quoted: Vec<String> = items
@@ -159,6 +190,45 @@ mod tests {
             Some(Command::Serve(a)) => super::overrides(&a),
             _ => unreachable!(),
         }
+    }
+
+    fn serve_args(args: &[&str]) -> crate::args::ServeArgs {
+        let argv = crate::args::llama_style_flags(
+            [&["llama-dashboard", "serve"], args]
+                .concat()
+                .into_iter()
+                .map(Into::into),
+        );
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Serve(a)) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn model_flag_alone_is_a_single_model_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.gguf");
+        std::fs::write(&file, b"GGUF").unwrap();
+        let r = super::routing(&serve_args(&[
+            "-m",
+            file.to_str().unwrap(),
+            "--alias",
+            "tinyllama-2,fim, code",
+            "--tags",
+            "chat,fim",
+        ]));
+        assert!(r.single);
+        assert_eq!(r.model.as_deref(), file.to_str());
+        assert_eq!(r.aliases, ["tinyllama-2", "fim", "code"]);
+        assert_eq!(r.tags, ["chat", "fim"]);
+        // A model folder besides makes it a multi-model server; no -m, no model.
+        let multi = super::routing(&serve_args(&["-m", "m", "--models-dir", "/tmp"]));
+        assert!(!multi.single && multi.model.as_deref() == Some("m"));
+        assert_eq!(
+            super::routing(&serve_args(&[])),
+            service::Routing::default()
+        );
     }
 
     #[test]

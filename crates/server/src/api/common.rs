@@ -1,40 +1,13 @@
-//! Helpers every API family uses: picking the model a request names, keep-alive values,
+//! Helpers every API family uses: leasing the model a request names, keep-alive values,
 //! starting a generation with the per-request timeout, and SSE framing.
 
 use crate::error::ApiError;
 use crate::state::{AppState, SharedState};
 use axum::response::sse::Event as SseEvent;
-use manager::{KeepAlive, ModelState};
+use manager::KeepAlive;
 use serde_json::Value;
 use service::{Generation, Output, Request, ServiceError};
 use std::time::{Duration, Instant};
-
-/// The model to use: the one named, or, when the request names none, the only model
-/// loaded (or the only one discovered), as llama-server serves its one model.
-pub fn model_name(state: &AppState, named: Option<&str>) -> Result<String, ApiError> {
-    if let Some(n) = named.map(str::trim).filter(|n| !n.is_empty()) {
-        return Ok(n.to_string());
-    }
-    let loaded: Vec<String> = state
-        .models
-        .manager()
-        .statuses()
-        .into_iter()
-        .filter(|s| s.state == ModelState::Loaded)
-        .map(|s| s.id)
-        .collect();
-    if loaded.len() == 1 {
-        return Ok(loaded[0].clone());
-    }
-    let catalog = state.models.catalog();
-    if catalog.models.len() == 1 {
-        return Ok(catalog.models[0].id.clone());
-    }
-    Err(ApiError::invalid(
-        "model",
-        "is required (several models are available; GET /v1/models lists them)",
-    ))
-}
 
 /// `n`: completions per prompt, at least 1 (their number across the request is
 /// `limits.max_completions`, checked with the rest of the limits).
@@ -143,20 +116,22 @@ pub fn deadline(config: &config::Config) -> Deadline {
     }
 }
 
-/// A lease on the model `name` (loading it if needed), given up with 503 `NotReadyInTime`
-/// when the model is not ready by `deadline`. The load itself goes on in the manager (it
-/// is not the request's to cancel), so the next request finds the model loaded.
+/// A lease on the model a request names (`None`: names none), picked by
+/// [`service::Models::pick`] and loaded if needed, given up with 503 `NotReadyInTime` when it
+/// is not ready by `deadline`. The load itself goes on in the manager (it is not the request's
+/// to cancel), so the next request finds the model loaded.
 pub async fn acquire(
     state: &AppState,
-    name: &str,
+    named: Option<&str>,
     keep_alive: Option<KeepAlive>,
     deadline: Deadline,
 ) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
-    let acquiring = state.models.acquire(name, keep_alive);
+    let entry = state.models.pick(named).await?;
+    let acquiring = state.models.acquire_entry(&entry, keep_alive);
     match tokio::time::timeout_at(deadline.at.into(), acquiring).await {
-        Ok(acquired) => Ok(acquired?),
+        Ok(lease) => Ok((entry, lease?)),
         Err(_) => Err(ServiceError::NotReadyInTime {
-            model: name.to_string(),
+            model: entry.id,
             seconds: deadline.seconds,
         }
         .into()),
@@ -168,7 +143,7 @@ pub async fn acquire(
 /// it if needed) and starts generating, all within the request's deadline.
 pub async fn start(
     state: &SharedState,
-    model: &str,
+    model: Option<&str>,
     keep_alive: Option<KeepAlive>,
     req: Request,
 ) -> Result<Timed, ApiError> {
@@ -182,7 +157,7 @@ pub async fn start(
 /// is queued.
 pub async fn start_all(
     state: &SharedState,
-    model: &str,
+    model: Option<&str>,
     keep_alive: Option<KeepAlive>,
     mut reqs: Vec<Request>,
 ) -> Result<Vec<Timed>, ApiError> {
@@ -206,7 +181,7 @@ pub async fn start_all(
         let generation = service::generate::start(lease, &template, req, ticket).await?;
         out.push(Timed {
             generation,
-            model: entry.id,
+            model: state.models.public_id(&entry),
             deadline,
             state: state.clone(),
         });
@@ -279,7 +254,9 @@ pub fn sse_events_all<C: Send + 'static>(
 ) -> impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
     use futures_util::StreamExt;
     type Outputs = futures_util::stream::SelectAll<
-        std::pin::Pin<Box<dyn futures_util::Stream<Item = (usize, Result<Output, ServiceError>)> + Send>>,
+        std::pin::Pin<
+            Box<dyn futures_util::Stream<Item = (usize, Result<Output, ServiceError>)> + Send>,
+        >,
     >;
     struct Pump<C, R, E> {
         outputs: Outputs,
@@ -289,14 +266,13 @@ pub fn sse_events_all<C: Send + 'static>(
         on_error: Option<E>,
         done: bool,
     }
-    let outputs: Outputs = futures_util::stream::select_all(timeds.into_iter().enumerate().map(
-        |(i, timed)| {
+    let outputs: Outputs =
+        futures_util::stream::select_all(timeds.into_iter().enumerate().map(|(i, timed)| {
             futures_util::stream::unfold(timed, move |mut t| async move {
                 t.next().await.map(|o| ((i, o), t))
             })
             .boxed()
-        },
-    ));
+        }));
     let pump = Pump {
         outputs,
         ctx,

@@ -73,11 +73,11 @@ pub async fn openai_embeddings(
     };
     let inputs = inputs(req.input, "input")?;
     let pooling = pooling(req.pooling.as_deref())?;
-    let name = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let ticket = state.models.admit()?;
     let deadline = common::deadline(&state.config());
-    let (entry, model) = common::acquire(&state, &name, keep_alive, deadline).await?;
+    let (entry, model) =
+        common::acquire(&state, req.model.as_deref(), keep_alive, deadline).await?;
     let req_embed = EmbedRequest {
         inputs,
         pooling,

@@ -94,7 +94,6 @@ async fn completion_with_prompts(
 ) -> ApiResult<Response> {
     let params = req.sampling.to_request(&state.sampling())?;
     let n = common::choices(req.n)?;
-    let model = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let response_format = parse_response_format(req.response_format.as_ref())?;
     let requests: Vec<Request> = prompts
@@ -106,7 +105,7 @@ async fn completion_with_prompts(
             response_format: response_format.clone(),
         })
         .collect();
-    let timeds = common::start_all(&state, &model, keep_alive, requests).await?;
+    let timeds = common::start_all(&state, req.model.as_deref(), keep_alive, requests).await?;
     let metas: Vec<NativeMeta> = timeds
         .iter()
         .enumerate()
@@ -170,12 +169,19 @@ struct NativeMeta {
 /// llama-server's `generation_settings`: the sampling values, the limits and `logit_bias`
 /// as the request runs with it (`[{"token", "bias"}]`, a ban's `-inf` as `null`: with
 /// `ignore_eos`, the end-of-generation tokens).
-fn generation_settings(p: &service::GenerateRequest, logit_bias: &[(i32, f32)], stream: bool) -> Value {
+fn generation_settings(
+    p: &service::GenerateRequest,
+    logit_bias: &[(i32, f32)],
+    stream: bool,
+) -> Value {
     let mut v = serde_json::to_value(&p.sampling).unwrap_or(Value::Null);
     if let Some(o) = v.as_object_mut() {
         o.remove("logit_bias_text");
         let n_predict = json!(p.max_tokens.map_or(-1, i64::from));
-        o.insert("seed".into(), json!(p.sampling.seed.unwrap_or(service::RANDOM_SEED)));
+        o.insert(
+            "seed".into(),
+            json!(p.sampling.seed.unwrap_or(service::RANDOM_SEED)),
+        );
         o.insert("n_predict".into(), n_predict.clone());
         o.insert("max_tokens".into(), n_predict);
         o.insert("stop".into(), json!(p.stop));
@@ -195,7 +201,11 @@ fn generation_settings(p: &service::GenerateRequest, logit_bias: &[(i32, f32)], 
                     .iter()
                     .map(|&(token, bias)| {
                         // JSON has no -inf: llama-server writes a ban as null.
-                        let bias = if bias.is_finite() { json!(bias) } else { Value::Null };
+                        let bias = if bias.is_finite() {
+                            json!(bias)
+                        } else {
+                            Value::Null
+                        };
                         json!({"token": token, "bias": bias})
                     })
                     .collect(),
@@ -214,7 +224,13 @@ fn prob_entry(id: i32, text: &str, p: &TokenProbs, post_sampling: bool) -> Value
     } else {
         ("logprob", "top_logprobs")
     };
-    let value = |lp: f32| if post_sampling { lp.exp() } else { lp.max(f32::MIN) };
+    let value = |lp: f32| {
+        if post_sampling {
+            lp.exp()
+        } else {
+            lp.max(f32::MIN)
+        }
+    };
     let mut entry = json!({
         "id": id,
         "token": text,
@@ -340,9 +356,8 @@ pub async fn lease(
     state: &SharedState,
     model: Option<&str>,
 ) -> ApiResult<(String, service::ModelLease)> {
-    let name = common::model_name(state, model)?;
     let (entry, lease) =
-        common::acquire(state, &name, None, common::deadline(&state.config())).await?;
+        common::acquire(state, model, None, common::deadline(&state.config())).await?;
     Ok((entry.id, lease))
 }
 

@@ -28,19 +28,21 @@ pub const FINGERPRINT: &str = concat!("llama-dashboard-", env!("CARGO_PKG_VERSIO
 
 // ---------------------------------------------------------------- /v1/models
 
-/// Every model; on a deployment's own port, its model only.
+/// Every model clients may name ([`service::Models::listed`]); on a deployment's own port,
+/// its model only.
 pub async fn list_models(
     State(state): State<SharedState>,
     pinned: Option<axum::Extension<crate::ports::Pinned>>,
 ) -> Json<Value> {
-    let catalog = state.models.catalog();
     let statuses = state.models.manager().statuses();
-    let settings = state.models.all_settings().await;
-    let data: Vec<Value> = catalog
+    let data: Vec<Value> = state
         .models
-        .iter()
-        .filter(|m| pinned.as_ref().is_none_or(|p| p.model == m.id))
-        .map(|m| {
+        .listed()
+        .await
+        .into_iter()
+        .filter(|l| pinned.as_ref().is_none_or(|p| p.model == l.entry.id))
+        .map(|l| {
+            let m = &l.entry;
             let st = statuses
                 .iter()
                 .find(|s| s.id == m.id)
@@ -53,12 +55,13 @@ pub async fn list_models(
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
             json!({
-                "id": m.id,
+                "id": l.id,
                 "object": "model",
                 "created": created,
                 "owned_by": m.repo.as_deref().and_then(|r| r.split('/').next()).unwrap_or("local"),
                 "state": state_name(&st),
-                "aliases": settings.get(&m.id).and_then(|s| s.alias.clone()).into_iter().collect::<Vec<_>>(),
+                "aliases": l.aliases,
+                "tags": l.tags,
                 "meta": {
                     "architecture": m.architecture,
                     "quantization": m.quantization,
@@ -311,14 +314,14 @@ pub async fn chat_completions(
             return Err(ApiError::invalid("top_logprobs", "must be at most 20"));
         }
     }
-    let model = common::model_name(&state, req.model.as_deref())?;
+    let model = req.model.clone();
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let request = Request {
         input: Input::Chat(chat),
         params,
         response_format,
     };
-    let timed = common::start(&state, &model, keep_alive, request).await?;
+    let timed = common::start(&state, model.as_deref(), keep_alive, request).await?;
     let meta = Meta {
         id: new_id("chatcmpl-"),
         created: unix_now(),
@@ -563,7 +566,6 @@ pub async fn completions(
             _ => None,
         });
     }
-    let model = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let response_format = parse_response_format(req.response_format.as_ref())?;
     // Prompt order, then `n` completions of each: a choice's index is its place here.
@@ -579,7 +581,7 @@ pub async fn completions(
             echo.push(e.clone());
         }
     }
-    let timeds = common::start_all(&state, &model, keep_alive, requests).await?;
+    let timeds = common::start_all(&state, req.model.as_deref(), keep_alive, requests).await?;
     let meta = Meta {
         id: new_id("cmpl-"),
         created: unix_now(),
@@ -711,7 +713,9 @@ fn completion_stream(
                     }
                     _ => Value::Null,
                 };
-                vec![sse_json(&completion_chunk(&ctx.meta, index, &text, None, lp))]
+                vec![sse_json(&completion_chunk(
+                    &ctx.meta, index, &text, None, lp,
+                ))]
             }
             Output::Progress(p) => {
                 let mut c = completion_chunk(&ctx.meta, index, "", None, Value::Null);

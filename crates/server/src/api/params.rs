@@ -280,8 +280,7 @@ mod tests {
         assert_eq!(ids[0].0, 15);
         assert!(ids[0].1.is_infinite());
         // Texts, in both forms (llama-server tokenizes them).
-        let (ids, texts) =
-            parse_logit_bias(&serde_json::json!([[" the ", -100], [3, 1]])).unwrap();
+        let (ids, texts) = parse_logit_bias(&serde_json::json!([[" the ", -100], [3, 1]])).unwrap();
         assert_eq!(ids, [(3, 1.0)]);
         assert_eq!(texts, [(" the ".to_string(), -100.0)]);
         let (_, texts) = parse_logit_bias(&serde_json::json!({"hello": false})).unwrap();

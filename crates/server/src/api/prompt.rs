@@ -77,12 +77,12 @@ impl PromptField {
             }
             PromptField::Tokens(t) => Ok(Prompt::Tokens(t)),
             PromptField::Mixed(parts) => Ok(Prompt::Mixed(parts)),
-            PromptField::Object(ObjectPrompt::PromptString { multimodal: true, .. }) => {
-                Err(ApiError::invalid(
-                    "multimodal_data",
-                    "images and audio are not supported: this server runs text models",
-                ))
-            }
+            PromptField::Object(ObjectPrompt::PromptString {
+                multimodal: true, ..
+            }) => Err(ApiError::invalid(
+                "multimodal_data",
+                "images and audio are not supported: this server runs text models",
+            )),
             PromptField::Object(ObjectPrompt::PromptString { prompt, .. }) => match *prompt {
                 PromptField::List(_) | PromptField::Object(_) => Err(ApiError::invalid(
                     "prompt_string",
@@ -243,7 +243,9 @@ impl<'de> Deserialize<'de> for ContentParts {
             text: Option<String>,
         }
         let parts = Vec::<Part>::deserialize(d).map_err(|_| {
-            de::Error::custom("content must be a list of parts such as {\"type\": \"text\", \"text\": ...}")
+            de::Error::custom(
+                "content must be a list of parts such as {\"type\": \"text\", \"text\": ...}",
+            )
         })?;
         let mut text = String::new();
         for p in parts {
@@ -314,9 +316,9 @@ impl<'de> Visitor<'de> for ItemVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Item, A::Error> {
         match FieldVisitor.visit_seq(seq)? {
-            PromptField::List(l) if l.iter().any(|p| matches!(p, PromptField::List(_))) => Err(
-                de::Error::custom("prompts nest one list deep at most"),
-            ),
+            PromptField::List(l) if l.iter().any(|p| matches!(p, PromptField::List(_))) => {
+                Err(de::Error::custom("prompts nest one list deep at most"))
+            }
             f => Ok(Item::Field(f)),
         }
     }
@@ -353,7 +355,15 @@ mod tests {
                 .is_err()
         );
         assert!(parse("[]").unwrap().into_prompt("prompt").is_err());
-        for bad in ["[1.5]", "[4294967296]", "{}", "true", "[null]", "[1, [2]]", "[1, {}]"] {
+        for bad in [
+            "[1.5]",
+            "[4294967296]",
+            "{}",
+            "true",
+            "[null]",
+            "[1, [2]]",
+            "[1, {}]",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
@@ -388,8 +398,10 @@ mod tests {
         let e = prompts(r#"{"prompt_string": "a <__media__>", "multimodal_data": ["AAAA"]}"#)
             .unwrap_err();
         assert_eq!(e.param.as_deref(), Some("multimodal_data"));
-        let p = prompts(r#"{"content": [{"type": "text", "text": "a "}, {"type": "text", "text": "b"}]}"#)
-            .unwrap();
+        let p = prompts(
+            r#"{"content": [{"type": "text", "text": "a "}, {"type": "text", "text": "b"}]}"#,
+        )
+        .unwrap();
         assert_eq!(p, [Prompt::text("a b")]);
         let e = prompts(r#"{"content": [{"type": "image_url", "image_url": {"url": "x"}}]}"#)
             .unwrap_err();

@@ -233,7 +233,6 @@ pub async fn create(
         ..Default::default()
     };
     let params = fields.to_request(&state.sampling())?;
-    let model = common::model_name(&state, req.model.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let echo = json!({
         "instructions": req.instructions,
@@ -257,7 +256,7 @@ pub async fn create(
         params,
         response_format,
     };
-    let timed = common::start(&state, &model, keep_alive, request).await?;
+    let timed = common::start(&state, req.model.as_deref(), keep_alive, request).await?;
     let meta = Meta {
         id: new_id("resp_"),
         msg_id: new_id("msg_"),

@@ -120,6 +120,7 @@ fn apply_live(state: &AppState, c: &config::Config) {
     *state.sampling.write().unwrap_or_else(|p| p.into_inner()) =
         SamplingDefaults::from_config(&c.sampling);
     state.models.set_config(c.models.clone());
+    state.models.set_fallback(c.server.default_model.clone());
     state.models.admission().set_config(c.limits.clone());
     let _ = state.logs.set_level(c.log.level.as_str());
     let old_roots = state.models.roots();

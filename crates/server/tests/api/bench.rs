@@ -78,7 +78,8 @@ async fn a_benchmark_loads_through_the_manager_and_evicts_under_models_max() {
     };
     let mut rx = s.state.models.manager().subscribe();
     // A request holds smol: the benchmark must wait for room, like any load.
-    let (_, held) = s.state.models.acquire(SMOL, None).await.unwrap();
+    let smol = s.state.models.resolve(SMOL).await.unwrap();
+    let held = s.state.models.acquire_entry(&smol, None).await.unwrap();
     let (mut ws, run_id) = start(&s, GEMMA).await;
     let (_, models) = s.get("/api/models").await;
     let find = |models: &Value, id: &str| {

@@ -9,6 +9,7 @@ mod deployments;
 mod embed;
 mod golden;
 mod malformed;
+mod models;
 mod native;
 mod openai;
 mod reasoning;

@@ -22,7 +22,8 @@ async fn batch_token_mixed_and_object_prompts() {
     let text = "I believe the meaning of life is";
     let ids = tokens(&s, text).await;
     let n_ids = ids.len() as u64;
-    let complete = |prompt: Value| json!({"model": SMOL, "prompt": prompt, "n_predict": 2, "temperature": 0});
+    let complete =
+        |prompt: Value| json!({"model": SMOL, "prompt": prompt, "n_predict": 2, "temperature": 0});
 
     // One prompt of ids: one object.
     let (status, one) = s.post("/completion", &complete(json!(ids))).await;
@@ -109,7 +110,10 @@ async fn batch_token_mixed_and_object_prompts() {
         .await;
     assert_eq!(status, 400, "{err}");
     let msg = err["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("limits.max_completions") && msg.contains("18"), "{msg}");
+    assert!(
+        msg.contains("limits.max_completions") && msg.contains("18"),
+        "{msg}"
+    );
 
     // An image on a text server is refused clearly.
     let (status, err) = s
@@ -120,7 +124,10 @@ async fn batch_token_mixed_and_object_prompts() {
         .await;
     assert_eq!(status, 400, "{err}");
     assert!(
-        err["error"]["message"].as_str().unwrap().contains("multimodal_data"),
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("multimodal_data"),
         "{err}"
     );
 
@@ -175,11 +182,11 @@ async fn completion_wire_format() {
     }
 
     // ignore_eos shows as the end-of-generation tokens banned in logit_bias.
-    let settings = |ignore_eos: bool| {
-        json!({"model": SMOL, "prompt": "Once upon a time", "n_predict": 2, "ignore_eos": ignore_eos})
-    };
+    let settings = |ignore_eos: bool| json!({"model": SMOL, "prompt": "Once upon a time", "n_predict": 2, "ignore_eos": ignore_eos});
     let (_, with) = s.post("/completion", &settings(true)).await;
-    let bans = with["generation_settings"]["logit_bias"].as_array().unwrap();
+    let bans = with["generation_settings"]["logit_bias"]
+        .as_array()
+        .unwrap();
     assert!(!bans.is_empty(), "{with}");
     assert!(bans.iter().all(|b| b["bias"].is_null()), "{bans:?}");
     let (_, without) = s.post("/completion", &settings(false)).await;
@@ -251,7 +258,10 @@ async fn completion_wire_format() {
 
     // The generation rate leaves out the first token, which costs no decode step.
     let (_, one) = s
-        .post("/completion", &json!({"model": SMOL, "prompt": "Hi", "n_predict": 1}))
+        .post(
+            "/completion",
+            &json!({"model": SMOL, "prompt": "Hi", "n_predict": 1}),
+        )
         .await;
     assert_eq!(one["timings"]["predicted_n"], 1);
     assert_eq!(one["timings"]["predicted_per_second"], 0.0);
@@ -266,7 +276,10 @@ async fn completion_wire_format() {
     assert_eq!(t["predicted_n"], 6);
     let ms = t["predicted_ms"].as_f64().unwrap();
     let expected = 1e3 / ms * 5.0;
-    assert!((t["predicted_per_second"].as_f64().unwrap() - expected).abs() < 1e-6 * expected, "{t}");
+    assert!(
+        (t["predicted_per_second"].as_f64().unwrap() - expected).abs() < 1e-6 * expected,
+        "{t}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -320,14 +333,23 @@ async fn context_overflow_is_llama_servers_error() {
         return;
     };
     let (status, loaded) = s
-        .post("/api/models/smol/load", &json!({"ctx_size": 256, "parallel": 1}))
+        .post(
+            "/api/models/smol/load",
+            &json!({"ctx_size": 256, "parallel": 1}),
+        )
         .await;
     assert_eq!(status, 200, "{loaded}");
     let long = "hello world ".repeat(300);
     // llama-server's exceed_context_size_error, in every route family's shape.
     for (path, body) in [
-        ("/completion", json!({"model": SMOL, "prompt": long, "n_predict": 2})),
-        ("/v1/completions", json!({"model": SMOL, "prompt": long, "max_tokens": 2})),
+        (
+            "/completion",
+            json!({"model": SMOL, "prompt": long, "n_predict": 2}),
+        ),
+        (
+            "/v1/completions",
+            json!({"model": SMOL, "prompt": long, "max_tokens": 2}),
+        ),
         (
             "/v1/chat/completions",
             json!({"model": SMOL, "messages": [{"role": "user", "content": long}], "max_tokens": 2}),
@@ -338,7 +360,10 @@ async fn context_overflow_is_llama_servers_error() {
         let e = &err["error"];
         assert_eq!(e["type"], "exceed_context_size_error", "{path}: {err}");
         assert_eq!(e["n_ctx"], 256, "{path}: {err}");
-        assert!(e["n_prompt_tokens"].as_u64().unwrap() > 256, "{path}: {err}");
+        assert!(
+            e["n_prompt_tokens"].as_u64().unwrap() > 256,
+            "{path}: {err}"
+        );
         assert!(
             e["message"]
                 .as_str()
@@ -347,7 +372,6 @@ async fn context_overflow_is_llama_servers_error() {
             "{path}: {err}"
         );
     }
-
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -372,7 +396,10 @@ async fn pooling_none_is_a_400_on_openais_route() {
         .await;
     assert_eq!(status, 200, "{loaded}");
     let (status, err) = s
-        .post("/v1/embeddings", &json!({"model": SMOL, "input": "hello hello hello"}))
+        .post(
+            "/v1/embeddings",
+            &json!({"model": SMOL, "input": "hello hello hello"}),
+        )
         .await;
     assert_eq!(status, 400, "{err}");
     let n = tokens(&s, "hello hello hello").await.len();

@@ -534,7 +534,7 @@ async fn an_open_server_on_the_network_refuses_to_start() {
         paths,
         config: c,
         extra_keys: (Vec::new(), Vec::new()),
-        preload: None,
+        routing: Default::default(),
         grace: Duration::from_secs(1),
         logs: server::logs::Logs::detached(),
     };

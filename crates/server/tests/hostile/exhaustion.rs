@@ -303,7 +303,8 @@ async fn waiting_for_a_model_counts_against_the_deadline() {
     let Some(s) = TestServer::start(opts).await else {
         return;
     };
-    let held = s.state.models.acquire(SMOL, None).await.unwrap();
+    let smol = s.state.models.resolve(SMOL).await.unwrap();
+    let held = s.state.models.acquire_entry(&smol, None).await.unwrap();
     let ask_gemma = json!({
         "model": GEMMA, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2,
     });

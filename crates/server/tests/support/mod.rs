@@ -26,6 +26,8 @@ pub struct Opts {
     /// `org/repo/smol` (an id with slashes).
     pub hub: Option<PathBuf>,
     pub models_max: Option<u32>,
+    /// `serve -m` and its names (`--alias`, `--tags`), single-model mode.
+    pub routing: service::Routing,
     /// Any other configuration, applied last (after the fields above).
     pub tweak: Option<Tweak>,
 }
@@ -120,7 +122,7 @@ impl TestServer {
             paths,
             config: c,
             extra_keys: (Vec::new(), Vec::new()),
-            preload: None,
+            routing: opts.routing.clone(),
             grace: Duration::from_secs(5),
             logs: server::logs::Logs::detached(),
         };
