@@ -518,6 +518,7 @@ fn non_default_config() -> Config {
     c.server.auth_failures_per_minute = 3;
     c.server.allowed_hosts = vec!["llm.lan".into()];
     c.server.allow_open_network = true;
+    c.server.default_model = Some("qwen3:8b".into());
     c.server.port = 9999;
     c.models.dirs = vec!["/with,comma".into(), "/models".into()];
     c.models.threads = Some(6);
