@@ -142,7 +142,12 @@ pub struct ServeArgs {
     /// Browser origin allowed besides the same origin (repeatable or comma-separated):
     /// "https://app.example", "localhost" (loopback origins, management too), "*" (any origin,
     /// inference routes only) [config: server.cors_origins]
-    #[arg(long = "cors-origin", value_name = "ORIGIN", value_delimiter = ',')]
+    #[arg(
+        long = "cors-origin",
+        visible_alias = "cors-origins",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
     pub cors_origins: Vec<String>,
     /// Seconds in-flight requests may run on after a shutdown signal
     #[arg(long, default_value_t = 30)]
@@ -174,6 +179,82 @@ pub struct ServeArgs {
     /// Tags /v1/models lists with the -m model (comma-separated)
     #[arg(long, value_name = "TAG", value_delimiter = ',')]
     pub tags: Vec<String>,
+    /// Seed of requests that give none (-1 = random) [config: sampling.seed]
+    #[arg(short = 's', long, allow_negative_numbers = true)]
+    pub seed: Option<i64>,
+    /// Most tokens a request that sets no limit generates (-1 = no limit) [config:
+    /// sampling.n_predict]
+    #[arg(
+        short = 'n',
+        long = "n-predict",
+        visible_alias = "predict",
+        allow_negative_numbers = true
+    )]
+    pub n_predict: Option<i64>,
+    /// Serve GET /slots (the default) [config: server.slots_endpoint]
+    #[arg(long, overrides_with = "no_slots")]
+    pub slots: bool,
+    /// Answer GET /slots with 501, as llama-server [config: server.slots_endpoint = false]
+    #[arg(long, overrides_with = "slots")]
+    pub no_slots: bool,
+    /// Serve GET /metrics (our default; llama-server's needs this flag) [config:
+    /// server.metrics_endpoint]
+    #[arg(long, overrides_with = "no_metrics")]
+    pub metrics: bool,
+    /// Answer GET /metrics with 501 [config: server.metrics_endpoint = false]
+    #[arg(long, overrides_with = "metrics")]
+    pub no_metrics: bool,
+    /// Accepted for llama-server command lines (-cb, -nocb): batching is always continuous
+    #[arg(long, overrides_with = "no_cont_batching")]
+    pub cont_batching: bool,
+    #[arg(long, overrides_with = "cont_batching", hide = true)]
+    pub no_cont_batching: bool,
+    /// Logical batch size, every model (-b) [launch parameter: n_batch]
+    #[arg(short = 'b', long = "batch-size")]
+    pub batch_size: Option<u32>,
+    /// Physical batch size, every model (-ub) [launch parameter: n_ubatch]
+    #[arg(long = "ubatch-size")]
+    pub ubatch_size: Option<u32>,
+    /// Flash attention: on, off or auto (-fa) [launch parameter: flash_attn]
+    #[arg(long = "flash-attn", value_name = "on|off|auto", num_args = 0..=1, default_missing_value = "on")]
+    pub flash_attn: Option<String>,
+    /// KV cache type of K: f16, q8_0, ... (-ctk) [launch parameter: cache_type_k]
+    #[arg(long = "cache-type-k", value_name = "TYPE")]
+    pub cache_type_k: Option<String>,
+    /// KV cache type of V (-ctv; a quantized one needs flash attention) [launch parameter:
+    /// cache_type_v]
+    #[arg(long = "cache-type-v", value_name = "TYPE")]
+    pub cache_type_v: Option<String>,
+    /// Slots' contexts with embeddings output [launch parameter: embeddings]
+    #[arg(long, visible_alias = "embeddings")]
+    pub embedding: bool,
+    /// Rank pooling for /rerank (a reranker model) [launch parameters: embeddings, pooling]
+    #[arg(long, visible_alias = "rerank")]
+    pub reranking: bool,
+    /// Pooling of embeddings: none, mean, cls, last, rank [launch parameter: pooling]
+    #[arg(long, value_name = "TYPE")]
+    pub pooling: Option<String>,
+    /// Drop older context and go on when a slot's context is full [launch parameter:
+    /// on_context_full = shift]
+    #[arg(long, overrides_with = "no_context_shift")]
+    pub context_shift: bool,
+    /// Stop with finish reason length when a slot's context is full (the default)
+    #[arg(long, overrides_with = "context_shift")]
+    pub no_context_shift: bool,
+    /// One KV buffer for all slots: one slot may use the whole context pool (-kvu) [launch
+    /// parameter: kv_unified]
+    #[arg(long, overrides_with = "no_kv_unified")]
+    pub kv_unified: bool,
+    #[arg(long, overrides_with = "kv_unified", hide = true)]
+    pub no_kv_unified: bool,
+    /// LoRA adapter files loaded with every model (comma-separated or repeated) [launch
+    /// parameter: lora]
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    pub lora: Vec<PathBuf>,
+    /// LoRA adapters with a scale, FILE:SCALE (comma-separated or repeated) [launch
+    /// parameter: lora]
+    #[arg(long = "lora-scaled", value_name = "FILE:SCALE", value_delimiter = ',')]
+    pub lora_scaled: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +401,12 @@ pub fn llama_style_flags(
         ("-ub", "--ubatch-size"),
         ("-ngl", "--n-gpu-layers"),
         ("-np", "--parallel"),
+        ("-fa", "--flash-attn"),
+        ("-ctk", "--cache-type-k"),
+        ("-ctv", "--cache-type-v"),
+        ("-kvu", "--kv-unified"),
+        ("-cb", "--cont-batching"),
+        ("-nocb", "--no-cont-batching"),
     ];
     args.into_iter()
         .map(|a| match MAP.iter().find(|(short, _)| a == *short) {

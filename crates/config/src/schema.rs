@@ -85,6 +85,10 @@ pub struct ServerConfig {
     pub timeout_seconds: u64,
     /// Maximum request body in MiB, > 0 (image uploads for vision models need room).
     pub body_limit_mb: u32,
+    /// llama-server's `/slots` (`--slots`/`--no-slots`); off answers 501 as llama-server.
+    pub slots_endpoint: bool,
+    /// `/metrics` (`--metrics`); off answers 501 as llama-server (whose default is off).
+    pub metrics_endpoint: bool,
     /// The model a request naming an unknown model gets, instead of 404 (id, alias or path).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
@@ -107,6 +111,8 @@ impl Default for ServerConfig {
             timeout_seconds: 600,
             body_limit_mb: 32,
             default_model: None,
+            slots_endpoint: true,
+            metrics_endpoint: true,
         }
     }
 }
@@ -130,6 +136,8 @@ impl fmt::Debug for ServerConfig {
             .field("timeout_seconds", &self.timeout_seconds)
             .field("body_limit_mb", &self.body_limit_mb)
             .field("default_model", &self.default_model)
+            .field("slots_endpoint", &self.slots_endpoint)
+            .field("metrics_endpoint", &self.metrics_endpoint)
             .finish()
     }
 }
@@ -293,6 +301,11 @@ pub struct SamplingConfig {
     pub min_p: f64,
     /// > 0 (1 = disabled).
     pub repeat_penalty: f64,
+    /// The seed of requests that give none; -1 = random (llama-server's `--seed`).
+    pub seed: i64,
+    /// Tokens a request that sets no limit generates at most; -1 = no limit (llama-server's
+    /// `-n`).
+    pub n_predict: i64,
 }
 
 impl Default for SamplingConfig {
@@ -303,6 +316,8 @@ impl Default for SamplingConfig {
             top_p: 0.95,
             min_p: 0.05,
             repeat_penalty: 1.0,
+            seed: -1,
+            n_predict: -1,
         }
     }
 }

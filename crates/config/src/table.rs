@@ -193,6 +193,18 @@ pub static SETTINGS: &[Setting] = &[
         "Largest request body in MiB (image uploads for vision models need room).",
     ),
     key(
+        "server.slots_endpoint",
+        "LLAMA_DASHBOARD_SERVER_SLOTS_ENDPOINT",
+        Kind::Bool,
+        "Serve llama-server's `GET /slots`; off answers 501 (`serve --no-slots`).",
+    ),
+    key(
+        "server.metrics_endpoint",
+        "LLAMA_DASHBOARD_SERVER_METRICS_ENDPOINT",
+        Kind::Bool,
+        "Serve `GET /metrics` (Prometheus); off answers 501 as llama-server without `--metrics`.",
+    ),
+    key(
         "server.default_model",
         "LLAMA_DASHBOARD_SERVER_DEFAULT_MODEL",
         Kind::Text,
@@ -358,6 +370,18 @@ pub static SETTINGS: &[Setting] = &[
         "LLAMA_DASHBOARD_SAMPLING_REPEAT_PENALTY",
         Kind::Float(FloatRange::Above(0.0)),
         "Default repetition penalty; 1 = disabled.",
+    ),
+    key(
+        "sampling.seed",
+        "LLAMA_DASHBOARD_SAMPLING_SEED",
+        int(-1, u32::MAX as i64),
+        "Seed of requests that give none; -1 = random (`serve --seed`).",
+    ),
+    key(
+        "sampling.n_predict",
+        "LLAMA_DASHBOARD_SAMPLING_N_PREDICT",
+        int(-1, u32::MAX as i64),
+        "Tokens a request that sets no limit may generate; -1 = no limit (`serve -n`). `limits.max_response_tokens` still caps every request.",
     ),
     // [reasoning]
     key(

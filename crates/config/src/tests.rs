@@ -519,6 +519,10 @@ fn non_default_config() -> Config {
     c.server.allowed_hosts = vec!["llm.lan".into()];
     c.server.allow_open_network = true;
     c.server.default_model = Some("qwen3:8b".into());
+    c.server.slots_endpoint = false;
+    c.server.metrics_endpoint = false;
+    c.sampling.seed = 42;
+    c.sampling.n_predict = 64;
     c.server.port = 9999;
     c.models.dirs = vec!["/with,comma".into(), "/models".into()];
     c.models.threads = Some(6);

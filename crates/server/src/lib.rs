@@ -54,6 +54,9 @@ pub struct ServeOptions {
     /// `serve -m` and its names, single-model mode; loaded at start. Its `fallback` is
     /// `server.default_model`'s.
     pub routing: service::Routing,
+    /// `serve`'s launch-parameter flags (`-b`, `-fa`, `--lora`, ...), for every model: above its
+    /// stored launch parameters ([`service::load_spec`]).
+    pub launch: serde_json::Map<String, serde_json::Value>,
     /// How long in-flight requests may run on after a shutdown signal.
     pub grace: Duration,
     pub logs: Logs,
@@ -82,6 +85,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         c.models.clone(),
     ));
     models.admission().set_config(c.limits.clone());
+    models.set_launch_flags(opts.launch.clone());
     models.set_routing(service::Routing {
         fallback: c.server.default_model.clone(),
         ..opts.routing.clone()

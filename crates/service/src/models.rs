@@ -33,6 +33,8 @@ pub struct Models {
     admission: Arc<Admission>,
     /// `serve`'s own model, its names, single-model mode and the fallback ([`Self::pick`]).
     routing: RwLock<Routing>,
+    /// `serve`'s launch-parameter flags: every model's spec, above its stored parameters.
+    launch_flags: RwLock<Map<String, Value>>,
 }
 
 /// A model as the model lists show it.
@@ -62,7 +64,13 @@ impl Models {
             capabilities: Default::default(),
             admission: Admission::new(config::LimitsConfig::default()),
             routing: Default::default(),
+            launch_flags: Default::default(),
         }
+    }
+
+    /// `serve`'s launch-parameter flags; apply at the next load.
+    pub fn set_launch_flags(&self, flags: Map<String, Value>) {
+        *self.launch_flags.write().unwrap_or_else(|p| p.into_inner()) = flags;
     }
 
     /// `serve`'s model and names; applies at the next [`rescan`](Self::rescan).
@@ -362,7 +370,14 @@ impl Models {
             ));
         }
         let stored = self.settings(&entry.id).await.launch_params;
-        load_spec(&self.config(), &entry.path, &stored, overrides)
+        // The caller's own overrides rank above the server's flags.
+        let mut flags = self
+            .launch_flags
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        flags.extend(overrides.clone());
+        load_spec(&self.config(), &entry.path, &stored, &flags)
     }
 
     /// A lease on a model for one request (resolved with [`pick`](Self::pick)), loading it

@@ -10,6 +10,10 @@ pub struct SamplingDefaults {
     pub top_p: f32,
     pub min_p: f32,
     pub repeat_penalty: f32,
+    /// `None`: random.
+    pub seed: Option<u32>,
+    /// The token limit of requests that set none; `None`: no limit.
+    pub n_predict: Option<u32>,
 }
 
 impl SamplingDefaults {
@@ -20,10 +24,13 @@ impl SamplingDefaults {
             top_p: c.top_p as f32,
             min_p: c.min_p as f32,
             repeat_penalty: c.repeat_penalty as f32,
+            seed: u32::try_from(c.seed).ok(),
+            n_predict: u32::try_from(c.n_predict).ok(),
         }
     }
 
-    /// The defaults a request's checked sampling parameters set (`POST /props`).
+    /// The defaults a request's checked sampling parameters set (`POST /props`); the token
+    /// limit stays the server's.
     pub fn from_params(s: &engine::SamplingParams) -> Self {
         SamplingDefaults {
             temperature: s.temperature,
@@ -31,6 +38,8 @@ impl SamplingDefaults {
             top_p: s.top_p,
             min_p: s.min_p,
             repeat_penalty: s.repeat_penalty,
+            seed: s.seed,
+            n_predict: None,
         }
     }
 
@@ -42,6 +51,7 @@ impl SamplingDefaults {
             top_p: self.top_p,
             min_p: self.min_p,
             repeat_penalty: self.repeat_penalty,
+            seed: self.seed,
             ..Default::default()
         }
     }
@@ -60,6 +70,8 @@ mod tests {
             ("sampling.top_p", "0.5"),
             ("sampling.min_p", "0.125"),
             ("sampling.repeat_penalty", "1.5"),
+            ("sampling.seed", "42"),
+            ("sampling.n_predict", "-1"),
         ] {
             c.set(k, v).unwrap();
         }
@@ -68,6 +80,8 @@ mod tests {
             (p.temperature, p.top_k, p.top_p, p.min_p, p.repeat_penalty),
             (0.25, 7, 0.5, 0.125, 1.5)
         );
+        assert_eq!(p.seed, Some(42));
+        assert_eq!(SamplingDefaults::from_config(&c.sampling).n_predict, None);
         assert_eq!(
             SamplingDefaults::from_params(&p),
             SamplingDefaults::from_config(&c.sampling)

@@ -4,6 +4,7 @@
 use crate::args::{GlobalArgs, ServeArgs};
 use anyhow::{Context, Result};
 use config::Paths;
+use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -32,11 +33,13 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         Some(f) => server::auth::Keys::read_file(f)?,
         None => (Vec::new(), Vec::new()),
     };
+    let launch = checked_launch_flags(&args, &config)?;
     let opts = server::ServeOptions {
         paths,
         config,
         extra_keys,
         routing: routing(&args),
+        launch,
         grace: Duration::from_secs(args.grace),
         logs,
     };
@@ -99,6 +102,16 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
     put("sampling.temperature", a.temp.map(|v| v.to_string()));
     put("sampling.top_k", a.top_k.map(|v| v.to_string()));
     put("sampling.top_p", a.top_p.map(|v| v.to_string()));
+    put("sampling.seed", a.seed.map(|v| v.to_string()));
+    put("sampling.n_predict", a.n_predict.map(|v| v.to_string()));
+    for (key, on, off) in [
+        ("server.slots_endpoint", a.slots, a.no_slots),
+        ("server.metrics_endpoint", a.metrics, a.no_metrics),
+    ] {
+        if on || off {
+            put(key, Some(on.to_string()));
+        }
+    }
     put("models.chat_template", a.chat_template.clone());
     if a.no_jinja || a.jinja {
         put("models.jinja", Some(a.jinja.to_string()));
@@ -167,6 +180,78 @@ fn routing(a: &ServeArgs) -> service::Routing {
     }
 }
 
+/// [`launch_flags`], refused at start when a model could not load with them (as llama-server
+/// refuses a bad flag), not at the first request.
+fn checked_launch_flags(a: &ServeArgs, config: &config::Config) -> Result<Map<String, Value>> {
+    let flags = launch_flags(a)?;
+    service::load_spec(
+        &config.models,
+        std::path::Path::new(""),
+        &Map::new(),
+        &flags,
+    )?;
+    Ok(flags)
+}
+
+/// The flags that are launch parameters, for every model: the same keys as a model's stored
+/// launch parameters ([`service::load_spec`]: these rank above them, a load request's own
+/// above these).
+fn launch_flags(a: &ServeArgs) -> Result<Map<String, Value>> {
+    let mut m = Map::new();
+    if let Some(n) = a.batch_size {
+        m.insert("n_batch".into(), json!(n));
+    }
+    if let Some(n) = a.ubatch_size {
+        m.insert("n_ubatch".into(), json!(n));
+    }
+    if let Some(fa) = &a.flash_attn {
+        let word = match fa.trim().to_ascii_lowercase().as_str() {
+            "on" | "1" | "true" | "enabled" => "on".to_string(),
+            "off" | "0" | "false" | "disabled" => "off".to_string(),
+            other => other.to_string(),
+        };
+        m.insert("flash_attn".into(), json!(word));
+    }
+    for (key, v) in [
+        ("cache_type_k", &a.cache_type_k),
+        ("cache_type_v", &a.cache_type_v),
+        ("pooling", &a.pooling),
+    ] {
+        if let Some(v) = v {
+            m.insert(key.into(), json!(v.trim().to_ascii_lowercase()));
+        }
+    }
+    if a.embedding || a.reranking {
+        m.insert("embeddings".into(), json!(true));
+    }
+    if a.reranking {
+        m.insert("pooling".into(), json!("rank"));
+    }
+    if a.context_shift || a.no_context_shift {
+        let v = if a.context_shift { "shift" } else { "stop" };
+        m.insert("on_context_full".into(), json!(v));
+    }
+    if a.kv_unified || a.no_kv_unified {
+        m.insert("kv_unified".into(), json!(a.kv_unified));
+    }
+    let mut lora: Vec<Value> = a
+        .lora
+        .iter()
+        .map(|p| json!({"path": absolute(p), "scale": 1.0}))
+        .collect();
+    for item in &a.lora_scaled {
+        let (file, scale) = item
+            .rsplit_once(':')
+            .and_then(|(f, s)| Some((f, s.trim().parse::<f32>().ok()?)))
+            .with_context(|| format!("--lora-scaled {item}: expected FILE:SCALE"))?;
+        lora.push(json!({"path": absolute(std::path::Path::new(file)), "scale": scale}));
+    }
+    if !lora.is_empty() {
+        m.insert("lora".into(), Value::Array(lora));
+    }
+    Ok(m)
+}
+
 /// A TOML array literal (JSON string escaping is valid TOML basic-string escaping).
 fn toml_list(items: impl Iterator<Item = String>) -> String {
     let quoted: Vec<String> = items
@@ -183,6 +268,7 @@ fn absolute(p: &std::path::Path) -> PathBuf {
 mod tests {
     use crate::args::{Cli, Command};
     use clap::Parser;
+    use serde_json::{Map, Value, json};
 
     fn serve_overrides(args: &[&str]) -> Vec<(String, String)> {
         let cli = Cli::try_parse_from([&["llama-dashboard", "serve"], args].concat()).unwrap();
@@ -203,6 +289,75 @@ mod tests {
             Some(Command::Serve(a)) => a,
             _ => unreachable!(),
         }
+    }
+
+    #[test]
+    fn llama_server_flags_set_config_keys_and_launch_parameters() {
+        let a = serve_args(&[
+            "--seed",
+            "42",
+            "-n",
+            "64",
+            "--no-slots",
+            "--metrics",
+            "-cb",
+            "-b",
+            "32",
+            "-ub",
+            "16",
+            "-fa",
+            "on",
+            "-ctk",
+            "q8_0",
+            "-ctv",
+            "q8_0",
+            "--reranking",
+            "--context-shift",
+            "-kvu",
+            "--lora",
+            "/a.gguf",
+            "--lora-scaled",
+            "/b.gguf:0.5",
+            "--cors-origins",
+            "localhost",
+        ]);
+        let mut c = config::Config::default();
+        for (k, v) in &super::overrides(&a) {
+            c.set(k, v).unwrap();
+        }
+        assert_eq!((c.sampling.seed, c.sampling.n_predict), (42, 64));
+        assert!(!c.server.slots_endpoint && c.server.metrics_endpoint);
+        assert_eq!(c.server.cors_origins, ["localhost"]);
+        let launch = super::launch_flags(&a).unwrap();
+        assert_eq!(
+            Value::Object(launch.clone()),
+            json!({
+                "n_batch": 32, "n_ubatch": 16, "flash_attn": "on", "cache_type_k": "q8_0",
+                "cache_type_v": "q8_0", "embeddings": true, "pooling": "rank",
+                "on_context_full": "shift", "kv_unified": true,
+                "lora": [{"path": "/a.gguf", "scale": 1.0}, {"path": "/b.gguf", "scale": 0.5}],
+            })
+        );
+        // They are the launch parameters a model's spec takes.
+        let spec = service::load_spec(
+            &c.models,
+            std::path::Path::new("/m.gguf"),
+            &Map::new(),
+            &launch,
+        )
+        .unwrap();
+        assert_eq!((spec.context.n_batch, spec.context.n_ubatch), (32, 16));
+        assert!(spec.context.kv_unified);
+        assert_eq!(spec.model.lora.len(), 2);
+        // A bad value is refused at start, naming the parameter.
+        let bad = serve_args(&["-ctk", "q9"]);
+        let err = super::checked_launch_flags(&bad, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cache_type_k"), "{err}");
+        // Nothing given, nothing set.
+        assert!(super::launch_flags(&serve_args(&[])).unwrap().is_empty());
+        assert!(super::overrides(&serve_args(&["-cb"])).is_empty());
     }
 
     #[test]

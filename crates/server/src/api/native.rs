@@ -34,16 +34,34 @@ pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn metrics(State(state): State<SharedState>) -> Response {
+pub async fn metrics(State(state): State<SharedState>) -> ApiResult<Response> {
+    if !state.config().server.metrics_endpoint {
+        return Err(not_supported(
+            "This server does not support metrics endpoint. Start it with `--metrics` (server.metrics_endpoint)",
+        ));
+    }
     let text = state.metrics.render(&state).await;
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+    // llama-server's header: Prometheus clients tell restarts apart by it.
+    let started = common::unix_now().saturating_sub(state.started.elapsed().as_secs());
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8".to_string(),
+            ),
+            (
+                header::HeaderName::from_static("process-start-time-unix"),
+                started.to_string(),
+            ),
+        ],
         text,
     )
-        .into_response()
+        .into_response())
+}
+
+/// 501 with llama-server's `not_supported_error`: a route switched off at start.
+fn not_supported(message: &str) -> ApiError {
+    ApiError::new(axum::http::StatusCode::NOT_IMPLEMENTED, message)
 }
 
 // ---------------------------------------------------------------- /completion
@@ -484,6 +502,10 @@ pub async fn props(
         false,
     );
     let mut settings = defaults;
+    // llama-server nests the sampling defaults in `params` (its seed -1 reads 4294967295).
+    let mut params = settings.clone();
+    params["seed"] = json!(state.sampling().seed.unwrap_or(u32::MAX));
+    settings["params"] = params;
     settings["n_ctx"] = json!(info.n_ctx_slot);
     settings["model"] = json!(id);
     let model_path = crate::auth::is_admin(access.as_ref()).then_some(&info.path);
@@ -515,7 +537,10 @@ pub async fn set_props(
         .map_err(|e| ApiError::invalid("default_generation_settings", e))?;
     let current = state.sampling();
     let checked = fields.to_request(&current)?;
-    let new = service::SamplingDefaults::from_params(&checked.sampling);
+    let new = service::SamplingDefaults {
+        n_predict: current.n_predict,
+        ..service::SamplingDefaults::from_params(&checked.sampling)
+    };
     *state.sampling.write().unwrap_or_else(|p| p.into_inner()) = new;
     Ok(Json(json!({"success": true})))
 }
@@ -526,6 +551,11 @@ pub async fn slots(
     State(state): State<SharedState>,
     Query(q): Query<ModelQuery>,
 ) -> ApiResult<Json<Value>> {
+    if !state.config().server.slots_endpoint {
+        return Err(not_supported(
+            "This server does not support slots endpoint. Start it with `--slots` (server.slots_endpoint)",
+        ));
+    }
     let (_, model) = lease(&state, q.model.as_deref()).await?;
     let slots = model.handle.slots().await?;
     Ok(Json(Value::Array(

@@ -106,7 +106,8 @@ impl GenFields {
             s.dry_sequence_breakers = b.clone();
         }
         s.seed = match self.seed {
-            None => None,
+            // The server's (`sampling.seed`, `--seed`).
+            None => s.seed,
             Some(n) if n < 0 => None,
             Some(n) => Some(
                 u32::try_from(n).map_err(|_| ApiError::invalid("seed", "must fit in 32 bits"))?,
@@ -119,7 +120,11 @@ impl GenFields {
             sampling: s,
             ..Default::default()
         };
-        req.max_tokens = self.max_tokens()?;
+        req.max_tokens = match self.max_tokens()? {
+            Limit::Given(n) => n,
+            // The server's (`sampling.n_predict`, `-n`).
+            Limit::NotGiven => defaults.n_predict,
+        };
         if let Some(stop) = &self.stop {
             // Their number and length are `limits.max_stop*`, checked by `service::limits`.
             req.stop = stop.clone().into_vec();
@@ -161,7 +166,7 @@ impl GenFields {
     }
 
     /// `max_completion_tokens` > `max_tokens` > `n_predict`; negative = no limit.
-    fn max_tokens(&self) -> Result<Option<u32>, ApiError> {
+    fn max_tokens(&self) -> Result<Limit, ApiError> {
         let (name, v) = if let Some(v) = self.max_completion_tokens {
             ("max_completion_tokens", v)
         } else if let Some(v) = self.max_tokens {
@@ -169,15 +174,21 @@ impl GenFields {
         } else if let Some(v) = self.n_predict {
             ("n_predict", v)
         } else {
-            return Ok(None);
+            return Ok(Limit::NotGiven);
         };
         if v < 0 {
-            return Ok(None);
+            return Ok(Limit::Given(None));
         }
         u32::try_from(v)
-            .map(Some)
+            .map(|n| Limit::Given(Some(n)))
             .map_err(|_| ApiError::invalid(name, "too large"))
     }
+}
+
+/// A request's token limit: given (a number, or negative for none), or left to the server.
+enum Limit {
+    Given(Option<u32>),
+    NotGiven,
 }
 
 /// A token id, or a text whose tokens all get the bias (llama-server tokenizes it).

@@ -14,6 +14,7 @@ mod native;
 mod openai;
 mod reasoning;
 mod requests;
+mod switches;
 mod templates;
 
 #[path = "../support/mod.rs"]

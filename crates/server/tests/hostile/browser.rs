@@ -535,6 +535,7 @@ async fn an_open_server_on_the_network_refuses_to_start() {
         config: c,
         extra_keys: (Vec::new(), Vec::new()),
         routing: Default::default(),
+        launch: Default::default(),
         grace: Duration::from_secs(1),
         logs: server::logs::Logs::detached(),
     };

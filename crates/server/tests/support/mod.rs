@@ -28,6 +28,8 @@ pub struct Opts {
     pub models_max: Option<u32>,
     /// `serve -m` and its names (`--alias`, `--tags`), single-model mode.
     pub routing: service::Routing,
+    /// `serve`'s launch-parameter flags.
+    pub launch: serde_json::Map<String, Value>,
     /// Any other configuration, applied last (after the fields above).
     pub tweak: Option<Tweak>,
 }
@@ -123,6 +125,7 @@ impl TestServer {
             config: c,
             extra_keys: (Vec::new(), Vec::new()),
             routing: opts.routing.clone(),
+            launch: opts.launch.clone(),
             grace: Duration::from_secs(5),
             logs: server::logs::Logs::detached(),
         };
