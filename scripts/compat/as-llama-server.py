@@ -54,7 +54,9 @@ def main():
             i += 1
             continue
         flag = a.split("=", 1)[0]
-        if known is not None and flag.startswith("-") and flag not in known:
+        # A negative number is a value (`--reasoning-budget -1`), not a flag.
+        number = re.fullmatch(r"-\d+(\.\d+)?", a) is not None
+        if known is not None and flag.startswith("-") and not number and flag not in known:
             n = 2 if "=" not in a and takes_value(args, i) else 1
             dropped.append(" ".join(args[i : i + n]))
             i += n
