@@ -41,7 +41,11 @@ pub async fn serve_on<L>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        // `Access-Control-Allow-Origin`, not `access-control-allow-origin`: names are
+        // case-insensitive, but clients written against llama-server (cpp-httplib) look
+        // headers up in plain dicts (llama.cpp's own server tests do).
+        .title_case_headers(true);
     // CONNECT protocol for WebSockets over HTTP/2, as axum::serve does.
     builder
         .http2()

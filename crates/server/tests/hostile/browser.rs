@@ -572,3 +572,29 @@ async fn an_open_server_on_the_network_refuses_to_start() {
             .is_ok()
     );
 }
+
+/// Header names go out title-cased (`Access-Control-Allow-Origin`), as llama-server sends
+/// them: clients written against it look them up in plain, case-sensitive dicts.
+#[tokio::test(flavor = "multi_thread")]
+async fn header_names_are_title_case_on_the_wire() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let req = format!(
+        "OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://localhost\r\n\
+         Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).await.unwrap();
+    let head = String::from_utf8_lossy(&raw);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("\r\nAccess-Control-Allow-Origin: http://localhost\r\n"),
+        "{head}"
+    );
+    still_serves(&s).await;
+}
