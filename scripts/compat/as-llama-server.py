@@ -75,7 +75,9 @@ def main():
     else:
         # A home of its own: no config file, database or model folders of the user's leak in,
         # so `-m` alone is a single-model server as with llama-server.
-        home = tempfile.mkdtemp(prefix="compat-home-")
+        # Under the run's folder (the suite script empties it per run): the server is exec'd,
+        # so nothing here could remove it afterwards.
+        home = tempfile.mkdtemp(prefix="home-", dir=os.environ.get("COMPAT_HOMES"))
         env = {
             **os.environ,
             "HOME": home,

@@ -54,10 +54,11 @@ SEL=("$@")
 
 run() { # target report
   local target="$1" report="$2"
+  rm -rf "$OUT/homes" && mkdir -p "$OUT/homes"
   echo "== $target: ${SEL[*]}" >&2
   (cd "$SUITE" && COMPAT_TARGET="$target" COMPAT_MODEL="$MODEL" \
     COMPAT_LLAMA_SERVER="$REF_BIN/llama-server" COMPAT_DASHBOARD="$DASH" \
-    COMPAT_DROPPED="$OUT/dropped-flags.txt" \
+    COMPAT_DROPPED="$OUT/dropped-flags.txt" COMPAT_HOMES="$OUT/homes" \
     LLAMA_SERVER_BIN_PATH="$HERE/as-llama-server.py" \
     "$VENV/bin/pytest" -p no:cacheprovider -q --timeout 300 --junitxml="$report" "${SEL[@]}" \
     >"$OUT/$target.log" 2>&1) || true
