@@ -218,3 +218,26 @@ fn openai_python_sdk() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("all ok"), "{stdout}");
 }
+
+/// With `-m`, `/health` is 503 ("Loading model", as llama-server) until the model is found and
+/// loaded: clients that wait for a healthy server (llama.cpp's own test suite does) must never
+/// get a 404 for a model the folder scan has not reached yet.
+#[test]
+fn health_waits_for_the_m_model() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let m = model.to_string_lossy().into_owned();
+    let (s, _) = start(None, &["-m", &m]);
+    let models: serde_json::Value = reqwest::blocking::get(format!("{}/v1/models", s.base))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(models["data"][0]["state"], "loaded", "{models}");
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/completion", s.base))
+        .json(&json!({"prompt": "Hello", "n_predict": 1}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

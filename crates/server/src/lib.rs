@@ -114,6 +114,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         shutdown,
         listen: format!("{}:{}", c.server.host, c.server.port),
         bound: Default::default(),
+        starting: Default::default(),
     });
     state
         .events
@@ -247,7 +248,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
              can reach it can use and manage it"
         );
     }
-    // Scan after binding, so /health answers at once even with big model folders.
+    // Scan after binding, so /health answers at once (503 until the scan and the preload
+    // are done) even with big model folders.
+    state
+        .starting
+        .store(true, std::sync::atomic::Ordering::Release);
     {
         let st = state.clone();
         let preload = opts.routing.model.clone();
@@ -274,6 +279,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     Err(e) => tracing::error!(model = %name, error = %e, "preloading failed"),
                 }
             }
+            st.starting
+                .store(false, std::sync::atomic::Ordering::Release);
         });
     }
     // Signals start the same graceful shutdown as the API.

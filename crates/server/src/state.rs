@@ -34,6 +34,10 @@ pub struct AppState {
     /// The address actually bound (port 0 resolved), set once by whoever binds
     /// ([`AppState::set_bound`]); the Host guard needs to know whether it is loopback.
     pub bound: std::sync::OnceLock<std::net::SocketAddr>,
+    /// True while `serve` scans the model folders, restores deployments and preloads the
+    /// `-m` model: `/health` answers 503 then, as llama-server does while it loads, so a
+    /// client that waits for a healthy server never sends a request to a model not yet found.
+    pub starting: std::sync::atomic::AtomicBool,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -30,8 +30,13 @@ pub struct ModelQuery {
 
 // ---------------------------------------------------------------- /health, /metrics
 
-pub async fn health() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// `{"status":"ok"}`, or llama-server's 503 "Loading model" while `serve` is still starting.
+pub async fn health(State(state): State<SharedState>) -> Response {
+    if state.starting.load(std::sync::atomic::Ordering::Acquire) {
+        let body = json!({"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}});
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(json!({"status": "ok"})).into_response()
 }
 
 pub async fn metrics(State(state): State<SharedState>) -> ApiResult<Response> {
