@@ -12,6 +12,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
+use crate::budget::BudgetTracker;
 use crate::embed::{EmbedRequest, Normalize, RerankVocab, cannot_rerank, rerank_tokens};
 use crate::error::{EngineError, Limit};
 use crate::host::TokenPiece;
@@ -65,6 +66,7 @@ pub(crate) struct Ready {
     /// The request's own LoRA scales; `None`: the global ones when it starts (as
     /// llama-server, which takes them at launch).
     pub lora: Option<LoraConfig>,
+    pub budget: Option<BudgetTracker>,
 }
 
 /// Everything that can fail about a generation request, before it is queued.
@@ -107,6 +109,10 @@ pub(crate) fn prepare(
     if req.sampling.wants_history() {
         chain.accept_many(&prompt);
     }
+    let budget = req.thinking_budget.map(|b| {
+        let forced = tokenize(model, &format!("{}{}", b.message, b.end), false, true);
+        BudgetTracker::new(b, forced)
+    });
     Ok(Ready {
         prompt,
         chain,
@@ -122,6 +128,7 @@ pub(crate) fn prepare(
         priority: req.priority,
         cache_prompt: req.cache_prompt,
         lora,
+        budget,
     })
 }
 

@@ -13,6 +13,7 @@ mod admission;
 mod arch;
 pub mod backend;
 pub mod bench;
+mod budget;
 mod embed;
 mod error;
 pub mod estimate;
@@ -31,6 +32,7 @@ pub mod stop;
 
 pub use arch::{KNOWN_ARCHITECTURES, is_known_architecture};
 pub use backend::{BackendOptions, DeviceInfo, DeviceKind, NumaStrategy, devices};
+pub use budget::ThinkingBudget;
 pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore};
 pub use error::{EngineError, Limit};
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};

@@ -95,6 +95,8 @@ pub struct GenerateRequest {
     /// LoRA scales for this request: listed adapters get their scale, the others 0.
     /// `None` (or an empty list, as in llama-server) runs with the global scales.
     pub lora: Option<Vec<LoraScale>>,
+    /// Close a thinking model's thinking block after this many tokens.
+    pub thinking_budget: Option<crate::budget::ThinkingBudget>,
     /// What this request may ask of the engine; the service sets it from `[limits]`.
     #[serde(skip)]
     pub caps: Caps,
@@ -149,6 +151,7 @@ impl Default for GenerateRequest {
             cache_prompt: true,
             n_keep: 0,
             lora: None,
+            thinking_budget: None,
             caps: Caps::default(),
         }
     }
@@ -174,6 +177,9 @@ impl GenerateRequest {
         }
         if let Some(l) = &self.lora {
             crate::lora::validate_scales(l)?;
+        }
+        if let Some(b) = &self.thinking_budget {
+            b.validate()?;
         }
         let text_len = match &self.prompt {
             Prompt::Text { text, .. } => text.len(),

@@ -428,6 +428,7 @@ impl<'m> Host<'m> {
             t_prompt_done: None,
             prompt: req.prompt,
             lora,
+            budget: req.budget,
         });
         // The first report comes before any prompt token is decoded (llama-server's 0 %).
         self.send_progress(i);

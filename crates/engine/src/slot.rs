@@ -83,6 +83,8 @@ pub(crate) struct ActiveTask {
     pub t_prompt_done: Option<Instant>,
     /// The LoRA scales this request runs with.
     pub lora: LoraConfig,
+    /// A thinking budget, followed token by token.
+    pub budget: Option<crate::budget::BudgetTracker>,
 }
 
 impl ActiveTask {

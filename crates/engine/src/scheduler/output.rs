@@ -66,6 +66,9 @@ impl Host<'_> {
             vocab.token_to_piece_into(token, &mut self.piece, false, None);
             let mut decoded = String::new();
             t.utf8.push(&self.piece, &mut decoded);
+            if let Some(b) = t.budget.as_mut() {
+                b.observe(&decoded, t.utf8.has_pending());
+            }
             let mut out = String::with_capacity(decoded.len());
             match t.stop.push(&decoded, &mut out) {
                 Some(stop) => (out, Some(FinishReason::StopString(stop))),

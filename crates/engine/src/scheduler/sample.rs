@@ -40,6 +40,19 @@ pub(super) fn sample(
 ) -> Result<LlamaToken, EngineError> {
     let logits = ctx.get_logits_ith(idx);
     fill(cur, logits);
+    if let Some(token) = t.budget.as_ref().and_then(|b| b.forced()) {
+        // Out of thinking budget: this token is imposed (the only candidate left, as
+        // llama.cpp's budget sampler leaves it). The grammar, if any, does not see the
+        // thinking block it was not written for.
+        for d in &mut cur.data {
+            if d.id() != token {
+                d.set_logit(f32::NEG_INFINITY);
+            }
+        }
+        cur.selected = cur.data.iter().position(|d| d.id() == token);
+        t.chain.accept(token);
+        return Ok(token);
+    }
     cur.apply_sampler(&mut t.chain);
     let mut token = cur
         .selected_token()

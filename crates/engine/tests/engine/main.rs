@@ -4,6 +4,7 @@
 mod common;
 
 mod batching;
+mod budget;
 mod embed;
 mod errors;
 mod generate;
