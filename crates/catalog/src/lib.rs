@@ -16,8 +16,9 @@ pub mod folder;
 pub mod huggingface;
 pub mod ollama;
 mod probe;
-pub mod split;
 
+// Split naming is a GGUF file convention shared with the downloader: it lives in `gguf`.
+pub use gguf::split;
 pub use capabilities::{CAPABILITIES, capabilities};
 pub use entry::{ModelEntry, Root, ScanReport, Skipped, Source};
 

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
-const DEFAULT_REGISTRY: &str = "registry.ollama.ai";
-const MODEL_LAYER: &str = "application/vnd.ollama.image.model";
-const PROJECTOR_LAYER: &str = "application/vnd.ollama.image.projector";
+pub const DEFAULT_REGISTRY: &str = "registry.ollama.ai";
+pub const MODEL_LAYER: &str = "application/vnd.ollama.image.model";
+pub const PROJECTOR_LAYER: &str = "application/vnd.ollama.image.projector";
 
 #[derive(Deserialize)]
 struct Manifest {
@@ -103,9 +103,8 @@ fn read_manifest(path: &Path, models_dir: &Path) -> Result<(PathBuf, Option<Path
     let manifest: Manifest =
         serde_json::from_slice(&text).map_err(|e| format!("not an Ollama manifest: {e}"))?;
     let blob = |layer: &Layer| -> Result<PathBuf, String> {
-        let file = blob_file_name(&layer.digest)
+        let p = blob_path(models_dir, &layer.digest)
             .ok_or_else(|| format!("bad layer digest {:?}", layer.digest))?;
-        let p = models_dir.join("blobs").join(file);
         if p.is_file() {
             Ok(p)
         } else {
@@ -124,6 +123,29 @@ fn read_manifest(path: &Path, models_dir: &Path) -> Result<(PathBuf, Option<Path
         .map(blob)
         .transpose()?;
     Ok((blob(model)?, projector))
+}
+
+/// Where a store keeps the manifest of `registry/namespace/model:tag` (the downloader
+/// writes pulled models in the same layout, so that this scan finds them).
+pub fn manifest_path(
+    models_dir: &Path,
+    registry: &str,
+    namespace: &str,
+    model: &str,
+    tag: &str,
+) -> PathBuf {
+    models_dir
+        .join("manifests")
+        .join(registry)
+        .join(namespace)
+        .join(model)
+        .join(tag)
+}
+
+/// Where a store keeps the blob with `digest`; `None` for a digest that could leave the
+/// blobs folder.
+pub fn blob_path(models_dir: &Path, digest: &str) -> Option<PathBuf> {
+    Some(models_dir.join("blobs").join(blob_file_name(digest)?))
 }
 
 /// `sha256:abcd…` → `sha256-abcd…`, refusing anything that could leave the blobs folder.

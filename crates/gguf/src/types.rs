@@ -197,6 +197,46 @@ pub fn file_type_label(ft: u32) -> String {
     }
 }
 
+/// The quantization a file name announces, as hubs name GGUF files
+/// (`Llama-3.2-1B-Instruct-Q4_K_M.gguf`, `model.q8_0.gguf`, `m-UD-Q4_K_XL-00001-of-00002.gguf`),
+/// upper-cased; `None` when no dash- or dot-separated part of the name is one.
+///
+/// A known [`file_type_name`] wins (also at the end of an `_`-joined part); otherwise a
+/// part shaped like one (`Q…`, `IQ…`, `TQ…` and a digit: the hubs' `Q4_K_XL` and the like).
+pub fn quantization_in_name(file_name: &str) -> Option<String> {
+    let stem = crate::split::strip_gguf(file_name).unwrap_or(file_name);
+    let stem = crate::split::parse(file_name).map_or(stem, |s| s.prefix);
+    let mut known: Vec<&str> = (0..64)
+        .filter_map(file_type_name)
+        .filter(|n| !n.contains("SOME"))
+        .collect();
+    known.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let parts: Vec<String> = stem
+        .rsplit(['-', '.'])
+        .map(|p| p.to_ascii_uppercase())
+        .collect();
+    for part in &parts {
+        for name in &known {
+            if part == name
+                || part
+                    .strip_suffix(name)
+                    .is_some_and(|head| head.ends_with('_'))
+            {
+                return Some(name.to_string());
+            }
+        }
+    }
+    parts
+        .into_iter()
+        .find(|p| {
+            let rest = p
+                .strip_prefix("IQ")
+                .or_else(|| p.strip_prefix("TQ"))
+                .or_else(|| p.strip_prefix('Q'));
+            rest.is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +368,23 @@ mod tests {
         assert_eq!(file_type_name(42), None);
         assert_eq!(file_type_label(42), "unknown(42)");
         assert_eq!(file_type_label(u32::MAX), format!("unknown({})", u32::MAX));
+    }
+
+    #[test]
+    fn quantization_is_read_from_hub_file_names() {
+        for (name, want) in [
+            ("Llama-3.2-1B-Instruct-Q4_K_M.gguf", Some("Q4_K_M")),
+            ("qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf", Some("Q4_K_M")),
+            ("model.Q8_0.gguf", Some("Q8_0")),
+            ("tinyllama_q5_k_s.gguf", Some("Q5_K_S")),
+            ("m-Q4_0_4_4.gguf", Some("Q4_0_4_4")),
+            ("mmproj-model-f16.gguf", Some("F16")),
+            ("gemma-3-27b-it-BF16.gguf", Some("BF16")),
+            ("Qwen3-30B-A3B-UD-Q4_K_XL.gguf", Some("Q4_K_XL")),
+            ("model.gguf", None),
+            ("Qwen3-4B.gguf", None),
+        ] {
+            assert_eq!(quantization_in_name(name).as_deref(), want, "{name}");
+        }
     }
 }
