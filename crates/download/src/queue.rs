@@ -1,0 +1,517 @@
+//! The download queue: tasks that each fetch one or more files, at most N at a time, in
+//! the order they were queued, each pausable, resumable and cancellable.
+//!
+//! A task's state changes only under the queue's lock; the bytes move in a spawned
+//! runner per running task. A paused task's runner flushes and stops; until it has
+//! stopped the task keeps its slot (so that N is a true bound on open transfers) and a
+//! resume only queues it again. Figures (bytes, speed, ETA) are read from the runners'
+//! shared [`Progress`] when asked for, so that a status costs no work while nobody looks.
+
+use crate::error::{Error, Result};
+use crate::transfer::{self, FileSpec, Outcome, Progress, TransferOptions};
+use reqwest::Client;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// What one task downloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    /// What the user asked for (`org/repo:Q4_K_M`, `llama3.2:1b`).
+    pub label: String,
+    /// Fetched one after the other.
+    pub files: Vec<FileSpec>,
+    /// Small files written (atomically) once every file is verified, e.g. an Ollama
+    /// manifest: what makes the download visible as a model comes last.
+    pub finish: Vec<FinalFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinalFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+}
+
+pub type TaskId = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum State {
+    Queued,
+    Downloading,
+    Paused,
+    Verifying,
+    Completed,
+    Failed { reason: String },
+}
+
+impl State {
+    pub fn is_finished(&self) -> bool {
+        matches!(self, State::Completed | State::Failed { .. })
+    }
+}
+
+/// A task as shown to a user.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub id: TaskId,
+    pub label: String,
+    #[serde(flatten)]
+    pub state: State,
+    /// Bytes on disk over all files.
+    pub done: u64,
+    /// All files' size, once every size is known.
+    pub total: Option<u64>,
+    /// Bytes received from the network by this process.
+    pub fetched: u64,
+    /// Bytes per second, a moving average; 0 when not downloading.
+    pub speed: f64,
+    pub eta_seconds: Option<u64>,
+    /// Restarts, retries and failures, oldest first.
+    pub log: Vec<String>,
+    /// Where the files go.
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    /// Tasks downloading at once; the rest wait in order.
+    pub max_concurrent: usize,
+    pub transfer: TransferOptions,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            max_concurrent: 4,
+            transfer: TransferOptions::default(),
+        }
+    }
+}
+
+/// The queue; cheap to clone (all clones are the same queue).
+#[derive(Clone)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    options: QueueOptions,
+    tasks: Mutex<Tasks>,
+    /// Bumped on every state change.
+    changes: watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct Tasks {
+    by_id: BTreeMap<TaskId, Task>,
+    next_id: TaskId,
+    /// Order of queueing; a resumed task goes to the back.
+    next_ticket: u64,
+}
+
+struct Task {
+    spec: Arc<TaskSpec>,
+    state: State,
+    ticket: u64,
+    progress: Arc<Vec<Progress>>,
+    cancel: CancellationToken,
+    /// A runner is working on it (until it has flushed and stopped).
+    running: bool,
+    /// Cancelled while running: removed when the runner stops (deleting partials if true).
+    removal: Option<bool>,
+    speed: Speed,
+}
+
+impl Queue {
+    pub fn new(client: Client, options: QueueOptions) -> Queue {
+        Queue {
+            inner: Arc::new(Inner {
+                client,
+                options,
+                tasks: Mutex::new(Tasks::default()),
+                changes: watch::Sender::new(0),
+            }),
+        }
+    }
+
+    /// Queues a task; it starts when a slot is free.
+    pub fn add(&self, spec: TaskSpec) -> TaskId {
+        let id = {
+            let mut tasks = self.inner.lock();
+            let id = tasks.next_id;
+            tasks.next_id += 1;
+            let ticket = tasks.ticket();
+            let progress = Arc::new(spec.files.iter().map(|_| Progress::default()).collect());
+            tasks.by_id.insert(
+                id,
+                Task {
+                    spec: Arc::new(spec),
+                    state: State::Queued,
+                    ticket,
+                    progress,
+                    cancel: CancellationToken::new(),
+                    running: false,
+                    removal: None,
+                    speed: Speed::default(),
+                },
+            );
+            id
+        };
+        self.inner.changed();
+        Inner::dispatch(&self.inner);
+        id
+    }
+
+    /// Pauses a queued or downloading task (its partial files are kept).
+    pub fn pause(&self, id: TaskId) -> Result<()> {
+        {
+            let mut tasks = self.inner.lock();
+            let task = tasks.get(id)?;
+            match task.state {
+                State::Queued | State::Downloading | State::Verifying => {
+                    task.state = State::Paused;
+                    task.cancel.cancel();
+                }
+                State::Paused => {}
+                ref s => return Err(refused(id, "pause", s)),
+            }
+        }
+        self.inner.changed();
+        Ok(())
+    }
+
+    /// Queues a paused or failed task again, at the back of the queue.
+    pub fn resume(&self, id: TaskId) -> Result<()> {
+        {
+            let mut tasks = self.inner.lock();
+            let ticket = tasks.ticket();
+            let task = tasks.get(id)?;
+            match task.state {
+                State::Paused | State::Failed { .. } => {
+                    task.state = State::Queued;
+                    task.ticket = ticket;
+                    task.cancel = CancellationToken::new();
+                }
+                State::Queued | State::Downloading | State::Verifying => {}
+                ref s => return Err(refused(id, "resume", s)),
+            }
+        }
+        self.inner.changed();
+        Inner::dispatch(&self.inner);
+        Ok(())
+    }
+
+    /// Removes a task, stopping it first; `delete_partial` also deletes its partial files
+    /// (never a completed file: that is a model now).
+    pub fn cancel(&self, id: TaskId, delete_partial: bool) -> Result<()> {
+        let removed = {
+            let mut tasks = self.inner.lock();
+            let task = tasks.get(id)?;
+            task.cancel.cancel();
+            if task.running {
+                task.removal = Some(delete_partial);
+                None
+            } else {
+                tasks.by_id.remove(&id)
+            }
+        };
+        if let Some(task) = removed
+            && delete_partial
+        {
+            delete_partials(&task.spec);
+        }
+        self.inner.changed();
+        Ok(())
+    }
+
+    pub fn status(&self, id: TaskId) -> Option<Status> {
+        let mut tasks = self.inner.lock();
+        let now = Instant::now();
+        tasks.by_id.get_mut(&id).map(|t| t.status(id, now))
+    }
+
+    /// Every task, in queue order of creation.
+    pub fn list(&self) -> Vec<Status> {
+        let mut tasks = self.inner.lock();
+        let now = Instant::now();
+        tasks
+            .by_id
+            .iter_mut()
+            .map(|(id, t)| t.status(*id, now))
+            .collect()
+    }
+
+    /// A receiver that sees a new value after every state change.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Waits until the task's status satisfies `done` (or the task is gone: `None`).
+    pub async fn wait_for(
+        &self,
+        id: TaskId,
+        mut done: impl FnMut(&Status) -> bool,
+    ) -> Option<Status> {
+        let mut changes = self.changes();
+        loop {
+            changes.borrow_and_update();
+            let status = self.status(id)?;
+            if done(&status) {
+                return Some(status);
+            }
+            if changes.changed().await.is_err() {
+                return self.status(id);
+            }
+        }
+    }
+}
+
+fn refused(id: TaskId, what: &str, state: &State) -> Error {
+    Error::InvalidName(format!("cannot {what} task {id}: it is {state:?}"))
+}
+
+fn delete_partials(spec: &TaskSpec) {
+    for f in &spec.files {
+        for p in [f.partial.clone(), transfer::record_path(&f.partial)] {
+            if let Err(e) = std::fs::remove_file(&p)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("cannot delete {}: {e}", p.display());
+            }
+        }
+    }
+}
+
+impl Tasks {
+    fn get(&mut self, id: TaskId) -> Result<&mut Task> {
+        self.by_id
+            .get_mut(&id)
+            .ok_or_else(|| Error::InvalidName(format!("no download task {id}")))
+    }
+
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Starts queued tasks, oldest ticket first, while fewer than N are running.
+    fn dispatch(inner: &Arc<Inner>) {
+        let mut start = Vec::new();
+        {
+            let mut tasks = inner.lock();
+            let running = tasks.by_id.values().filter(|t| t.running).count();
+            let free = inner.options.max_concurrent.max(1).saturating_sub(running);
+            let mut waiting: Vec<(u64, TaskId)> = tasks
+                .by_id
+                .iter()
+                .filter(|(_, t)| t.state == State::Queued && !t.running)
+                .map(|(id, t)| (t.ticket, *id))
+                .collect();
+            waiting.sort_unstable();
+            for (_, id) in waiting.into_iter().take(free) {
+                let t = tasks.by_id.get_mut(&id).expect("listed above");
+                t.state = State::Downloading;
+                t.running = true;
+                start.push((id, t.spec.clone(), t.progress.clone(), t.cancel.clone()));
+            }
+        }
+        if start.is_empty() {
+            return;
+        }
+        inner.changed();
+        for (id, spec, progress, cancel) in start {
+            let inner = inner.clone();
+            tokio::spawn(async move {
+                let result = run(&inner, &spec, &progress, &cancel).await;
+                Inner::stopped(&inner, id, result);
+            });
+        }
+    }
+
+    /// A runner has stopped: record how, free its slot, start the next.
+    fn stopped(inner: &Arc<Inner>, id: TaskId, result: Result<bool>) {
+        let removed = {
+            let mut tasks = inner.lock();
+            match tasks.by_id.get_mut(&id) {
+                None => None,
+                Some(task) => {
+                    task.running = false;
+                    match result {
+                        // Paused (or resumed meanwhile): the state says which.
+                        Ok(false) => {}
+                        Ok(true) => task.state = State::Completed,
+                        Err(e) if task.state != State::Paused => {
+                            let reason = e.to_string();
+                            tracing::warn!("download {} failed: {reason}", task.spec.label);
+                            task.state = State::Failed { reason };
+                        }
+                        Err(_) => {}
+                    }
+                    match task.removal {
+                        Some(delete) => tasks.by_id.remove(&id).map(|t| (t, delete)),
+                        None => None,
+                    }
+                }
+            }
+        };
+        if let Some((task, true)) = removed {
+            delete_partials(&task.spec);
+        }
+        inner.changed();
+        Inner::dispatch(inner);
+    }
+}
+
+/// Fetches every file, then writes the final files. `Ok(false)` when paused.
+async fn run(
+    inner: &Inner,
+    spec: &TaskSpec,
+    progress: &[Progress],
+    cancel: &CancellationToken,
+) -> Result<bool> {
+    for (file, progress) in spec.files.iter().zip(progress) {
+        let outcome = transfer::fetch(
+            &inner.client,
+            file,
+            &inner.options.transfer,
+            progress,
+            cancel,
+        )
+        .await?;
+        if outcome == Outcome::Paused {
+            return Ok(false);
+        }
+    }
+    if cancel.is_cancelled() {
+        return Ok(false);
+    }
+    for f in &spec.finish {
+        write_atomically(f)?;
+    }
+    Ok(true)
+}
+
+fn write_atomically(f: &FinalFile) -> Result<()> {
+    use std::io::Write;
+    let dir = f.path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir))?;
+    tmp.write_all(&f.bytes).map_err(Error::io(&f.path))?;
+    tmp.as_file().sync_all().map_err(Error::io(&f.path))?;
+    tmp.persist(&f.path)
+        .map_err(|e| Error::io(&f.path)(e.error))?;
+    Ok(())
+}
+
+impl Task {
+    fn status(&mut self, id: TaskId, now: Instant) -> Status {
+        let done: u64 = self.progress.iter().map(Progress::done).sum();
+        let sizes: Option<Vec<u64>> = self
+            .spec
+            .files
+            .iter()
+            .zip(self.progress.iter())
+            .map(|(f, p)| f.size.or(p.total()))
+            .collect();
+        let total: Option<u64> = sizes.map(|s| s.iter().sum());
+        let fetched = self.progress.iter().map(Progress::fetched).sum();
+        let mut state = self.state.clone();
+        if state == State::Downloading && self.progress.iter().any(Progress::is_verifying) {
+            state = State::Verifying;
+        }
+        let active = matches!(state, State::Downloading | State::Verifying);
+        let speed = if active {
+            self.speed.sample(done, now)
+        } else {
+            self.speed = Speed::default();
+            0.0
+        };
+        let eta_seconds = match total {
+            Some(t) if active && speed > 0.0 => Some((t.saturating_sub(done) as f64 / speed).ceil() as u64),
+            _ => None,
+        };
+        Status {
+            id,
+            label: self.spec.label.clone(),
+            state,
+            done,
+            total,
+            fetched,
+            speed,
+            eta_seconds,
+            log: self.progress.iter().flat_map(Progress::log).collect(),
+            files: self.spec.files.iter().map(|f| f.dest.clone()).collect(),
+        }
+    }
+}
+
+/// Download speed as an exponential moving average of the rate between samples at least
+/// [`Speed::WINDOW`] apart, so that a burst or a stall of a moment does not swing the ETA.
+#[derive(Debug, Default, Clone)]
+pub struct Speed {
+    rate: f64,
+    last: Option<(Instant, u64)>,
+    started: bool,
+}
+
+impl Speed {
+    pub const WINDOW: Duration = Duration::from_millis(500);
+    /// Weight of the newest window.
+    const ALPHA: f64 = 0.3;
+
+    /// Records that `done` bytes are on disk at `now`; returns the averaged rate (bytes/s).
+    pub fn sample(&mut self, done: u64, now: Instant) -> f64 {
+        match self.last {
+            None => self.last = Some((now, done)),
+            Some((at, before)) => {
+                let dt = now.saturating_duration_since(at);
+                if dt >= Self::WINDOW {
+                    let rate = done.saturating_sub(before) as f64 / dt.as_secs_f64();
+                    self.rate = if self.started {
+                        Self::ALPHA * rate + (1.0 - Self::ALPHA) * self.rate
+                    } else {
+                        rate
+                    };
+                    self.started = true;
+                    self.last = Some((now, done));
+                }
+            }
+        }
+        self.rate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speed_averages_windows_and_ignores_short_gaps() {
+        let t0 = Instant::now();
+        let mut s = Speed::default();
+        assert_eq!(s.sample(0, t0), 0.0);
+        // Shorter than the window: no new rate.
+        assert_eq!(s.sample(500, t0 + Duration::from_millis(100)), 0.0);
+        // First full window sets the rate: 1000 bytes in 1 s.
+        assert_eq!(s.sample(1000, t0 + Duration::from_secs(1)), 1000.0);
+        // Then a stall second moves it only by ALPHA.
+        let r = s.sample(1000, t0 + Duration::from_secs(2));
+        assert!((r - 700.0).abs() < 1e-9, "{r}");
+    }
+}
