@@ -168,8 +168,9 @@ impl Queue {
         id
     }
 
-    /// Pauses a queued or downloading task (its partial files are kept).
-    pub fn pause(&self, id: TaskId) -> Result<()> {
+    /// Pauses a queued or downloading task; returns once its runner has flushed the
+    /// partial file and stopped (the partial files are kept for a resume).
+    pub async fn pause(&self, id: TaskId) -> Result<()> {
         {
             let mut tasks = self.inner.lock();
             let task = tasks.get(id)?;
@@ -183,7 +184,20 @@ impl Queue {
             }
         }
         self.inner.changed();
+        self.until_stopped(id).await;
         Ok(())
+    }
+
+    /// Waits until no runner works on the task (or it is gone).
+    async fn until_stopped(&self, id: TaskId) {
+        let mut changes = self.changes();
+        loop {
+            changes.borrow_and_update();
+            let running = self.inner.lock().by_id.get(&id).is_some_and(|t| t.running);
+            if !running || changes.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Queues a paused or failed task again, at the back of the queue.
@@ -208,8 +222,8 @@ impl Queue {
     }
 
     /// Removes a task, stopping it first; `delete_partial` also deletes its partial files
-    /// (never a completed file: that is a model now).
-    pub fn cancel(&self, id: TaskId, delete_partial: bool) -> Result<()> {
+    /// (never a completed file: that is a model now). Returns once the task is gone.
+    pub async fn cancel(&self, id: TaskId, delete_partial: bool) -> Result<()> {
         let removed = {
             let mut tasks = self.inner.lock();
             let task = tasks.get(id)?;
@@ -221,12 +235,16 @@ impl Queue {
                 tasks.by_id.remove(&id)
             }
         };
-        if let Some(task) = removed
-            && delete_partial
-        {
-            delete_partials(&task.spec);
+        match removed {
+            Some(task) => {
+                if delete_partial {
+                    delete_partials(&task.spec);
+                }
+                self.inner.changed();
+            }
+            // The runner removes it when it has stopped writing.
+            None => self.until_stopped(id).await,
         }
-        self.inner.changed();
         Ok(())
     }
 

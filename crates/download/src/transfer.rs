@@ -328,25 +328,15 @@ async fn attempt(
             message: "206 Partial Content to a request without a range".into(),
         }));
     }
-    let expected = match saved.filter(|_| have > 0) {
+    let fresh = have == 0;
+    let expected = match saved.filter(|_| !fresh) {
         Some(saved) => Expected {
             sha256: saved.sha256,
             size: saved.size,
         },
         None => {
             total = response.content_length().or(total);
-            let expected = Expected::of(spec, &identity, progress);
-            write_record(
-                &record_path,
-                &PartialRecord {
-                    url: spec.url.clone(),
-                    etag: identity.etag.clone(),
-                    commit: identity.commit.clone(),
-                    sha256: expected.sha256.clone(),
-                    size: expected.size,
-                },
-            )?;
-            expected
+            Expected::of(spec, &identity, progress)
         }
     };
     let total = total.or(expected.size);
@@ -362,6 +352,18 @@ async fn attempt(
     if let Some(total) = total {
         progress.total.store(total, Ordering::Relaxed);
         check_space(&spec.partial, total.saturating_sub(have), options)?;
+    }
+    if fresh {
+        write_record(
+            &record_path,
+            &PartialRecord {
+                url: spec.url.clone(),
+                etag: identity.etag.clone(),
+                commit: identity.commit.clone(),
+                sha256: expected.sha256.clone(),
+                size: expected.size,
+            },
+        )?;
     }
 
     let mut hasher = take_hasher(hashed, &spec.partial, have).await?;

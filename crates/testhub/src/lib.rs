@@ -213,12 +213,12 @@ impl Hub {
     /// The CDN serves `path` with one byte changed (same size), while the hub still
     /// announces the original sha256.
     pub fn corrupt(&self, repo: &str, path: &str) {
-        let blob = self.blob_of(repo, path);
-        let mut bytes = blob.bytes.lock().unwrap();
-        let mut v = bytes.to_vec();
-        let last = v.len() - 1;
-        v[last] ^= 0xff;
-        *bytes = Bytes::from(v);
+        flip_last_byte(&self.blob_of(repo, path));
+    }
+
+    /// The CDN serves the blob `sha` with one byte changed.
+    pub fn corrupt_blob(&self, sha: &str) {
+        flip_last_byte(&self.state.blobs.lock().unwrap()[sha]);
     }
 
     pub fn set_fault(&self, repo: &str, path: &str, fault: Fault) {
@@ -319,6 +319,14 @@ impl Hub {
         let sha = self.state.repos.lock().unwrap()[repo].files[path].clone();
         self.state.blobs.lock().unwrap()[&sha].clone()
     }
+}
+
+fn flip_last_byte(blob: &Blob) {
+    let mut bytes = blob.bytes.lock().unwrap();
+    let mut v = bytes.to_vec();
+    let last = v.len() - 1;
+    v[last] ^= 0xff;
+    *bytes = Bytes::from(v);
 }
 
 /// A stable 40-hex commit id for the repository's current content.
@@ -719,7 +727,8 @@ struct Sending {
     cut_at: Option<u64>,
     stall_at: Option<u64>,
     release: watch::Receiver<u64>,
-    _open: OpenGuard,
+    /// Dropped with the last chunk: a client that has the whole file sees it closed.
+    open: Option<OpenGuard>,
 }
 
 const CHUNK: u64 = 16 * 1024;
@@ -743,7 +752,7 @@ fn body_stream(
         cut_at,
         stall_at,
         release,
-        _open: OpenGuard::new(state),
+        open: Some(OpenGuard::new(state)),
     };
     futures_util::stream::unfold(Some(sending), |s| async move {
         let mut s = s?;
@@ -768,6 +777,9 @@ fn body_stream(
         let chunk = s.bytes.slice(s.pos as usize..next as usize);
         s.blob.served.fetch_add(next - s.pos, Ordering::SeqCst);
         s.pos = next;
+        if s.pos >= s.end {
+            s.open = None;
+        }
         Some((Ok(chunk), Some(s)))
     })
 }

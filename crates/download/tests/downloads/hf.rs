@@ -1,0 +1,158 @@
+//! The hub API: search with paging and sort orders, model info, the GGUF listing, and
+//! explained refusals.
+
+use crate::*;
+use download::Error;
+use download::hf::{SearchQuery, Sort};
+use download::transfer::{Progress, fetch};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_pages_through_the_link_header_in_each_sort_order() {
+    let env = Env::new().await;
+    let meta = |downloads, likes, day: u32| RepoMeta {
+        downloads,
+        likes,
+        last_modified: format!("2025-03-{day:02}T00:00:00.000Z"),
+        ..RepoMeta::default()
+    };
+    let g = || vec![("m.gguf", gguf_model("m", 15))];
+    env.hub.add_repo("a/tiny-popular", meta(900, 1, 1), &g());
+    env.hub.add_repo("b/tiny-liked", meta(10, 99, 2), &g());
+    env.hub.add_repo("c/tiny-new", meta(20, 2, 28), &g());
+    // Not GGUF: the filter leaves it out.
+    env.hub
+        .add_repo("d/tiny-safetensors", meta(5000, 5000, 30), &[("model.safetensors", vec![0; 8])]);
+    let hf = env.hf(None, Duration::from_secs(30));
+
+    let query = |sort| SearchQuery {
+        text: "tiny".into(),
+        sort,
+        limit: 2,
+    };
+    let first = hf.search(&query(Sort::Downloads)).await.unwrap();
+    let ids: Vec<&str> = first.models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["a/tiny-popular", "org/tiny-GGUF"]);
+    assert!(first.models[0].tags.iter().any(|t| t == "gguf"));
+    let second = hf.search_page(first.next.as_deref().unwrap()).await.unwrap();
+    let ids: Vec<&str> = second.models.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, ["c/tiny-new", "b/tiny-liked"]);
+    assert_eq!(second.next, None);
+
+    let liked = hf.search(&query(Sort::Likes)).await.unwrap();
+    assert_eq!(liked.models[0].id, "b/tiny-liked");
+    let updated = hf.search(&query(Sort::Updated)).await.unwrap();
+    assert_eq!(updated.models[0].id, "c/tiny-new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_info_and_the_gguf_listing_across_tree_pages() {
+    let env = Env::new().await;
+    // Two entries a page: the listing must follow the Link header to see every file.
+    env.hub.set_tree_page(2);
+    let hf = env.hf(None, Duration::from_secs(30));
+
+    let info = hf.model_info(REPO).await.unwrap();
+    assert_eq!(info.id, REPO);
+    assert_eq!(info.sha.as_deref(), Some(env.hub.commit(REPO).as_str()));
+    assert_eq!((info.downloads, info.likes, info.gated.as_deref()), (500, 7, None));
+    assert_eq!(info.license().as_deref(), Some("apache-2.0"));
+    assert_eq!(info.siblings.len(), 5);
+
+    let models = hf.gguf_models(REPO, "main").await.unwrap();
+    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["Q8_0/tiny-Q8_0", "mmproj-tiny-f16.gguf", Q4]);
+    let split = &models[0];
+    assert_eq!(split.parts.len(), 2);
+    assert_eq!(split.missing_parts, 0);
+    assert_eq!(split.quantization.as_deref(), Some("Q8_0"));
+    assert!(models[1].mmproj);
+    assert_eq!(models[1].quantization.as_deref(), Some("F16"));
+    let q4 = &models[2];
+    assert_eq!(q4.quantization.as_deref(), Some("Q4_K_M"));
+    assert_eq!(q4.size, env.q4.len() as u64);
+    assert_eq!(
+        q4.parts[0].sha256.as_deref(),
+        Some(testhub::sha256_hex(&env.q4).as_str())
+    );
+}
+
+async fn pull_error(env: &Env, token: Option<&str>, repo: &str, file: &str) -> Error {
+    let hf = env.hf(token, Duration::from_secs(30));
+    let remote = download::hf::RemoteFile {
+        path: file.into(),
+        size: env.q4.len() as u64,
+        sha256: None,
+    };
+    let spec = hf
+        .file_spec(repo, "main", &remote, &env.models(), &env.partial())
+        .unwrap();
+    fetch(
+        &reqwest_client(),
+        &spec,
+        &options(),
+        &Progress::default(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap_err()
+}
+
+fn reqwest_client() -> reqwest::Client {
+    download::http::client(&download::http::ClientOptions::default()).unwrap()
+}
+
+fn status_of(e: &Error) -> (u16, String) {
+    match e {
+        Error::Status {
+            status, message, ..
+        } => (*status, message.clone()),
+        other => panic!("expected an HTTP status error, got {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gated_missing_and_absent_files_are_explained() {
+    let env = Env::new().await;
+    env.hub.add_repo(
+        "corp/gated-GGUF",
+        RepoMeta {
+            gated: true,
+            ..RepoMeta::default()
+        },
+        &[(Q4, env.q4.clone())],
+    );
+    env.hub.grant("corp/gated-GGUF", "hf_granted");
+
+    let (status, message) = status_of(&pull_error(&env, None, "corp/gated-GGUF", Q4).await);
+    assert_eq!(status, 401);
+    assert!(message.contains("gated") && message.contains("HF_TOKEN"), "{message}");
+
+    let e = pull_error(&env, Some("hf_other"), "corp/gated-GGUF", Q4).await;
+    let (status, message) = status_of(&e);
+    assert_eq!(status, 403);
+    assert!(message.contains("not been granted access"), "{message}");
+
+    let (status, message) = status_of(&pull_error(&env, None, "corp/missing", Q4).await);
+    assert_eq!(status, 404);
+    assert!(message.contains("repository corp/missing was not found"), "{message}");
+
+    let (status, message) = status_of(&pull_error(&env, None, REPO, "nope.gguf").await);
+    assert_eq!(status, 404);
+    assert!(message.contains("nope.gguf is not in org/tiny-GGUF"), "{message}");
+
+    // The granted token gets the file (and is not sent on to the CDN, which would refuse).
+    let hf = env.hf(Some("hf_granted"), Duration::from_secs(30));
+    let task = env.task(&hf, "corp/gated-GGUF", Q4).await;
+    let outcome = fetch(
+        &reqwest_client(),
+        &task.files[0],
+        &options(),
+        &Progress::default(),
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(outcome, download::transfer::Outcome::Completed { .. }));
+    assert_eq!(std::fs::read(&task.files[0].dest).unwrap(), env.q4);
+}

@@ -1,0 +1,138 @@
+//! The queue: pause and resume mid-file, a remote that changed or ignores ranges while
+//! paused, the concurrency limit, cancel.
+
+use crate::*;
+use testhub::Fault;
+
+/// Queues the Q4 file with a stall at `at`, waits until exactly `at` bytes are on disk,
+/// and pauses.
+async fn paused_at(env: &Env, q: &Queue, at: u64) -> TaskId {
+    env.hub.set_fault(REPO, Q4, Fault {
+        stall_at: Some(at),
+        ..Fault::default()
+    });
+    let hf = env.hf(None, Duration::from_secs(60));
+    let id = q.add(env.task(&hf, REPO, Q4).await);
+    let s = wait_bytes(q, id, at).await;
+    assert_eq!(s.state, State::Downloading);
+    assert_eq!(s.total, Some(env.q4.len() as u64));
+    q.pause(id).await.unwrap();
+    let s = wait_state(q, id, |s| s.state == State::Paused).await;
+    assert_eq!(s.done, at);
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_resume_fetch_only_the_rest() {
+    let env = Env::new().await;
+    let q = queue(4, Duration::from_secs(60));
+    let size = env.q4.len() as u64;
+    let at = size / 2;
+    let id = paused_at(&env, &q, at).await;
+    assert_eq!(env.hub.served(REPO, Q4), at);
+
+    q.resume(id).unwrap();
+    let s = completed(&q, id).await;
+    assert_completed(&s);
+    // The CDN sent each byte once, and the second request asked for the rest only.
+    assert_eq!(env.hub.served(REPO, Q4), size);
+    assert_eq!(env.hub.requests(REPO, Q4), 2);
+    assert_eq!((s.done, s.fetched, s.total), (size, size, Some(size)));
+    assert_eq!(sha(&s.files[0]), testhub::sha256_hex(&env.q4));
+    assert!(s.log.is_empty(), "a clean resume logs nothing: {:?}", s.log);
+    // Pausing a finished task is refused.
+    assert!(q.pause(id).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_while_paused_is_fetched_again_from_zero() {
+    let env = Env::new().await;
+    let q = queue(4, Duration::from_secs(60));
+    let at = env.q4.len() as u64 / 2;
+    let id = paused_at(&env, &q, at).await;
+
+    let new = gguf_model("tiny v2", 15);
+    env.hub.replace_file(REPO, Q4, new.clone());
+    q.resume(id).unwrap();
+    let s = completed(&q, id).await;
+    assert_completed(&s);
+    assert_eq!(sha(&s.files[0]), testhub::sha256_hex(&new));
+    assert_eq!(s.fetched, at + new.len() as u64, "the new file is fetched whole");
+    let log = s.log.join("\n");
+    assert!(log.contains("the remote file changed") && log.contains("restarting from zero"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_ignores_ranges_restarts_from_zero() {
+    let env = Env::new().await;
+    let q = queue(4, Duration::from_secs(60));
+    let size = env.q4.len() as u64;
+    let at = size / 4;
+    let id = paused_at(&env, &q, at).await;
+
+    env.hub.set_fault(REPO, Q4, Fault {
+        ignore_range: true,
+        ..Fault::default()
+    });
+    q.resume(id).unwrap();
+    let s = completed(&q, id).await;
+    assert_completed(&s);
+    assert_eq!(sha(&s.files[0]), testhub::sha256_hex(&env.q4));
+    assert_eq!(s.fetched, at + size);
+    let log = s.log.join("\n");
+    assert!(log.contains("ignored the range request"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_four_download_at_once_and_the_rest_wait_in_order() {
+    let env = Env::new().await;
+    let hf = env.hf(None, Duration::from_secs(60));
+    let files: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| (format!("m{i}-Q4_K_M.gguf"), gguf_model(&format!("m{i}"), 15)))
+        .collect();
+    let entries: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    env.hub.add_repo("org/six", RepoMeta::default(), &entries);
+    // The first four stall at 1000 bytes, so they are all mid-file at once.
+    for (name, _) in &files[..4] {
+        env.hub.set_fault("org/six", name, Fault {
+            stall_at: Some(1000),
+            ..Fault::default()
+        });
+    }
+    let q = queue(4, Duration::from_secs(60));
+    let mut ids = Vec::new();
+    for (name, _) in &files {
+        ids.push(q.add(env.task(&hf, "org/six", name).await));
+    }
+    for &id in &ids[..4] {
+        let s = wait_bytes(&q, id, 1000).await;
+        assert_eq!(s.state, State::Downloading);
+    }
+    for &id in &ids[4..] {
+        assert_eq!(q.status(id).unwrap().state, State::Queued);
+    }
+    assert_eq!(env.hub.open_transfers(), 4);
+
+    env.hub.release();
+    for (&id, (_, bytes)) in ids.iter().zip(&files) {
+        let s = completed(&q, id).await;
+        assert_completed(&s);
+        assert_eq!(sha(&s.files[0]), testhub::sha256_hex(bytes));
+    }
+    assert_eq!(env.hub.max_open_transfers(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_removes_the_task_and_optionally_its_partial_file() {
+    let env = Env::new().await;
+    let q = queue(4, Duration::from_secs(60));
+    let at = env.q4.len() as u64 / 2;
+    let id = paused_at(&env, &q, at).await;
+    let partial = env.partial().join(format!("{}--{Q4}.part", REPO.replace('/', "--")));
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), at);
+
+    q.cancel(id, true).await.unwrap();
+    assert!(q.status(id).is_none());
+    assert!(!partial.exists(), "the partial file was asked to go");
+    assert!(q.resume(id).is_err());
+}
