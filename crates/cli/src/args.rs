@@ -140,8 +140,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub timeout: Option<u64>,
     /// Browser origin allowed besides the same origin (repeatable or comma-separated):
-    /// "https://app.example", "localhost" (loopback origins, management too), "*" (any origin,
-    /// inference routes only) [config: server.cors_origins]
+    /// "https://app.example", a host name "app.example" (http and https, any port), "localhost"
+    /// (loopback origins, management too), "*" (any origin, inference routes only) [config:
+    /// server.cors_origins]
     #[arg(
         long = "cors-origin",
         visible_alias = "cors-origins",

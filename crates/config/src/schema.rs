@@ -73,8 +73,9 @@ pub struct ServerConfig {
     /// Failed key checks per minute per client address before it gets 429 (slows guessing).
     pub auth_failures_per_minute: u32,
     /// Origins allowed to call the API from a browser besides the same origin and, on the
-    /// inference routes, loopback origins; `*` = any (inference routes only), `localhost` =
-    /// loopback origins on every route.
+    /// inference routes, loopback origins: full origins or bare host names (that host on http
+    /// and https); `*` = any (inference routes only), `localhost` = loopback origins on every
+    /// route.
     pub cors_origins: Vec<String>,
     /// Host names (the `Host` header) accepted besides loopback names and IP addresses;
     /// `*` = any. Guards against DNS rebinding (a non-loopback server with keys takes any).

@@ -165,7 +165,7 @@ pub static SETTINGS: &[Setting] = &[
         "server.cors_origins",
         "LLAMA_DASHBOARD_SERVER_CORS_ORIGINS",
         Kind::List,
-        "Browser origins allowed besides the same origin (and loopback origins on inference routes): `https://app.example`, `localhost` (loopback origins, management too), `*` (any, inference routes only).",
+        "Browser origins allowed besides the same origin (and loopback origins on inference routes): `https://app.example`, a host name such as `app.example` (that host on http and https, any port), `localhost` (loopback origins, management too), `*` (any, inference routes only). Preflights are answered as llama-server does: 200, the origin reflected only when allowed.",
     ),
     key(
         "server.allowed_hosts",

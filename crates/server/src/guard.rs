@@ -13,30 +13,35 @@
 //! - **Origin** (only when the header is present, as browsers send it on cross-site requests
 //!   and WebSocket upgrades; curl and SDKs send none and are unaffected): the same origin
 //!   (scheme, host and port of the `Host` the request came to), an origin listed in
-//!   `server.cors_origins`, or, on the inference routes only, a loopback origin on any port
-//!   (Ollama's default) or any origin when the list holds `*`. The management surface (what
+//!   `server.cors_origins` (a full origin, or a bare host name for that host on any scheme
+//!   and port), or, on the inference routes only, a loopback origin on any port (Ollama's
+//!   default) or any origin at all when the list holds `*`. The management surface (what
 //!   [`auth::required_access`] marks admin: `/api/*`, `/ws/*`, `POST /props`, `/slots/*`,
 //!   `POST /lora-adapters`) is stricter: a page on `http://localhost:3000` is another origin
 //!   and another program, so it needs to be listed by name (or by `localhost`, which lists
 //!   every loopback origin); `*` never opens management.
 //!
 //! [`Policy::origin_allowed`] is the one answer to "may this origin call this route"; the
-//! guard refuses with it and the CORS layer allows with it, so a preflight never promises
-//! what the request would be refused.
+//! guard refuses requests with it and answers preflights with it, so a preflight never
+//! promises what the request would be refused. Preflights are answered as llama-server
+//! answers them (`server-http.cpp`): always 200, the origin reflected in
+//! `Access-Control-Allow-Origin` only when it is allowed, with llama-server's default
+//! `--cors-methods`, `--cors-headers` and credentials. An origin that is not allowed gets a
+//! 200 without `Access-Control-Allow-Origin`: the browser then never sends the request, and
+//! the request itself, sent anyway (a `text/plain` POST needs no preflight), is refused with
+//! 403. The headers are written here rather than by `tower_http::cors`, which refuses
+//! llama-server's combination (credentials with `Access-Control-Allow-Headers: *`).
 
 use crate::auth::{self, Access};
 use crate::error::{ApiError, Flavor};
 use crate::state::SharedState;
 use axum::extract::{Request, State};
-use axum::http::request::Parts;
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// The Host and Origin rules of one server, from `[server]`.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +52,9 @@ pub struct Policy {
     loopback_origins: bool,
     /// Listed origins, normalised (`scheme://host:port`, lower case, explicit port).
     origins: Vec<String>,
+    /// Listed bare host names (`web.mydomain.fr`, as llama-server's `--cors-origins` is often
+    /// given), lower case, with the port if one was given: that host on http and https.
+    origin_hosts: Vec<(String, Option<u16>)>,
     /// `allowed_hosts` holds `*`.
     any_host: bool,
     /// Listed host names, lower case.
@@ -60,10 +68,13 @@ impl Policy {
             match o {
                 "*" => p.any_origin = true,
                 _ if o.eq_ignore_ascii_case("localhost") => p.loopback_origins = true,
-                _ => match Origin::parse(o) {
-                    Some(o) => p.origins.push(o.normalised()),
-                    None => {
-                        tracing::warn!(origin = %o, "server.cors_origins: not an origin (scheme://host[:port]); ignored")
+                _ => match (Origin::parse(o), o.parse::<Authority>()) {
+                    (Some(o), _) => p.origins.push(o.normalised()),
+                    (None, Ok(a)) if !a.as_str().contains('@') => p
+                        .origin_hosts
+                        .push((host_name(a.as_str()).to_ascii_lowercase(), a.port_u16())),
+                    _ => {
+                        tracing::warn!(origin = %o, "server.cors_origins: neither an origin (scheme://host[:port]) nor a host name; ignored")
                     }
                 },
             }
@@ -94,11 +105,12 @@ impl Policy {
     /// May a page of `origin` call a route (`management`: an admin route)? `host` is the
     /// request's `Host`, for the same-origin case.
     pub fn origin_allowed(&self, origin: &str, host: Option<&str>, management: bool) -> bool {
-        // `null` (sandboxed frames, `file:`) and anything unparsable: refused.
+        // `null` (sandboxed frames, `file:` pages) and anything else that is not
+        // `scheme://host[:port]`: only `*`, which takes any page, lets them in.
         let Some(o) = Origin::parse(origin) else {
-            return false;
+            return self.any_origin && !management;
         };
-        if host.is_some_and(|h| o.same_as(h)) || self.origins.contains(&o.normalised()) {
+        if host.is_some_and(|h| o.same_as(h)) || self.listed(&o) {
             return true;
         }
         if o.is_loopback() && (self.loopback_origins || !management) {
@@ -107,34 +119,14 @@ impl Policy {
         self.any_origin && !management
     }
 
-    /// CORS for browsers' cross-origin calls, allowing exactly what the guard lets through.
-    pub fn cors_layer(self: &Arc<Self>) -> CorsLayer {
-        let me = self.clone();
-        CorsLayer::new()
-            .allow_origin(AllowOrigin::predicate(
-                move |origin: &HeaderValue, parts: &Parts| {
-                    let Ok(origin) = origin.to_str() else {
-                        return false;
-                    };
-                    // A preflight asks for the method of the request to come.
-                    let method = parts
-                        .headers
-                        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
-                        .and_then(|m| m.to_str().ok())
-                        .unwrap_or(parts.method.as_str());
-                    let management = is_management(method, parts.uri.path());
-                    me.origin_allowed(origin, request_host(&parts.headers, &parts.uri), management)
-                },
-            ))
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::DELETE,
-                Method::OPTIONS,
-            ])
-            .allow_headers(tower_http::cors::Any)
-            .max_age(Duration::from_secs(3600))
+    /// Listed by `server.cors_origins`: as a full origin, or by its host name.
+    fn listed(&self, o: &Origin) -> bool {
+        self.origins.contains(&o.normalised())
+            || (matches!(o.scheme.as_str(), "http" | "https")
+                && self
+                    .origin_hosts
+                    .iter()
+                    .any(|(h, port)| *h == o.host && port.is_none_or(|p| p == o.port)))
     }
 }
 
@@ -217,6 +209,7 @@ impl Origin {
 }
 
 /// The middleware: Host, then Origin; 403 in the route family's shape before any handler.
+/// It answers CORS preflights itself and marks the responses to allowed origins.
 pub async fn guard(
     State((state, policy)): State<(SharedState, Arc<Policy>)>,
     req: Request,
@@ -237,29 +230,97 @@ pub async fn guard(
             ),
         );
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let management = is_management(req.method().as_str(), path);
-        let allowed = origin
-            .to_str()
-            .is_ok_and(|o| policy.origin_allowed(o, host, management));
-        if !allowed {
-            let origin = shorten(&String::from_utf8_lossy(origin.as_bytes()));
-            let message = if management {
-                format!(
-                    "Origin '{origin}' may not use the management API: only the same origin \
-                     and origins listed in server.cors_origins (--cors-origin) may"
-                )
-            } else {
-                format!(
-                    "Origin '{origin}' is not allowed: only the same origin, loopback origins \
-                     and origins listed in server.cors_origins (--cors-origin) may call this \
-                     server from a browser"
-                )
-            };
-            return refuse(path, message);
+    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
+        return next.run(req).await;
+    };
+    let announced = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+        .and_then(|m| m.to_str().ok());
+    let preflight = req.method() == Method::OPTIONS && announced.is_some();
+    // A preflight is judged by the request it announces.
+    let method = announced
+        .filter(|_| preflight)
+        .unwrap_or(req.method().as_str());
+    let management = is_management(method, path);
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|o| policy.origin_allowed(o, host, management));
+    if preflight {
+        return preflight_answer(allowed.then_some(&origin), method);
+    }
+    if !allowed {
+        let origin = shorten(&String::from_utf8_lossy(origin.as_bytes()));
+        let message = if management {
+            format!(
+                "Origin '{origin}' may not use the management API: only the same origin \
+                 and origins listed in server.cors_origins (--cors-origin) may"
+            )
+        } else {
+            format!(
+                "Origin '{origin}' is not allowed: only the same origin, loopback origins \
+                 and origins listed in server.cors_origins (--cors-origin) may call this \
+                 server from a browser"
+            )
+        };
+        return refuse(path, message);
+    }
+    let mut response = next.run(req).await;
+    allow_origin(response.headers_mut(), origin);
+    response
+}
+
+/// llama-server's defaults for `--cors-methods` and `--cors-headers`.
+const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
+const ALLOW_HEADERS: &str = "*";
+
+/// The answer to a preflight, as llama-server's: 200, empty, its methods and headers, and the
+/// origin only when it may make the request it announces (`allowed`). Our management API
+/// also takes `PUT`, which llama-server has no use for: an allowed origin that announces a
+/// method outside llama-server's list gets it added.
+fn preflight_answer(allowed: Option<&HeaderValue>, method: &str) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    let methods = match allowed {
+        Some(_) if !ALLOW_METHODS.split(", ").any(|m| m == method) => {
+            HeaderValue::from_str(&format!("{ALLOW_METHODS}, {method}"))
+                .unwrap_or(HeaderValue::from_static(ALLOW_METHODS))
+        }
+        _ => HeaderValue::from_static(ALLOW_METHODS),
+    };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("3600"),
+    );
+    match allowed {
+        Some(origin) => allow_origin(headers, origin.clone()),
+        // llama-server sends credentials on every preflight (without the origin they open
+        // nothing); the answer still depends on the origin.
+        None => {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+            headers.append(header::VARY, HeaderValue::from_static("origin"));
         }
     }
-    next.run(req).await
+    response
+}
+
+/// A response a page of `origin` may read (the origin reflected, with credentials, as
+/// llama-server does); it varies with the origin, so caches must key on it.
+fn allow_origin(headers: &mut HeaderMap, origin: HeaderValue) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    headers.append(header::VARY, HeaderValue::from_static("origin"));
 }
 
 fn refuse(path: &str, message: String) -> Response {
@@ -353,6 +414,23 @@ mod tests {
             !opened.origin_allowed("https://evil.example", host, true),
             "* never manages"
         );
+        // `*` takes any page, even one that sends no proper origin (sandboxed frames send
+        // `null`), on the inference routes.
+        assert!(opened.origin_allowed("null", host, false));
+        assert!(!opened.origin_allowed("null", host, true));
+        // A bare host name lists that host on http and https, any port unless given.
+        let hosts = Policy::new(&list(&["Web.MyDomain.fr", "box.lan:8443"]), &[]);
+        assert!(hosts.origin_allowed("http://web.mydomain.fr", host, true));
+        assert!(hosts.origin_allowed("https://web.mydomain.fr:444", host, false));
+        assert!(hosts.origin_allowed("https://box.lan:8443", host, false));
+        for bad in [
+            "http://evil.web.mydomain.fr",
+            "ftp://web.mydomain.fr",
+            "https://box.lan",
+            "web.mydomain.fr",
+        ] {
+            assert!(!hosts.origin_allowed(bad, host, false), "{bad}");
+        }
         let local = Policy::new(&list(&["localhost"]), &[]);
         assert!(local.origin_allowed("http://localhost:3000", host, true));
         assert!(!local.origin_allowed("https://evil.example", host, false));

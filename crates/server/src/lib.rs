@@ -9,8 +9,9 @@
 //! - [`ports`]: deployments' own ports (the per-model routes, pinned to one model).
 //! - [`error`]: the one error type, rendered per API family.
 //!
-//! Layers, outermost first: request id → tracing → Host/Origin guard → CORS → error shapes →
-//! HTTP metrics → refuse-when-stopping → auth → body limit → handler.
+//! Layers, outermost first: request id → tracing → Host/Origin guard (which answers CORS
+//! preflights and marks allowed origins' responses) → error shapes → HTTP metrics →
+//! refuse-when-stopping → auth → body limit → handler.
 
 pub mod api;
 pub mod auth;
@@ -169,8 +170,8 @@ pub fn deployment_app(state: SharedState, pin: ports::Pinned) -> Router {
     with_layers(router, state)
 }
 
-/// Error shapes, metrics, shutdown, keys and the body limit (innermost last), CORS, the
-/// Host/Origin guard, tracing and request ids.
+/// Error shapes, metrics, shutdown, keys and the body limit (innermost last), the
+/// Host/Origin guard with CORS, tracing and request ids.
 fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
     let c = state.config();
     let body_limit = (c.server.body_limit_mb as usize).saturating_mul(1024 * 1024);
@@ -196,7 +197,6 @@ fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
         &c.server.allowed_hosts,
     ));
     router
-        .layer(policy.cors_layer())
         .layer(axum::middleware::from_fn_with_state(
             (state.clone(), policy),
             guard::guard,

@@ -230,16 +230,147 @@ async fn cors_origins_open_an_origin_and_preflights_agree() {
     // A listed origin may manage too.
     let (status, body) = config_from_page(&s, "https://app.example").await;
     assert_eq!(status, 200, "{body}");
-    // A preflight from an origin the guard refuses is refused too, without CORS headers.
+    // A preflight from an origin the guard refuses gets llama-server's 200 without the
+    // origin, which stops the browser; the request sent anyway (no preflight needed for
+    // `text/plain`) is refused.
     let resp = preflight(EVIL, "/v1/chat/completions")
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("access-control-allow-origin").is_none());
-    let body: Value = resp.json().await.unwrap();
+    let (status, body) = s
+        .send(simple_post(&s, "/v1/chat/completions", EVIL, chat_text()))
+        .await;
+    assert_eq!(status, 403, "{body}");
     assert!(error_message(&body).contains("not allowed"), "{body}");
     still_serves(&s).await;
+}
+
+/// A preflight as llama.cpp's server tests send it (`test_security.py`).
+async fn preflight_from(s: &TestServer, origin: &str, method: &str, path: &str) -> HeaderMap {
+    let resp = s
+        .client
+        .request(reqwest::Method::OPTIONS, s.url(path))
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header("access-control-request-headers", "Authorization")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "a preflight from {origin} is answered 200"
+    );
+    resp.headers().clone()
+}
+
+/// `--cors-origins localhost`: loopback pages on any port are answered with their origin,
+/// others with a bare 200 (the browser stops there), and their requests are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_localhost_keyword_reflects_loopback_origins_only() {
+    let s = TestServer::empty(
+        Opts::default().tweak(|c| c.server.cors_origins = vec!["localhost".into()]),
+    )
+    .await;
+    for origin in [
+        "http://localhost",
+        "http://localhost:8080",
+        "http://127.0.0.1",
+        "http://127.0.0.1:3000",
+        "http://[::1]",
+        "http://[::1]:3000",
+    ] {
+        let h = preflight_from(&s, origin, "POST", "/completions").await;
+        assert_eq!(h["access-control-allow-origin"], origin);
+    }
+    for origin in [
+        "http://web.mydomain.fr",
+        "http://evil.com",
+        "http://notlocalhost",
+        "http://localhost.evil.com",
+    ] {
+        let h = preflight_from(&s, origin, "POST", "/completions").await;
+        assert!(
+            h.get("access-control-allow-origin").is_none(),
+            "{origin}: {h:?}"
+        );
+        let (status, body) = s
+            .send(simple_post(&s, "/completions", origin, "{}".into()))
+            .await;
+        assert_eq!(status, 403, "{origin}: {body}");
+        assert!(error_message(&body).contains("not allowed"), "{body}");
+    }
+}
+
+/// Origins opened explicitly (`--cors-origins web.mydomain.fr`, `*`) get llama-server's
+/// preflight answer: the origin reflected, credentials, its methods and headers.
+#[tokio::test(flavor = "multi_thread")]
+async fn explicit_cors_origins_answer_preflights_as_llama_server() {
+    for (listed, origin) in [
+        ("web.mydomain.fr", "http://web.mydomain.fr"),
+        ("web.mydomain.fr", "https://web.mydomain.fr:8443"),
+        ("https://app.example", "https://app.example"),
+        ("*", "http://web.mydomain.fr"),
+        // What llama.cpp's `test_cors_options` sends: not a browser's origin, but `*` takes
+        // any page.
+        ("*", "web.mydomain.fr"),
+    ] {
+        let s = TestServer::empty(
+            Opts::default().tweak(move |c| c.server.cors_origins = vec![listed.into()]),
+        )
+        .await;
+        let h = preflight_from(&s, origin, "POST", "/completions").await;
+        assert_eq!(h["access-control-allow-origin"], origin, "{listed}");
+        assert_eq!(h["access-control-allow-credentials"], "true");
+        assert_eq!(
+            h["access-control-allow-methods"],
+            "GET, POST, DELETE, OPTIONS"
+        );
+        assert_eq!(h["access-control-allow-headers"], "*");
+        // The request itself carries the origin too.
+        let resp = s
+            .client
+            .get(s.url("/health"))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["access-control-allow-origin"], origin);
+    }
+    // A bare host name is that host, not a suffix nor another scheme.
+    let s = TestServer::empty(
+        Opts::default().tweak(|c| c.server.cors_origins = vec!["web.mydomain.fr".into()]),
+    )
+    .await;
+    for origin in ["http://evil.web.mydomain.fr", "ftp://web.mydomain.fr"] {
+        let h = preflight_from(&s, origin, "POST", "/completions").await;
+        assert!(h.get("access-control-allow-origin").is_none(), "{origin}");
+    }
+    // Listed by name, it may manage, with our management API's PUT.
+    let h = preflight_from(
+        &s,
+        "https://web.mydomain.fr",
+        "PUT",
+        "/api/system/log-level",
+    )
+    .await;
+    assert_eq!(h["access-control-allow-origin"], "https://web.mydomain.fr");
+    assert_eq!(
+        h["access-control-allow-methods"],
+        "GET, POST, DELETE, OPTIONS, PUT"
+    );
+    // `*` never opens management, preflight included.
+    let s = TestServer::empty(Opts::default().tweak(|c| c.server.cors_origins = vec!["*".into()]))
+        .await;
+    let h = preflight_from(&s, EVIL, "POST", "/api/system/shutdown").await;
+    assert!(h.get("access-control-allow-origin").is_none(), "{h:?}");
+    assert_eq!(
+        h["access-control-allow-methods"],
+        "GET, POST, DELETE, OPTIONS"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
