@@ -10,7 +10,7 @@
 
 /// How reasoning is returned: llama-server's `--reasoning-format` and the request field of the
 /// same name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ReasoningFormat {
     /// Thoughts stay in `content`, tags and all.
     None,

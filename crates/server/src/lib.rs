@@ -87,6 +87,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
     ));
     models.admission().set_config(c.limits.clone());
     models.set_launch_flags(opts.launch.clone());
+    models.set_reasoning(service::ReasoningDefaults::from_config(&c.reasoning));
     models.set_routing(service::Routing {
         fallback: c.server.default_model.clone(),
         ..opts.routing.clone()

@@ -2,6 +2,7 @@
 //! user's custom one, the GGUF's own, or our built-in for its family), render it, and know
 //! how that model writes tool calls.
 
+use crate::reasoning::ReasoningDefaults;
 use chat::{
     ChatMessage, ChatTemplate, Family, RenderContext, TemplateError, TemplateOrigin, ThinkingTags,
     Tool, ToolCallFormat,
@@ -47,7 +48,8 @@ impl SpecialTokens {
 }
 
 /// Which template a model is prompted with, as the user chose it (the model's own unless
-/// set otherwise). [`crate::Models::template_choice`] makes it for a model.
+/// set otherwise), and the server's thinking defaults it is rendered with.
+/// [`crate::Models::template_choice`] makes it for a model.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TemplateChoice {
     /// Jinja source set for this model in the dashboard, else for every model
@@ -57,6 +59,8 @@ pub struct TemplateChoice {
     /// Leave the Jinja template in the model's file aside and use the built-in template of
     /// its family (`models.jinja = false`, llama-server's `--no-jinja`).
     pub builtin_only: bool,
+    /// `[reasoning]`, filled into every chat rendered with this choice.
+    pub reasoning: ReasoningDefaults,
 }
 
 /// A compiled chat template for one model, with what it implies.

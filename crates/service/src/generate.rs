@@ -46,7 +46,8 @@ pub struct ChatInput {
     /// The reply continues the last message (vLLM's and transformers' name for it). A
     /// trailing assistant message is continued without it, as llama-server does.
     pub continue_final_message: bool,
-    /// The request's say on thinking models (`ReasoningDefaults::apply` fills in the server's).
+    /// The request's say on thinking models; the server's `[reasoning]` defaults fill in the
+    /// rest when the chat is rendered.
     pub thinking: Thinking,
 }
 
@@ -498,7 +499,7 @@ pub fn render_chat(
 ) -> Result<String, ServiceError> {
     chat.validate()?;
     let format = model.chat_format(template)?;
-    Ok(render(&format, &chat)?.prompt)
+    Ok(render(&format, template, &mut chat)?.prompt)
 }
 
 /// How many tokens the prompt of a chat request is (llama-server's
@@ -541,8 +542,16 @@ struct ReplyThinking {
 }
 
 /// Renders a conversation with `enable_thinking` set as the request, the server and the
-/// template decide, and finds where the reply starts in a thinking block.
-fn render(format: &ChatFormat, chat: &ChatInput) -> Result<Rendered, ServiceError> {
+/// template decide, and finds where the reply starts in a thinking block. Every road to a chat
+/// prompt comes here, so this is where the server's `[reasoning]` defaults (carried by the
+/// `template` choice) fill in what the request left open: once, and for every caller.
+fn render(
+    format: &ChatFormat,
+    template: &TemplateChoice,
+    chat: &mut ChatInput,
+) -> Result<Rendered, ServiceError> {
+    template.reasoning.apply(chat);
+    let chat = &*chat;
     let tools = visible_tools(chat);
     let mut extra = chat.template_kwargs.clone();
     let enable = reasoning::enable_thinking(chat, format.supports_thinking)?;
@@ -600,10 +609,10 @@ fn prepare(
     let mut thinking = None;
     match req.input {
         Input::Prompt(p) => params.prompt = p,
-        Input::Chat(chat) => {
+        Input::Chat(mut chat) => {
             let format = model.chat_format(template)?;
+            let rendered = render(&format, template, &mut chat)?;
             let tools = visible_tools(&chat);
-            let rendered = render(&format, &chat)?;
             params.prompt = format.to_prompt(rendered.prompt);
             thinking = rendered.thinking;
             for s in &format.stops {
@@ -691,6 +700,54 @@ fn forced_tool_schema(chat: &ChatInput) -> Result<Option<Value>, ServiceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat_format::SpecialTokens;
+    use crate::{Models, ReasoningDefaults};
+
+    /// A Qwen3-style template: `enable_thinking = false` writes an empty thinking block after
+    /// the assistant header.
+    const THINKS: &str = r#"{%- for m in messages -%}
+<|im_start|>{{ m.role }}
+{{ m.content }}<|im_end|>
+{% endfor -%}
+{%- if add_generation_prompt %}<|im_start|>assistant
+{% if enable_thinking is defined and enable_thinking is false %}<think>
+
+</think>
+
+{% endif %}{% endif %}"#;
+
+    /// The server's `[reasoning]` reach a rendered prompt from `Models`, with nothing in
+    /// between: no caller applies them.
+    #[tokio::test]
+    async fn every_render_gets_the_servers_reasoning_defaults() {
+        let models = Models::new(Vec::new(), None, config::ModelsConfig::default());
+        let info = engine::ModelInfo {
+            architecture: "qwen3".into(),
+            chat_template: Some(THINKS.into()),
+            ..Default::default()
+        };
+        let prompt = |choice: TemplateChoice| {
+            let format = ChatFormat::build(&info, &SpecialTokens::default(), &choice).unwrap();
+            let mut chat = ChatInput {
+                messages: vec![ChatMessage::user("Hi")],
+                ..Default::default()
+            };
+            let rendered = render(&format, &choice, &mut chat).unwrap();
+            (rendered.prompt, chat.thinking.format)
+        };
+        // Unset, the template decides (it thinks) and thoughts come apart (`auto`).
+        let (text, format) = prompt(models.template_choice("m").await.unwrap());
+        assert!(text.ends_with("<|im_start|>assistant\n"), "{text}");
+        assert_eq!(format, Some(chat::ReasoningFormat::Auto));
+        models.set_reasoning(ReasoningDefaults::from_config(&config::ReasoningConfig {
+            thinking: "off".into(),
+            format: "none".into(),
+            budget: -1,
+        }));
+        let (text, format) = prompt(models.template_choice("m").await.unwrap());
+        assert!(text.ends_with("<think>\n\n</think>\n\n"), "{text}");
+        assert_eq!(format, Some(chat::ReasoningFormat::None));
+    }
 
     fn weather() -> Tool {
         Tool::new(

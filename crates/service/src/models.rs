@@ -7,6 +7,7 @@ use crate::error::ServiceError;
 use crate::limits::{Admission, Ticket};
 use crate::load_params::{load_spec, manager_config};
 use crate::loader::{EngineLoader, LoadSpec, LoadedModel};
+use crate::reasoning::ReasoningDefaults;
 use crate::resolve::Routing;
 use catalog::{ModelEntry, Root, ScanReport};
 use config::ModelsConfig;
@@ -35,6 +36,8 @@ pub struct Models {
     routing: RwLock<Routing>,
     /// `serve`'s launch-parameter flags: every model's spec, above its stored parameters.
     launch_flags: RwLock<Map<String, Value>>,
+    /// `[reasoning]`: every chat prompt is rendered with them ([`Self::template_choice`]).
+    reasoning: RwLock<ReasoningDefaults>,
 }
 
 /// A model as the model lists show it.
@@ -65,7 +68,13 @@ impl Models {
             admission: Admission::new(config::LimitsConfig::default()),
             routing: Default::default(),
             launch_flags: Default::default(),
+            reasoning: Default::default(),
         }
+    }
+
+    /// `[reasoning]` (the defaults until set); applies to the next request.
+    pub fn set_reasoning(&self, reasoning: ReasoningDefaults) {
+        *self.reasoning.write().unwrap_or_else(|p| p.into_inner()) = reasoning;
     }
 
     /// `serve`'s launch-parameter flags; apply at the next load.
@@ -198,7 +207,8 @@ impl Models {
 
     /// The template a model is prompted with, as the user chose it: the one set for it in the
     /// dashboard, else `models.chat_template` (a llama.cpp built-in name becomes its source);
-    /// and whether the model's own Jinja template is left aside (`models.jinja`).
+    /// whether the model's own Jinja template is left aside (`models.jinja`); and the
+    /// server's `[reasoning]` defaults its chats are rendered with.
     pub async fn template_choice(&self, id: &str) -> Result<TemplateChoice, ServiceError> {
         let config = self.config();
         let custom = match self.settings(id).await.chat_template {
@@ -215,6 +225,7 @@ impl Models {
         Ok(TemplateChoice {
             custom,
             builtin_only: !config.jinja,
+            reasoning: *self.reasoning.read().unwrap_or_else(|p| p.into_inner()),
         })
     }
 

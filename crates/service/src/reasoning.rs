@@ -21,8 +21,10 @@ pub struct Thinking {
     pub format: Option<ReasoningFormat>,
 }
 
-/// The server's defaults from `[reasoning]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The server's defaults from `[reasoning]`. [`crate::Models`] holds them and hands them to
+/// every render with the model's [`crate::TemplateChoice`], so every chat prompt (any
+/// protocol, `/apply-template`, token counts, the CLI) gets them, and no caller applies them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ReasoningDefaults {
     pub format: ReasoningFormat,
     /// `Some` for `on`/`off` (and `budget = 0`, which is off); `None` = auto: thinking on for
@@ -47,7 +49,7 @@ impl ReasoningDefaults {
     /// Fills in what the request left open, as llama-server does: the default thinking
     /// switch is a default `enable_thinking` template argument, which the request's
     /// `chat_template_kwargs` override.
-    pub fn apply(&self, chat: &mut ChatInput) {
+    pub(crate) fn apply(&self, chat: &mut ChatInput) {
         if chat.thinking.format.is_none() {
             chat.thinking.format = Some(self.format);
         }

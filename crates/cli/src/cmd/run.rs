@@ -48,14 +48,14 @@ struct Settings {
     max_tokens: Option<u32>,
     system: Option<String>,
     timings: bool,
-    /// `[reasoning]`: whether thinking models think, and how their thoughts come back.
-    reasoning: ReasoningDefaults,
 }
 
 async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let entry = locate(ctx, &args.model)?;
     let models = Models::new(Vec::new(), ctx.store().ok(), ctx.config.models.clone());
     models.admission().set_config(ctx.config.limits.clone());
+    // `[reasoning]`: whether thinking models think, and how their thoughts come back.
+    models.set_reasoning(ReasoningDefaults::from_config(&ctx.config.reasoning));
     let template = models.template_choice(&entry.id).await?;
 
     // A prompt from the arguments and/or piped standard input means: answer once.
@@ -89,7 +89,6 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
             max_tokens: u32::try_from(args.n_predict).ok(),
             system: args.system.clone(),
             timings: args.timings,
-            reasoning: ReasoningDefaults::from_config(&ctx.config.reasoning),
         },
     };
     let mut history: Vec<ChatMessage> = Vec::new();
@@ -324,11 +323,10 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
     let mut params = GenerateRequest::default();
     params.sampling = s.sampling.clone();
     params.max_tokens = s.max_tokens;
-    let mut chat = ChatInput {
+    let chat = ChatInput {
         messages,
         ..Default::default()
     };
-    s.reasoning.apply(&mut chat);
     let request = Request {
         input: Input::Chat(chat),
         params,

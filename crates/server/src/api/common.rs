@@ -163,12 +163,6 @@ pub async fn start_all(
 ) -> Result<Vec<Timed>, ApiError> {
     let config = state.config();
     service::limits::check_all(&mut reqs, &config.limits)?;
-    let reasoning = service::ReasoningDefaults::from_config(&config.reasoning);
-    for req in &mut reqs {
-        if let service::Input::Chat(chat) = &mut req.input {
-            reasoning.apply(chat);
-        }
-    }
     let deadline = deadline(&config);
     let tickets = reqs
         .iter()

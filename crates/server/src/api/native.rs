@@ -470,7 +470,7 @@ pub async fn apply_template(
 ) -> ApiResult<Json<Value>> {
     let (id, model) = lease(&state, req.model.as_deref()).await?;
     let template = state.models.template_choice(&id).await?;
-    let mut chat = ChatInput {
+    let chat = ChatInput {
         messages: req.messages,
         tools: super::openai::parse_tools(req.tools.as_deref())?,
         tool_choice: super::openai::parse_tool_choice(req.tool_choice.as_ref())?,
@@ -480,7 +480,6 @@ pub async fn apply_template(
         continue_final_message: super::openai::continues(req.continue_final_message.as_ref()),
         ..Default::default()
     };
-    service::ReasoningDefaults::from_config(&state.config().reasoning).apply(&mut chat);
     let prompt = service::generate::render_chat(&model, &template, chat)?;
     Ok(Json(json!({"prompt": prompt})))
 }

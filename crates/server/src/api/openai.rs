@@ -280,9 +280,9 @@ pub async fn chat_input_tokens(
     State(state): State<SharedState>,
     ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> ApiResult<Json<Value>> {
-    let mut chat = req.chat_input()?;
-    // The same thinking defaults as the chat request it counts, or the counts differ.
-    service::ReasoningDefaults::from_config(&state.config().reasoning).apply(&mut chat);
+    // Rendered as the chat route renders it, `[reasoning]` defaults included (the service
+    // applies them), or the counts differ.
+    let chat = req.chat_input()?;
     let (id, model) = super::native::lease(&state, req.model.as_deref()).await?;
     let template = state.models.template_choice(&id).await?;
     let n = service::generate::count_chat_tokens(&model, &template, chat).await?;

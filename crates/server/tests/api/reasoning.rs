@@ -265,6 +265,37 @@ async fn server_reasoning_settings_are_defaults() {
     assert_eq!(body["choices"][0]["message"]["content"], "109");
 }
 
+/// `[reasoning]` changed through the configuration API applies to the next request, on the
+/// routes that render a chat without generating too: the service applies it, not each route.
+#[tokio::test(flavor = "multi_thread")]
+async fn reasoning_settings_changed_live_reach_every_chat_render() {
+    let Some(s) = with_template(QWEN3_STYLE, Opts::default()).await else {
+        return;
+    };
+    let req = json!({"messages": [{"role": "user", "content": "Hi"}]});
+    let prompt = |body: Value| body["prompt"].as_str().unwrap().to_string();
+    let (_, body) = s.post("/apply-template", &req).await;
+    assert!(prompt(body).ends_with("<|im_start|>assistant\n"));
+    let (_, body) = s.post("/chat/completions/input_tokens", &req).await;
+    let thinking_on = body["input_tokens"].as_u64().unwrap();
+
+    let (status, body) = s
+        .send(
+            s.client
+                .put(s.url("/api/config"))
+                .json(&json!({"reasoning": {"thinking": "off"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = s.post("/apply-template", &req).await;
+    assert!(prompt(body).ends_with("<think>\n\n</think>\n\n"));
+    let (_, body) = s.post("/chat/completions/input_tokens", &req).await;
+    assert!(
+        body["input_tokens"].as_u64().unwrap() > thinking_on,
+        "the closed thinking block is counted: {body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_block_the_prompt_opened_is_continued() {
     let Some(s) = with_template(FORCED_OPEN, Opts::default()).await else {
