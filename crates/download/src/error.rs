@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 /// What a request was about, so that a status code can be explained in the hub's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "hub", rename_all = "lowercase")]
 pub enum Origin {
     /// A Hugging Face repository, optionally one file at one revision.
     HuggingFace {

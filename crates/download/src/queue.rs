@@ -10,7 +10,8 @@
 use crate::error::{Error, Result};
 use crate::transfer::{self, FileSpec, Outcome, Progress, TransferOptions};
 use reqwest::Client;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use store::{Store, StoredDownload};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,7 +20,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// What one task downloads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// What the user asked for (`org/repo:Q4_K_M`, `llama3.2:1b`).
     pub label: String,
@@ -30,7 +31,7 @@ pub struct TaskSpec {
     pub finish: Vec<FinalFile>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FinalFile {
     pub path: PathBuf,
     pub bytes: Vec<u8>,
@@ -52,6 +53,25 @@ pub enum State {
 impl State {
     pub fn is_finished(&self) -> bool {
         matches!(self, State::Completed | State::Failed { .. })
+    }
+
+    /// The name stored and shown (`failed` without its reason).
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Downloading => "downloading",
+            State::Paused => "paused",
+            State::Verifying => "verifying",
+            State::Completed => "completed",
+            State::Failed { .. } => "failed",
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            State::Failed { reason } => Some(reason),
+            _ => None,
+        }
     }
 }
 
@@ -102,6 +122,8 @@ pub struct Queue {
 struct Inner {
     client: Client,
     options: QueueOptions,
+    /// Where tasks are recorded to outlive the process.
+    store: Option<Arc<Store>>,
     tasks: Mutex<Tasks>,
     /// Bumped on every state change.
     changes: watch::Sender<u64>,
@@ -129,11 +151,23 @@ struct Task {
 }
 
 impl Queue {
+    /// A queue whose tasks live only in this process.
     pub fn new(client: Client, options: QueueOptions) -> Queue {
+        Queue::build(client, options, None)
+    }
+
+    /// A queue that records every task and state change in `store`; [`Queue::restore`]
+    /// brings the unfinished ones back after a restart.
+    pub fn with_store(client: Client, options: QueueOptions, store: Arc<Store>) -> Queue {
+        Queue::build(client, options, Some(store))
+    }
+
+    fn build(client: Client, options: QueueOptions, store: Option<Arc<Store>>) -> Queue {
         Queue {
             inner: Arc::new(Inner {
                 client,
                 options,
+                store,
                 tasks: Mutex::new(Tasks::default()),
                 changes: watch::Sender::new(0),
             }),
@@ -148,6 +182,7 @@ impl Queue {
             tasks.next_id += 1;
             let ticket = tasks.ticket();
             let progress = Arc::new(spec.files.iter().map(|_| Progress::default()).collect());
+            self.inner.record_new(id, &spec, &State::Queued);
             tasks.by_id.insert(
                 id,
                 Task {
@@ -178,6 +213,7 @@ impl Queue {
                 State::Queued | State::Downloading | State::Verifying => {
                     task.state = State::Paused;
                     task.cancel.cancel();
+                    self.inner.record_state(id, &State::Paused);
                 }
                 State::Paused => {}
                 ref s => return Err(refused(id, "pause", s)),
@@ -211,6 +247,7 @@ impl Queue {
                     task.state = State::Queued;
                     task.ticket = ticket;
                     task.cancel = CancellationToken::new();
+                    self.inner.record_state(id, &State::Queued);
                 }
                 State::Queued | State::Downloading | State::Verifying => {}
                 ref s => return Err(refused(id, "resume", s)),
@@ -228,6 +265,7 @@ impl Queue {
             let mut tasks = self.inner.lock();
             let task = tasks.get(id)?;
             task.cancel.cancel();
+            self.inner.record_removed(id);
             if task.running {
                 task.removal = Some(delete_partial);
                 None
@@ -319,7 +357,108 @@ impl Tasks {
     }
 }
 
+impl Queue {
+    /// Brings back the unfinished tasks recorded in the store (none without one): failed
+    /// ones as failed, the others paused — or queued when `resume` — at the back of the
+    /// queue in their old order, under their old ids. Partial files pick up where they
+    /// stopped. `hf_token` is given again to Hugging Face files (tokens are never stored).
+    /// Returns how many came back.
+    pub fn restore(&self, resume: bool, hf_token: Option<&str>) -> Result<usize> {
+        let Some(store) = &self.inner.store else {
+            return Ok(0);
+        };
+        let rows = store.downloads().map_err(|e| Error::Io {
+            path: PathBuf::from("dashboard.db"),
+            source: std::io::Error::other(e),
+        })?;
+        let mut restored = 0;
+        {
+            let mut tasks = self.inner.lock();
+            for row in rows {
+                tasks.next_id = tasks.next_id.max(row.id + 1);
+                if row.state == "completed" || tasks.by_id.contains_key(&row.id) {
+                    continue;
+                }
+                let mut spec: TaskSpec = match serde_json::from_value(row.spec) {
+                    Ok(spec) => spec,
+                    Err(e) => {
+                        tracing::warn!("download task {} cannot come back: {e}", row.id);
+                        continue;
+                    }
+                };
+                for f in &mut spec.files {
+                    if matches!(f.origin, crate::Origin::HuggingFace { .. }) {
+                        f.bearer = hf_token.map(str::to_string);
+                    }
+                }
+                let state = match (row.state.as_str(), resume) {
+                    ("failed", _) => State::Failed {
+                        reason: row.reason.unwrap_or_default(),
+                    },
+                    (_, true) => State::Queued,
+                    (_, false) => State::Paused,
+                };
+                self.inner.record_state(row.id, &state);
+                let ticket = tasks.ticket();
+                let progress = Arc::new(spec.files.iter().map(|_| Progress::default()).collect());
+                tasks.by_id.insert(
+                    row.id,
+                    Task {
+                        spec: Arc::new(spec),
+                        state,
+                        ticket,
+                        progress,
+                        cancel: CancellationToken::new(),
+                        running: false,
+                        removal: None,
+                        speed: Speed::default(),
+                    },
+                );
+                restored += 1;
+            }
+        }
+        self.inner.changed();
+        Inner::dispatch(&self.inner);
+        Ok(restored)
+    }
+}
+
 impl Inner {
+    /// A store that fails to record is logged, never a reason to stop a download.
+    fn record_new(&self, id: TaskId, spec: &TaskSpec, state: &State) {
+        if let Some(store) = &self.store {
+            let row = StoredDownload {
+                id,
+                label: spec.label.clone(),
+                spec: serde_json::to_value(spec).expect("plain data"),
+                state: state.name().to_string(),
+                reason: state.reason().map(str::to_string),
+                created_at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            };
+            if let Err(e) = store.put_download(&row) {
+                tracing::warn!("cannot record download task {id}: {e}");
+            }
+        }
+    }
+
+    fn record_state(&self, id: TaskId, state: &State) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.set_download_state(id, state.name(), state.reason())
+        {
+            tracing::warn!("cannot record download task {id}: {e}");
+        }
+    }
+
+    fn record_removed(&self, id: TaskId) {
+        if let Some(store) = &self.store
+            && let Err(e) = store.delete_download(id)
+        {
+            tracing::warn!("cannot forget download task {id}: {e}");
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Tasks> {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -346,6 +485,7 @@ impl Inner {
                 let t = tasks.by_id.get_mut(&id).expect("listed above");
                 t.state = State::Downloading;
                 t.running = true;
+                inner.record_state(id, &State::Downloading);
                 start.push((id, t.spec.clone(), t.progress.clone(), t.cancel.clone()));
             }
         }
@@ -380,6 +520,9 @@ impl Inner {
                             task.state = State::Failed { reason };
                         }
                         Err(_) => {}
+                    }
+                    if task.removal.is_none() {
+                        inner.record_state(id, &task.state);
                     }
                     match task.removal {
                         Some(delete) => tasks.by_id.remove(&id).map(|t| (t, delete)),

@@ -26,7 +26,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio_util::sync::CancellationToken;
 
 /// One file to fetch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSpec {
     pub url: String,
     /// Where the verified file goes (inside a models folder).
@@ -39,7 +39,9 @@ pub struct FileSpec {
     pub size: Option<u64>,
     /// What the URL is, to explain an error status.
     pub origin: Origin,
-    /// Bearer token for the URL's own origin (never sent on to a redirect's host).
+    /// Bearer token for the URL's own origin (never sent on to a redirect's host). Never
+    /// stored: a restored task gets it from the settings again.
+    #[serde(skip)]
     pub bearer: Option<String>,
 }
 

@@ -1,5 +1,5 @@
 //! The dashboard's SQLite database (`<data_dir>/dashboard.db`): per-model settings, benchmark
-//! results and deployments.
+//! results, deployments and download tasks.
 //!
 //! [`Store::open`] creates and migrates the database. It refuses a file that is not SQLite
 //! ([`StoreError::NotADatabase`]) or that a newer build has migrated further than this one knows
@@ -8,6 +8,7 @@
 mod bench_runs;
 mod db;
 mod deployments;
+mod downloads;
 mod error;
 mod migrations;
 mod model_settings;
@@ -15,6 +16,7 @@ mod model_settings;
 pub use bench_runs::BenchRun;
 pub use db::Store;
 pub use deployments::StoredDeployment;
+pub use downloads::StoredDownload;
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use model_settings::{ALIAS_MAX_CHARS, ModelSettings};

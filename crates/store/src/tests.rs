@@ -453,3 +453,38 @@ fn deployments_round_trip_and_remember_whether_they_run() {
         Err(StoreError::Invalid(_))
     ));
 }
+
+#[test]
+fn downloads_round_trip_with_their_state() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(store.downloads().unwrap().is_empty());
+    let d = crate::StoredDownload {
+        id: 7,
+        label: "org/repo:Q4_K_M".into(),
+        spec: json!({"files": [{"url": "https://hub/x"}]}),
+        state: "downloading".into(),
+        reason: None,
+        created_at: 10,
+    };
+    store.put_download(&d).unwrap();
+    let other = crate::StoredDownload {
+        id: 3,
+        label: "llama3.2:1b".into(),
+        ..d.clone()
+    };
+    store.put_download(&other).unwrap();
+    assert_eq!(store.downloads().unwrap(), vec![other.clone(), d.clone()]);
+
+    assert!(store.set_download_state(7, "failed", Some("checksum mismatch")).unwrap());
+    let got = &store.downloads().unwrap()[1];
+    assert_eq!((got.state.as_str(), got.reason.as_deref()), ("failed", Some("checksum mismatch")));
+    assert!(!store.set_download_state(99, "paused", None).unwrap());
+    assert!(matches!(
+        store.set_download_state(7, "exploded", None),
+        Err(StoreError::Invalid(_))
+    ));
+
+    assert!(store.delete_download(3).unwrap());
+    assert!(!store.delete_download(3).unwrap());
+    assert_eq!(store.downloads().unwrap().len(), 1);
+}

@@ -136,3 +136,58 @@ async fn cancel_removes_the_task_and_optionally_its_partial_file() {
     assert!(!partial.exists(), "the partial file was asked to go");
     assert!(q.resume(id).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_queue_brings_tasks_back_paused_and_resumes_without_refetching() {
+    let env = Env::new().await;
+    let db = env.dir.path().join("dashboard.db");
+    let size = env.q4.len() as u64;
+    let at = size / 2;
+    let with_store = || {
+        let http = client(&ClientOptions::default()).unwrap();
+        let store = std::sync::Arc::new(store::Store::open(&db).unwrap());
+        Queue::with_store(http, QueueOptions { max_concurrent: 4, transfer: options() }, store)
+    };
+    let first = with_store();
+    let id = paused_at(&env, &first, at).await;
+    // A second, failed task comes back failed, with its reason.
+    let hf = env.hf(None, Duration::from_secs(60));
+    let mut missing = env.task(&hf, REPO, Q4).await;
+    missing.files[0].url = hf.resolve_url(REPO, "main", "gone.gguf").unwrap();
+    missing.files[0].partial = env.partial().join("gone.part");
+    let failed = first.add(missing);
+    let reason = match completed(&first, failed).await.state {
+        State::Failed { reason } => reason,
+        other => panic!("expected a failure, got {other:?}"),
+    };
+    // As after a crash: the database still says the first one was downloading.
+    store::Store::open(&db)
+        .unwrap()
+        .set_download_state(id, "downloading", None)
+        .unwrap();
+    drop(first);
+
+    let second = with_store();
+    assert_eq!(second.restore(false, None).unwrap(), 2);
+    let s = second.status(id).unwrap();
+    assert_eq!((s.state.clone(), s.label.clone()), (State::Paused, format!("{REPO}/{Q4}")));
+    assert_eq!(second.status(failed).unwrap().state, State::Failed { reason });
+    // New tasks do not reuse the old ids.
+    let hf = env.hf(None, Duration::from_secs(60));
+    let fresh = second.add(env.task(&hf, REPO, "mmproj-tiny-f16.gguf").await);
+    assert!(fresh > failed && fresh > id);
+
+    second.resume(id).unwrap();
+    let s = completed(&second, id).await;
+    assert_completed(&s);
+    assert_eq!(sha(&s.files[0]), testhub::sha256_hex(&env.q4));
+    // Only the second half crossed the network after the restart, and in all each byte once.
+    assert_eq!(s.fetched, size - at);
+    assert_eq!(env.hub.served(REPO, Q4), size);
+    assert_completed(&completed(&second, fresh).await);
+
+    // A completed task is not brought back; cancelled ones are forgotten.
+    second.cancel(failed, true).await.unwrap();
+    let third = with_store();
+    assert_eq!(third.restore(true, None).unwrap(), 0);
+}
