@@ -131,6 +131,20 @@ r = client.completions.create(model=model, prompt="The capital of France is", ma
 check(r.choices[0].text.strip() != "" and r.object == "text_completion", r)
 ok("completions")
 
+# `/completions` without /v1 answers in OpenAI's and llama-server's shapes together: the
+# SDK, pointed at the server's root as some clients are, still reads it.
+root = OpenAI(base_url=base, api_key=key, max_retries=0, timeout=300)
+r = root.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
+check(r.object == "text_completion" and r.choices[0].text.strip() != "", r)
+check(r.model_extra.get("content") == r.choices[0].text, r.model_extra)
+text = ""
+for chunk in root.completions.create(
+    model=model, prompt="The capital of France is", max_tokens=4, temperature=0, stream=True
+):
+    text += "".join(c.text for c in chunk.choices)
+check(text == r.choices[0].text, (text, r.choices[0].text))
+ok("completions without /v1")
+
 # Embeddings. Without encoding_format the SDK asks for base64 and decodes it itself;
 # asked for explicitly, it hands back the string; float is the plain list.
 e = client.embeddings.create(model=model, input=["Paris is in France.", "Berlin is in Germany."])

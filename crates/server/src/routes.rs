@@ -155,8 +155,21 @@ pub fn table() -> Routes {
             .model(
                 p("/completions"),
                 tag,
-                post(openai::completions),
-                &[("post", "Text completion")],
+                // llama-server's native completion and OpenAI's share the unprefixed path:
+                // it answers with both shapes' fields.
+                if prefix.is_empty() {
+                    post(openai::completions_both_shapes)
+                } else {
+                    post(openai::completions)
+                },
+                &[(
+                    "post",
+                    if prefix.is_empty() {
+                        "Text completion: OpenAI's fields and llama-server's native ones together"
+                    } else {
+                        "Text completion"
+                    },
+                )],
             )
             .model(
                 p("/embeddings"),

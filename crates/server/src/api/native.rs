@@ -129,17 +129,12 @@ async fn completion_with_prompts(
         })
         .collect();
     let timeds = common::start_all(&state, req.model.as_deref(), keep_alive, requests).await?;
+    let fields = req.response_fields.clone().unwrap_or_default();
     let metas: Vec<NativeMeta> = timeds
         .iter()
         .enumerate()
-        .map(|(index, t)| NativeMeta {
-            index,
-            model: t.model.clone(),
-            n_probs: params.n_probs,
-            post_sampling_probs: params.post_sampling_probs,
-            return_tokens: req.return_tokens,
-            response_fields: req.response_fields.clone().unwrap_or_default(),
-            settings: generation_settings(&params, t.generation.logit_bias(), req.stream),
+        .map(|(index, t)| {
+            NativeMeta::new(index, t, &params, req.stream, req.return_tokens, &fields)
         })
         .collect();
     if req.stream {
@@ -158,7 +153,7 @@ async fn completion_with_prompts(
 }
 
 /// One completion's whole result.
-fn native_result(meta: &NativeMeta, c: service::Collected) -> Value {
+pub(super) fn native_result(meta: &NativeMeta, c: service::Collected) -> Value {
     let done = c.done.clone().expect("collected");
     let mut out = final_fields(meta, &done);
     out["content"] = json!(c.text);
@@ -178,7 +173,8 @@ fn native_result(meta: &NativeMeta, c: service::Collected) -> Value {
     pick_fields(out, &meta.response_fields)
 }
 
-struct NativeMeta {
+/// What one completion's native messages need to know while they are written.
+pub(super) struct NativeMeta {
     /// The completion's place among the request's (prompt order, then `n`).
     index: usize,
     model: String,
@@ -187,6 +183,28 @@ struct NativeMeta {
     return_tokens: bool,
     response_fields: Vec<String>,
     settings: Value,
+}
+
+impl NativeMeta {
+    /// For the completion `timed`, the `index`th of its request, run with `params`.
+    pub(super) fn new(
+        index: usize,
+        timed: &Timed,
+        params: &service::GenerateRequest,
+        stream: bool,
+        return_tokens: bool,
+        response_fields: &[String],
+    ) -> NativeMeta {
+        NativeMeta {
+            index,
+            model: timed.model.clone(),
+            n_probs: params.n_probs,
+            post_sampling_probs: params.post_sampling_probs,
+            return_tokens,
+            response_fields: response_fields.to_vec(),
+            settings: generation_settings(params, timed.generation.logit_bias(), stream),
+        }
+    }
 }
 
 /// llama-server's `generation_settings`: the sampling values, the limits and `logit_bias`
@@ -293,7 +311,7 @@ fn pick_fields(result: Value, fields: &[String]) -> Value {
 }
 
 /// The fields of llama-server's last (`stop: true`) message.
-fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
+pub(super) fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
     let stop_type = match (&d.finish, &d.stop_word) {
         (_, Some(_)) => "word",
         (Finish::Stop | Finish::ToolCalls, None) => "eos",
@@ -319,6 +337,38 @@ fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
     })
 }
 
+/// A token's stream message (with its id in `tokens`, as llama-server).
+pub(super) fn token_fields(
+    meta: &NativeMeta,
+    text: &str,
+    token: Option<i32>,
+    probs: Option<&TokenProbs>,
+) -> Value {
+    let mut m = json!({
+        "index": meta.index, "content": text, "tokens": token.into_iter().collect::<Vec<i32>>(),
+        "stop": false, "id_slot": -1,
+    });
+    if meta.n_probs > 0
+        && let Some(p) = probs
+    {
+        m["completion_probabilities"] = json!([prob_entry(
+            token.unwrap_or(-1),
+            text,
+            p,
+            meta.post_sampling_probs
+        )]);
+    }
+    m
+}
+
+/// A prompt-progress stream message.
+pub(super) fn progress_fields(meta: &NativeMeta, p: &service::Progress) -> Value {
+    json!({
+        "index": meta.index, "content": "", "tokens": [], "stop": false, "id_slot": -1,
+        "prompt_progress": progress_json(p),
+    })
+}
+
 /// llama-server's `prompt_progress` object.
 pub fn progress_json(p: &service::Progress) -> Value {
     json!({"total": p.total, "cache": p.cache, "processed": p.processed, "time_ms": p.time_ms})
@@ -341,26 +391,14 @@ fn native_stream(
                     if text.is_empty() {
                         return Vec::new();
                     }
-                    let mut m = json!({
-                        "index": meta.index, "content": text, "tokens": token.into_iter().collect::<Vec<i32>>(),
-                        "stop": false, "id_slot": -1,
-                    });
-                    if meta.n_probs > 0
-                        && let Some(p) = &probs
-                    {
-                        m["completion_probabilities"] = json!([prob_entry(
-                            token.unwrap_or(-1),
-                            &text,
-                            p,
-                            meta.post_sampling_probs
-                        )]);
-                    }
-                    vec![common::sse_json(&m)]
+                    vec![common::sse_json(&token_fields(
+                        meta,
+                        &text,
+                        token,
+                        probs.as_ref(),
+                    ))]
                 }
-                Output::Progress(p) => vec![common::sse_json(&json!({
-                    "index": meta.index, "content": "", "tokens": [], "stop": false, "id_slot": -1,
-                    "prompt_progress": progress_json(&p),
-                }))],
+                Output::Progress(p) => vec![common::sse_json(&progress_fields(meta, &p))],
                 Output::Done(d) => vec![common::sse_json(&pick_fields(
                     final_fields(meta, &d),
                     &meta.response_fields,

@@ -4,6 +4,7 @@
 //! OpenAI's wire format, streaming as SSE `chat.completion.chunk`s ending in `[DONE]`.
 
 use super::common::{self, Timed, new_id, sse_json, unix_now};
+use super::native::{self, NativeMeta};
 use super::params::GenFields;
 use super::prompt::PromptField;
 use crate::error::{ApiError, ApiResult};
@@ -538,13 +539,56 @@ pub struct CompletionRequest {
     pub n: Option<u32>,
     pub keep_alive: Option<Value>,
     pub response_format: Option<Value>,
+    /// llama-server's: the token ids in the native fields (`/completions` only).
+    #[serde(default)]
+    pub return_tokens: bool,
     #[serde(flatten)]
     pub sampling: GenFields,
 }
 
+/// Which wire format a completion route answers in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `/v1/completions`: OpenAI's `text_completion`.
+    OpenAi,
+    /// `/completions`: OpenAI's fields and llama-server's native `/completion` fields in the
+    /// same objects (`choices[].text` and `content`, `usage` and `tokens_predicted`, ...), as
+    /// OpenAI clients (seed 003) and llama-server's own clients both call this path. With one
+    /// completion the native fields are at the top; with several (a native client would get
+    /// a list) each choice carries its own.
+    Both,
+}
+
+/// `POST /v1/completions`.
 pub async fn completions(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<CompletionRequest>,
+) -> ApiResult<Response> {
+    completions_in(state, req, Shape::OpenAi).await
+}
+
+/// `POST /completions`: both shapes at once ([`Shape::Both`]).
+pub async fn completions_both_shapes(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<CompletionRequest>,
+) -> ApiResult<Response> {
+    completions_in(state, req, Shape::Both).await
+}
+
+/// Adds `native`'s fields that `into` lacks (the shared ones, `model`, `timings` and
+/// `index`, hold the same values in both shapes).
+fn add_fields(into: &mut Value, native: Value) {
+    if let (Some(into), Value::Object(native)) = (into.as_object_mut(), native) {
+        for (k, v) in native {
+            into.entry(k).or_insert(v);
+        }
+    }
+}
+
+async fn completions_in(
+    state: SharedState,
+    req: CompletionRequest,
+    shape: Shape,
 ) -> ApiResult<Response> {
     let n = common::choices(req.n)?;
     let prompts = req.prompt.into_prompts("prompt")?;
@@ -591,14 +635,27 @@ pub async fn completions(
         logprobs: req.logprobs.is_some(),
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
     };
+    let natives: Vec<NativeMeta> = match shape {
+        Shape::OpenAi => Vec::new(),
+        Shape::Both => timeds
+            .iter()
+            .enumerate()
+            .map(|(i, t)| NativeMeta::new(i, t, &params, req.stream, req.return_tokens, &[]))
+            .collect(),
+    };
     if req.stream {
-        return Ok(sse(completion_stream(timeds, meta, echo)));
+        return Ok(sse(completion_stream(timeds, meta, echo, natives)));
     }
     let collected = common::collect_all(timeds).await?;
+    let single = collected.len() == 1;
+    let mut top_native = None;
     let mut choices = Vec::with_capacity(collected.len());
     let mut total: Option<Done> = None;
     for (index, (c, echo)) in collected.into_iter().zip(echo).enumerate() {
         let done = c.done.clone().expect("collected");
+        let native = natives
+            .get(index)
+            .map(|m| native::native_result(m, c.clone()));
         let text = match echo {
             Some(p) => format!("{p}{}", c.text),
             None => c.text.clone(),
@@ -608,16 +665,22 @@ pub async fn completions(
         } else {
             Value::Null
         };
-        choices.push(json!({
+        let mut choice = json!({
             "text": text,
             "index": index,
             "logprobs": logprobs,
             "finish_reason": done.finish.as_openai(),
-        }));
+        });
+        match native {
+            Some(n) if single => top_native = Some(n),
+            Some(n) => add_fields(&mut choice, n),
+            None => {}
+        }
+        choices.push(choice);
         total = Some(add_usage(total, &done));
     }
     let done = total.expect("one completion at least");
-    Ok(Json(json!({
+    let mut out = json!({
         "id": meta.id,
         "object": "text_completion",
         "created": meta.created,
@@ -626,8 +689,11 @@ pub async fn completions(
         "choices": choices,
         "usage": usage_json(&done),
         "timings": done.timings,
-    }))
-    .into_response())
+    });
+    if let Some(n) = top_native {
+        add_fields(&mut out, n);
+    }
+    Ok(Json(out).into_response())
 }
 
 /// The usage of several completions of one request, summed (their timings: the first's).
@@ -678,17 +744,35 @@ fn completion_chunk(
 }
 
 /// What a streamed completion request remembers between chunks: the completions still
-/// running, and their usage so far.
+/// running, their usage so far, and (both shapes) each one's native message fields.
 struct CompletionStream {
     meta: Meta,
     running: usize,
     usage: Option<Done>,
+    natives: Vec<NativeMeta>,
+}
+
+impl CompletionStream {
+    /// `chunk` with completion `index`'s native message (`/completions`), which `native`
+    /// makes from its meta.
+    fn both(
+        &self,
+        mut chunk: Value,
+        index: usize,
+        native: impl FnOnce(&NativeMeta) -> Value,
+    ) -> Value {
+        if let Some(m) = self.natives.get(index) {
+            add_fields(&mut chunk, native(m));
+        }
+        chunk
+    }
 }
 
 fn completion_stream(
     timeds: Vec<Timed>,
     meta: Meta,
     echo: Vec<Option<String>>,
+    natives: Vec<NativeMeta>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let first = echo
         .iter()
@@ -702,6 +786,7 @@ fn completion_stream(
         running: timeds.len(),
         meta,
         usage: None,
+        natives,
     };
     common::sse_events_all(
         timeds,
@@ -709,19 +794,22 @@ fn completion_stream(
         first,
         |ctx, index, output| match output {
             Output::Text { text, probs, token } if !text.is_empty() => {
-                let lp = match (probs, ctx.meta.logprobs) {
+                let lp = match (&probs, ctx.meta.logprobs) {
                     (Some(p), true) => {
-                        completion_logprobs(&[(text.clone(), token.unwrap_or(-1), p)])
+                        completion_logprobs(&[(text.clone(), token.unwrap_or(-1), p.clone())])
                     }
                     _ => Value::Null,
                 };
-                vec![sse_json(&completion_chunk(
-                    &ctx.meta, index, &text, None, lp,
-                ))]
+                let c = completion_chunk(&ctx.meta, index, &text, None, lp);
+                let c = ctx.both(c, index, |m| {
+                    native::token_fields(m, &text, token, probs.as_ref())
+                });
+                vec![sse_json(&c)]
             }
             Output::Progress(p) => {
                 let mut c = completion_chunk(&ctx.meta, index, "", None, Value::Null);
-                c["prompt_progress"] = super::native::progress_json(&p);
+                c["prompt_progress"] = native::progress_json(&p);
+                let c = ctx.both(c, index, |m| native::progress_fields(m, &p));
                 vec![sse_json(&c)]
             }
             Output::Done(d) => {
@@ -733,6 +821,7 @@ fn completion_stream(
                     Value::Null,
                 );
                 last["timings"] = json!(d.timings);
+                let last = ctx.both(last, index, |m| native::final_fields(m, &d));
                 ctx.running -= 1;
                 ctx.usage = Some(add_usage(ctx.usage.take(), &d));
                 match (ctx.running, &ctx.usage) {

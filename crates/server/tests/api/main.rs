@@ -8,6 +8,7 @@ mod bench;
 mod deployments;
 mod embed;
 mod golden;
+mod llama_compat;
 mod malformed;
 mod models;
 mod native;

@@ -1,0 +1,72 @@
+//! Routes where llama-server's clients and OpenAI's meet: `/completions` in both shapes,
+//! Vertex AI's `/predict`, the router's `/props`, the Responses stream's llama-server
+//! telemetry, and image parts a text model cannot read.
+
+use super::*;
+
+fn completion(max_tokens: u32) -> Value {
+    json!({"model": SMOL, "prompt": "The capital of France is", "max_tokens": max_tokens, "temperature": 0})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unprefixed_completions_answer_in_both_shapes() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let (status, openai) = s.post("/v1/completions", &completion(6)).await;
+    assert_eq!(status, 200, "{openai}");
+    // `/v1/completions` stays OpenAI's alone.
+    assert!(openai.get("content").is_none(), "{openai}");
+
+    let (status, both) = s.post("/completions", &completion(6)).await;
+    assert_eq!(status, 200, "{both}");
+    // OpenAI's fields...
+    assert_eq!(both["object"], "text_completion");
+    let text = both["choices"][0]["text"].as_str().unwrap();
+    assert_eq!(text, openai["choices"][0]["text"]);
+    assert_eq!(both["usage"]["completion_tokens"], 6);
+    // ... and llama-server's native ones, about the same completion.
+    assert_eq!(both["content"], text, "{both}");
+    assert_eq!(both["stop"], true);
+    assert_eq!(both["tokens_predicted"], both["usage"]["completion_tokens"]);
+    assert_eq!(both["tokens_evaluated"], both["usage"]["prompt_tokens"]);
+    assert_eq!(both["stop_type"], "limit");
+    assert_eq!(both["generation_settings"]["n_predict"], 6);
+    assert!(both["timings"]["predicted_n"].is_number(), "{both}");
+
+    // Streamed: every text chunk carries the piece as `choices[0].text` and `content`; the
+    // last one is also llama-server's `stop: true` message.
+    let mut req = completion(6);
+    req["stream"] = json!(true);
+    let events = s.stream("/completions", &req).await;
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let (last, pieces) = chunks.split_last().unwrap();
+    let mut streamed = String::new();
+    for c in pieces {
+        assert_eq!(c["object"], "text_completion");
+        assert_eq!(c["content"], c["choices"][0]["text"], "{c}");
+        assert_eq!(c["stop"], false);
+        streamed.push_str(c["content"].as_str().unwrap());
+    }
+    assert_eq!(streamed, text);
+    assert_eq!(last["choices"][0]["finish_reason"], "length");
+    assert_eq!(last["stop"], true, "{last}");
+    assert_eq!(last["tokens_predicted"], 6);
+
+    // Several completions: OpenAI's one object, each choice with its native fields.
+    let mut req = completion(3);
+    req["n"] = json!(2);
+    let (status, body) = s.post("/completions", &req).await;
+    assert_eq!(status, 200, "{body}");
+    let choices = body["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2);
+    for (i, c) in choices.iter().enumerate() {
+        assert_eq!(c["index"], i);
+        assert_eq!(c["content"], c["text"], "{c}");
+        assert_eq!(c["tokens_predicted"], 3);
+    }
+}
