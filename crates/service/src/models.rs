@@ -38,6 +38,9 @@ pub struct Models {
     launch_flags: RwLock<Map<String, Value>>,
     /// `[reasoning]`: every chat prompt is rendered with them ([`Self::template_choice`]).
     reasoning: RwLock<ReasoningDefaults>,
+    /// Whether the first scan is done: `serve` answers `/health` before it, and a request
+    /// that arrives in between must wait for it, not be told its model does not exist.
+    scanned: tokio::sync::watch::Sender<bool>,
 }
 
 /// A model as the model lists show it.
@@ -69,7 +72,15 @@ impl Models {
             routing: Default::default(),
             launch_flags: Default::default(),
             reasoning: Default::default(),
+            scanned: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Waits for the first [`rescan`](Self::rescan) (at once after it).
+    async fn first_scan(&self) {
+        let mut rx = self.scanned.subscribe();
+        // The sender lives in `self`: waiting cannot fail while it is borrowed.
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     /// `[reasoning]` (the defaults until set); applies to the next request.
@@ -142,6 +153,7 @@ impl Models {
         let roots = self.routing().roots(self.roots());
         let report = Arc::new(catalog::discover(&roots));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = report.clone();
+        self.scanned.send_replace(true);
         report
     }
 
@@ -244,6 +256,7 @@ impl Models {
     /// Finds a model by id, alias, path or canonical path ([`crate::resolve`]); on a
     /// blocking thread, since aliases are in the database (and paths on the disk).
     pub async fn resolve(&self, name: &str) -> Result<ModelEntry, ServiceError> {
+        self.first_scan().await;
         let routing = self.routing();
         // `--alias` names are `-m`'s model (`-m` is never one of them: no loop).
         if let Some(model) = routing.model.as_deref()
@@ -274,6 +287,7 @@ impl Models {
     /// - no name: `server.default_model`, else the only model loaded, else the only model
     ///   discovered; otherwise `model` is required.
     pub async fn pick(&self, named: Option<&str>) -> Result<ModelEntry, ServiceError> {
+        self.first_scan().await;
         let routing = self.routing();
         if routing.single
             && let Some(model) = &routing.model
@@ -315,6 +329,7 @@ impl Models {
     /// The models clients may name, as the model lists show them: every discovered model, or
     /// in single-model mode `-m`'s alone.
     pub async fn listed(&self) -> Vec<Listed> {
+        self.first_scan().await;
         let routing = self.routing();
         let own = match &routing.model {
             Some(m) => self.resolve(m).await.ok().map(|e| e.id),
@@ -463,4 +478,40 @@ pub fn roots(config: &config::Config, paths: &config::Paths) -> Vec<Root> {
         roots.push(Root::new(Source::LmStudio, d));
     }
     roots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `serve` answers `/health` before its first scan; a request that comes in between
+    /// waits for the scan instead of being told its model does not exist (llama.cpp's
+    /// template tests met a 404 in that window).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_request_before_the_first_scan_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("alpha.gguf");
+        gguf::fixtures::LlamaLike::new("alpha", "llama", 15, 4096, 300)
+            .write_path(&file)
+            .unwrap();
+        let models = Arc::new(Models::new(Vec::new(), None, ModelsConfig::default()));
+        models.set_routing(Routing {
+            model: Some(file.to_string_lossy().into_owned()),
+            single: true,
+            ..Default::default()
+        });
+        let asking = {
+            let m = models.clone();
+            tokio::spawn(async move { m.pick(Some("anything")).await })
+        };
+        let listing = {
+            let m = models.clone();
+            tokio::spawn(async move { m.listed().await.len() })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!asking.is_finished(), "answered before the scan");
+        models.rescan();
+        assert_eq!(asking.await.unwrap().unwrap().id, "alpha");
+        assert_eq!(listing.await.unwrap(), 1);
+    }
 }
