@@ -222,32 +222,41 @@ fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
 /// returns.
 pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let c = opts.config.clone();
-    let addr: SocketAddr = format!("{}:{}", c.server.host, c.server.port)
-        .parse()
-        .or_else(|_| {
-            use std::net::ToSocketAddrs;
-            (c.server.host.as_str(), c.server.port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| anyhow::anyhow!("cannot resolve {}", c.server.host))
-        })?;
-    refuse_open_network(
-        addr,
-        &Keys::from_config(&c.server, &opts.extra_keys),
-        &c.server,
-    )?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    let local = listener.local_addr()?;
+    let keys = Keys::from_config(&c.server, &opts.extra_keys);
+    // Every address is checked before any is bound: a refused one starts nothing.
+    let mut addrs = Vec::new();
+    for host in listen::hosts(&c.server.host) {
+        let addr = listen::resolve(host, c.server.port)?;
+        refuse_open_network(addr, &keys, &c.server)?;
+        addrs.push(addr);
+    }
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for addr in addrs {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        listeners.push(listener);
+    }
+    let locals = listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<Result<Vec<_>, _>>()?;
     let state = build_state(&opts);
-    state.set_bound(local);
-    if state.keys.is_open() && !local.ip().is_loopback() {
-        tracing::warn!(
-            "listening on {local} without an API key (server.allow_open_network): anyone who \
-             can reach it can use and manage it"
-        );
+    // The Host guard asks whether the server is reachable from the network: it is if any
+    // of its addresses is not loopback.
+    state.set_bound(
+        *locals
+            .iter()
+            .find(|a| !a.ip().is_loopback())
+            .unwrap_or(&locals[0]),
+    );
+    for local in locals.iter().filter(|a| !a.ip().is_loopback()) {
+        if state.keys.is_open() {
+            tracing::warn!(
+                "listening on {local} without an API key (server.allow_open_network): anyone \
+                 who can reach it can use and manage it"
+            );
+        }
     }
     // Scan after binding, so /health answers at once (503 until the scan and the preload
     // are done) even with big model folders.
@@ -293,17 +302,28 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
             st.begin_shutdown();
         });
     }
-    eprintln!("llama-dashboard listening on http://{local}");
-    tracing::info!(%local, "listening");
-    let mut stop = state.shutdown.subscribe();
+    for local in &locals {
+        eprintln!("llama-dashboard listening on http://{local}");
+        tracing::info!(%local, "listening");
+    }
     let app = app(state.clone());
-    let limits = c.limits.clone();
-    let handle = tokio::spawn(async move {
-        listen::serve_on(listener, app, &limits, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
-    });
+    let mut serving = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let mut stop = state.shutdown.subscribe();
+        let (app, limits) = (app.clone(), c.limits.clone());
+        serving.spawn(async move {
+            listen::serve_on(listener, app, &limits, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+        });
+    }
+    let handle = async move {
+        while let Some(done) = serving.join_next().await {
+            done?;
+        }
+        Ok::<(), tokio::task::JoinError>(())
+    };
     let mut stop2 = state.shutdown.subscribe();
     let _ = stop2.wait_for(|s| *s).await;
     // Deployments' ports stop accepting too (they come back with the next start).

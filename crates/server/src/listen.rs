@@ -18,6 +18,26 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tower::ServiceExt as _;
 
+/// The addresses of `server.host`: one, or several separated by commas as llama-server's
+/// `--host 127.0.0.1,::1` (each is bound).
+pub fn hosts(host: &str) -> impl Iterator<Item = &str> {
+    host.split(',').map(str::trim).filter(|h| !h.is_empty())
+}
+
+/// One host (an IP address, IPv6 with or without brackets, or a name) and the port.
+pub fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    use std::net::ToSocketAddrs;
+    (bare, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| anyhow::anyhow!("cannot resolve {host} (server.host)"))
+}
+
 /// When the request's body must have arrived by (set for every request at its start).
 #[derive(Debug, Clone, Copy)]
 pub struct BodyDeadline {
@@ -81,4 +101,26 @@ pub async fn serve_on<L>(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_hosts_as_llama_server_writes_them() {
+        let hosts: Vec<&str> = hosts("127.0.0.1, ::1,,localhost").collect();
+        assert_eq!(hosts, ["127.0.0.1", "::1", "localhost"]);
+        assert_eq!(
+            resolve("::1", 8080).unwrap(),
+            "[::1]:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            resolve("[::1]", 80).unwrap(),
+            "[::1]:80".parse::<SocketAddr>().unwrap()
+        );
+        assert!(resolve("localhost", 1).unwrap().ip().is_loopback());
+        let err = resolve("no-such-host.invalid", 1).unwrap_err().to_string();
+        assert!(err.contains("server.host"), "{err}");
+    }
 }

@@ -42,8 +42,15 @@ impl PortServer for HttpPorts {
             .state
             .upgrade()
             .ok_or_else(|| "the server is stopping".to_string())?;
-        let host = state.config().server.host;
-        let listener = std::net::TcpListener::bind((host.as_str(), port))
+        let hosts = state.config().server.host;
+        // A deployment's port is opened on the server's first address.
+        let host = crate::listen::hosts(&hosts)
+            .next()
+            .unwrap_or("127.0.0.1")
+            .to_string();
+        let listener = crate::listen::resolve(&host, port)
+            .map_err(std::io::Error::other)
+            .and_then(std::net::TcpListener::bind)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .and_then(tokio::net::TcpListener::from_std)
             .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
