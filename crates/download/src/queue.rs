@@ -181,21 +181,8 @@ impl Queue {
             let id = tasks.next_id;
             tasks.next_id += 1;
             let ticket = tasks.ticket();
-            let progress = Arc::new(spec.files.iter().map(|_| Progress::default()).collect());
             self.inner.record_new(id, &spec, &State::Queued);
-            tasks.by_id.insert(
-                id,
-                Task {
-                    spec: Arc::new(spec),
-                    state: State::Queued,
-                    ticket,
-                    progress,
-                    cancel: CancellationToken::new(),
-                    running: false,
-                    removal: None,
-                    speed: Speed::default(),
-                },
-            );
+            tasks.by_id.insert(id, Task::new(spec, State::Queued, ticket));
             id
         };
         self.inner.changed();
@@ -400,20 +387,7 @@ impl Queue {
                 };
                 self.inner.record_state(row.id, &state);
                 let ticket = tasks.ticket();
-                let progress = Arc::new(spec.files.iter().map(|_| Progress::default()).collect());
-                tasks.by_id.insert(
-                    row.id,
-                    Task {
-                        spec: Arc::new(spec),
-                        state,
-                        ticket,
-                        progress,
-                        cancel: CancellationToken::new(),
-                        running: false,
-                        removal: None,
-                        speed: Speed::default(),
-                    },
-                );
+                tasks.by_id.insert(row.id, Task::new(spec, state, ticket));
                 restored += 1;
             }
         }
@@ -581,6 +555,20 @@ fn write_atomically(f: &FinalFile) -> Result<()> {
 }
 
 impl Task {
+    /// A task no runner works on yet.
+    fn new(spec: TaskSpec, state: State, ticket: u64) -> Task {
+        Task {
+            progress: Arc::new(spec.files.iter().map(|_| Progress::default()).collect()),
+            spec: Arc::new(spec),
+            state,
+            ticket,
+            cancel: CancellationToken::new(),
+            running: false,
+            removal: None,
+            speed: Speed::default(),
+        }
+    }
+
     fn status(&mut self, id: TaskId, now: Instant) -> Status {
         let done: u64 = self.progress.iter().map(Progress::done).sum();
         let sizes: Option<Vec<u64>> = self
