@@ -76,7 +76,9 @@ pub struct ServeArgs {
     /// Slots (parallel sequences) per model [config: models.parallel]
     #[arg(long, visible_alias = "np")]
     pub parallel: Option<u32>,
-    /// Context tokens per slot (0 = the model's training context) [config: models.ctx_size]
+    /// Context tokens of all slots together, as llama-server: each of -np slots gets its
+    /// share; with -kvu, or without -np, the slots share one pool any of them may fill (0 =
+    /// the model's training context per slot) [config: models.ctx_size, which is per slot]
     #[arg(short = 'c', long = "ctx-size")]
     pub ctx_size: Option<u32>,
     /// GPU layers to offload (number or "auto") [config: models.n_gpu_layers]
@@ -242,12 +244,20 @@ pub struct ServeArgs {
     /// Stop with finish reason length when a slot's context is full (the default)
     #[arg(long, overrides_with = "context_shift")]
     pub no_context_shift: bool,
-    /// One KV buffer for all slots: one slot may use the whole context pool (-kvu) [launch
-    /// parameter: kv_unified]
+    /// One KV pool for all slots, which any one slot may fill (-kvu; on when -c is given
+    /// without -np, as llama-server) [launch parameter: kv_unified]
     #[arg(long, overrides_with = "no_kv_unified")]
     pub kv_unified: bool,
     #[arg(long, overrides_with = "kv_unified", hide = true)]
     pub no_kv_unified: bool,
+    /// Folder for slot files (POST /slots/{id}?action=save|restore) [config:
+    /// server.slot_save_path, default <data>/slots/<model>/]
+    #[arg(long, value_name = "DIR")]
+    pub slot_save_path: Option<PathBuf>,
+    /// Full-size KV cache for sliding-window layers, so cached prompts are reused from any
+    /// point (more memory; only sliding-window models differ) [launch parameter: swa_full]
+    #[arg(long)]
+    pub swa_full: bool,
     /// LoRA adapter files loaded with every model (comma-separated or repeated) [launch
     /// parameter: lora]
     #[arg(long, value_name = "FILE", value_delimiter = ',')]

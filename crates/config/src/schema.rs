@@ -90,6 +90,16 @@ pub struct ServerConfig {
     pub slots_endpoint: bool,
     /// `/metrics` (`--metrics`); off answers 501 as llama-server (whose default is off).
     pub metrics_endpoint: bool,
+    /// Answers carry llama-server's `__verbose` debug object (the prompt as rendered, the
+    /// generation settings) unless a request says `"verbose": false` (`serve --verbose`).
+    pub verbose_responses: bool,
+    /// Folder of the slot files `POST /slots/{id}?action=save|restore` writes and reads
+    /// (`serve --slot-save-path`); `None`: `<data>/slots/<model>/`.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "lossy::opt_path"
+    )]
+    pub slot_save_path: Option<PathBuf>,
     /// The model a request naming an unknown model gets, instead of 404 (id, alias or path).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
@@ -114,6 +124,8 @@ impl Default for ServerConfig {
             default_model: None,
             slots_endpoint: true,
             metrics_endpoint: true,
+            verbose_responses: false,
+            slot_save_path: None,
         }
     }
 }
@@ -139,6 +151,8 @@ impl fmt::Debug for ServerConfig {
             .field("default_model", &self.default_model)
             .field("slots_endpoint", &self.slots_endpoint)
             .field("metrics_endpoint", &self.metrics_endpoint)
+            .field("verbose_responses", &self.verbose_responses)
+            .field("slot_save_path", &self.slot_save_path)
             .finish()
     }
 }

@@ -205,6 +205,21 @@ pub static SETTINGS: &[Setting] = &[
         "Serve `GET /metrics` (Prometheus); off answers 501 as llama-server without `--metrics`.",
     ),
     key(
+        "server.verbose_responses",
+        "LLAMA_DASHBOARD_SERVER_VERBOSE_RESPONSES",
+        Kind::Bool,
+        "Add llama-server's `__verbose` debug object (the rendered prompt, the generation \
+         settings) to every answer unless the request says `\"verbose\": false` (`serve --verbose`); \
+         a request's `\"verbose\": true` asks for it either way, as llama-server.",
+    ),
+    key(
+        "server.slot_save_path",
+        "LLAMA_DASHBOARD_SERVER_SLOT_SAVE_PATH",
+        Kind::Path,
+        "Folder of the slot files `POST /slots/{id}?action=save|restore` writes and reads, \
+         for every model (`serve --slot-save-path`); unset = `<data>/slots/<model>/`.",
+    ),
+    key(
         "server.default_model",
         "LLAMA_DASHBOARD_SERVER_DEFAULT_MODEL",
         Kind::Text,

@@ -519,6 +519,8 @@ fn non_default_config() -> Config {
     c.server.allowed_hosts = vec!["llm.lan".into()];
     c.server.allow_open_network = true;
     c.server.default_model = Some("qwen3:8b".into());
+    c.server.slot_save_path = Some("/slots".into());
+    c.server.verbose_responses = true;
     c.server.slots_endpoint = false;
     c.server.metrics_endpoint = false;
     c.sampling.seed = 42;

@@ -174,9 +174,7 @@ pub fn estimate_gguf(
         .get_u64(&key("attention.value_length"))
         .unwrap_or(head_dim_default);
     let n_ctx_train = file.context_length().unwrap_or(0);
-    let ctx_slot =
-        u64::from(ctx.effective_ctx_per_slot(u32::try_from(n_ctx_train).unwrap_or(u32::MAX)));
-    let n_ctx = ctx_slot * u64::from(ctx.parallel.max(1));
+    let n_ctx = u64::from(ctx.n_ctx_total(u32::try_from(n_ctx_train).unwrap_or(u32::MAX)));
     let bk = cache_type_bytes(&ctx.cache_type_k).unwrap_or(2.0);
     let bv = cache_type_bytes(&ctx.cache_type_v).unwrap_or(2.0);
     let kv_bytes = (n_ctx as f64

@@ -231,8 +231,7 @@ fn check_memory(
     let need = e.kv_bytes + e.compute_bytes;
     if need > total {
         let n_ctx_train = file.context_length().unwrap_or(0);
-        let n_ctx = ctx.effective_ctx_per_slot(u32::try_from(n_ctx_train).unwrap_or(u32::MAX))
-            * ctx.parallel;
+        let n_ctx = ctx.n_ctx_total(u32::try_from(n_ctx_train).unwrap_or(u32::MAX));
         return Err(EngineError::ContextTooLarge {
             n_ctx,
             reason: format!(
@@ -314,6 +313,7 @@ pub(crate) fn base_context_params(
         })
         .with_type_k(kv_type(&cp.cache_type_k))
         .with_type_v(kv_type(&cp.cache_type_v))
+        .with_swa_full(cp.swa_full)
         .with_no_perf(true);
     if let Some(r) = cp.rope_scaling {
         cparams = cparams.with_rope_scaling_type(match r {
@@ -412,7 +412,7 @@ fn run_host(
 
     let n_ctx_train = model.n_ctx_train();
     let n_ctx_slot = cp.effective_ctx_per_slot(n_ctx_train);
-    let n_ctx_total = n_ctx_slot.saturating_mul(cp.parallel);
+    let n_ctx_total = cp.n_ctx_total(n_ctx_train);
     let n_batch = cp.n_batch.max(cp.parallel);
     let n_ubatch = cp.n_ubatch.min(n_batch);
     let threads = cp.threads_or_default();
@@ -515,6 +515,7 @@ fn run_host(
         queue_max: cp.queue_max,
         n_swa: info.n_swa,
         add_bos: info.add_bos,
+        kv_pool: cp.kv_unified.then_some(n_ctx_total as usize),
     };
     let limits = Limits {
         n_ctx_slot,

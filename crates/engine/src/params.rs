@@ -180,7 +180,8 @@ pub const DEFAULT_PREFILL_CHUNK: u32 = 512;
 #[serde(default)]
 pub struct ContextParams {
     /// Tokens of context per slot; 0 = the model's training context, capped at
-    /// [`DEFAULT_MAX_CTX_PER_SLOT`]. The context holds `ctx_per_slot * parallel` tokens.
+    /// [`DEFAULT_MAX_CTX_PER_SLOT`]. The context holds `ctx_per_slot * parallel` tokens, or
+    /// `ctx_per_slot` with `kv_unified` ([`Self::n_ctx_total`]).
     pub ctx_per_slot: u32,
     /// Number of slots (sequences decoded together).
     pub parallel: u32,
@@ -215,10 +216,18 @@ pub struct ContextParams {
     pub pooling: Option<Pooling>,
     /// Requests that may wait for a slot; one more is refused with `QueueFull`.
     pub queue_max: u32,
-    /// One KV buffer shared by all slots. Off by default, as llama-server with an explicit
-    /// `-np`: with it on, every slot's attention spans the cells of all slots (masked), so a
-    /// busy neighbour's cached tokens slow each decode down.
+    /// One KV pool of `ctx_per_slot` tokens shared by all slots, as llama-server's
+    /// `--kv-unified`: any one slot may fill it, and when the slots together would overflow
+    /// it the least recently used idle slots' cached prompts are dropped first (a step that
+    /// still does not fit fails its requests, as llama-server aborts the pool). Off by
+    /// default, as llama-server with an explicit `-np`: with it on, every slot's attention
+    /// spans the cells of all slots (masked), so a busy neighbour's cached tokens slow each
+    /// decode down.
     pub kv_unified: bool,
+    /// A full-size KV cache for sliding-window layers (llama-server's `--swa-full`): the
+    /// cells a window has passed stay, so a cached prompt can be reused from any point, at
+    /// the memory of a full cache. Only models with a sliding window differ.
+    pub swa_full: bool,
 }
 
 impl Default for ContextParams {
@@ -243,6 +252,7 @@ impl Default for ContextParams {
             pooling: None,
             queue_max: 256,
             kv_unified: false,
+            swa_full: false,
         }
     }
 }
@@ -352,6 +362,17 @@ impl ContextParams {
     }
 
     /// The per-slot context for a model trained on `n_ctx_train` tokens.
+    /// Tokens the whole context holds: one slot's context for each slot, or with
+    /// `kv_unified` one slot's context that they share.
+    pub fn n_ctx_total(&self, n_ctx_train: u32) -> u32 {
+        let per_slot = self.effective_ctx_per_slot(n_ctx_train);
+        if self.kv_unified {
+            per_slot
+        } else {
+            per_slot.saturating_mul(self.parallel)
+        }
+    }
+
     pub fn effective_ctx_per_slot(&self, n_ctx_train: u32) -> u32 {
         if self.ctx_per_slot > 0 {
             self.ctx_per_slot

@@ -46,6 +46,9 @@ pub(crate) struct HostConfig {
     pub queue_max: u32,
     pub n_swa: u32,
     pub add_bos: bool,
+    /// With unified KV (`kv_unified`), the cells all slots share; `None`: each slot has
+    /// `n_ctx_slot` cells of its own.
+    pub kv_pool: Option<usize>,
 }
 
 /// An admitted request waiting for a slot.
@@ -447,6 +450,30 @@ impl<'m> Host<'m> {
         }));
     }
 
+    /// With unified KV, drops the cached prompts of idle slots, least recently used first,
+    /// while the slots' tokens (this step's included) would not fit the shared pool — as
+    /// llama-server clears idle slots for a launching one; caches that fit are kept for reuse.
+    fn make_room_in_pool(&mut self) {
+        let Some(pool) = self.cfg.kv_pool else { return };
+        let used = |slots: &[Slot]| slots.iter().map(|s| s.cache.len()).sum::<usize>();
+        let idle: Vec<usize> = {
+            let mut v: Vec<&Slot> = self
+                .slots
+                .iter()
+                .filter(|s| s.task.is_none() && !s.cache.is_empty())
+                .collect();
+            v.sort_by_key(|s| s.last_used);
+            v.into_iter().map(|s| s.id as usize).collect()
+        };
+        for i in idle {
+            if used(&self.slots) <= pool {
+                break;
+            }
+            tracing::debug!(slot = i, "unified KV pool full: dropping an idle slot's cache");
+            self.clear_seq(i);
+        }
+    }
+
     fn clear_seq(&mut self, i: usize) {
         let seq = self.slots[i].seq();
         let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
@@ -538,10 +565,22 @@ impl<'m> Host<'m> {
             return;
         }
 
+        self.make_room_in_pool();
+        let pool = self.cfg.kv_pool;
         let decoded = self.set_lora(&group).and_then(|()| {
             self.ctx
                 .decode(&mut self.batch)
-                .map_err(|e| EngineError::Decode(e.to_string()))
+                .map_err(|e| match (e, pool) {
+                    // The busy slots together outgrew the shared pool: llama-server's words.
+                    (llama_cpp_2::DecodeError::NoKvCacheSlot, Some(pool)) => {
+                        EngineError::Decode(format!(
+                            "context size has been exceeded: the slots together need more \
+                             than the {pool} tokens of their shared KV pool (kv_unified; \
+                             raise models.ctx_size)"
+                        ))
+                    }
+                    (e, _) => EngineError::Decode(e.to_string()),
+                })
         });
         if let Err(e) = decoded {
             tracing::error!(error = %e, n_tokens, "llama_decode failed");

@@ -122,6 +122,7 @@ const CONTEXT_KEYS: &[&str] = &[
     "pooling",
     "queue_max",
     "kv_unified",
+    "swa_full",
     "prefill_chunk",
 ];
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let paths = Paths::resolve(global.config_dir.clone(), global.data_dir.clone())?;
-    let mut flags = overrides(&args);
+    let mut flags = overrides(&args, global.verbose);
     if let Some(file) = &args.chat_template_file {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("--chat-template-file {}", file.display()))?;
@@ -50,8 +50,9 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `(config key, value)` for every flag given.
-fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
+/// `(config key, value)` for every flag given. `verbose` is the global `-v/--verbose` count:
+/// llama-server's `--verbose` also adds `__verbose` to its answers.
+fn overrides(a: &ServeArgs, verbose: u8) -> Vec<(String, String)> {
     let mut o: Vec<(String, String)> = Vec::new();
     let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -90,9 +91,18 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
             .map(|d| absolute(d).to_string_lossy().into_owned());
         put("models.dirs", Some(toml_list(dirs)));
     }
+    put(
+        "server.slot_save_path",
+        a.slot_save_path
+            .as_deref()
+            .map(|d| absolute(d).to_string_lossy().into_owned()),
+    );
     put("models.models_max", a.models_max.map(|v| v.to_string()));
     put("models.parallel", a.parallel.map(|v| v.to_string()));
-    put("models.ctx_size", a.ctx_size.map(|v| v.to_string()));
+    put(
+        "models.ctx_size",
+        a.ctx_size.map(|c| ctx_per_slot(c, a).to_string()),
+    );
     put("models.n_gpu_layers", a.n_gpu_layers.clone());
     put("models.threads", a.threads.map(|v| v.to_string()));
     put(
@@ -112,6 +122,10 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
             put(key, Some(on.to_string()));
         }
     }
+    put(
+        "server.verbose_responses",
+        (verbose > 0).then(|| "true".into()),
+    );
     put("models.chat_template", a.chat_template.clone());
     if a.no_jinja || a.jinja {
         put("models.jinja", Some(a.jinja.to_string()));
@@ -126,6 +140,23 @@ fn overrides(a: &ServeArgs) -> Vec<(String, String)> {
         a.reasoning_budget.map(|v| v.to_string()),
     );
     o
+}
+
+/// `-c` as llama-server means it: the context of all slots together. Each of `-np` slots
+/// gets its share, or with unified KV ([`unified_kv`]) the whole pool, which any one slot may
+/// fill. `models.ctx_size` is one slot's context, so this is what it gets. `-c 0` (the
+/// model's training context) stays 0, which the engine reads per slot.
+fn ctx_per_slot(ctx: u32, a: &ServeArgs) -> u32 {
+    match (unified_kv(a), a.parallel) {
+        (false, Some(np)) if np > 0 => ctx / np,
+        _ => ctx,
+    }
+}
+
+/// Whether the slots share one KV pool: `-kvu`, or `-c` without `-np` (llama-server then
+/// picks its slots itself and always unifies their KV, whatever `--no-kv-unified` says).
+fn unified_kv(a: &ServeArgs) -> bool {
+    a.kv_unified || (a.parallel.is_none() && a.ctx_size.is_some())
 }
 
 /// A server-wide chat template must name a template we have or compile, as llama-server
@@ -231,8 +262,11 @@ fn launch_flags(a: &ServeArgs) -> Result<Map<String, Value>> {
         let v = if a.context_shift { "shift" } else { "stop" };
         m.insert("on_context_full".into(), json!(v));
     }
-    if a.kv_unified || a.no_kv_unified {
-        m.insert("kv_unified".into(), json!(a.kv_unified));
+    if unified_kv(a) || a.no_kv_unified {
+        m.insert("kv_unified".into(), json!(unified_kv(a)));
+    }
+    if a.swa_full {
+        m.insert("swa_full".into(), json!(true));
     }
     let mut lora: Vec<Value> = a
         .lora
@@ -273,7 +307,7 @@ mod tests {
     fn serve_overrides(args: &[&str]) -> Vec<(String, String)> {
         let cli = Cli::try_parse_from([&["llama-dashboard", "serve"], args].concat()).unwrap();
         match cli.command {
-            Some(Command::Serve(a)) => super::overrides(&a),
+            Some(Command::Serve(a)) => super::overrides(&a, 0),
             _ => unreachable!(),
         }
     }
@@ -314,6 +348,7 @@ mod tests {
             "--reranking",
             "--context-shift",
             "-kvu",
+            "--swa-full",
             "--lora",
             "/a.gguf",
             "--lora-scaled",
@@ -322,7 +357,7 @@ mod tests {
             "localhost",
         ]);
         let mut c = config::Config::default();
-        for (k, v) in &super::overrides(&a) {
+        for (k, v) in &super::overrides(&a, 0) {
             c.set(k, v).unwrap();
         }
         assert_eq!((c.sampling.seed, c.sampling.n_predict), (42, 64));
@@ -334,7 +369,7 @@ mod tests {
             json!({
                 "n_batch": 32, "n_ubatch": 16, "flash_attn": "on", "cache_type_k": "q8_0",
                 "cache_type_v": "q8_0", "embeddings": true, "pooling": "rank",
-                "on_context_full": "shift", "kv_unified": true,
+                "on_context_full": "shift", "kv_unified": true, "swa_full": true,
                 "lora": [{"path": "/a.gguf", "scale": 1.0}, {"path": "/b.gguf", "scale": 0.5}],
             })
         );
@@ -347,7 +382,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((spec.context.n_batch, spec.context.n_ubatch), (32, 16));
-        assert!(spec.context.kv_unified);
+        assert!(spec.context.kv_unified && spec.context.swa_full);
         assert_eq!(spec.model.lora.len(), 2);
         // A bad value is refused at start, naming the parameter.
         let bad = serve_args(&["-ctk", "q9"]);
@@ -357,7 +392,53 @@ mod tests {
         assert!(err.contains("cache_type_k"), "{err}");
         // Nothing given, nothing set.
         assert!(super::launch_flags(&serve_args(&[])).unwrap().is_empty());
-        assert!(super::overrides(&serve_args(&["-cb"])).is_empty());
+        assert!(super::overrides(&serve_args(&["-cb"]), 0).is_empty());
+    }
+
+    #[test]
+    fn ctx_size_is_all_slots_together_as_in_llama_server() {
+        // (models.ctx_size: per slot, models.parallel, the kv_unified launch parameter)
+        let mapped = |args: &[&str]| {
+            let a = serve_args(args);
+            let mut c = config::Config::default();
+            for (k, v) in &super::overrides(&a, 0) {
+                c.set(k, v).unwrap();
+            }
+            let kvu = super::launch_flags(&a).unwrap().get("kv_unified").cloned();
+            (c.models.ctx_size, c.models.parallel, kvu)
+        };
+        let d = config::Config::default().models;
+        // -np slots share -c: each gets its part.
+        assert_eq!(mapped(&["-c", "512", "-np", "2"]), (256, 2, None));
+        let off = Some(json!(false));
+        assert_eq!(mapped(&["-c", "512", "-np", "2", "--no-kv-unified"]), (256, 2, off));
+        // Unified KV: one pool of -c that any slot may fill.
+        let on = Some(json!(true));
+        assert_eq!(mapped(&["-c", "512", "-np", "2", "-kvu"]), (512, 2, on.clone()));
+        // -c without -np: llama-server's automatic slots, always unified.
+        assert_eq!(mapped(&["-c", "512"]), (512, d.parallel, on.clone()));
+        assert_eq!(mapped(&["-c", "512", "--no-kv-unified"]), (512, d.parallel, on));
+        // No -c: the configuration's per-slot context stays; -c 0 is the model's own.
+        assert_eq!(mapped(&["-np", "3"]), (d.ctx_size, 3, None));
+        assert_eq!(mapped(&["-c", "0", "-np", "4"]), (0, 4, None));
+    }
+
+    #[test]
+    fn slot_save_path_is_an_absolute_folder() {
+        let mut c = config::Config::default();
+        for (k, v) in &super::overrides(&serve_args(&["--slot-save-path", "./tmp"]), 0) {
+            c.set(k, v).unwrap();
+        }
+        let dir = c.server.slot_save_path.unwrap();
+        assert!(dir.is_absolute() && dir.ends_with("tmp"), "{dir:?}");
+    }
+
+    #[test]
+    fn verbose_adds_llama_servers_debug_object() {
+        let a = serve_args(&[]);
+        let on = super::overrides(&a, 1);
+        assert!(on.contains(&("server.verbose_responses".into(), "true".into())));
+        assert!(super::overrides(&a, 0).is_empty());
     }
 
     #[test]

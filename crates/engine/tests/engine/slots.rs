@@ -74,3 +74,45 @@ fn devices_include_the_cpu_with_its_memory() {
     );
     assert!(!cpu.description.is_empty());
 }
+
+/// Unified KV as llama-server's `--kv-unified`: the slots share one pool of `ctx_per_slot`
+/// tokens, which one slot may fill; an idle slot's cached prompt stays while it fits and gives
+/// way when another slot needs the room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unified_kv_slots_share_one_pool() {
+    let Some(h) = load_smollm(engine::ContextParams {
+        kv_unified: true,
+        ..ctx(512, 2)
+    }) else {
+        return;
+    };
+    assert_eq!((h.info().n_ctx, h.info().n_ctx_slot), (512, 512));
+    let story = |subject: &str| {
+        chatml(&format!(
+            "Tell me about {subject}. {}",
+            format!("The {subject} is old and the {subject} is tall. ").repeat(25)
+        ))
+    };
+    let mut first = greedy(&story("tower"), 4);
+    first.id_slot = Some(0);
+    let a = run(&h, first).await.unwrap();
+    assert!(a.usage.prompt_tokens > 256, "{:?}", a.usage);
+    let cached = h.slots().await.unwrap()[0].n_cached;
+    assert!(cached >= a.usage.prompt_tokens, "{cached}");
+
+    // A short request beside it fits: slot 0 keeps its cache.
+    let mut short = greedy(&chatml("Hi"), 2);
+    short.id_slot = Some(1);
+    run(&h, short).await.unwrap();
+    assert_eq!(h.slots().await.unwrap()[0].n_cached, cached);
+
+    // Another long one does not fit beside it: the idle cache gives way, the request runs.
+    let mut second = greedy(&story("river"), 4);
+    second.id_slot = Some(1);
+    let b = run(&h, second).await.unwrap();
+    assert!(b.usage.prompt_tokens > 256, "{:?}", b.usage);
+    let slots = h.slots().await.unwrap();
+    assert_eq!(slots[0].n_cached, 0, "{slots:?}");
+    assert!(slots[1].n_cached >= b.usage.prompt_tokens, "{slots:?}");
+    h.shutdown().await;
+}
