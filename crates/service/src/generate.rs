@@ -248,6 +248,9 @@ pub struct Generation {
     pending: VecDeque<Output>,
     saw_tool_call: bool,
     finished: bool,
+    /// The prompt text it runs on (a chat's rendered template), for llama-server's
+    /// `prompt` and `__verbose` fields; `None` for token prompts.
+    prompt: Option<String>,
     _lease: ModelLease,
     /// Its place among the requests in flight, given back when the generation ends.
     _ticket: Ticket,
@@ -364,6 +367,12 @@ impl Generation {
         self.events.logit_bias()
     }
 
+    /// The prompt text the generation runs on (a chat's rendered template); `None` when the
+    /// prompt was given as tokens.
+    pub fn prompt(&self) -> Option<&str> {
+        self.prompt.as_deref()
+    }
+
     fn queue(&mut self, events: Vec<StreamEvent>) {
         for e in events {
             self.pending.push_back(match e {
@@ -459,6 +468,10 @@ pub async fn start(
         thinking,
     } = prepare(&lease, template, req)?;
     params.caps = ticket.caps();
+    let prompt = match &params.prompt {
+        Prompt::Text { text, .. } => Some(text.clone()),
+        _ => None,
+    };
     let events = lease.handle.generate(params).await?;
     let mut pending = VecDeque::new();
     let reasoning = match thinking {
@@ -486,6 +499,7 @@ pub async fn start(
         pending,
         saw_tool_call: false,
         finished: false,
+        prompt,
         _lease: lease,
         _ticket: ticket,
     })

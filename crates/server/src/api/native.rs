@@ -142,7 +142,7 @@ async fn completion_with_prompts(
     }
     let mut results = Vec::with_capacity(metas.len());
     for (meta, c) in metas.iter().zip(common::collect_all(timeds).await?) {
-        results.push(native_result(meta, c));
+        results.push(native_result(meta, &c));
     }
     Ok(Json(if results.len() == 1 {
         results.remove(0)
@@ -152,8 +152,9 @@ async fn completion_with_prompts(
     .into_response())
 }
 
-/// One completion's whole result.
-pub(super) fn native_result(meta: &NativeMeta, c: service::Collected) -> Value {
+/// One completion's whole result. OpenAI-shaped answers carry it as llama-server's
+/// `__verbose` object.
+pub(crate) fn native_result(meta: &NativeMeta, c: &service::Collected) -> Value {
     let done = c.done.clone().expect("collected");
     let mut out = final_fields(meta, &done);
     out["content"] = json!(c.text);
@@ -173,8 +174,8 @@ pub(super) fn native_result(meta: &NativeMeta, c: service::Collected) -> Value {
     pick_fields(out, &meta.response_fields)
 }
 
-/// What one completion's native messages need to know while they are written.
-pub(super) struct NativeMeta {
+/// What a completion's result needs of its request and generation, taken before it runs.
+pub(crate) struct NativeMeta {
     /// The completion's place among the request's (prompt order, then `n`).
     index: usize,
     model: String,
@@ -183,11 +184,13 @@ pub(super) struct NativeMeta {
     return_tokens: bool,
     response_fields: Vec<String>,
     settings: Value,
+    /// The prompt text it ran on (a chat's rendered template), when it was text.
+    prompt: Option<String>,
 }
 
 impl NativeMeta {
     /// For the completion `timed`, the `index`th of its request, run with `params`.
-    pub(super) fn new(
+    pub(crate) fn new(
         index: usize,
         timed: &Timed,
         params: &service::GenerateRequest,
@@ -203,6 +206,7 @@ impl NativeMeta {
             return_tokens,
             response_fields: response_fields.to_vec(),
             settings: generation_settings(params, timed.generation.logit_bias(), stream),
+            prompt: timed.generation.prompt().map(str::to_owned),
         }
     }
 }
@@ -318,7 +322,7 @@ pub(super) fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
         (Finish::Length, _) => "limit",
         (Finish::Cancelled, _) => "none",
     };
-    json!({
+    let mut fields = json!({
         "index": meta.index,
         "content": "",
         "tokens": [],
@@ -334,7 +338,11 @@ pub(super) fn final_fields(meta: &NativeMeta, d: &Done) -> Value {
         "stopping_word": d.stop_word.clone().unwrap_or_default(),
         "tokens_cached": d.usage.prompt_tokens + d.usage.completion_tokens,
         "timings": d.timings,
-    })
+    });
+    if let Some(p) = &meta.prompt {
+        fields["prompt"] = json!(p);
+    }
+    fields
 }
 
 /// A token's stream message (with its id in `tokens`, as llama-server).
@@ -631,7 +639,8 @@ pub struct SlotActionBody {
     pub model: Option<String>,
 }
 
-/// `POST /slots/{id}?action=save|restore|erase`; files live under `<data>/slots/<model>/`.
+/// `POST /slots/{id}?action=save|restore|erase`; files live in `server.slot_save_path`, or
+/// under `<data>/slots/<model>/`.
 pub async fn slot_action(
     State(state): State<SharedState>,
     Path(id): Path<String>,
@@ -662,7 +671,10 @@ pub async fn slot_action(
         {
             return Err(ApiError::invalid("filename", "must be a plain file name"));
         }
-        let dir = state.paths.data_dir.join("slots").join(sanitize(&model_id));
+        let dir = match &state.config().server.slot_save_path {
+            Some(dir) => dir.clone(),
+            None => state.paths.data_dir.join("slots").join(sanitize(&model_id)),
+        };
         std::fs::create_dir_all(&dir)
             .map_err(|e| ApiError::internal(format!("creating {}: {e}", dir.display())))?;
         Ok(dir.join(name))

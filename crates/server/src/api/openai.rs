@@ -118,6 +118,8 @@ pub struct ChatCompletionRequest {
     /// template as its `reasoning_effort`.
     pub reasoning_effort: Option<String>,
     pub keep_alive: Option<Value>,
+    /// llama-server: add the `__verbose` debug object (default: `server.verbose_responses`).
+    pub verbose: Option<bool>,
     #[serde(flatten)]
     pub sampling: GenFields,
 }
@@ -268,13 +270,6 @@ fn check_roles(messages: &[ChatMessage]) -> ApiResult<()> {
     Ok(())
 }
 
-fn check_n(n: Option<u32>) -> ApiResult<()> {
-    match n {
-        None | Some(1) => Ok(()),
-        Some(_) => Err(ApiError::invalid("n", "only n = 1 is supported")),
-    }
-}
-
 /// `POST /chat/completions/input_tokens` (llama-server): how many tokens the prompt of this
 /// chat request is, rendered and tokenized as the chat route would, without generating.
 pub async fn chat_input_tokens(
@@ -302,11 +297,43 @@ struct Meta {
     include_usage: bool,
 }
 
+/// The `__verbose` object of each generation when the request (or `server.verbose_responses`)
+/// asks for it, taken before they run: llama-server's `/completion` result of each.
+fn verbose_metas(
+    state: &SharedState,
+    asked: Option<bool>,
+    timeds: &[Timed],
+    params: &service::GenerateRequest,
+    stream: bool,
+) -> Option<Vec<NativeMeta>> {
+    asked
+        .unwrap_or(state.config().server.verbose_responses)
+        .then(|| {
+            timeds
+                .iter()
+                .enumerate()
+                .map(|(i, t)| NativeMeta::new(i, t, params, stream, false, &[]))
+                .collect()
+        })
+}
+
+/// Adds `__verbose` to a non-streamed answer (the first generation's, as llama-server's
+/// answer carries one).
+fn add_verbose(
+    answer: &mut Value,
+    metas: Option<&[NativeMeta]>,
+    collected: &[service::Collected],
+) {
+    if let (Some(meta), Some(c)) = (metas.and_then(|m| m.first()), collected.first()) {
+        answer["__verbose"] = native::native_result(meta, c);
+    }
+}
+
 pub async fn chat_completions(
     State(state): State<SharedState>,
     ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> ApiResult<Response> {
-    check_n(req.n)?;
+    let n = common::choices(req.n)?;
     let chat = req.chat_input()?;
     let response_format = parse_response_format(req.response_format.as_ref())?;
     let mut params = req.sampling.to_request(&state.sampling())?;
@@ -321,22 +348,27 @@ pub async fn chat_completions(
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let request = Request {
         input: Input::Chat(chat),
-        params,
+        params: params.clone(),
         response_format,
     };
-    let timed = common::start(&state, model.as_deref(), keep_alive, request).await?;
+    // `n` choices are `n` generations of the one request, as on the completion routes.
+    let timeds =
+        common::start_all(&state, model.as_deref(), keep_alive, vec![request; n]).await?;
+    let verbose = verbose_metas(&state, req.verbose, &timeds, &params, req.stream);
     let meta = Meta {
         id: new_id("chatcmpl-"),
         created: unix_now(),
-        model: timed.model.clone(),
+        model: timeds[0].model.clone(),
         logprobs,
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
     };
     if req.stream {
-        Ok(sse(chat_stream(timed, meta)))
+        Ok(sse(chat_stream(timeds, meta)))
     } else {
-        let c = timed.collect().await?;
-        Ok(Json(chat_response(&meta, c)).into_response())
+        let collected = common::collect_all(timeds).await?;
+        let mut answer = chat_response(&meta, &collected);
+        add_verbose(&mut answer, verbose.as_deref(), &collected);
+        Ok(Json(answer).into_response())
     }
 }
 
@@ -376,8 +408,32 @@ fn logprob_entry(text: &str, p: &TokenProbs) -> Value {
     })
 }
 
-fn chat_response(meta: &Meta, c: service::Collected) -> Value {
-    let done = c.done.expect("collected generations have a result");
+/// A chat answer with one choice per generation (`n`); usage summed over them.
+fn chat_response(meta: &Meta, collected: &[service::Collected]) -> Value {
+    let mut total: Option<Done> = None;
+    let choices: Vec<Value> = collected
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            let done = c.done.as_ref().expect("collected generations have a result");
+            total = Some(add_usage(total.take(), done));
+            chat_choice(meta, index, c, done)
+        })
+        .collect();
+    let done = total.expect("one choice at least");
+    json!({
+        "id": meta.id,
+        "object": "chat.completion",
+        "created": meta.created,
+        "model": meta.model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": choices,
+        "usage": usage_json(&done),
+        "timings": done.timings,
+    })
+}
+
+fn chat_choice(meta: &Meta, index: usize, c: &service::Collected, done: &Done) -> Value {
     let has_calls = !c.tool_calls.is_empty();
     let mut message = json!({
         "role": "assistant",
@@ -395,19 +451,10 @@ fn chat_response(meta: &Meta, c: service::Collected) -> Value {
         Value::Null
     };
     json!({
-        "id": meta.id,
-        "object": "chat.completion",
-        "created": meta.created,
-        "model": meta.model,
-        "system_fingerprint": FINGERPRINT,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": logprobs,
-            "finish_reason": done.finish.as_openai(),
-        }],
-        "usage": usage_json(&done),
-        "timings": done.timings,
+        "index": index,
+        "message": message,
+        "logprobs": logprobs,
+        "finish_reason": done.finish.as_openai(),
     })
 }
 
@@ -421,7 +468,13 @@ where
         .into_response()
 }
 
-fn chunk(meta: &Meta, delta: Value, finish: Option<&str>, logprobs: Value) -> Value {
+fn chunk(
+    meta: &Meta,
+    index: usize,
+    delta: Value,
+    finish: Option<&str>,
+    logprobs: Value,
+) -> Value {
     json!({
         "id": meta.id,
         "object": "chat.completion.chunk",
@@ -429,7 +482,7 @@ fn chunk(meta: &Meta, delta: Value, finish: Option<&str>, logprobs: Value) -> Va
         "model": meta.model,
         "system_fingerprint": FINGERPRINT,
         "choices": [{
-            "index": 0,
+            "index": index,
             "delta": delta,
             "logprobs": logprobs,
             "finish_reason": finish,
@@ -438,65 +491,83 @@ fn chunk(meta: &Meta, delta: Value, finish: Option<&str>, logprobs: Value) -> Va
 }
 
 /// The SSE events of a streamed chat completion: a first chunk with the role alone (content
-/// null), as llama-server and OpenAI send it, then one chunk per delta.
-fn chat_stream(timed: Timed, meta: Meta) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let first = chunk(
-        &meta,
-        json!({"role": "assistant", "content": null}),
-        None,
-        Value::Null,
-    );
-    common::sse_events(
-        timed,
+/// null) for each choice, as llama-server and OpenAI send it, then one chunk per delta; the
+/// usage and `[DONE]` once every choice is done.
+fn chat_stream(
+    timeds: Vec<Timed>,
+    meta: Meta,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let first = (0..timeds.len())
+        .map(|i| {
+            let delta = json!({"role": "assistant", "content": null});
+            sse_json(&chunk(&meta, i, delta, None, Value::Null))
+        })
+        .collect();
+    let ctx = StreamState {
+        running: timeds.len(),
         meta,
-        vec![sse_json(&first)],
-        |meta, output| match output {
-            Output::Reasoning { text } => vec![sse_json(&chunk(
-                meta,
-                json!({"reasoning_content": text}),
-                None,
-                Value::Null,
-            ))],
-            Output::Text { text, probs, .. } => {
-                if text.is_empty() {
-                    return Vec::new();
-                }
-                let lp = match (&probs, meta.logprobs) {
-                    (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
-                    _ => Value::Null,
-                };
-                vec![sse_json(&chunk(meta, json!({"content": text}), None, lp))]
-            }
-            Output::ToolCallStart { index, id, name } => vec![sse_json(&chunk(
-                meta,
-                json!({"tool_calls": [{
-                    "index": index, "id": id, "type": "function",
-                    "function": {"name": name, "arguments": ""},
-                }]}),
-                None,
-                Value::Null,
-            ))],
-            Output::ToolCallArguments { index, delta } => vec![sse_json(&chunk(
-                meta,
-                json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
-                None,
-                Value::Null,
-            ))],
-            // llama-server: a role delta carrying the prompt's progress.
-            Output::Progress(p) => {
-                let mut c = chunk(
+        usage: None,
+        natives: Vec::new(),
+    };
+    common::sse_events_all(
+        timeds,
+        ctx,
+        first,
+        |ctx, i, output| {
+            let meta = &ctx.meta;
+            match output {
+                Output::Reasoning { text } => vec![sse_json(&chunk(
                     meta,
-                    json!({"role": "assistant", "content": null}),
+                    i,
+                    json!({"reasoning_content": text}),
                     None,
                     Value::Null,
-                );
-                c["prompt_progress"] = super::native::progress_json(&p);
-                vec![sse_json(&c)]
-            }
-            Output::Done(d) => {
-                let mut last = chunk(meta, json!({}), Some(d.finish.as_openai()), Value::Null);
-                last["timings"] = json!(d.timings);
-                finish_events(meta, last, &d)
+                ))],
+                Output::Text { text, probs, .. } => {
+                    if text.is_empty() {
+                        return Vec::new();
+                    }
+                    let lp = match (&probs, meta.logprobs) {
+                        (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
+                        _ => Value::Null,
+                    };
+                    vec![sse_json(&chunk(meta, i, json!({"content": text}), None, lp))]
+                }
+                Output::ToolCallStart { index, id, name } => vec![sse_json(&chunk(
+                    meta,
+                    i,
+                    json!({"tool_calls": [{
+                        "index": index, "id": id, "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }]}),
+                    None,
+                    Value::Null,
+                ))],
+                Output::ToolCallArguments { index, delta } => vec![sse_json(&chunk(
+                    meta,
+                    i,
+                    json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
+                    None,
+                    Value::Null,
+                ))],
+                // llama-server: a role delta carrying the prompt's progress.
+                Output::Progress(p) => {
+                    let mut c = chunk(
+                        meta,
+                        i,
+                        json!({"role": "assistant", "content": null}),
+                        None,
+                        Value::Null,
+                    );
+                    c["prompt_progress"] = super::native::progress_json(&p);
+                    vec![sse_json(&c)]
+                }
+                Output::Done(d) => {
+                    let mut last =
+                        chunk(meta, i, json!({}), Some(d.finish.as_openai()), Value::Null);
+                    last["timings"] = json!(d.timings);
+                    ctx.finished(last, &d)
+                }
             }
         },
         |_, e| sse_json(&common::stream_error(e)),
@@ -542,6 +613,8 @@ pub struct CompletionRequest {
     /// llama-server's: the token ids in the native fields (`/completions` only).
     #[serde(default)]
     pub return_tokens: bool,
+    /// llama-server: add the `__verbose` debug object (default: `server.verbose_responses`).
+    pub verbose: Option<bool>,
     #[serde(flatten)]
     pub sampling: GenFields,
 }
@@ -628,6 +701,7 @@ async fn completions_in(
         }
     }
     let timeds = common::start_all(&state, req.model.as_deref(), keep_alive, requests).await?;
+    let verbose = verbose_metas(&state, req.verbose, &timeds, &params, req.stream);
     let meta = Meta {
         id: new_id("cmpl-"),
         created: unix_now(),
@@ -651,11 +725,11 @@ async fn completions_in(
     let mut top_native = None;
     let mut choices = Vec::with_capacity(collected.len());
     let mut total: Option<Done> = None;
-    for (index, (c, echo)) in collected.into_iter().zip(echo).enumerate() {
+    for (index, (c, echo)) in collected.iter().zip(echo).enumerate() {
         let done = c.done.clone().expect("collected");
         let native = natives
             .get(index)
-            .map(|m| native::native_result(m, c.clone()));
+            .map(|m| native::native_result(m, c));
         let text = match echo {
             Some(p) => format!("{p}{}", c.text),
             None => c.text.clone(),
@@ -693,6 +767,7 @@ async fn completions_in(
     if let Some(n) = top_native {
         add_fields(&mut out, n);
     }
+    add_verbose(&mut out, verbose.as_deref(), &collected);
     Ok(Json(out).into_response())
 }
 
@@ -743,16 +818,17 @@ fn completion_chunk(
     })
 }
 
-/// What a streamed completion request remembers between chunks: the completions still
-/// running, their usage so far, and (both shapes) each one's native message fields.
-struct CompletionStream {
+/// What a streamed request of several generations (`n`, prompts) remembers between chunks:
+/// the generations still running, their usage so far, and (`/completions`, both shapes)
+/// each one's native message fields.
+struct StreamState {
     meta: Meta,
     running: usize,
     usage: Option<Done>,
     natives: Vec<NativeMeta>,
 }
 
-impl CompletionStream {
+impl StreamState {
     /// `chunk` with completion `index`'s native message (`/completions`), which `native`
     /// makes from its meta.
     fn both(
@@ -765,6 +841,18 @@ impl CompletionStream {
             add_fields(&mut chunk, native(m));
         }
         chunk
+    }
+}
+
+impl StreamState {
+    /// One generation's `last` chunk; after the last generation's, the usage and `[DONE]`.
+    fn finished(&mut self, last: Value, d: &Done) -> Vec<SseEvent> {
+        self.running -= 1;
+        self.usage = Some(add_usage(self.usage.take(), d));
+        match (self.running, &self.usage) {
+            (0, Some(total)) => finish_events(&self.meta, last, total),
+            _ => vec![sse_json(&last)],
+        }
     }
 }
 
@@ -782,7 +870,7 @@ fn completion_stream(
                 .map(|p| sse_json(&completion_chunk(&meta, i, p, None, Value::Null)))
         })
         .collect();
-    let ctx = CompletionStream {
+    let ctx = StreamState {
         running: timeds.len(),
         meta,
         usage: None,
@@ -822,12 +910,7 @@ fn completion_stream(
                 );
                 last["timings"] = json!(d.timings);
                 let last = ctx.both(last, index, |m| native::final_fields(m, &d));
-                ctx.running -= 1;
-                ctx.usage = Some(add_usage(ctx.usage.take(), &d));
-                match (ctx.running, &ctx.usage) {
-                    (0, Some(total)) => finish_events(&ctx.meta, last, total),
-                    _ => vec![sse_json(&last)],
-                }
+                ctx.finished(last, &d)
             }
             _ => Vec::new(),
         },

@@ -131,3 +131,38 @@ async fn second_turn_reuses_the_cached_prefix() {
     );
     assert!(evaluated < 40, "the second turn re-read {evaluated} tokens");
 }
+
+/// `server.slot_save_path` (`serve --slot-save-path DIR`): slot files go straight into that
+/// folder, as llama-server's.
+#[tokio::test(flavor = "multi_thread")]
+async fn slot_files_go_to_the_slot_save_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("slots here");
+    std::fs::create_dir_all(&folder).unwrap();
+    let at = folder.clone();
+    let Some(s) = TestServer::start(
+        Opts::default().tweak(move |c| c.server.slot_save_path = Some(at.clone())),
+    )
+    .await
+    else {
+        return;
+    };
+    let (status, done) = s
+        .post(
+            "/completion",
+            &json!({"model": SMOL, "prompt": "Once upon a time", "n_predict": 2, "id_slot": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let (status, saved) = s
+        .post("/slots/0?action=save", &json!({"filename": "s.bin", "model": SMOL}))
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert!(folder.join("s.bin").is_file());
+    assert!(!s.dir.path().join("data/slots/smol/s.bin").exists());
+    let (status, restored) = s
+        .post("/slots/1?action=restore", &json!({"filename": "s.bin", "model": SMOL}))
+        .await;
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(restored["n_restored"], saved["n_saved"]);
+}

@@ -411,3 +411,114 @@ async fn pooling_none_is_a_400_on_openais_route() {
         assert_eq!(rows[0]["embedding"].as_array().unwrap().len(), n, "{path}");
     }
 }
+
+/// `n` on the chat route: `n` generations of the one request (the completion routes' path),
+/// one choice each, even when all are pinned to one slot (they take turns), streamed with
+/// each choice's index and one `[DONE]`.
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_n_gives_n_choices() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let mut body = chat("What is the best book?", 4);
+    body["n"] = json!(2);
+    body["id_slot"] = json!(0);
+    for _ in 0..2 {
+        let (status, answer) = s.post("/v1/chat/completions", &body).await;
+        assert_eq!(status, 200, "{answer}");
+        let choices = answer["choices"].as_array().unwrap();
+        assert_eq!(choices.len(), 2, "{answer}");
+        for (i, c) in choices.iter().enumerate() {
+            assert_eq!(c["index"], i);
+            assert_eq!(c["message"]["role"], "assistant");
+            assert_eq!(c["finish_reason"], "length");
+        }
+        assert_eq!(answer["usage"]["completion_tokens"], 8, "{answer}");
+    }
+
+    body["stream"] = json!(true);
+    let events = s.stream("/v1/chat/completions", &body).await;
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    assert_eq!(events.iter().filter(|e| *e == "[DONE]").count(), 1);
+    let chunks: Vec<Value> = events
+        .iter()
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect();
+    let indexes = |pick: &dyn Fn(&Value) -> bool| {
+        let mut v: Vec<u64> = chunks
+            .iter()
+            .filter(|c| pick(c))
+            .map(|c| c["choices"][0]["index"].as_u64().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        indexes(&|c| c["choices"][0]["delta"]["role"] == "assistant"
+            && c.get("prompt_progress").is_none()),
+        [0, 1],
+        "{events:?}"
+    );
+    assert_eq!(
+        indexes(&|c| !c["choices"][0]["finish_reason"].is_null()),
+        [0, 1],
+        "{events:?}"
+    );
+}
+
+/// llama-server's `__verbose` object: a request's `"verbose": true` asks for it (the
+/// generation as `/completion` gives it, with the prompt as the template rendered it), and
+/// `server.verbose_responses` (`serve --verbose`) adds it unless the request says false.
+#[tokio::test(flavor = "multi_thread")]
+async fn verbose_answers_carry_the_rendered_prompt() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let mut body = json!({
+        "model": SMOL,
+        "max_tokens": 2,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": "Book"},
+            {"role": "user", "content": "What is the best book"},
+            {"role": "assistant", "content": "Whill"},
+        ],
+    });
+    let (status, plain) = s.post("/v1/chat/completions", &body).await;
+    assert_eq!(status, 200, "{plain}");
+    assert!(plain.get("__verbose").is_none(), "{plain}");
+
+    body["verbose"] = json!(true);
+    let (status, answer) = s.post("/v1/chat/completions", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let v = &answer["__verbose"];
+    let prompt = v["prompt"].as_str().unwrap_or_else(|| panic!("{answer}"));
+    // SmolLM2's ChatML, ending in the assistant message the reply continues.
+    assert!(
+        prompt.contains("<|im_start|>system\nBook") && prompt.ends_with("assistant\nWhill"),
+        "{prompt:?}"
+    );
+    assert_eq!(v["content"], answer["choices"][0]["message"]["content"]);
+    assert_eq!(v["tokens_predicted"], 2, "{v}");
+    assert_eq!(v["generation_settings"]["n_predict"], 2, "{v}");
+
+    // The completion route too, with the prompt as given.
+    let (status, c) = s
+        .post(
+            "/v1/completions",
+            &json!({"model": SMOL, "prompt": "Once upon", "max_tokens": 1, "verbose": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["__verbose"]["prompt"], "Once upon", "{c}");
+
+    let s = TestServer::start(Opts::default().tweak(|c| c.server.verbose_responses = true))
+        .await
+        .unwrap();
+    body["verbose"] = Value::Null;
+    let (_, on) = s.post("/v1/chat/completions", &body).await;
+    assert!(on["__verbose"]["prompt"].is_string(), "{on}");
+    body["verbose"] = json!(false);
+    let (_, off) = s.post("/v1/chat/completions", &body).await;
+    assert!(off.get("__verbose").is_none(), "{off}");
+}
