@@ -29,7 +29,7 @@ bench_start_servers() {
   fi
   # shellcheck disable=SC2086
   HOME="$WORK" "$ours" --config-dir "$WORK/c" --data-dir "$WORK/d" serve --port "$PB" -t "$THREADS" \
-    --parallel "$NP" -c "$CTX" --models-dir "$WORK/models" -m model ${EXTRA_SERVE_ARGS:-} >/dev/null 2>&1 &
+    --parallel "$NP" -c $((CTX * NP)) --models-dir "$WORK/models" -m model ${EXTRA_SERVE_ARGS:-} >/dev/null 2>&1 &
   for p in $PA $PB; do
     for _ in $(seq 600); do curl -sf "127.0.0.1:$p/v1/models" | grep -q model && break; sleep 0.1; done
   done

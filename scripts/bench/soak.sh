@@ -19,7 +19,7 @@ ln -s "$(realpath "$LLAMA_DASHBOARD_TEST_MODEL")" "$WORK/models/smol.gguf"
 ln -s "$(realpath "$LLAMA_DASHBOARD_TEST_MODEL_2")" "$WORK/models/gemma.gguf"
 PORT=$((19000 + RANDOM % 1000))
 HOME="$WORK" "$ours" --config-dir "$WORK/c" --data-dir "$WORK/d" serve --port "$PORT" \
-  --models-dir "$WORK/models" --models-max 1 --parallel 4 -c 2048 >"$WORK/server.log" 2>&1 &
+  --models-dir "$WORK/models" --models-max 1 --parallel 4 -c 8192 >"$WORK/server.log" 2>&1 &
 PID=$!
 for _ in $(seq 600); do curl -sf "127.0.0.1:$PORT/v1/models" | grep -q smol && break; sleep 0.1; done
 status=0
