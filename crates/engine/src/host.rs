@@ -47,17 +47,47 @@ pub struct HostStats {
     pub max_batch_slots: u64,
     /// Requests finished (any reason).
     pub requests_done: u64,
+    /// Busy slots summed over every `llama_decode` call (llama-server's `n_busy_slots`:
+    /// divided by `decode_calls`, the average number of slots a decode served).
+    pub busy_slot_steps: u64,
+    /// Longest sequence (prompt + generated tokens) a slot held at a decode.
+    pub max_seq_tokens: u64,
+}
+
+/// The scheduler's cumulative counters. The caller may hand the same counters to every
+/// load of a model ([`crate::ModelHost::load_counted`]), so that they outlive an unload
+/// (a model that sleeps and wakes keeps counting, as llama-server's `/metrics` does).
+#[derive(Debug, Default)]
+pub struct HostCounters {
+    pub(crate) decode_calls: AtomicU64,
+    pub(crate) decoded_tokens: AtomicU64,
+    pub(crate) max_batch_tokens: AtomicU64,
+    pub(crate) max_batch_slots: AtomicU64,
+    pub(crate) requests_done: AtomicU64,
+    pub(crate) busy_slot_steps: AtomicU64,
+    pub(crate) max_seq_tokens: AtomicU64,
+}
+
+impl HostCounters {
+    pub fn snapshot(&self) -> HostStats {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        HostStats {
+            decode_calls: l(&self.decode_calls),
+            decoded_tokens: l(&self.decoded_tokens),
+            max_batch_tokens: l(&self.max_batch_tokens),
+            max_batch_slots: l(&self.max_batch_slots),
+            requests_done: l(&self.requests_done),
+            busy_slot_steps: l(&self.busy_slot_steps),
+            max_seq_tokens: l(&self.max_seq_tokens),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     pub queue_len: AtomicUsize,
     pub busy_slots: AtomicUsize,
-    pub decode_calls: AtomicU64,
-    pub decoded_tokens: AtomicU64,
-    pub max_batch_tokens: AtomicU64,
-    pub max_batch_slots: AtomicU64,
-    pub requests_done: AtomicU64,
+    pub counters: Arc<HostCounters>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
@@ -177,14 +207,7 @@ impl ModelHandle {
 
     /// Scheduler counters.
     pub fn stats(&self) -> HostStats {
-        let s = &self.inner.shared;
-        HostStats {
-            decode_calls: s.decode_calls.load(Ordering::Relaxed),
-            decoded_tokens: s.decoded_tokens.load(Ordering::Relaxed),
-            max_batch_tokens: s.max_batch_tokens.load(Ordering::Relaxed),
-            max_batch_slots: s.max_batch_slots.load(Ordering::Relaxed),
-            requests_done: s.requests_done.load(Ordering::Relaxed),
-        }
+        self.inner.shared.counters.snapshot()
     }
 
     fn send(&self, task: Task) -> Result<(), EngineError> {

@@ -36,7 +36,7 @@ pub use budget::ThinkingBudget;
 pub use embed::{EmbedRequest, Embedding, EmbeddingValues, Normalize, RerankScore};
 pub use error::{EngineError, Limit};
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
-pub use host::{HostStats, ModelHandle, TokenPiece};
+pub use host::{HostCounters, HostStats, ModelHandle, TokenPiece};
 pub use infill::{InfillChunk, InfillPrompt};
 pub use load::{ModelHost, ModelInfo};
 pub use lora::{LoraAdapterInfo, LoraScale};

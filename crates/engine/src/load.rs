@@ -17,7 +17,7 @@ use crate::backend;
 use crate::embed::EmbedConfig;
 use crate::error::EngineError;
 use crate::estimate::{self, MemoryEstimate, MemoryReport};
-use crate::host::{ModelHandle, Shared, Task};
+use crate::host::{HostCounters, ModelHandle, Shared, Task};
 use crate::lora::Adapters;
 use crate::params::{
     ContextParams, FlashAttn, GpuLayers, ModelParams, OnContextFull, Pooling, RopeScaling,
@@ -111,6 +111,17 @@ impl ModelHost {
         context: ContextParams,
         progress: impl Fn(f32) + Send,
     ) -> Result<ModelHandle, EngineError> {
+        Self::load_counted(model, context, progress, Arc::default())
+    }
+
+    /// [`load`](Self::load), counting into `counters` (see [`HostCounters`]): the caller
+    /// keeps them across this model's unloads and loads.
+    pub fn load_counted(
+        model: ModelParams,
+        context: ContextParams,
+        progress: impl Fn(f32) + Send,
+        counters: Arc<HostCounters>,
+    ) -> Result<ModelHandle, EngineError> {
         let t0 = Instant::now();
         model.validate()?;
         context.validate()?;
@@ -143,7 +154,10 @@ impl ModelHost {
         backend::init(backend::options().unwrap_or_default());
         let (load_tx, load_rx) = std_mpsc::channel::<LoadMsg>();
         let (task_tx, task_rx) = std_mpsc::channel::<Task>();
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            counters,
+            ..Shared::default()
+        });
         let shared2 = Arc::clone(&shared);
         let thread_name = format!(
             "llama-host:{}",

@@ -282,7 +282,7 @@ impl Timings {
 }
 
 /// How far a request's prompt is (llama-server's `prompt_progress`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Progress {
     /// Prompt tokens in all.
     pub total: u32,
@@ -292,6 +292,9 @@ pub struct Progress {
     pub processed: u32,
     /// Milliseconds since the request started in its slot.
     pub time_ms: u64,
+    /// The request's timings so far (llama-server sends them with each progress report):
+    /// all zero before the first prompt token is decoded, never decreasing after.
+    pub timings: Timings,
 }
 
 /// Token counts in the OpenAI `usage` shape.

@@ -30,7 +30,7 @@ use crate::error::EngineError;
 use crate::host::{Shared, Task};
 use crate::lora::{Adapters, LoraConfig};
 use crate::params::{OnContextFull, Pooling};
-use crate::request::{Event, EventStream, Progress};
+use crate::request::{Event, EventStream, Progress, Timings};
 use crate::slot::{ActiveTask, Phase, Slot};
 use crate::stop::{StopMatcher, Utf8Buffer};
 
@@ -442,11 +442,20 @@ impl<'m> Host<'m> {
         let Some(t) = self.slots[i].task.as_ref().filter(|t| t.return_progress) else {
             return;
         };
+        let elapsed = t.t_start.elapsed();
+        let decoded = (t.n_prompt_done as u32).saturating_sub(t.cache_n);
+        // Nothing decoded yet (the report sent on placement): no prompt time either.
+        let prompt_ms = if decoded == 0 {
+            0.0
+        } else {
+            elapsed.as_secs_f64() * 1e3
+        };
         let _ = t.tx.send(Event::Progress(Progress {
             total: t.prompt.len() as u32,
             cache: t.cache_n,
             processed: t.n_prompt_done as u32,
-            time_ms: t.t_start.elapsed().as_millis() as u64,
+            time_ms: elapsed.as_millis() as u64,
+            timings: Timings::new(t.cache_n, decoded, prompt_ms, 0, 0.0),
         }));
     }
 
@@ -488,7 +497,7 @@ impl<'m> Host<'m> {
         for s in &mut self.slots {
             if s.task.as_ref().is_some_and(|t| t.tx.is_closed()) {
                 s.task = None;
-                self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
+                self.shared.counters.requests_done.fetch_add(1, Ordering::Relaxed);
             }
         }
 
@@ -595,14 +604,14 @@ impl<'m> Host<'m> {
                 .collect();
             for i in failed {
                 if let Some(t) = self.slots[i].task.take() {
-                    self.shared.requests_done.fetch_add(1, Ordering::Relaxed);
+                    self.shared.counters.requests_done.fetch_add(1, Ordering::Relaxed);
                     let _ = t.tx.send(Event::Error(e.clone()));
                 }
                 self.clear_seq(i);
             }
             return;
         }
-        let sh = &self.shared;
+        let sh = &self.shared.counters;
         sh.decode_calls.fetch_add(1, Ordering::Relaxed);
         sh.decoded_tokens
             .fetch_add(n_tokens as u64, Ordering::Relaxed);
@@ -610,6 +619,13 @@ impl<'m> Host<'m> {
             .fetch_max(n_tokens as u64, Ordering::Relaxed);
         sh.max_batch_slots
             .fetch_max(n_slots_in_batch, Ordering::Relaxed);
+        // llama-server's `n_busy_slots` and `n_tokens_max`: every slot with a request counts,
+        // whether or not it had a token in this batch.
+        let busy = self.slots.iter().filter(|s| s.task.is_some()).count();
+        sh.busy_slot_steps.fetch_add(busy as u64, Ordering::Relaxed);
+        let longest = self.slots.iter().map(|s| s.cache.len()).max().unwrap_or(0);
+        sh.max_seq_tokens
+            .fetch_max(longest as u64, Ordering::Relaxed);
 
         // Progress of the prompts read in this step (the last report has all of it).
         for i in 0..self.slots.len() {

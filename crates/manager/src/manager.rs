@@ -97,6 +97,9 @@ struct Entry<L: Loader> {
     /// never cuts short another's that ran alongside it, and is forgotten once the model
     /// has been idle (it does not stick to later requests).
     keep: KeepAlive,
+    /// Unloaded because it was idle, and not loading again since: it sleeps (llama-server's
+    /// `is_sleeping`) and the next request that needs it wakes it.
+    asleep: bool,
 }
 
 struct Shared<L: Loader> {
@@ -249,6 +252,7 @@ impl<L: Loader> Manager<L> {
                     slot: Slot::Unloaded,
                     load_gen: 0,
                     keep: shared.config.sleep_idle,
+                    asleep: false,
                 });
                 match &mut entry.slot {
                     Slot::Loaded(l) if !exact || l.spec == *spec => {
@@ -287,6 +291,7 @@ impl<L: Loader> Manager<L> {
                             entry.load_gen += 1;
                             waited_on = Some(entry.load_gen);
                             entry.slot = Slot::Loading { progress: 0.0 };
+                            entry.asleep = false;
                             shared.emit(Event::Loading {
                                 id: id.to_string(),
                                 progress: 0.0,
@@ -388,6 +393,16 @@ impl<L: Loader> Manager<L> {
             .into_iter()
             .find(|s| s.id == id)
             .map_or(ModelState::Unloaded, |s| s.state)
+    }
+
+    /// Whether model `id` was unloaded for being idle and has not been asked for since.
+    pub fn is_sleeping(&self, id: &str) -> bool {
+        self.shared.lock().get(id).is_some_and(|e| e.asleep)
+    }
+
+    /// The loader (what it keeps about models outlives their loads).
+    pub fn loader(&self) -> &L {
+        &self.shared.loader
     }
 
     /// The loaded model, if it is loaded, without taking a lease (for status pages).
@@ -597,16 +612,21 @@ async fn load_task<L: Loader>(shared: Arc<Shared<L>>, id: String, spec: L::Spec,
 }
 
 /// Puts idle models to sleep when their keep-alive runs out. Stops with the manager.
+/// It wakes every `reap_interval`, or sooner when a model's keep-alive runs out before
+/// that, so a model sleeps when its time is up (clients such as llama-server's tests wait
+/// for `--sleep-idle-seconds 1` to pass), not up to an interval later.
 async fn reap_idle<L: Loader>(weak: Weak<Shared<L>>) {
     let interval = match weak.upgrade() {
         Some(s) => s.config.reap_interval,
         None => return,
     };
+    let mut wait = interval;
     loop {
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(wait).await;
         let Some(shared) = weak.upgrade() else { return };
         let mut entries = shared.lock();
         let mut unloaded = false;
+        wait = interval;
         let ids: Vec<String> = entries.keys().cloned().collect();
         for id in ids {
             let entry = entries.get_mut(&id).expect("key just listed");
@@ -615,15 +635,22 @@ async fn reap_idle<L: Loader>(weak: Weak<Shared<L>>) {
             };
             if let Slot::Loaded(l) = &entry.slot
                 && l.in_flight == 0
-                && l.last_used.elapsed() >= limit
             {
-                shared.unload_locked(&id, entry, UnloadReason::Idle);
-                unloaded = true;
+                let idle = l.last_used.elapsed();
+                if idle >= limit {
+                    shared.unload_locked(&id, entry, UnloadReason::Idle);
+                    entry.asleep = true;
+                    unloaded = true;
+                } else {
+                    wait = wait.min(limit - idle);
+                }
             }
         }
         drop(entries);
         if unloaded {
             shared.changed.notify_waiters();
         }
+        // Not a busy loop when a deadline is (nearly) now.
+        wait = wait.max(Duration::from_millis(10));
     }
 }

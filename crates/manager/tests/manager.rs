@@ -286,6 +286,26 @@ async fn idle_models_sleep_and_keep_alive_overrides() {
     assert_eq!(rec.live.load(Ordering::SeqCst), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_unloaded_for_idleness_sleeps_until_it_is_asked_for() {
+    let (m, _) = manager(4, KeepAlive::For(Duration::from_millis(150)));
+    drop(m.acquire("a", &spec(), None).await.unwrap());
+    drop(m.acquire("b", &spec(), Some(KeepAlive::Forever)).await.unwrap());
+    assert!(!m.is_sleeping("a"), "loaded, not asleep");
+    assert!(!m.is_sleeping("never-seen"));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(m.state("a"), ModelState::Unloaded);
+    assert!(m.is_sleeping("a"), "unloaded for idleness");
+    // Reading its state does not wake it; a request does.
+    assert!(m.peek("a").is_none() && m.is_sleeping("a"));
+    let lease = m.acquire("a", &spec(), None).await.unwrap();
+    assert!(!m.is_sleeping("a"), "woken by the request");
+    drop(lease);
+    // Unloaded on request is not sleeping.
+    m.unload("b").unwrap();
+    assert!(!m.is_sleeping("b"));
+}
+
 const ZERO: Option<KeepAlive> = Some(KeepAlive::For(Duration::ZERO));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

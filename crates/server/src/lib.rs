@@ -117,7 +117,9 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         listen: format!("{}:{}", c.server.host, c.server.port),
         bound: Default::default(),
         starting: Default::default(),
+        props: Default::default(),
     });
+    remember_props_on_load(&state);
     state
         .events
         .forward_deployments(state.deployments.subscribe());
@@ -125,6 +127,30 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
         .deployments
         .spawn_health_check(Duration::from_secs(10));
     state
+}
+
+/// Each model's `/props` is taken as soon as it is loaded, so that once it sleeps `/props`
+/// answers for it without waking it (llama-server caches its props the same way).
+fn remember_props_on_load(state: &SharedState) {
+    let mut rx = state.models.manager().subscribe();
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            let id = match rx.recv().await {
+                Ok(manager::Event::Loaded { id, .. }) => id,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            };
+            let Some(state) = weak.upgrade() else { return };
+            let Some(model) = state.models.peek(&id) else {
+                continue;
+            };
+            match api::native::model_props(&state, &id, &model).await {
+                Ok(props) => state.remember_props(&id, props),
+                Err(e) => tracing::debug!(model = %id, error = ?e, "props of a loaded model"),
+            }
+        }
+    });
 }
 
 /// The whole application: routes and layers.

@@ -1,34 +1,23 @@
-//! `/metrics`: Prometheus text format through the `prometheus` crate, with llama-server's
-//! metric names (`llamacpp:*`) and a `model` label per model, plus process metrics (RSS,
-//! file descriptors, CPU) and HTTP request counts, latency and open connections.
+//! `/metrics`: Prometheus text format through the `prometheus` crate: llama-server's
+//! families (`llamacpp:*`, its names, types, help texts and meanings) from what the service
+//! counts per model (`service::serving`), plus KV-cache gauges, process metrics (RSS, file
+//! descriptors, CPU) and HTTP request counts, latency and open connections.
 
 use crate::state::AppState;
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-use std::collections::HashMap;
-use std::sync::Mutex;
+use service::serving::ServedFigures;
 
 pub struct Metrics {
     registry: Registry,
-    prompt_tokens: IntCounterVec,
-    prompt_seconds: prometheus::CounterVec,
-    predicted_tokens: IntCounterVec,
-    predicted_seconds: prometheus::CounterVec,
-    requests: IntCounterVec,
-    prompt_tps: GaugeVec,
-    predicted_tps: GaugeVec,
-    processing: IntGaugeVec,
-    deferred: IntGaugeVec,
-    n_tokens_max: IntGaugeVec,
     kv_ratio: GaugeVec,
     kv_tokens: IntGaugeVec,
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
     pub connections: IntGauge,
-    /// Largest request (prompt + generated tokens) per model.
-    max_tokens: Mutex<HashMap<String, i64>>,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -41,81 +30,83 @@ impl Default for Metrics {
     }
 }
 
+/// llama-server's families: name (after `llamacpp:`), help, type, value. Its help texts and
+/// types, so that its scrapers and dashboards read ours unchanged.
+fn llama_server_families(f: &ServedFigures) -> Vec<(&'static str, &'static str, MetricType, f64)> {
+    use MetricType::{COUNTER, GAUGE};
+    vec![
+        ("prompt_tokens_total", "Number of prompt tokens processed, excluding cached tokens", COUNTER, f.prompt.tokens as f64),
+        ("prompt_tokens_cached_total", "Number of prompt tokens reused from the cache", COUNTER, f.cached as f64),
+        ("prompt_seconds_total", "Total time spent processing prompts", COUNTER, f.prompt.seconds),
+        ("tokens_predicted_total", "Number of generation tokens processed", COUNTER, f.predict.tokens as f64),
+        ("tokens_predicted_seconds_total", "Total time spent generating tokens", COUNTER, f.predict.seconds),
+        ("n_decode_total", "Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding", COUNTER, f.decode_calls as f64),
+        ("n_tokens_max", "Largest observed sequence length (prompt + generation)", COUNTER, f.max_seq_tokens as f64),
+        // No speculative decoding here: llama-server's families, always 0.
+        ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", COUNTER, 0.0),
+        ("spec_decode_num_accepted_tokens_total", "Speculative: Total draft tokens accepted by the target model", COUNTER, 0.0),
+        ("spec_decode_num_drafts_total", "Speculative: Total speculative decoding verification steps", COUNTER, 0.0),
+        ("requests_total", "Number of generation requests finished", COUNTER, f.requests as f64),
+        ("prompt_tokens_seconds", "Average prompt throughput in tokens/s", GAUGE, f.prompt_window.per_second()),
+        ("predicted_tokens_seconds", "Average generation throughput in tokens/s", GAUGE, f.predict_window.per_second()),
+        ("requests_processing", "Number of requests processing", GAUGE, f.processing as f64),
+        ("requests_deferred", "Number of requests deferred", GAUGE, f.deferred as f64),
+        ("n_busy_slots_per_decode", "Average number of busy slots per llama_decode() call", GAUGE, f.busy_slots_per_decode()),
+    ]
+}
+
+/// The `llamacpp:*` families from every model's figures. Each family has one series without
+/// labels, the whole server (what llama-server, which serves one model, reports: its
+/// clients read the unlabelled line), and one `{model="…"}` series per model that has been
+/// loaded. Select `{model=""}` for the total, `{model!=""}` for the breakdown.
+fn llama_families(served: &[(String, ServedFigures)]) -> Vec<MetricFamily> {
+    let mut total = ServedFigures::default();
+    for (_, f) in served {
+        total.merge(f);
+    }
+    let mut families: Vec<MetricFamily> = llama_server_families(&total)
+        .into_iter()
+        .map(|(name, help, kind, value)| {
+            let mut family = MetricFamily::default();
+            family.set_name(format!("llamacpp:{name}"));
+            family.set_help(help.to_string());
+            family.set_field_type(kind);
+            family.mut_metric().push(sample(kind, value, None));
+            family
+        })
+        .collect();
+    for (id, f) in served {
+        for (family, (_, _, kind, value)) in families.iter_mut().zip(llama_server_families(f)) {
+            family.mut_metric().push(sample(kind, value, Some(id)));
+        }
+    }
+    families
+}
+
+fn sample(kind: MetricType, value: f64, model: Option<&str>) -> Metric {
+    let mut m = Metric::default();
+    if let Some(model) = model {
+        let mut label = LabelPair::default();
+        label.set_name("model".to_string());
+        label.set_value(model.to_string());
+        m.set_label(vec![label]);
+    }
+    if kind == MetricType::COUNTER {
+        let mut c = Counter::default();
+        c.set_value(value);
+        m.set_counter(c);
+    } else {
+        let mut g = Gauge::default();
+        g.set_value(value);
+        m.set_gauge(g);
+    }
+    m
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let m = ["model"];
-        let prompt_tokens = IntCounterVec::new(
-            opts(
-                "llamacpp:prompt_tokens_total",
-                "Number of prompt tokens processed.",
-            ),
-            &m,
-        )
-        .expect("valid metric");
-        let prompt_seconds = prometheus::CounterVec::new(
-            opts("llamacpp:prompt_seconds_total", "Prompt process time"),
-            &m,
-        )
-        .expect("valid metric");
-        let predicted_tokens = IntCounterVec::new(
-            opts(
-                "llamacpp:tokens_predicted_total",
-                "Number of generation tokens processed.",
-            ),
-            &m,
-        )
-        .expect("valid metric");
-        let predicted_seconds = prometheus::CounterVec::new(
-            opts(
-                "llamacpp:tokens_predicted_seconds_total",
-                "Predict process time",
-            ),
-            &m,
-        )
-        .expect("valid metric");
-        let requests = IntCounterVec::new(
-            opts(
-                "llamacpp:requests_total",
-                "Number of generation requests finished.",
-            ),
-            &m,
-        )
-        .expect("valid metric");
-        let prompt_tps = GaugeVec::new(
-            opts(
-                "llamacpp:prompt_tokens_seconds",
-                "Average prompt throughput in tokens/s.",
-            ),
-            &m,
-        )
-        .expect("valid metric");
-        let predicted_tps = GaugeVec::new(
-            opts(
-                "llamacpp:predicted_tokens_seconds",
-                "Average generation throughput in tokens/s.",
-            ),
-            &m,
-        )
-        .expect("valid metric");
-        let processing = IntGaugeVec::new(
-            opts(
-                "llamacpp:requests_processing",
-                "Number of requests processing.",
-            ),
-            &m,
-        )
-        .expect("valid metric");
-        let deferred = IntGaugeVec::new(
-            opts("llamacpp:requests_deferred", "Number of requests deferred."),
-            &m,
-        )
-        .expect("valid metric");
-        let n_tokens_max = IntGaugeVec::new(
-            opts("llamacpp:n_tokens_max", "Largest observed n_tokens."),
-            &m,
-        )
-        .expect("valid metric");
         let kv_ratio = GaugeVec::new(
             opts(
                 "llamacpp:kv_cache_usage_ratio",
@@ -152,17 +143,7 @@ impl Metrics {
         )
         .expect("valid metric");
         for c in [
-            Box::new(prompt_tokens.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(prompt_seconds.clone()),
-            Box::new(predicted_tokens.clone()),
-            Box::new(predicted_seconds.clone()),
-            Box::new(requests.clone()),
-            Box::new(prompt_tps.clone()),
-            Box::new(predicted_tps.clone()),
-            Box::new(processing.clone()),
-            Box::new(deferred.clone()),
-            Box::new(n_tokens_max.clone()),
-            Box::new(kv_ratio.clone()),
+            Box::new(kv_ratio.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(kv_tokens.clone()),
             Box::new(http_requests.clone()),
             Box::new(http_latency.clone()),
@@ -178,65 +159,35 @@ impl Metrics {
             .expect("unique metric names");
         Metrics {
             registry,
-            prompt_tokens,
-            prompt_seconds,
-            predicted_tokens,
-            predicted_seconds,
-            requests,
-            prompt_tps,
-            predicted_tps,
-            processing,
-            deferred,
-            n_tokens_max,
             kv_ratio,
             kv_tokens,
             http_requests,
             http_latency,
             connections,
-            max_tokens: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one finished generation.
-    pub fn record(&self, model: &str, usage: &service::Usage, t: &service::Timings) {
-        self.prompt_tokens
-            .with_label_values(&[model])
-            .inc_by(u64::from(t.prompt_n));
-        self.prompt_seconds
-            .with_label_values(&[model])
-            .inc_by(t.prompt_ms / 1e3);
-        self.predicted_tokens
-            .with_label_values(&[model])
-            .inc_by(u64::from(t.predicted_n));
-        self.predicted_seconds
-            .with_label_values(&[model])
-            .inc_by(t.predicted_ms / 1e3);
-        self.requests.with_label_values(&[model]).inc();
-        let n = i64::from(usage.prompt_tokens) + i64::from(usage.completion_tokens);
-        let mut max = self.max_tokens.lock().unwrap_or_else(|p| p.into_inner());
-        let e = max.entry(model.to_string()).or_insert(0);
-        *e = (*e).max(n);
+    /// Tokens generated by a model since the server started.
+    pub fn tokens_served(state: &AppState, model: &str) -> u64 {
+        state
+            .models
+            .served(false)
+            .into_iter()
+            .find(|(id, _)| id == model)
+            .map_or(0, |(_, f)| f.predict.tokens)
     }
 
-    /// Tokens generated for a model since the server started.
-    pub fn tokens_served(&self, model: &str) -> u64 {
-        self.predicted_tokens.with_label_values(&[model]).get()
-    }
-
-    /// The text exposition, with the per-model gauges read from the loaded models now.
+    /// The text exposition: llama-server's families from what the models served (this
+    /// scrape starts their throughput windows again), then the KV-cache gauges of the
+    /// loaded models, the HTTP and the process families. Reads no model that is not loaded,
+    /// so a scrape never wakes a sleeping one.
     pub async fn render(&self, state: &AppState) -> String {
-        for status in state.models.manager().statuses() {
-            let id = status.id.as_str();
+        let served = state.models.served(true);
+        for (id, _) in &served {
             let Some(model) = state.models.peek(id) else {
                 continue;
             };
             let h = &model.handle;
-            self.processing
-                .with_label_values(&[id])
-                .set(h.busy_slots() as i64);
-            self.deferred
-                .with_label_values(&[id])
-                .set(h.queue_len() as i64);
             if let Ok(slots) = h.slots().await {
                 let used: u64 = slots.iter().map(|s| u64::from(s.n_cached)).sum();
                 let total = u64::from(h.info().n_ctx).max(1);
@@ -245,33 +196,11 @@ impl Metrics {
                     .with_label_values(&[id])
                     .set(used as f64 / total as f64);
             }
-            let max = self
-                .max_tokens
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(id)
-                .copied()
-                .unwrap_or(0);
-            self.n_tokens_max.with_label_values(&[id]).set(max);
-            let rate = |tokens: u64, seconds: f64| {
-                if seconds > 0.0 {
-                    tokens as f64 / seconds
-                } else {
-                    0.0
-                }
-            };
-            self.prompt_tps.with_label_values(&[id]).set(rate(
-                self.prompt_tokens.with_label_values(&[id]).get(),
-                self.prompt_seconds.with_label_values(&[id]).get(),
-            ));
-            self.predicted_tps.with_label_values(&[id]).set(rate(
-                self.predicted_tokens.with_label_values(&[id]).get(),
-                self.predicted_seconds.with_label_values(&[id]).get(),
-            ));
         }
+        let mut families = llama_families(&served);
+        families.extend(self.registry.gather());
         let mut buf = Vec::new();
-        let encoder = TextEncoder::new();
-        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+        if let Err(e) = TextEncoder::new().encode(&families, &mut buf) {
             tracing::error!(error = %e, "encoding metrics");
         }
         String::from_utf8(buf).unwrap_or_default()

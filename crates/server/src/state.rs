@@ -38,6 +38,9 @@ pub struct AppState {
     /// `-m` model: `/health` answers 503 then, as llama-server does while it loads, so a
     /// client that waits for a healthy server never sends a request to a model not yet found.
     pub starting: std::sync::atomic::AtomicBool,
+    /// What `/props` said about each model when it was last loaded (`api::native::model_props`),
+    /// to answer for a sleeping model without waking it. Keyed by catalog id (bounded).
+    pub props: std::sync::Mutex<std::collections::HashMap<String, serde_json::Value>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -48,6 +51,17 @@ impl AppState {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The props remembered for model `id` (see [`AppState::props`]).
+    pub fn props_of(&self, id: &str) -> Option<serde_json::Value> {
+        let props = self.props.lock().unwrap_or_else(|p| p.into_inner());
+        props.get(id).cloned()
+    }
+
+    pub fn remember_props(&self, id: &str, props: serde_json::Value) {
+        let mut all = self.props.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(id.to_string(), props);
     }
 
     pub fn sampling(&self) -> SamplingDefaults {

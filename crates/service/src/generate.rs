@@ -251,7 +251,7 @@ pub struct Generation {
     /// The prompt text it runs on (a chat's rendered template), for llama-server's
     /// `prompt` and `__verbose` fields; `None` for token prompts.
     prompt: Option<String>,
-    _lease: ModelLease,
+    lease: ModelLease,
     /// Its place among the requests in flight, given back when the generation ends.
     _ticket: Ticket,
 }
@@ -304,6 +304,8 @@ impl Generation {
                     timings,
                     slot_id,
                 }) => {
+                    // Counted here, once for every API family (`/metrics`).
+                    self.lease.counters.record(&timings);
                     if let Some(splitter) = &mut self.reasoning {
                         let piece = splitter.finish();
                         self.split(piece);
@@ -500,7 +502,7 @@ pub async fn start(
         saw_tool_call: false,
         finished: false,
         prompt,
-        _lease: lease,
+        lease,
         _ticket: ticket,
     })
 }

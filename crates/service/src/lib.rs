@@ -33,6 +33,7 @@ mod models;
 pub mod reasoning;
 mod resolve;
 mod sampling;
+pub mod serving;
 
 pub use chat::ReasoningFormat;
 pub use chat_format::{ChatFormat, PromptEnding, SpecialTokens, TemplateChoice};

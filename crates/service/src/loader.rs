@@ -2,6 +2,7 @@
 
 use crate::chat_format::{ChatFormat, SpecialTokens, TemplateChoice};
 use crate::error::ServiceError;
+use crate::serving::{ModelCounters, ServingStats};
 use engine::{ContextParams, ModelHandle, ModelHost, ModelParams};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -17,16 +18,19 @@ pub struct LoadSpec {
 /// A loaded model with what the chat pipeline needs to talk to it.
 pub struct LoadedModel {
     pub handle: ModelHandle,
+    /// What the model id has served (outlives this load: see [`crate::serving`]).
+    pub(crate) counters: Arc<ModelCounters>,
     special: SpecialTokens,
     /// Compiled templates by the user's choice.
     formats: Mutex<HashMap<TemplateChoice, Arc<ChatFormat>>>,
 }
 
 impl LoadedModel {
-    pub async fn new(handle: ModelHandle) -> Self {
+    pub async fn new(handle: ModelHandle, counters: Arc<ModelCounters>) -> Self {
         let special = SpecialTokens::probe(&handle).await;
         LoadedModel {
             handle,
+            counters,
             special,
             formats: Mutex::new(HashMap::new()),
         }
@@ -61,9 +65,12 @@ impl Drop for LoadedModel {
     }
 }
 
-/// Loads models in this process with llama.cpp.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct EngineLoader;
+/// Loads models in this process with llama.cpp, counting what each model id serves into
+/// the same [`ServingStats`] across its loads.
+#[derive(Debug, Default, Clone)]
+pub struct EngineLoader {
+    pub(crate) serving: Arc<ServingStats>,
+}
 
 impl manager::Loader for EngineLoader {
     type Spec = LoadSpec;
@@ -76,15 +83,21 @@ impl manager::Loader for EngineLoader {
         progress: &(dyn Fn(f32) + Send + Sync),
     ) -> Result<LoadedModel, String> {
         tracing::info!(model = id, path = %spec.model.path.display(), "loading model");
-        let handle = ModelHost::load(spec.model.clone(), spec.context.clone(), progress)
-            .map_err(|e| e.to_string())?;
+        let counters = self.serving.of(id);
+        let handle = ModelHost::load_counted(
+            spec.model.clone(),
+            spec.context.clone(),
+            progress,
+            counters.engine(),
+        )
+        .map_err(|e| e.to_string())?;
         // Runs on a blocking thread of the runtime: block on the few tokenize calls.
         let model = match tokio::runtime::Handle::try_current() {
-            Ok(rt) => rt.block_on(LoadedModel::new(handle)),
+            Ok(rt) => rt.block_on(LoadedModel::new(handle, counters)),
             Err(_) => tokio::runtime::Builder::new_current_thread()
                 .build()
                 .map_err(|e| e.to_string())?
-                .block_on(LoadedModel::new(handle)),
+                .block_on(LoadedModel::new(handle, counters)),
         };
         Ok(model)
     }

@@ -65,7 +65,7 @@ impl Models {
             roots: RwLock::new(roots),
             catalog: RwLock::new(Arc::new(ScanReport::default())),
             store: store.map(Arc::new),
-            manager: Manager::new(EngineLoader, manager_config(&config)),
+            manager: Manager::new(EngineLoader::default(), manager_config(&config)),
             config: RwLock::new(config),
             capabilities: Default::default(),
             admission: Admission::new(config::LimitsConfig::default()),
@@ -127,6 +127,28 @@ impl Models {
 
     pub fn manager(&self) -> &Manager<EngineLoader> {
         &self.manager
+    }
+
+    /// What every model has served, by id (llama-server's `/metrics`), with the live
+    /// figures of the loaded ones. `scrape` starts the throughput windows again, as a
+    /// Prometheus scrape does on llama-server.
+    pub fn served(&self, scrape: bool) -> Vec<(String, crate::serving::ServedFigures)> {
+        let live = |id: &str| {
+            let m = self.manager.peek(id)?;
+            Some((m.handle.busy_slots() as u64, m.handle.queue_len() as u64))
+        };
+        let serving = &self.manager.loader().serving;
+        if scrape {
+            serving.scrape(live)
+        } else {
+            serving.peek(live)
+        }
+    }
+
+    /// Whether model `id` is unloaded because it was idle (llama-server's `is_sleeping`):
+    /// the next request that needs it wakes (loads) it; status reads do not.
+    pub fn is_sleeping(&self, id: &str) -> bool {
+        self.manager.is_sleeping(id)
     }
 
     /// The last scan.

@@ -53,7 +53,6 @@ pub struct Timed {
     pub generation: Generation,
     pub model: String,
     deadline: Deadline,
-    state: SharedState,
 }
 
 impl Timed {
@@ -61,10 +60,6 @@ impl Timed {
     pub async fn next(&mut self) -> Option<Result<Output, ServiceError>> {
         let left = self.deadline.left();
         match tokio::time::timeout(left, self.generation.next()).await {
-            Ok(Some(Ok(Output::Done(d)))) => {
-                self.state.metrics.record(&self.model, &d.usage, &d.timings);
-                Some(Ok(Output::Done(d)))
-            }
             Ok(o) => o,
             Err(_) => Some(Err(self.timed_out())),
         }
@@ -76,17 +71,11 @@ impl Timed {
         }
     }
 
-    pub async fn collect(mut self) -> Result<service::Collected, ServiceError> {
+    pub async fn collect(self) -> Result<service::Collected, ServiceError> {
         let left = self.deadline.left();
-        let model = std::mem::take(&mut self.model);
         let timed_out = self.timed_out();
         match tokio::time::timeout(left, self.generation.collect()).await {
-            Ok(Ok(c)) => {
-                if let Some(d) = &c.done {
-                    self.state.metrics.record(&model, &d.usage, &d.timings);
-                }
-                Ok(c)
-            }
+            Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(timed_out),
         }
@@ -177,7 +166,6 @@ pub async fn start_all(
             generation,
             model: state.models.public_id(&entry),
             deadline,
-            state: state.clone(),
         });
     }
     Ok(out)

@@ -101,7 +101,7 @@ pub async fn status(
         out["memory"] = json!(m.handle.info().memory);
         out["stats"] = json!(m.handle.stats());
     }
-    out["tokens_served"] = json!(state.metrics.tokens_served(&d.model));
+    out["tokens_served"] = json!(crate::metrics::Metrics::tokens_served(&state, &d.model));
     Ok(Json(out))
 }
 

@@ -9,7 +9,7 @@ use super::params::GenFields;
 use super::prompt::PromptField;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -374,6 +374,7 @@ pub(super) fn progress_fields(meta: &NativeMeta, p: &service::Progress) -> Value
     json!({
         "index": meta.index, "content": "", "tokens": [], "stop": false, "id_slot": -1,
         "prompt_progress": progress_json(p),
+        "timings": p.timings,
     })
 }
 
@@ -533,17 +534,33 @@ pub async fn apply_template(
 // ---------------------------------------------------------------- /props
 
 /// `GET /props`; the model's file path only for admin access (inference keys do not learn
-/// the server's filesystem).
+/// the server's filesystem). A sleeping model (unloaded for idleness) is not woken: its
+/// props come from what it showed when it was last loaded, with `is_sleeping: true`, as
+/// llama-server answers from the props it cached on entering sleep.
 pub async fn props(
     State(state): State<SharedState>,
     access: Option<axum::Extension<crate::auth::Access>>,
     Query(q): Query<ModelQuery>,
 ) -> ApiResult<Json<Value>> {
-    let (id, model) = lease(&state, q.model.as_deref()).await?;
-    let info = model.handle.info();
-    let template = state.models.template_choice(&id).await?;
-    let format = model.chat_format(&template)?;
-    let defaults = generation_settings(
+    let entry = state.models.pick(q.model.as_deref()).await?;
+    // A loaded model is read without a lease: reading props is no use of the model, and
+    // must not keep it from going to sleep.
+    let (mut props, is_sleeping) = if let Some(model) = state.models.peek(&entry.id) {
+        let props = model_props(&state, &entry.id, &model).await?;
+        state.remember_props(&entry.id, props.clone());
+        (props, false)
+    } else {
+        match state.props_of(&entry.id) {
+            Some(props) if state.models.is_sleeping(&entry.id) => (props, true),
+            _ => {
+                let (id, model) = lease(&state, Some(&entry.id)).await?;
+                let props = model_props(&state, &id, &model).await?;
+                state.remember_props(&id, props.clone());
+                (props, false)
+            }
+        }
+    };
+    let mut settings = generation_settings(
         &service::GenerateRequest {
             sampling: state.sampling().params(),
             ..Default::default()
@@ -551,27 +568,45 @@ pub async fn props(
         &[],
         false,
     );
-    let mut settings = defaults;
     // llama-server nests the sampling defaults in `params` (its seed -1 reads 4294967295).
     let mut params = settings.clone();
     params["seed"] = json!(state.sampling().seed.unwrap_or(u32::MAX));
     settings["params"] = params;
-    settings["n_ctx"] = json!(info.n_ctx_slot);
-    settings["model"] = json!(id);
-    let model_path = crate::auth::is_admin(access.as_ref()).then_some(&info.path);
-    Ok(Json(json!({
-        "default_generation_settings": settings,
+    settings["n_ctx"] = props["n_ctx"].take();
+    settings["model"] = props["model_alias"].clone();
+    if let Some(o) = props.as_object_mut() {
+        o.remove("n_ctx");
+    }
+    if !crate::auth::is_admin(access.as_ref()) {
+        props["model_path"] = Value::Null;
+    }
+    props["default_generation_settings"] = settings;
+    props["is_sleeping"] = json!(is_sleeping);
+    Ok(Json(props))
+}
+
+/// What `/props` says about a loaded model itself (not the server's sampling defaults):
+/// kept per model so that a sleeping model's props are answered without loading it.
+pub async fn model_props(
+    state: &AppState,
+    id: &str,
+    model: &service::LoadedModel,
+) -> ApiResult<Value> {
+    let info = model.handle.info();
+    let template = state.models.template_choice(id).await?;
+    let format = model.chat_format(&template)?;
+    Ok(json!({
+        "n_ctx": info.n_ctx_slot,
         "total_slots": info.n_slots,
         "model_alias": id,
-        "model_path": model_path,
+        "model_path": info.path,
         "chat_template": format.source(),
         "chat_template_origin": format.origin.to_string(),
         "bos_token": info.bos_token,
         "eos_token": info.eos_token,
         "modalities": {"vision": false, "audio": false},
         "build_info": super::openai::FINGERPRINT,
-        "is_sleeping": false,
-    })))
+    }))
 }
 
 /// `POST /props`: changes the server-wide sampling defaults.

@@ -560,6 +560,7 @@ fn chat_stream(
                         Value::Null,
                     );
                     c["prompt_progress"] = super::native::progress_json(&p);
+                    c["timings"] = json!(p.timings);
                     vec![sse_json(&c)]
                 }
                 Output::Done(d) => {
@@ -897,6 +898,7 @@ fn completion_stream(
             Output::Progress(p) => {
                 let mut c = completion_chunk(&ctx.meta, index, "", None, Value::Null);
                 c["prompt_progress"] = native::progress_json(&p);
+                c["timings"] = json!(p.timings);
                 let c = ctx.both(c, index, |m| native::progress_fields(m, &p));
                 vec![sse_json(&c)]
             }

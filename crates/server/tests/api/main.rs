@@ -10,6 +10,7 @@ mod embed;
 mod golden;
 mod llama_compat;
 mod malformed;
+mod metrics;
 mod models;
 mod native;
 mod openai;

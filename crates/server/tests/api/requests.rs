@@ -300,12 +300,29 @@ async fn prompt_progress_is_streamed_when_asked() {
         ),
     ] {
         let events = s.stream(path, &body).await;
-        let progress: Vec<Value> = events
+        let chunks: Vec<Value> = events
             .iter()
             .filter_map(|e| serde_json::from_str::<Value>(e).ok())
-            .filter_map(|c| c.get("prompt_progress").cloned())
+            .filter(|c| c.get("prompt_progress").is_some())
             .collect();
+        let progress: Vec<Value> = chunks.iter().map(|c| c["prompt_progress"].clone()).collect();
         assert!(!progress.is_empty(), "{path}: {events:?}");
+        // Each report carries the timings so far (llama-server's): zero before the first
+        // prompt token is decoded, then prompt time that never goes back.
+        let timings: Vec<&Value> = chunks.iter().map(|c| &c["timings"]).collect();
+        assert_eq!(timings[0]["prompt_n"], 0, "{path}: {:?}", timings[0]);
+        assert_eq!(timings[0]["prompt_ms"], 0.0, "{path}: {:?}", timings[0]);
+        let mut prompt_ms = 0.0;
+        for t in &timings {
+            assert_eq!(t["predicted_n"], 0, "{path}: {t}");
+            assert_eq!(t["predicted_ms"], 0.0, "{path}: {t}");
+            let ms = t["prompt_ms"].as_f64().unwrap_or_else(|| panic!("{path}: {t}"));
+            assert!(ms >= prompt_ms, "{path}: {timings:?}");
+            prompt_ms = ms;
+        }
+        let last = timings.last().unwrap();
+        assert!(last["prompt_n"].as_u64().unwrap() > 0, "{path}: {last}");
+        assert!(prompt_ms > 0.0, "{path}: {timings:?}");
         let first = &progress[0];
         assert_eq!(first["processed"], first["cache"], "{path}: {first}");
         let last = progress.last().unwrap();
