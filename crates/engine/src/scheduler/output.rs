@@ -100,8 +100,13 @@ impl Host<'_> {
 
     /// End slot `i`'s request with `Done` (usage and timings).
     pub(super) fn finish(&mut self, i: usize, reason: FinishReason) {
-        let slot = &mut self.slots[i];
-        let Some(t) = slot.task.take() else { return };
+        let slot_id = self.slots[i].id;
+        let Some(t) = self.slots[i].task.take() else {
+            return;
+        };
+        // The slot is free before the caller hears that its request is done, so a status
+        // read right after the reply (`/metrics` requests_processing) sees it idle.
+        self.publish();
         let now = Instant::now();
         let t_prompt = t.t_prompt_done.unwrap_or(now);
         let prompt_ms = (t_prompt - t.t_start).as_secs_f64() * 1e3;
@@ -116,7 +121,7 @@ impl Host<'_> {
                 completion_tokens: t.n_decoded,
             },
             timings,
-            slot_id: slot.id,
+            slot_id,
         });
     }
 }
