@@ -104,9 +104,14 @@ pub struct ServeArgs {
     /// [config: reasoning.thinking, default auto]
     #[arg(long, value_name = "on|off|auto")]
     pub reasoning: Option<String>,
-    /// Thinking budget in tokens: -1 = no limit, 0 = no thinking [config: reasoning.budget]
+    /// Thinking budget in tokens: -1 = no limit, 0 = no thinking, N = the block is closed
+    /// after N tokens [config: reasoning.budget]
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub reasoning_budget: Option<i64>,
+    /// Written before the end tag when the thinking budget closes the block
+    /// [config: reasoning.budget_message]
+    #[arg(long, value_name = "MESSAGE")]
+    pub reasoning_budget_message: Option<String>,
     /// Key required on inference routes [config: server.api_key, env: LLAMA_DASHBOARD_API_KEY]
     #[arg(long)]
     pub api_key: Option<String>,

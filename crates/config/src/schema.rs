@@ -347,8 +347,10 @@ pub struct ReasoningConfig {
     pub format: String,
     /// `on`, `off` or `auto`.
     pub thinking: String,
-    /// -1 (no limit) or 0 (no thinking).
+    /// -1 (no limit), 0 (no thinking) or the tokens a thinking block may have.
     pub budget: i32,
+    /// Written before the end tag when a budget closes the block.
+    pub budget_message: String,
 }
 
 impl Default for ReasoningConfig {
@@ -357,6 +359,7 @@ impl Default for ReasoningConfig {
             format: "auto".into(),
             thinking: "auto".into(),
             budget: -1,
+            budget_message: String::new(),
         }
     }
 }

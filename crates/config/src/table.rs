@@ -414,8 +414,14 @@ pub static SETTINGS: &[Setting] = &[
     key(
         "reasoning.budget",
         "LLAMA_DASHBOARD_REASONING_BUDGET",
-        int(-1, 0),
-        "Thinking budget in tokens: -1 = no limit, 0 = no thinking (as `reasoning.thinking = off`). llama-server's `--reasoning-budget`; budgets above 0 are not supported yet.",
+        int(-1, i32::MAX as i64),
+        "Thinking budget in tokens: -1 = no limit, 0 = no thinking (as `reasoning.thinking = off`), N = after N tokens of thinking the block is closed for the model (the message below, then the end tag) and it answers. llama-server's `--reasoning-budget`; requests may set `reasoning_budget_tokens` (or `thinking_budget_tokens`).",
+    ),
+    key(
+        "reasoning.budget_message",
+        "LLAMA_DASHBOARD_REASONING_BUDGET_MESSAGE",
+        Kind::Text,
+        "Written before the end tag when the thinking budget closes the block, e.g. \"Time is up, answering now.\" (empty: the tag alone). llama-server's `--reasoning-budget-message`; requests may set `reasoning_budget_message`.",
     ),
     // [limits]
     key(

@@ -139,6 +139,10 @@ fn overrides(a: &ServeArgs, verbose: u8) -> Vec<(String, String)> {
         "reasoning.budget",
         a.reasoning_budget.map(|v| v.to_string()),
     );
+    put(
+        "reasoning.budget_message",
+        a.reasoning_budget_message.clone(),
+    );
     o
 }
 
@@ -542,7 +546,17 @@ mod tests {
         assert_eq!(c.reasoning.format, "deepseek");
         assert_eq!(c.reasoning.thinking, "off");
         assert_eq!(c.reasoning.budget, -1);
-        for (k, v) in serve_overrides(&["--reasoning", "maybe", "--reasoning-budget", "512"]) {
+        for (k, v) in serve_overrides(&[
+            "--reasoning-budget",
+            "512",
+            "--reasoning-budget-message",
+            "Time is up.",
+        ]) {
+            c.set(&k, &v).unwrap();
+        }
+        assert_eq!(c.reasoning.budget, 512);
+        assert_eq!(c.reasoning.budget_message, "Time is up.");
+        for (k, v) in serve_overrides(&["--reasoning", "maybe", "--reasoning-budget", "-2"]) {
             let err = c.set(&k, &v).unwrap_err().to_string();
             assert!(err.contains(&k), "{err}");
         }
