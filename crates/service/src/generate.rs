@@ -545,6 +545,8 @@ pub async fn count_chat_tokens(
 struct Rendered {
     prompt: String,
     thinking: Option<ReplyThinking>,
+    /// The thinking budget the engine is to keep, when there is one and the model thinks.
+    budget: Option<engine::ThinkingBudget>,
 }
 
 /// How a thinking model's reply is to be read.
@@ -588,7 +590,22 @@ fn render(
             extract: chat.thinking.format.unwrap_or_default().extracts(),
         }
     });
-    Ok(Rendered { prompt, thinking })
+    let budget = match (&thinking, chat.thinking.budget) {
+        (Some(t), Some(tokens)) if enable => Some(engine::ThinkingBudget {
+            tokens,
+            start: t.tags.start.to_owned(),
+            end: t.tags.end.to_owned(),
+            message: chat.thinking.budget_message.clone().unwrap_or_default(),
+            // The prompt opened the block (`<think>\n` after the assistant header).
+            inside: !t.prefix.is_empty() && !t.prefix.contains(t.tags.end),
+        }),
+        _ => None,
+    };
+    Ok(Rendered {
+        prompt,
+        thinking,
+        budget,
+    })
 }
 
 /// What [`prepare`] makes of a request.
@@ -630,6 +647,7 @@ fn prepare(
             let rendered = render(&format, template, &mut chat)?;
             let tools = visible_tools(&chat);
             params.prompt = format.to_prompt(rendered.prompt);
+            params.thinking_budget = rendered.budget;
             thinking = rendered.thinking;
             for s in &format.stops {
                 if !params.stop.contains(s) {
@@ -758,7 +776,7 @@ mod tests {
         models.set_reasoning(ReasoningDefaults::from_config(&config::ReasoningConfig {
             thinking: "off".into(),
             format: "none".into(),
-            budget: -1,
+            ..Default::default()
         }));
         let (text, format) = prompt(models.template_choice("m").await.unwrap());
         assert!(text.ends_with("<think>\n\n</think>\n\n"), "{text}");

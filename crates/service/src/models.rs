@@ -259,7 +259,11 @@ impl Models {
         Ok(TemplateChoice {
             custom,
             builtin_only: !config.jinja,
-            reasoning: *self.reasoning.read().unwrap_or_else(|p| p.into_inner()),
+            reasoning: self
+                .reasoning
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         })
     }
 

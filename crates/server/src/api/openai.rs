@@ -117,6 +117,12 @@ pub struct ChatCompletionRequest {
     /// OpenAI's `reasoning_effort`: `"none"` turns thinking off; other levels reach the
     /// template as its `reasoning_effort`.
     pub reasoning_effort: Option<String>,
+    /// llama-server's per-request `--reasoning-budget` (-1: the server's, 0: no thinking);
+    /// `thinking_budget_tokens` is its other spelling.
+    #[serde(alias = "thinking_budget_tokens")]
+    pub reasoning_budget_tokens: Option<i64>,
+    /// llama-server's per-request `--reasoning-budget-message`.
+    pub reasoning_budget_message: Option<String>,
     pub keep_alive: Option<Value>,
     /// llama-server: add the `__verbose` debug object (default: `server.verbose_responses`).
     pub verbose: Option<bool>,
@@ -130,11 +136,15 @@ impl ChatCompletionRequest {
     fn chat_input(&mut self) -> ApiResult<ChatInput> {
         check_roles(&self.messages)?;
         let mut template_kwargs = self.chat_template_kwargs.take().unwrap_or_default();
-        let thinking = parse_thinking(
+        let mut thinking = parse_thinking(
             self.reasoning_format.as_deref(),
             self.reasoning_effort.as_deref(),
             &mut template_kwargs,
         )?;
+        if let Some(n) = self.reasoning_budget_tokens {
+            thinking.set_budget(n)?;
+        }
+        thinking.budget_message = self.reasoning_budget_message.take();
         Ok(ChatInput {
             messages: std::mem::take(&mut self.messages),
             tools: parse_tools(self.tools.as_deref())?,
@@ -170,7 +180,11 @@ fn parse_thinking(
         }
         _ => None,
     };
-    Ok(Thinking { enabled, format })
+    Ok(Thinking {
+        enabled,
+        format,
+        ..Default::default()
+    })
 }
 
 /// `continue_final_message` as llama-server reads it: `true`, or which part of the last

@@ -338,3 +338,52 @@ async fn a_block_the_prompt_opened_is_continued() {
             .is_none()
     );
 }
+
+/// `reasoning_budget_tokens` (llama-server's `--reasoning-budget` per request): the block is
+/// closed for the model after that many tokens, with the budget message, and the answer
+/// follows; 0 is no thinking, as the template writes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thinking_budget_closes_the_block() {
+    let Some(s) = with_template(FORCED_OPEN, Opts::default()).await else {
+        return;
+    };
+    let req = json!({
+        "model": SMOL,
+        "messages": [{"role": "user", "content": "Think hard about the number seven."}],
+        "temperature": 0,
+        "max_tokens": 40,
+        "ignore_eos": true,
+        "reasoning_budget_tokens": 4,
+        "reasoning_budget_message": " Time is up.",
+    });
+    let (status, body) = s.post("/v1/chat/completions", &req).await;
+    assert_eq!(status, 200, "{body}");
+    let message = &body["choices"][0]["message"];
+    let reasoning = message["reasoning_content"].as_str().unwrap_or_default();
+    assert!(reasoning.ends_with("Time is up."), "{body}");
+    assert!(
+        !message["content"].as_str().unwrap_or_default().is_empty(),
+        "the answer follows the closed block: {body}"
+    );
+    let (_, streamed_reasoning, _, _) = streamed(&s, &req).await;
+    assert!(
+        streamed_reasoning.ends_with("Time is up."),
+        "{streamed_reasoning:?}"
+    );
+
+    let mut off = req.clone();
+    off["reasoning_budget_tokens"] = json!(0);
+    let (_, body) = s.post("/v1/chat/completions", &off).await;
+    assert!(
+        body["choices"][0]["message"]
+            .get("reasoning_content")
+            .is_none(),
+        "{body}"
+    );
+
+    let mut bad = req.clone();
+    bad["reasoning_budget_tokens"] = json!(-2);
+    let (status, body) = s.post("/v1/chat/completions", &bad).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "reasoning_budget_tokens", "{body}");
+}
