@@ -104,12 +104,47 @@ impl ChatInput {
         Ok(())
     }
 
-    /// Messages are there and the prompt's ending is settled ([`check_ending`](Self::check_ending)).
+    /// Messages are there, image URLs are URLs ([`check_image_url`]) and the prompt's ending
+    /// is settled ([`check_ending`](Self::check_ending)).
     pub fn validate(&mut self) -> Result<(), ServiceError> {
         if self.messages.is_empty() {
             return Err(ServiceError::invalid("messages", "must not be empty"));
         }
+        for url in self.image_urls() {
+            check_image_url(url)?;
+        }
         self.check_ending()
+    }
+
+    /// The URLs of the messages' `image_url` parts.
+    fn image_urls(&self) -> impl Iterator<Item = &str> {
+        self.messages
+            .iter()
+            .filter_map(|m| match &m.content {
+                Some(chat::MessageContent::Parts(parts)) => Some(parts),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|p| match p {
+                chat::ContentPart::ImageUrl { image_url } => Some(image_url.url.as_str()),
+                _ => None,
+            })
+    }
+
+    /// Image parts need a model that reads images (`capabilities`, the model's own list from
+    /// [`crate::Models::capabilities`]): a text model would answer without seeing them, as
+    /// if the image were not there, so the request is refused instead (as llama-server does).
+    pub fn check_images(&self, model: &str, capabilities: &[String]) -> Result<(), ServiceError> {
+        if self.image_urls().next().is_some() && !capabilities.iter().any(|c| c == "vision") {
+            return Err(ServiceError::invalid(
+                "messages",
+                format!(
+                    "model '{model}' cannot read images (it has no vision projector): \
+                     send image_url parts to a vision model"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// How the rendered prompt ends (after [`check_ending`](Self::check_ending)).
@@ -139,6 +174,25 @@ pub fn validate(req: &mut Request) -> Result<(), ServiceError> {
             "response_format.schema",
             "must be a JSON schema object",
         ));
+    }
+    Ok(())
+}
+
+/// An image part's URL is an absolute URL, and a `data:` URL carries an image (`image/*`),
+/// whatever the model: llama-server refuses the others with 400 too.
+fn check_image_url(raw: &str) -> Result<(), ServiceError> {
+    let field = "messages.content.image_url.url";
+    let url = url::Url::parse(raw).map_err(|e| {
+        ServiceError::invalid(field, format!("not a URL ({e}): give an https: or data: URL"))
+    })?;
+    if url.scheme() == "data" {
+        let mime = url.path().split([';', ',']).next().unwrap_or("");
+        if !mime.to_ascii_lowercase().starts_with("image/") {
+            return Err(ServiceError::invalid(
+                field,
+                format!("a data: URL must carry an image (image/*), not '{mime}'"),
+            ));
+        }
     }
     Ok(())
 }

@@ -405,6 +405,19 @@ impl Models {
         self.capabilities.get(entry, loaded_fim).await
     }
 
+    /// Checks a request against what `entry` can do, before it is loaded or anything queued:
+    /// image parts need a vision model ([`crate::generate::ChatInput::check_images`]).
+    pub async fn check_for(
+        &self,
+        entry: &ModelEntry,
+        req: &crate::generate::Request,
+    ) -> Result<(), ServiceError> {
+        if let crate::generate::Input::Chat(chat) = &req.input {
+            chat.check_images(&self.public_id(entry), &self.capabilities(entry).await)?;
+        }
+        Ok(())
+    }
+
     /// The load spec for a model ([`crate::load_spec`]): `[models]`, its stored launch
     /// parameters, and `overrides` (a load request's, a command's flags).
     pub async fn spec_for(

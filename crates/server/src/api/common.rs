@@ -116,6 +116,16 @@ pub async fn acquire(
     deadline: Deadline,
 ) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
     let entry = state.models.pick(named).await?;
+    acquire_entry(state, entry, keep_alive, deadline).await
+}
+
+/// [`acquire`] for a model already picked.
+async fn acquire_entry(
+    state: &AppState,
+    entry: catalog::ModelEntry,
+    keep_alive: Option<KeepAlive>,
+    deadline: Deadline,
+) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
     let acquiring = state.models.acquire_entry(&entry, keep_alive);
     match tokio::time::timeout_at(deadline.at.into(), acquiring).await {
         Ok(lease) => Ok((entry, lease?)),
@@ -153,13 +163,17 @@ pub async fn start_all(
     let config = state.config();
     service::limits::check_all(&mut reqs, &config.limits)?;
     let deadline = deadline(&config);
+    let picked = state.models.pick(model).await?;
+    for req in &reqs {
+        state.models.check_for(&picked, req).await?;
+    }
     let tickets = reqs
         .iter()
         .map(|_| state.models.admit())
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(reqs.len());
     for (req, ticket) in reqs.into_iter().zip(tickets) {
-        let (entry, lease) = acquire(state, model, keep_alive, deadline).await?;
+        let (entry, lease) = acquire_entry(state, picked.clone(), keep_alive, deadline).await?;
         let template = state.models.template_choice(&entry.id).await?;
         let generation = service::generate::start(lease, &template, req, ticket).await?;
         out.push(Timed {

@@ -70,3 +70,41 @@ async fn unprefixed_completions_answer_in_both_shapes() {
         assert_eq!(c["tokens_predicted"], 3);
     }
 }
+
+fn with_image(url: &str) -> Value {
+    json!({"model": SMOL, "max_tokens": 2, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this:\n"},
+        {"type": "image_url", "image_url": {"url": url}},
+    ]}]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_parts_on_a_text_model_are_refused() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    // SmolLM2 reads no images: a well-formed image is refused, not silently dropped.
+    for path in ["/v1/chat/completions", "/chat/completions"] {
+        for url in ["https://ggml.ai", "data:image/png;base64,AAAA"] {
+            let (status, body) = s.post(path, &with_image(url)).await;
+            assert_eq!(status, 400, "{path} {url}: {body}");
+            let message = body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("cannot read images"), "{message}");
+        }
+    }
+    // Not an image URL at all: refused whatever the model.
+    for (url, says) in [
+        ("malformed", "not a URL"),
+        ("data:text/html;base64,aGVsbG8=", "text/html"),
+    ] {
+        let (status, body) = s.post("/v1/chat/completions", &with_image(url)).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    // Text parts alone still answer.
+    let mut text_only = with_image("https://ggml.ai");
+    text_only["messages"][0]["content"].as_array_mut().unwrap().pop();
+    let (status, body) = s.post("/v1/chat/completions", &text_only).await;
+    assert_eq!(status, 200, "{body}");
+}
