@@ -32,6 +32,11 @@ fn free_port() -> u16 {
 /// Starts `serve` on a free port with `model` (if any) linked into its models folder as
 /// `smol.gguf`; returns once `/health` answers, with the time that took.
 fn start(model: Option<&Path>, extra: &[&str]) -> (Server, Duration) {
+    start_env(model, extra, &[])
+}
+
+/// [`start`] with environment variables; `AIP_HTTP_PORT` among them is the port it answers on.
+fn start_env(model: Option<&Path>, extra: &[&str], env: &[(&str, String)]) -> (Server, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
@@ -60,10 +65,15 @@ fn start(model: Option<&Path>, extra: &[&str]) -> (Server, Duration) {
         ])
         .args(["--models-dir", &models.to_string_lossy()])
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let port = env
+        .iter()
+        .find(|(k, _)| *k == "AIP_HTTP_PORT")
+        .map_or(port.to_string(), |(_, p)| p.clone());
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::blocking::Client::new();
     loop {
@@ -231,4 +241,59 @@ fn health_waits_for_the_m_model() {
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+/// Vertex AI's prediction protocol (`AIP_MODE=PREDICTION`, as llama-server): its port and
+/// health route, each instance answered by the route its `@requestFormat` names (stream
+/// forced off), a failing instance's error in its place, and the number of instances capped
+/// by `limits.max_completions` before any runs.
+#[test]
+fn vertex_ai_predict_route() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let m = model.to_string_lossy().into_owned();
+    let port = free_port();
+    let env = [
+        ("AIP_MODE", "PREDICTION".to_string()),
+        ("AIP_HTTP_PORT", port.to_string()),
+        ("AIP_HEALTH_ROUTE", "/vertex-health".to_string()),
+        ("LLAMA_DASHBOARD_LIMITS_MAX_COMPLETIONS", "3".to_string()),
+    ];
+    let (s, _) = start_env(None, &["-m", &m], &env);
+    assert!(s.base.ends_with(&format!(":{port}")));
+    let c = reqwest::blocking::Client::new();
+    let r = c.get(format!("{}/vertex-health", s.base)).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let chat = |text: &str| json!({"max_tokens": 4, "temperature": 0, "messages": [{"role": "user", "content": text}]});
+    let mut streamed = chat("Say world");
+    streamed["@requestFormat"] = json!("/v1/chat/completions");
+    streamed["stream"] = json!(true);
+    let mut first = chat("Say hello");
+    first["@requestFormat"] = json!("chatCompletions");
+    let body = json!({"instances": [
+        first,
+        streamed,
+        {"@requestFormat": "noSuchRoute", "prompt": "x"},
+    ]});
+    let r = c.post(format!("{}/predict", s.base)).json(&body).send().unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().unwrap();
+    let p = v["predictions"].as_array().unwrap();
+    assert_eq!(p.len(), 3, "{v}");
+    for answer in &p[..2] {
+        assert_eq!(answer["object"], "chat.completion", "{answer}");
+        assert_eq!(answer["choices"][0]["message"]["role"], "assistant");
+        assert!(!answer["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
+    }
+    assert!(p[2]["error"]["message"].as_str().unwrap().contains("noSuchRoute"), "{v}");
+    // A route's own refusal is that instance's answer, in the route's error shape.
+    let bad = json!({"instances": [{"@requestFormat": "chatCompletions", "messages": []}]});
+    let v: serde_json::Value = c.post(format!("{}/predict", s.base)).json(&bad).send().unwrap().json().unwrap();
+    assert_eq!(v["predictions"][0]["error"]["param"], "messages", "{v}");
+    // More instances than limits.max_completions: refused whole, naming the setting.
+    let many = json!({"instances": vec![chat("x"); 4]});
+    let r = c.post(format!("{}/predict", s.base)).json(&many).send().unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("limits.max_completions"));
 }

@@ -158,13 +158,20 @@ pub fn app(state: SharedState) -> Router {
     let routes = routes::table();
     let doc = Arc::new(routes::openapi(&routes.docs));
     let operations: Arc<[&'static str]> = routes::model_operations(&routes.docs).into();
-    let router = routes.all.route(
+    let mut router = routes.all.route(
         "/openapi.json",
         get(move || {
             let doc = doc.clone();
             async move { axum::Json((*doc).clone()) }
         }),
     );
+    if let Some(v) = api::vertex::Vertex::from_env() {
+        if routes.docs.iter().any(|d| d.path == v.predict) {
+            tracing::error!(route = %v.predict, "AIP_PREDICT_ROUTE is one of the server's routes: Vertex AI's predict route is not served");
+        } else {
+            router = api::vertex::add(router, &routes.docs, &v);
+        }
+    }
     let app = with_layers(router, state);
     // Before routing (a layer on the router runs after it): a model id with unencoded `/`
     // becomes the one segment the routes declare (`routes::MODEL_ID_IN_PATH`).

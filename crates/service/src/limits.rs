@@ -200,6 +200,22 @@ pub fn check_all(reqs: &mut [Request], limits: &Limits) -> Result<(), ServiceErr
     reqs.iter_mut().try_for_each(|r| check(r, limits))
 }
 
+/// Vertex AI's `instances` of one predict request: each is a request of its own (a
+/// generation or more), so their number is capped by `limits.max_completions` too,
+/// before any is dispatched.
+pub fn check_instances(n: usize, limits: &Limits) -> Result<(), ServiceError> {
+    if n as u64 <= u64::from(limits.max_completions) {
+        return Ok(());
+    }
+    Err(LimitExceeded::over(
+        "instances",
+        "instances in one predict request",
+        n as u64,
+        limits.max_completions.into(),
+        "limits.max_completions",
+    ))
+}
+
 /// A prompt given as token ids, `n` long.
 pub fn check_prompt_token_ids(n: usize, field: &str, limits: &Limits) -> Result<(), ServiceError> {
     if n as u64 <= u64::from(limits.max_prompt_token_ids) {

@@ -143,6 +143,10 @@ fn overrides(a: &ServeArgs, verbose: u8) -> Vec<(String, String)> {
         "reasoning.budget_message",
         a.reasoning_budget_message.clone(),
     );
+    // Vertex AI's container contract names the port (llama-server lets it win over --port).
+    if let Some(port) = server::api::vertex::Vertex::from_env().and_then(|v| v.port) {
+        put("server.port", Some(port.to_string()));
+    }
     o
 }
 

@@ -13,4 +13,5 @@ pub mod params;
 pub mod prompt;
 pub mod responses;
 pub mod system;
+pub mod vertex;
 pub mod ws;
