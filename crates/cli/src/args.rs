@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// Most models loaded at once [config: models.models_max]
     #[arg(long)]
     pub models_max: Option<u32>,
+    /// Load a model a request names when it is not loaded (the default) [config: models.autoload]
+    #[arg(long, overrides_with = "no_models_autoload")]
+    pub models_autoload: bool,
+    /// Refuse requests for a model that is not loaded, as llama-server [config: models.autoload = false]
+    #[arg(long, overrides_with = "models_autoload")]
+    pub no_models_autoload: bool,
     /// Slots (parallel sequences) per model [config: models.parallel]
     #[arg(long, visible_alias = "np")]
     pub parallel: Option<u32>,

@@ -203,6 +203,9 @@ pub struct ModelsConfig {
     pub dirs: Vec<PathBuf>,
     /// How many models may be loaded at once, >= 1.
     pub models_max: u32,
+    /// Load a model a request names when it is not loaded; `false` = such a request is
+    /// refused until the model is loaded (llama-server's `--no-models-autoload`).
+    pub autoload: bool,
     /// Unload a model after this many idle seconds; negative = never.
     pub sleep_idle_seconds: i64,
     /// Whether a request's `keep_alive` is honoured (within the two limits below).
@@ -237,6 +240,7 @@ impl Default for ModelsConfig {
         ModelsConfig {
             dirs: Vec::new(),
             models_max: 4,
+            autoload: true,
             sleep_idle_seconds: -1,
             client_keep_alive: true,
             keep_alive_min_seconds: 0,

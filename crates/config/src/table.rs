@@ -240,6 +240,12 @@ pub static SETTINGS: &[Setting] = &[
         "How many models may be loaded at once.",
     ),
     key(
+        "models.autoload",
+        "LLAMA_DASHBOARD_MODELS_AUTOLOAD",
+        Kind::Bool,
+        "Load a model that a request names when it is not loaded; off, such a request is refused (400) until the model is loaded (llama-server's `--no-models-autoload`).",
+    ),
+    key(
         "models.sleep_idle_seconds",
         "LLAMA_DASHBOARD_MODELS_SLEEP_IDLE_SECONDS",
         int(i64::MIN, i64::MAX),

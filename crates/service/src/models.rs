@@ -452,6 +452,16 @@ impl Models {
         entry: &ModelEntry,
         keep_alive: Option<KeepAlive>,
     ) -> Result<ModelLease, ServiceError> {
+        if !self.config().autoload && self.peek(&entry.id).is_none() {
+            return Err(ServiceError::invalid(
+                "model",
+                format!(
+                    "model '{}' is not loaded, and models.autoload is off \
+                     (--no-models-autoload): load it first (POST /api/models/{{id}}/load)",
+                    self.public_id(entry)
+                ),
+            ));
+        }
         let spec = self.spec_for(entry, &Map::new()).await?;
         Ok(self
             .manager

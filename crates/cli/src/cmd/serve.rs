@@ -117,6 +117,7 @@ fn overrides(a: &ServeArgs, verbose: u8) -> Vec<(String, String)> {
     for (key, on, off) in [
         ("server.slots_endpoint", a.slots, a.no_slots),
         ("server.metrics_endpoint", a.metrics, a.no_metrics),
+        ("models.autoload", a.models_autoload, a.no_models_autoload),
     ] {
         if on || off {
             put(key, Some(on.to_string()));
@@ -363,6 +364,9 @@ mod tests {
             "/b.gguf:0.5",
             "--cors-origins",
             "localhost",
+            "--models-max",
+            "2",
+            "--no-models-autoload",
         ]);
         let mut c = config::Config::default();
         for (k, v) in &super::overrides(&a, 0) {
@@ -371,6 +375,7 @@ mod tests {
         assert_eq!((c.sampling.seed, c.sampling.n_predict), (42, 64));
         assert!(!c.server.slots_endpoint && c.server.metrics_endpoint);
         assert_eq!(c.server.cors_origins, ["localhost"]);
+        assert_eq!((c.models.models_max, c.models.autoload), (2, false));
         let launch = super::launch_flags(&a).unwrap();
         assert_eq!(
             Value::Object(launch.clone()),

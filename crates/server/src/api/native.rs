@@ -542,6 +542,9 @@ pub async fn props(
     access: Option<axum::Extension<crate::auth::Access>>,
     Query(q): Query<ModelQuery>,
 ) -> ApiResult<Json<Value>> {
+    if let Some(router) = router_props(&state, q.model.as_deref()).await {
+        return Ok(Json(router));
+    }
     let entry = state.models.pick(q.model.as_deref()).await?;
     // A loaded model is read without a lease: reading props is no use of the model, and
     // must not keep it from going to sleep.
@@ -560,18 +563,8 @@ pub async fn props(
             }
         }
     };
-    let mut settings = generation_settings(
-        &service::GenerateRequest {
-            sampling: state.sampling().params(),
-            ..Default::default()
-        },
-        &[],
-        false,
-    );
-    // llama-server nests the sampling defaults in `params` (its seed -1 reads 4294967295).
-    let mut params = settings.clone();
-    params["seed"] = json!(state.sampling().seed.unwrap_or(u32::MAX));
-    settings["params"] = params;
+    let mut settings = default_settings(&state);
+    settings["params"] = default_params(&state);
     settings["n_ctx"] = props["n_ctx"].take();
     settings["model"] = props["model_alias"].clone();
     if let Some(o) = props.as_object_mut() {
@@ -605,7 +598,54 @@ pub async fn model_props(
         "bos_token": info.bos_token,
         "eos_token": info.eos_token,
         "modalities": {"vision": false, "audio": false},
-        "build_info": super::openai::FINGERPRINT,
+        "build_info": BUILD_INFO,
+    }))
+}
+
+/// The server's generation defaults in `/props`'s `default_generation_settings` shape.
+fn default_settings(state: &SharedState) -> Value {
+    generation_settings(
+        &service::GenerateRequest {
+            sampling: state.sampling().params(),
+            ..Default::default()
+        },
+        &[],
+        false,
+    )
+}
+
+/// The defaults as llama-server nests them in `params` (its seed -1 reads 4294967295).
+fn default_params(state: &SharedState) -> Value {
+    let mut params = default_settings(state);
+    params["seed"] = json!(state.sampling().seed.unwrap_or(u32::MAX));
+    params
+}
+
+/// llama-server's `build_info` shape (`b<build>-<commit>`), with this server's version as
+/// the build: clients read it to tell servers apart.
+pub const BUILD_INFO: &str = concat!("b", env!("CARGO_PKG_VERSION"), "-llama-dashboard");
+
+/// The props of the server itself, as llama-server's router mode answers `/props` without
+/// `?model=`: when many models are served (not `serve -m FILE` alone) and the request names
+/// none that [`service::Models::pick`] can settle on (several models, or none yet).
+async fn router_props(state: &SharedState, named: Option<&str>) -> Option<Value> {
+    if state.models.routing().single || named.is_some_and(|n| !n.trim().is_empty()) {
+        return None;
+    }
+    if state.models.pick(None).await.is_ok() {
+        return None;
+    }
+    let c = state.config();
+    let params = default_params(state);
+    Some(json!({
+        "role": "router",
+        "max_instances": c.models.models_max,
+        "models_autoload": c.models.autoload,
+        "model_alias": "llama-dashboard",
+        "model_path": "none",
+        "default_generation_settings": {"params": params, "n_ctx": 0},
+        "build_info": BUILD_INFO,
+        "is_sleeping": false,
     }))
 }
 

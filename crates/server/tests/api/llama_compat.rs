@@ -108,3 +108,41 @@ async fn image_parts_on_a_text_model_are_refused() {
     let (status, body) = s.post("/v1/chat/completions", &text_only).await;
     assert_eq!(status, 200, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn router_props_and_no_autoload() {
+    // Many models served and none named that the server can settle on: the router's props,
+    // from the settings llama-server's --models-max and --no-models-autoload set.
+    let opts = Opts {
+        models_max: Some(2),
+        ..Default::default()
+    }
+    .tweak(|c| c.models.autoload = false);
+    let s = TestServer::empty(opts.clone()).await;
+    let (status, props) = s.get("/props").await;
+    assert_eq!(status, 200, "{props}");
+    assert_eq!(props["role"], "router");
+    assert_eq!(props["max_instances"], 2);
+    assert_eq!(props["models_autoload"], false);
+    assert!(props["build_info"].as_str().unwrap().starts_with('b'));
+
+    let Some(s) = TestServer::start(opts).await else {
+        return;
+    };
+    // Not loaded and not to be loaded on demand: refused, naming the setting.
+    let (status, body) = s.post("/v1/chat/completions", &chat(FRANCE, 2)).await;
+    assert_eq!(status, 400, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("models.autoload"), "{msg}");
+    let (status, body) = s.post("/api/models/smol/load", &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.post("/v1/chat/completions", &chat(FRANCE, 2)).await;
+    assert_eq!(status, 200, "{body}");
+    // One model: it is the one `/props` describes, as before.
+    let (status, props) = s.get("/props").await;
+    assert_eq!(status, 200, "{props}");
+    assert!(
+        props.get("role").is_none() && props["total_slots"] == 2,
+        "{props}"
+    );
+}
