@@ -75,16 +75,15 @@ fn alias(path: &str) -> String {
 
 /// Adds the predict route (and the health alias) to `routes`, which it dispatches to.
 /// The first route of an alias wins, as in llama-server (the table lists `/v1/…` first).
+/// Only inference routes (those a deployment's own port serves) can be named: the key
+/// checked is the one `/predict` needs, so an instance must not reach admin routes.
 pub fn add(routes: Router<SharedState>, docs: &[Doc], v: &Vertex) -> Router<SharedState> {
+    let inference = || docs.iter().filter(|d| d.method == "post" && d.per_model);
     let mut aliases: HashMap<String, &'static str> = HashMap::new();
-    for d in docs.iter().filter(|d| d.method == "post") {
+    for d in inference() {
         aliases.entry(alias(d.path)).or_insert(d.path);
     }
-    let paths: Vec<&'static str> = docs
-        .iter()
-        .filter(|d| d.method == "post")
-        .map(|d| d.path)
-        .collect();
+    let paths: Vec<&'static str> = inference().map(|d| d.path).collect();
     let inner = routes
         .clone()
         .layer(axum::middleware::from_fn(crate::middleware::shape_errors));
