@@ -53,7 +53,10 @@ def main():
         per_file[f][1] += ref.get(tid) is True
         per_file[f][2] += ours.get(tid) is True
         if ref.get(tid) is True and ours.get(tid) is not True:
-            why = next(((k, r) for p, k, r in rows if fnmatch.fnmatchcase(tid, p)), None)
+            # A row names a test exactly (parametrized ids hold brackets) or by pattern.
+            why = next(
+                ((k, r) for p, k, r in rows if tid == p or fnmatch.fnmatchcase(tid, p)), None
+            )
             if why:
                 explained[why[0]].append((tid, why[1]))
             else:
