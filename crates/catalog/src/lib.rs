@@ -18,9 +18,9 @@ pub mod ollama;
 mod probe;
 
 // Split naming is a GGUF file convention shared with the downloader: it lives in `gguf`.
-pub use gguf::split;
 pub use capabilities::{CAPABILITIES, capabilities};
 pub use entry::{ModelEntry, Root, ScanReport, Skipped, Source};
+pub use gguf::split;
 
 use std::collections::HashMap;
 

@@ -277,7 +277,11 @@ fn vertex_ai_predict_route() {
         {"@requestFormat": "noSuchRoute", "prompt": "x"},
         {"@requestFormat": "/api/system/shutdown"},
     ]});
-    let r = c.post(format!("{}/predict", s.base)).json(&body).send().unwrap();
+    let r = c
+        .post(format!("{}/predict", s.base))
+        .json(&body)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().unwrap();
     let p = v["predictions"].as_array().unwrap();
@@ -285,19 +289,49 @@ fn vertex_ai_predict_route() {
     for answer in &p[..2] {
         assert_eq!(answer["object"], "chat.completion", "{answer}");
         assert_eq!(answer["choices"][0]["message"]["role"], "assistant");
-        assert!(!answer["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
+        assert!(
+            !answer["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .is_empty()
+        );
     }
-    assert!(p[2]["error"]["message"].as_str().unwrap().contains("noSuchRoute"), "{v}");
+    assert!(
+        p[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("noSuchRoute"),
+        "{v}"
+    );
     // Admin routes cannot be reached through an inference route.
-    assert!(p[3]["error"]["message"].as_str().unwrap().contains("no route"), "{v}");
-    assert_eq!(c.get(format!("{}/health", s.base)).send().unwrap().status(), 200);
+    assert!(
+        p[3]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no route"),
+        "{v}"
+    );
+    assert_eq!(
+        c.get(format!("{}/health", s.base)).send().unwrap().status(),
+        200
+    );
     // A route's own refusal is that instance's answer, in the route's error shape.
     let bad = json!({"instances": [{"@requestFormat": "chatCompletions", "messages": []}]});
-    let v: serde_json::Value = c.post(format!("{}/predict", s.base)).json(&bad).send().unwrap().json().unwrap();
+    let v: serde_json::Value = c
+        .post(format!("{}/predict", s.base))
+        .json(&bad)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(v["predictions"][0]["error"]["param"], "messages", "{v}");
     // More instances than limits.max_completions: refused whole, naming the setting.
     let many = json!({"instances": vec![chat("x"); 5]});
-    let r = c.post(format!("{}/predict", s.base)).json(&many).send().unwrap();
+    let r = c
+        .post(format!("{}/predict", s.base))
+        .json(&many)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("limits.max_completions"));
 }

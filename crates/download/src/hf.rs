@@ -302,7 +302,11 @@ impl Hub {
         let relative = safe_relative(&file.path).ok_or_else(|| {
             Error::InvalidName(format!("{repo}: refusing the file path {:?}", file.path))
         })?;
-        let partial_name = format!("{}--{}.part", repo.replace('/', "--"), relative.replace('/', "--"));
+        let partial_name = format!(
+            "{}--{}.part",
+            repo.replace('/', "--"),
+            relative.replace('/', "--")
+        );
         Ok(FileSpec {
             url: self.resolve_url(repo, revision, &file.path)?,
             dest: dest_dir.join(relative),
@@ -405,7 +409,12 @@ pub fn gguf_models(entries: &[TreeEntry]) -> Vec<GgufModel> {
     sets.into_iter()
         .map(|(name, (parts, count))| {
             let parts: Vec<RemoteFile> = parts.into_values().collect();
-            let first = parts[0].path.rsplit('/').next().unwrap_or_default().to_string();
+            let first = parts[0]
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             GgufModel {
                 quantization: gguf::quantization_in_name(&first),
                 mmproj: first.to_ascii_lowercase().contains("mmproj"),

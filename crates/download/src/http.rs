@@ -251,8 +251,14 @@ mod tests {
                 "<https://h/api/models?cursor=a>; rel=\"prev\", <https://h/api/models?cursor=b>; rel=\"next\"",
             ),
         );
-        assert_eq!(next_link(&h).as_deref(), Some("https://h/api/models?cursor=b"));
-        h.insert(header::LINK, HeaderValue::from_static("<https://h/x>; rel=\"prev\""));
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://h/api/models?cursor=b")
+        );
+        h.insert(
+            header::LINK,
+            HeaderValue::from_static("<https://h/x>; rel=\"prev\""),
+        );
         assert_eq!(next_link(&h), None);
     }
 }

@@ -75,7 +75,9 @@ impl Name {
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         };
         if !word(model, 80) || !word(namespace, 80) {
-            return Err(bad("namespace and model are letters, digits, '.', '_' and '-'"));
+            return Err(bad(
+                "namespace and model are letters, digits, '.', '_' and '-'",
+            ));
         }
         if !word(tag, 80) {
             return Err(bad("the tag is letters, digits, '.', '_' and '-'"));
@@ -99,7 +101,10 @@ impl Name {
 
     fn base(&self) -> String {
         let scheme = if self.plain_http { "http" } else { "https" };
-        format!("{scheme}://{}/v2/{}/{}", self.host, self.namespace, self.model)
+        format!(
+            "{scheme}://{}/v2/{}/{}",
+            self.host, self.namespace, self.model
+        )
     }
 
     pub fn manifest_url(&self) -> String {
@@ -116,15 +121,17 @@ impl Name {
     }
 
     fn origin(&self) -> Origin {
-        Origin::Ollama {
-            name: self.short(),
-        }
+        Origin::Ollama { name: self.short() }
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}:{}", self.host, self.namespace, self.model, self.tag)
+        write!(
+            f,
+            "{}/{}/{}:{}",
+            self.host, self.namespace, self.model, self.tag
+        )
     }
 }
 
@@ -277,16 +284,14 @@ pub fn pull_plan(
     let m = &fetched.manifest;
     let mut files: Vec<FileSpec> = Vec::new();
     for layer in std::iter::once(&m.config).chain(&m.layers) {
-        let sha = layer.sha256().ok_or_else(|| Error::InvalidName(format!(
-            "bad layer digest {:?}",
-            layer.digest
-        )))?;
+        let sha = layer
+            .sha256()
+            .ok_or_else(|| Error::InvalidName(format!("bad layer digest {:?}", layer.digest)))?;
         if files.iter().any(|f| f.sha256.as_deref() == Some(sha)) {
             continue; // the same blob named twice is fetched once
         }
-        let dest = catalog::ollama::blob_path(store, &layer.digest).ok_or_else(|| {
-            Error::InvalidName(format!("bad layer digest {:?}", layer.digest))
-        })?;
+        let dest = catalog::ollama::blob_path(store, &layer.digest)
+            .ok_or_else(|| Error::InvalidName(format!("bad layer digest {:?}", layer.digest)))?;
         files.push(FileSpec {
             url: name.blob_url(&layer.digest),
             dest,
@@ -325,7 +330,12 @@ mod tests {
     fn names_take_ollamas_defaults() {
         let n = parse("llama3.2:1b");
         assert_eq!(
-            (n.host.as_str(), n.namespace.as_str(), n.model.as_str(), n.tag.as_str()),
+            (
+                n.host.as_str(),
+                n.namespace.as_str(),
+                n.model.as_str(),
+                n.tag.as_str()
+            ),
             ("registry.ollama.ai", "library", "llama3.2", "1b")
         );
         assert_eq!(parse("llama3.2").tag, "latest");
@@ -340,7 +350,10 @@ mod tests {
     #[test]
     fn an_explicit_host_keeps_its_port_and_insecure_means_http() {
         let n = Name::parse("127.0.0.1:5000/library/tiny:latest", true).unwrap();
-        assert_eq!((n.host.as_str(), n.tag.as_str()), ("127.0.0.1:5000", "latest"));
+        assert_eq!(
+            (n.host.as_str(), n.tag.as_str()),
+            ("127.0.0.1:5000", "latest")
+        );
         assert_eq!(
             n.blob_url("sha256:ab"),
             "http://127.0.0.1:5000/v2/library/tiny/blobs/sha256:ab"
@@ -348,12 +361,25 @@ mod tests {
         let n = Name::parse("127.0.0.1:5000/library/tiny", false).unwrap();
         assert_eq!((n.tag.as_str(), n.plain_http), ("latest", false));
         assert!(Name::parse("http://127.0.0.1:5000/library/tiny", false).is_err());
-        assert!(Name::parse("http://127.0.0.1:5000/library/tiny", true).unwrap().plain_http);
+        assert!(
+            Name::parse("http://127.0.0.1:5000/library/tiny", true)
+                .unwrap()
+                .plain_http
+        );
     }
 
     #[test]
     fn hostile_names_are_refused() {
-        for bad in ["", "a/b/c/d", "../x", "m:../../x", "m:", "h/ns/m@sha256:00", "a b", "/m"] {
+        for bad in [
+            "",
+            "a/b/c/d",
+            "../x",
+            "m:../../x",
+            "m:",
+            "h/ns/m@sha256:00",
+            "a b",
+            "/m",
+        ] {
             assert!(Name::parse(bad, false).is_err(), "{bad}");
         }
     }
@@ -372,6 +398,10 @@ mod tests {
         assert!(matches!(l("x", &good).kind(), LayerKind::Other(_)));
         assert!(l("model", &good).sha256().is_some());
         assert!(l("model", "sha256:../../etc").sha256().is_none());
-        assert!(l("model", &format!("md5:{}", "a".repeat(64))).sha256().is_none());
+        assert!(
+            l("model", &format!("md5:{}", "a".repeat(64)))
+                .sha256()
+                .is_none()
+        );
     }
 }

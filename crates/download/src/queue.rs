@@ -11,11 +11,11 @@ use crate::error::{Error, Result};
 use crate::transfer::{self, FileSpec, Outcome, Progress, TransferOptions};
 use reqwest::Client;
 use serde::{Deserialize, Serialize};
-use store::{Store, StoredDownload};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use store::{Store, StoredDownload};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -182,7 +182,9 @@ impl Queue {
             tasks.next_id += 1;
             let ticket = tasks.ticket();
             self.inner.record_new(id, &spec, &State::Queued);
-            tasks.by_id.insert(id, Task::new(spec, State::Queued, ticket));
+            tasks
+                .by_id
+                .insert(id, Task::new(spec, State::Queued, ticket));
             id
         };
         self.inner.changed();
@@ -592,7 +594,9 @@ impl Task {
             0.0
         };
         let eta_seconds = match total {
-            Some(t) if active && speed > 0.0 => Some((t.saturating_sub(done) as f64 / speed).ceil() as u64),
+            Some(t) if active && speed > 0.0 => {
+                Some((t.saturating_sub(done) as f64 / speed).ceil() as u64)
+            }
             _ => None,
         };
         Status {

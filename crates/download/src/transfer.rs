@@ -393,7 +393,10 @@ async fn attempt(
                 if total.is_some_and(|t| have + n > t) {
                     return Err(Step::Fail(Error::Protocol {
                         url: spec.url.clone(),
-                        message: format!("the server sent more than the {} bytes announced", total.unwrap_or(0)),
+                        message: format!(
+                            "the server sent more than the {} bytes announced",
+                            total.unwrap_or(0)
+                        ),
                     }));
                 }
                 out.write_all(&bytes)
@@ -540,15 +543,15 @@ fn is_sha256(s: &str) -> bool {
 /// branch usually leaves most files unchanged.
 fn changed(saved: &PartialRecord, now: &crate::http::FileIdentity) -> Option<String> {
     match (&saved.etag, &now.etag) {
-        (Some(a), Some(b)) if a != b => {
-            Some(format!("the remote file changed (etag {a} → {b})"))
-        }
+        (Some(a), Some(b)) if a != b => Some(format!("the remote file changed (etag {a} → {b})")),
         (Some(_), Some(_)) => None,
         _ => match (&saved.commit, &now.commit) {
             (Some(a), Some(b)) if a != b => {
                 Some(format!("the remote repository changed (commit {a} → {b})"))
             }
-            (None, None) => Some("the server gives no ETag to check the partial file against".into()),
+            (None, None) => {
+                Some("the server gives no ETag to check the partial file against".into())
+            }
             _ => None,
         },
     }
@@ -684,7 +687,12 @@ fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
 /// `Content-Range: bytes */TOTAL` (a 416's answer) → TOTAL.
 fn content_range_total(headers: &HeaderMap) -> Option<u64> {
     let v = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    v.strip_prefix("bytes ")?.split_once('/')?.1.trim().parse().ok()
+    v.strip_prefix("bytes ")?
+        .split_once('/')?
+        .1
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -701,8 +709,14 @@ mod tests {
 
     #[test]
     fn content_range_forms_are_read() {
-        assert_eq!(content_range(&with_range("bytes 10-99/100")), Some((10, Some(100))));
-        assert_eq!(content_range(&with_range("bytes 10-99/*")), Some((10, None)));
+        assert_eq!(
+            content_range(&with_range("bytes 10-99/100")),
+            Some((10, Some(100)))
+        );
+        assert_eq!(
+            content_range(&with_range("bytes 10-99/*")),
+            Some((10, None))
+        );
         assert_eq!(content_range_total(&with_range("bytes */100")), Some(100));
         assert_eq!(content_range(&with_range("items 1-2/3")), None);
     }
@@ -728,10 +742,19 @@ mod tests {
     #[test]
     fn etag_decides_and_commit_only_without_one() {
         // Same content on a newer commit: resume.
-        assert_eq!(changed(&record(Some("a"), Some("c1")), &identity(Some("a"), Some("c2"))), None);
+        assert_eq!(
+            changed(
+                &record(Some("a"), Some("c1")),
+                &identity(Some("a"), Some("c2"))
+            ),
+            None
+        );
         assert!(changed(&record(Some("a"), None), &identity(Some("b"), None)).is_some());
         assert!(changed(&record(None, Some("c1")), &identity(None, Some("c2"))).is_some());
-        assert_eq!(changed(&record(None, Some("c1")), &identity(None, Some("c1"))), None);
+        assert_eq!(
+            changed(&record(None, Some("c1")), &identity(None, Some("c1"))),
+            None
+        );
         // Nothing to check against: never resume blindly.
         assert!(changed(&record(None, None), &identity(None, None)).is_some());
     }

@@ -478,7 +478,10 @@ impl<'m> Host<'m> {
             if used(&self.slots) <= pool {
                 break;
             }
-            tracing::debug!(slot = i, "unified KV pool full: dropping an idle slot's cache");
+            tracing::debug!(
+                slot = i,
+                "unified KV pool full: dropping an idle slot's cache"
+            );
             self.clear_seq(i);
         }
     }
@@ -497,7 +500,10 @@ impl<'m> Host<'m> {
         for s in &mut self.slots {
             if s.task.as_ref().is_some_and(|t| t.tx.is_closed()) {
                 s.task = None;
-                self.shared.counters.requests_done.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .requests_done
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
 
@@ -604,7 +610,10 @@ impl<'m> Host<'m> {
                 .collect();
             for i in failed {
                 if let Some(t) = self.slots[i].task.take() {
-                    self.shared.counters.requests_done.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .counters
+                        .requests_done
+                        .fetch_add(1, Ordering::Relaxed);
                     let _ = t.tx.send(Event::Error(e.clone()));
                 }
                 self.clear_seq(i);

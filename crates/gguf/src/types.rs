@@ -226,15 +226,13 @@ pub fn quantization_in_name(file_name: &str) -> Option<String> {
             }
         }
     }
-    parts
-        .into_iter()
-        .find(|p| {
-            let rest = p
-                .strip_prefix("IQ")
-                .or_else(|| p.strip_prefix("TQ"))
-                .or_else(|| p.strip_prefix('Q'));
-            rest.is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
-        })
+    parts.into_iter().find(|p| {
+        let rest = p
+            .strip_prefix("IQ")
+            .or_else(|| p.strip_prefix("TQ"))
+            .or_else(|| p.strip_prefix('Q'));
+        rest.is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+    })
 }
 
 #[cfg(test)]
@@ -374,7 +372,10 @@ mod tests {
     fn quantization_is_read_from_hub_file_names() {
         for (name, want) in [
             ("Llama-3.2-1B-Instruct-Q4_K_M.gguf", Some("Q4_K_M")),
-            ("qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf", Some("Q4_K_M")),
+            (
+                "qwen2.5-7b-instruct-q4_k_m-00001-of-00002.gguf",
+                Some("Q4_K_M"),
+            ),
             ("model.Q8_0.gguf", Some("Q8_0")),
             ("tinyllama_q5_k_s.gguf", Some("Q5_K_S")),
             ("m-Q4_0_4_4.gguf", Some("Q4_0_4_4")),

@@ -290,7 +290,11 @@ async fn idle_models_sleep_and_keep_alive_overrides() {
 async fn a_model_unloaded_for_idleness_sleeps_until_it_is_asked_for() {
     let (m, _) = manager(4, KeepAlive::For(Duration::from_millis(150)));
     drop(m.acquire("a", &spec(), None).await.unwrap());
-    drop(m.acquire("b", &spec(), Some(KeepAlive::Forever)).await.unwrap());
+    drop(
+        m.acquire("b", &spec(), Some(KeepAlive::Forever))
+            .await
+            .unwrap(),
+    );
     assert!(!m.is_sleeping("a"), "loaded, not asleep");
     assert!(!m.is_sleeping("never-seen"));
     tokio::time::sleep(Duration::from_millis(400)).await;

@@ -35,23 +35,103 @@ impl Default for Metrics {
 fn llama_server_families(f: &ServedFigures) -> Vec<(&'static str, &'static str, MetricType, f64)> {
     use MetricType::{COUNTER, GAUGE};
     vec![
-        ("prompt_tokens_total", "Number of prompt tokens processed, excluding cached tokens", COUNTER, f.prompt.tokens as f64),
-        ("prompt_tokens_cached_total", "Number of prompt tokens reused from the cache", COUNTER, f.cached as f64),
-        ("prompt_seconds_total", "Total time spent processing prompts", COUNTER, f.prompt.seconds),
-        ("tokens_predicted_total", "Number of generation tokens processed", COUNTER, f.predict.tokens as f64),
-        ("tokens_predicted_seconds_total", "Total time spent generating tokens", COUNTER, f.predict.seconds),
-        ("n_decode_total", "Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding", COUNTER, f.decode_calls as f64),
-        ("n_tokens_max", "Largest observed sequence length (prompt + generation)", COUNTER, f.max_seq_tokens as f64),
+        (
+            "prompt_tokens_total",
+            "Number of prompt tokens processed, excluding cached tokens",
+            COUNTER,
+            f.prompt.tokens as f64,
+        ),
+        (
+            "prompt_tokens_cached_total",
+            "Number of prompt tokens reused from the cache",
+            COUNTER,
+            f.cached as f64,
+        ),
+        (
+            "prompt_seconds_total",
+            "Total time spent processing prompts",
+            COUNTER,
+            f.prompt.seconds,
+        ),
+        (
+            "tokens_predicted_total",
+            "Number of generation tokens processed",
+            COUNTER,
+            f.predict.tokens as f64,
+        ),
+        (
+            "tokens_predicted_seconds_total",
+            "Total time spent generating tokens",
+            COUNTER,
+            f.predict.seconds,
+        ),
+        (
+            "n_decode_total",
+            "Total number of llama_decode() calls, excluding speculative decoding and multimodal decoding",
+            COUNTER,
+            f.decode_calls as f64,
+        ),
+        (
+            "n_tokens_max",
+            "Largest observed sequence length (prompt + generation)",
+            COUNTER,
+            f.max_seq_tokens as f64,
+        ),
         // No speculative decoding here: llama-server's families, always 0.
-        ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated", COUNTER, 0.0),
-        ("spec_decode_num_accepted_tokens_total", "Speculative: Total draft tokens accepted by the target model", COUNTER, 0.0),
-        ("spec_decode_num_drafts_total", "Speculative: Total speculative decoding verification steps", COUNTER, 0.0),
-        ("requests_total", "Number of generation requests finished", COUNTER, f.requests as f64),
-        ("prompt_tokens_seconds", "Average prompt throughput in tokens/s", GAUGE, f.prompt_window.per_second()),
-        ("predicted_tokens_seconds", "Average generation throughput in tokens/s", GAUGE, f.predict_window.per_second()),
-        ("requests_processing", "Number of requests processing", GAUGE, f.processing as f64),
-        ("requests_deferred", "Number of requests deferred", GAUGE, f.deferred as f64),
-        ("n_busy_slots_per_decode", "Average number of busy slots per llama_decode() call", GAUGE, f.busy_slots_per_decode()),
+        (
+            "spec_decode_num_draft_tokens_total",
+            "Speculative: Total draft tokens generated",
+            COUNTER,
+            0.0,
+        ),
+        (
+            "spec_decode_num_accepted_tokens_total",
+            "Speculative: Total draft tokens accepted by the target model",
+            COUNTER,
+            0.0,
+        ),
+        (
+            "spec_decode_num_drafts_total",
+            "Speculative: Total speculative decoding verification steps",
+            COUNTER,
+            0.0,
+        ),
+        (
+            "requests_total",
+            "Number of generation requests finished",
+            COUNTER,
+            f.requests as f64,
+        ),
+        (
+            "prompt_tokens_seconds",
+            "Average prompt throughput in tokens/s",
+            GAUGE,
+            f.prompt_window.per_second(),
+        ),
+        (
+            "predicted_tokens_seconds",
+            "Average generation throughput in tokens/s",
+            GAUGE,
+            f.predict_window.per_second(),
+        ),
+        (
+            "requests_processing",
+            "Number of requests processing",
+            GAUGE,
+            f.processing as f64,
+        ),
+        (
+            "requests_deferred",
+            "Number of requests deferred",
+            GAUGE,
+            f.deferred as f64,
+        ),
+        (
+            "n_busy_slots_per_decode",
+            "Average number of busy slots per llama_decode() call",
+            GAUGE,
+            f.busy_slots_per_decode(),
+        ),
     ]
 }
 

@@ -183,7 +183,10 @@ pub fn validate(req: &mut Request) -> Result<(), ServiceError> {
 fn check_image_url(raw: &str) -> Result<(), ServiceError> {
     let field = "messages.content.image_url.url";
     let url = url::Url::parse(raw).map_err(|e| {
-        ServiceError::invalid(field, format!("not a URL ({e}): give an https: or data: URL"))
+        ServiceError::invalid(
+            field,
+            format!("not a URL ({e}): give an https: or data: URL"),
+        )
     })?;
     if url.scheme() == "data" {
         let mime = url.path().split([';', ',']).next().unwrap_or("");

@@ -156,7 +156,10 @@ impl ServingStats {
 
     /// Every model's figures, by id; the throughput windows start again (a scrape).
     /// `live(id)` gives a loaded model's slots in use and requests waiting.
-    pub fn scrape(&self, live: impl Fn(&str) -> Option<(u64, u64)>) -> Vec<(String, ServedFigures)> {
+    pub fn scrape(
+        &self,
+        live: impl Fn(&str) -> Option<(u64, u64)>,
+    ) -> Vec<(String, ServedFigures)> {
         self.read(true, live)
     }
 

@@ -106,10 +106,19 @@ fn check_state(state: &str) -> Result<(), StoreError> {
 type RawRow = (i64, String, String, String, Option<String>, i64);
 
 fn read(r: &Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
-fn decode((id, label, spec, state, reason, created_at): RawRow) -> Result<StoredDownload, StoreError> {
+fn decode(
+    (id, label, spec, state, reason, created_at): RawRow,
+) -> Result<StoredDownload, StoreError> {
     let spec = serde_json::from_str(&spec).map_err(|e| StoreError::Corrupt {
         model_id: label.clone(),
         column: "download spec",

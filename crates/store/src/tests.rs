@@ -475,9 +475,16 @@ fn downloads_round_trip_with_their_state() {
     store.put_download(&other).unwrap();
     assert_eq!(store.downloads().unwrap(), vec![other.clone(), d.clone()]);
 
-    assert!(store.set_download_state(7, "failed", Some("checksum mismatch")).unwrap());
+    assert!(
+        store
+            .set_download_state(7, "failed", Some("checksum mismatch"))
+            .unwrap()
+    );
     let got = &store.downloads().unwrap()[1];
-    assert_eq!((got.state.as_str(), got.reason.as_deref()), ("failed", Some("checksum mismatch")));
+    assert_eq!(
+        (got.state.as_str(), got.reason.as_deref()),
+        ("failed", Some("checksum mismatch"))
+    );
     assert!(!store.set_download_state(99, "paused", None).unwrap());
     assert!(matches!(
         store.set_download_state(7, "exploded", None),

@@ -154,7 +154,10 @@ impl Hub {
             .route("/api/models", get(search))
             .route("/api/models/{org}/{name}", get(model_info))
             .route("/api/models/{org}/{name}/tree/{rev}", get(tree))
-            .route("/{org}/{name}/resolve/{rev}/{*path}", get(resolve).head(resolve))
+            .route(
+                "/{org}/{name}/resolve/{rev}/{*path}",
+                get(resolve).head(resolve),
+            )
             .route("/v2/{ns}/{model}/manifests/{tag}", get(manifest))
             .route("/v2/{ns}/{model}/blobs/{digest}", get(blob_redirect))
             .with_state(state.clone());
@@ -191,7 +194,11 @@ impl Hub {
             generation: 0,
         };
         repo.commit = commit_of(id, &repo);
-        self.state.repos.lock().unwrap().insert(id.to_string(), repo);
+        self.state
+            .repos
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), repo);
     }
 
     /// Lets `token` download from a gated repository.
@@ -270,9 +277,7 @@ impl Hub {
         layers: &[(&str, Vec<u8>)],
     ) -> Vec<u8> {
         let config = br#"{"model_format":"gguf","model_family":"llama","file_type":"Q4_K_M"}"#;
-        let layer = |media: &str, bytes: &[u8]| {
-            json!({"mediaType": media, "digest": format!("sha256:{}", self.store_blob(bytes.to_vec())), "size": bytes.len()})
-        };
+        let layer = |media: &str, bytes: &[u8]| json!({"mediaType": media, "digest": format!("sha256:{}", self.store_blob(bytes.to_vec())), "size": bytes.len()});
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
@@ -290,7 +295,9 @@ impl Hub {
 
     /// Counters and faults of an Ollama blob (by its sha256 hex).
     pub fn blob_served(&self, sha: &str) -> u64 {
-        self.state.blobs.lock().unwrap()[sha].served.load(Ordering::SeqCst)
+        self.state.blobs.lock().unwrap()[sha]
+            .served
+            .load(Ordering::SeqCst)
     }
 
     pub fn set_blob_fault(&self, sha: &str, fault: Fault) {
@@ -354,7 +361,12 @@ fn hub_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn registry_error(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({"errors": [{"code": code, "message": message}]});
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -434,7 +446,11 @@ async fn model_info(
     let id = format!("{org}/{name}");
     let repos = state.repos.lock().unwrap();
     let Some(r) = repos.get(&id) else {
-        return hub_error(StatusCode::NOT_FOUND, "RepoNotFound", "Repository not found");
+        return hub_error(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            "Repository not found",
+        );
     };
     axum::Json(json!({
         "_id": id, "id": id, "modelId": id, "sha": r.commit,
@@ -460,7 +476,11 @@ async fn tree(
     let id = format!("{org}/{name}");
     let repos = state.repos.lock().unwrap();
     let Some(r) = repos.get(&id) else {
-        return hub_error(StatusCode::NOT_FOUND, "RepoNotFound", "Repository not found");
+        return hub_error(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            "Repository not found",
+        );
     };
     if rev != "main" && rev != r.commit {
         return hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id");
@@ -510,7 +530,11 @@ async fn resolve(
     let id = format!("{org}/{name}");
     let repos = state.repos.lock().unwrap();
     let Some(r) = repos.get(&id) else {
-        return hub_error(StatusCode::NOT_FOUND, "RepoNotFound", "Repository not found");
+        return hub_error(
+            StatusCode::NOT_FOUND,
+            "RepoNotFound",
+            "Repository not found",
+        );
     };
     if r.meta.gated {
         let token = headers
@@ -539,24 +563,35 @@ async fn resolve(
         return hub_error(StatusCode::NOT_FOUND, "RevisionNotFound", "Invalid rev id");
     }
     let Some(sha) = r.files.get(&path) else {
-        return hub_error(
-            StatusCode::NOT_FOUND,
-            "EntryNotFound",
-            "Entry not found",
-        );
+        return hub_error(StatusCode::NOT_FOUND, "EntryNotFound", "Entry not found");
     };
     let size = state.blobs.lock().unwrap()[sha].bytes.lock().unwrap().len();
     let location = format!("{}/cdn/{sha}?X-Amz-Signature=fixture", state.cdn_url);
     let mut response = StatusCode::FOUND.into_response();
     let h = response.headers_mut();
     let etag = format!("\"{sha}\"");
-    h.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii"));
-    h.insert("x-repo-commit", HeaderValue::from_str(&r.commit).expect("ascii"));
-    h.insert("x-linked-etag", HeaderValue::from_str(&etag).expect("ascii"));
+    h.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).expect("ascii"),
+    );
+    h.insert(
+        "x-repo-commit",
+        HeaderValue::from_str(&r.commit).expect("ascii"),
+    );
+    h.insert(
+        "x-linked-etag",
+        HeaderValue::from_str(&etag).expect("ascii"),
+    );
     h.insert("x-linked-size", HeaderValue::from(size as u64));
     // The resolve's own ETag names the git pointer, not the content.
-    let pointer = format!("\"{}\"", &sha256_hex(format!("pointer {sha}").as_bytes())[..40]);
-    h.insert(header::ETAG, HeaderValue::from_str(&pointer).expect("ascii"));
+    let pointer = format!(
+        "\"{}\"",
+        &sha256_hex(format!("pointer {sha}").as_bytes())[..40]
+    );
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&pointer).expect("ascii"),
+    );
     response
 }
 
@@ -585,7 +620,11 @@ async fn manifest(
         .get(&format!("{ns}/{model}/{tag}"))
     {
         Some(raw) => ([(header::CONTENT_TYPE, V2)], raw.clone()).into_response(),
-        None => registry_error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown"),
+        None => registry_error(
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+            "manifest unknown",
+        ),
     }
 }
 
@@ -595,7 +634,11 @@ async fn blob_redirect(
 ) -> Response {
     let sha = digest.strip_prefix("sha256:").unwrap_or_default();
     if !state.blobs.lock().unwrap().contains_key(sha) {
-        return registry_error(StatusCode::NOT_FOUND, "BLOB_UNKNOWN", "blob unknown to registry");
+        return registry_error(
+            StatusCode::NOT_FOUND,
+            "BLOB_UNKNOWN",
+            "blob unknown to registry",
+        );
     }
     let location = format!("{}/cdn/{sha}", state.cdn_url);
     (
@@ -703,7 +746,10 @@ async fn cdn_file(
     );
     if status == StatusCode::PARTIAL_CONTENT {
         let v = format!("bytes {start}-{}/{len}", end - 1);
-        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&v).expect("ascii"));
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&v).expect("ascii"),
+        );
     }
     response
 }

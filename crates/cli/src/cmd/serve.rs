@@ -424,13 +424,22 @@ mod tests {
         // -np slots share -c: each gets its part.
         assert_eq!(mapped(&["-c", "512", "-np", "2"]), (256, 2, None));
         let off = Some(json!(false));
-        assert_eq!(mapped(&["-c", "512", "-np", "2", "--no-kv-unified"]), (256, 2, off));
+        assert_eq!(
+            mapped(&["-c", "512", "-np", "2", "--no-kv-unified"]),
+            (256, 2, off)
+        );
         // Unified KV: one pool of -c that any slot may fill.
         let on = Some(json!(true));
-        assert_eq!(mapped(&["-c", "512", "-np", "2", "-kvu"]), (512, 2, on.clone()));
+        assert_eq!(
+            mapped(&["-c", "512", "-np", "2", "-kvu"]),
+            (512, 2, on.clone())
+        );
         // -c without -np: llama-server's automatic slots, always unified.
         assert_eq!(mapped(&["-c", "512"]), (512, d.parallel, on.clone()));
-        assert_eq!(mapped(&["-c", "512", "--no-kv-unified"]), (512, d.parallel, on));
+        assert_eq!(
+            mapped(&["-c", "512", "--no-kv-unified"]),
+            (512, d.parallel, on)
+        );
         // No -c: the configuration's per-slot context stays; -c 0 is the model's own.
         assert_eq!(mapped(&["-np", "3"]), (d.ctx_size, 3, None));
         assert_eq!(mapped(&["-c", "0", "-np", "4"]), (0, 4, None));

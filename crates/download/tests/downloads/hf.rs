@@ -21,8 +21,11 @@ async fn search_pages_through_the_link_header_in_each_sort_order() {
     env.hub.add_repo("b/tiny-liked", meta(10, 99, 2), &g());
     env.hub.add_repo("c/tiny-new", meta(20, 2, 28), &g());
     // Not GGUF: the filter leaves it out.
-    env.hub
-        .add_repo("d/tiny-safetensors", meta(5000, 5000, 30), &[("model.safetensors", vec![0; 8])]);
+    env.hub.add_repo(
+        "d/tiny-safetensors",
+        meta(5000, 5000, 30),
+        &[("model.safetensors", vec![0; 8])],
+    );
     let hf = env.hf(None, Duration::from_secs(30));
 
     let query = |sort| SearchQuery {
@@ -34,7 +37,10 @@ async fn search_pages_through_the_link_header_in_each_sort_order() {
     let ids: Vec<&str> = first.models.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["a/tiny-popular", "org/tiny-GGUF"]);
     assert!(first.models[0].tags.iter().any(|t| t == "gguf"));
-    let second = hf.search_page(first.next.as_deref().unwrap()).await.unwrap();
+    let second = hf
+        .search_page(first.next.as_deref().unwrap())
+        .await
+        .unwrap();
     let ids: Vec<&str> = second.models.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["c/tiny-new", "b/tiny-liked"]);
     assert_eq!(second.next, None);
@@ -55,7 +61,10 @@ async fn model_info_and_the_gguf_listing_across_tree_pages() {
     let info = hf.model_info(REPO).await.unwrap();
     assert_eq!(info.id, REPO);
     assert_eq!(info.sha.as_deref(), Some(env.hub.commit(REPO).as_str()));
-    assert_eq!((info.downloads, info.likes, info.gated.as_deref()), (500, 7, None));
+    assert_eq!(
+        (info.downloads, info.likes, info.gated.as_deref()),
+        (500, 7, None)
+    );
     assert_eq!(info.license().as_deref(), Some("apache-2.0"));
     assert_eq!(info.siblings.len(), 5);
 
@@ -126,7 +135,10 @@ async fn gated_missing_and_absent_files_are_explained() {
 
     let (status, message) = status_of(&pull_error(&env, None, "corp/gated-GGUF", Q4).await);
     assert_eq!(status, 401);
-    assert!(message.contains("gated") && message.contains("HF_TOKEN"), "{message}");
+    assert!(
+        message.contains("gated") && message.contains("HF_TOKEN"),
+        "{message}"
+    );
 
     let e = pull_error(&env, Some("hf_other"), "corp/gated-GGUF", Q4).await;
     let (status, message) = status_of(&e);
@@ -135,11 +147,17 @@ async fn gated_missing_and_absent_files_are_explained() {
 
     let (status, message) = status_of(&pull_error(&env, None, "corp/missing", Q4).await);
     assert_eq!(status, 404);
-    assert!(message.contains("repository corp/missing was not found"), "{message}");
+    assert!(
+        message.contains("repository corp/missing was not found"),
+        "{message}"
+    );
 
     let (status, message) = status_of(&pull_error(&env, None, REPO, "nope.gguf").await);
     assert_eq!(status, 404);
-    assert!(message.contains("nope.gguf is not in org/tiny-GGUF"), "{message}");
+    assert!(
+        message.contains("nope.gguf is not in org/tiny-GGUF"),
+        "{message}"
+    );
 
     // The granted token gets the file (and is not sent on to the CDN, which would refuse).
     let hf = env.hf(Some("hf_granted"), Duration::from_secs(30));
@@ -153,6 +171,9 @@ async fn gated_missing_and_absent_files_are_explained() {
     )
     .await
     .unwrap();
-    assert!(matches!(outcome, download::transfer::Outcome::Completed { .. }));
+    assert!(matches!(
+        outcome,
+        download::transfer::Outcome::Completed { .. }
+    ));
     assert_eq!(std::fs::read(&task.files[0].dest).unwrap(), env.q4);
 }

@@ -42,8 +42,14 @@ impl Env {
             &[
                 ("README.md", b"# tiny\n".to_vec()),
                 (Q4, q4.clone()),
-                ("Q8_0/tiny-Q8_0-00001-of-00002.gguf", gguf_model("tiny a", 7)),
-                ("Q8_0/tiny-Q8_0-00002-of-00002.gguf", gguf_model("tiny b", 7)),
+                (
+                    "Q8_0/tiny-Q8_0-00001-of-00002.gguf",
+                    gguf_model("tiny a", 7),
+                ),
+                (
+                    "Q8_0/tiny-Q8_0-00002-of-00002.gguf",
+                    gguf_model("tiny b", 7),
+                ),
                 ("mmproj-tiny-f16.gguf", gguf_model("proj", 1)),
             ],
         );
@@ -82,7 +88,13 @@ impl Env {
             sha256: entry.lfs.as_ref().map(|l| l.oid.clone()),
         };
         let spec = hf
-            .file_spec(repo, "main", &remote, &self.models().join(repo), &self.partial())
+            .file_spec(
+                repo,
+                "main",
+                &remote,
+                &self.models().join(repo),
+                &self.partial(),
+            )
             .unwrap();
         TaskSpec {
             label: format!("{repo}/{file}"),

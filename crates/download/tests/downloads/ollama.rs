@@ -14,9 +14,15 @@ fn layers(model: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             "application/vnd.ollama.image.params",
             br#"{"stop":["<|im_end|>"],"temperature":0.6}"#.to_vec(),
         ),
-        ("application/vnd.ollama.image.system", b"You are tiny.".to_vec()),
+        (
+            "application/vnd.ollama.image.system",
+            b"You are tiny.".to_vec(),
+        ),
         ("application/vnd.ollama.image.license", b"MIT".to_vec()),
-        ("application/vnd.ollama.image.projector", gguf_model("proj", 1)),
+        (
+            "application/vnd.ollama.image.projector",
+            gguf_model("proj", 1),
+        ),
     ]
 }
 
@@ -33,7 +39,9 @@ fn registry() -> Registry {
 async fn a_pulled_model_lands_verified_in_a_store_the_catalog_reads() {
     let env = Env::new().await;
     let model = gguf_model("tiny", 15);
-    let raw = env.hub.add_ollama_model("library", "tiny", "latest", &layers(&model));
+    let raw = env
+        .hub
+        .add_ollama_model("library", "tiny", "latest", &layers(&model));
     let name = name(&env, "tiny");
     let fetched = registry().manifest(&name).await.unwrap();
     assert_eq!(fetched.raw, raw);
@@ -77,16 +85,20 @@ async fn a_pulled_model_lands_verified_in_a_store_the_catalog_reads() {
 async fn a_corrupt_blob_fails_the_pull_and_no_manifest_is_written() {
     let env = Env::new().await;
     let model = gguf_model("tiny", 15);
-    env.hub.add_ollama_model("library", "bad", "latest", &layers(&model));
+    env.hub
+        .add_ollama_model("library", "bad", "latest", &layers(&model));
     let name = name(&env, "bad");
     let fetched = registry().manifest(&name).await.unwrap();
     // The model blob is served cut short and then in full from a second request, but
     // with its last byte changed: the digest check must catch it.
     let sha = testhub::sha256_hex(&model);
-    env.hub.set_blob_fault(&sha, testhub::Fault {
-        cut_at: Some(model.len() as u64 / 2),
-        ..Default::default()
-    });
+    env.hub.set_blob_fault(
+        &sha,
+        testhub::Fault {
+            cut_at: Some(model.len() as u64 / 2),
+            ..Default::default()
+        },
+    );
     env.hub.corrupt_blob(&sha);
     let store = env.dir.path().join("ollama");
     let q = queue(4, Duration::from_secs(60));
@@ -96,15 +108,26 @@ async fn a_corrupt_blob_fails_the_pull_and_no_manifest_is_written() {
         State::Failed { reason } => assert!(reason.contains("checksum mismatch"), "{reason}"),
         other => panic!("expected a failure, got {other:?}"),
     }
-    assert!(!store.join("manifests").exists(), "a manifest names a corrupt blob");
-    assert!(catalog::ollama::blob_path(&store, &format!("sha256:{sha}")).is_some_and(|p| !p.exists()));
+    assert!(
+        !store.join("manifests").exists(),
+        "a manifest names a corrupt blob"
+    );
+    assert!(
+        catalog::ollama::blob_path(&store, &format!("sha256:{sha}")).is_some_and(|p| !p.exists())
+    );
     assert!(catalog::ollama::scan(&store).models.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_model_is_explained() {
     let env = Env::new().await;
-    let e = registry().manifest(&name(&env, "nothing")).await.unwrap_err();
+    let e = registry()
+        .manifest(&name(&env, "nothing"))
+        .await
+        .unwrap_err();
     let text = e.to_string();
-    assert!(text.contains("nothing:latest was not found") && text.contains("MANIFEST_UNKNOWN"), "{text}");
+    assert!(
+        text.contains("nothing:latest was not found") && text.contains("MANIFEST_UNKNOWN"),
+        "{text}"
+    );
 }

@@ -7,10 +7,14 @@ use testhub::Fault;
 /// Queues the Q4 file with a stall at `at`, waits until exactly `at` bytes are on disk,
 /// and pauses.
 async fn paused_at(env: &Env, q: &Queue, at: u64) -> TaskId {
-    env.hub.set_fault(REPO, Q4, Fault {
-        stall_at: Some(at),
-        ..Fault::default()
-    });
+    env.hub.set_fault(
+        REPO,
+        Q4,
+        Fault {
+            stall_at: Some(at),
+            ..Fault::default()
+        },
+    );
     let hf = env.hf(None, Duration::from_secs(60));
     let id = q.add(env.task(&hf, REPO, Q4).await);
     let s = wait_bytes(q, id, at).await;
@@ -57,9 +61,16 @@ async fn a_file_changed_while_paused_is_fetched_again_from_zero() {
     let s = completed(&q, id).await;
     assert_completed(&s);
     assert_eq!(sha(&s.files[0]), testhub::sha256_hex(&new));
-    assert_eq!(s.fetched, at + new.len() as u64, "the new file is fetched whole");
+    assert_eq!(
+        s.fetched,
+        at + new.len() as u64,
+        "the new file is fetched whole"
+    );
     let log = s.log.join("\n");
-    assert!(log.contains("the remote file changed") && log.contains("restarting from zero"), "{log}");
+    assert!(
+        log.contains("the remote file changed") && log.contains("restarting from zero"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,10 +81,14 @@ async fn a_server_that_ignores_ranges_restarts_from_zero() {
     let at = size / 4;
     let id = paused_at(&env, &q, at).await;
 
-    env.hub.set_fault(REPO, Q4, Fault {
-        ignore_range: true,
-        ..Fault::default()
-    });
+    env.hub.set_fault(
+        REPO,
+        Q4,
+        Fault {
+            ignore_range: true,
+            ..Fault::default()
+        },
+    );
     q.resume(id).unwrap();
     let s = completed(&q, id).await;
     assert_completed(&s);
@@ -88,16 +103,26 @@ async fn at_most_four_download_at_once_and_the_rest_wait_in_order() {
     let env = Env::new().await;
     let hf = env.hf(None, Duration::from_secs(60));
     let files: Vec<(String, Vec<u8>)> = (0..6)
-        .map(|i| (format!("m{i}-Q4_K_M.gguf"), gguf_model(&format!("m{i}"), 15)))
+        .map(|i| {
+            (
+                format!("m{i}-Q4_K_M.gguf"),
+                gguf_model(&format!("m{i}"), 15),
+            )
+        })
         .collect();
-    let entries: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let entries: Vec<(&str, Vec<u8>)> =
+        files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
     env.hub.add_repo("org/six", RepoMeta::default(), &entries);
     // The first four stall at 1000 bytes, so they are all mid-file at once.
     for (name, _) in &files[..4] {
-        env.hub.set_fault("org/six", name, Fault {
-            stall_at: Some(1000),
-            ..Fault::default()
-        });
+        env.hub.set_fault(
+            "org/six",
+            name,
+            Fault {
+                stall_at: Some(1000),
+                ..Fault::default()
+            },
+        );
     }
     let q = queue(4, Duration::from_secs(60));
     let mut ids = Vec::new();
@@ -128,7 +153,9 @@ async fn cancel_removes_the_task_and_optionally_its_partial_file() {
     let q = queue(4, Duration::from_secs(60));
     let at = env.q4.len() as u64 / 2;
     let id = paused_at(&env, &q, at).await;
-    let partial = env.partial().join(format!("{}--{Q4}.part", REPO.replace('/', "--")));
+    let partial = env
+        .partial()
+        .join(format!("{}--{Q4}.part", REPO.replace('/', "--")));
     assert_eq!(std::fs::metadata(&partial).unwrap().len(), at);
 
     q.cancel(id, true).await.unwrap();
@@ -146,7 +173,14 @@ async fn a_restarted_queue_brings_tasks_back_paused_and_resumes_without_refetchi
     let with_store = || {
         let http = client(&ClientOptions::default()).unwrap();
         let store = std::sync::Arc::new(store::Store::open(&db).unwrap());
-        Queue::with_store(http, QueueOptions { max_concurrent: 4, transfer: options() }, store)
+        Queue::with_store(
+            http,
+            QueueOptions {
+                max_concurrent: 4,
+                transfer: options(),
+            },
+            store,
+        )
     };
     let first = with_store();
     let id = paused_at(&env, &first, at).await;
@@ -170,8 +204,14 @@ async fn a_restarted_queue_brings_tasks_back_paused_and_resumes_without_refetchi
     let second = with_store();
     assert_eq!(second.restore(false, None).unwrap(), 2);
     let s = second.status(id).unwrap();
-    assert_eq!((s.state.clone(), s.label.clone()), (State::Paused, format!("{REPO}/{Q4}")));
-    assert_eq!(second.status(failed).unwrap().state, State::Failed { reason });
+    assert_eq!(
+        (s.state.clone(), s.label.clone()),
+        (State::Paused, format!("{REPO}/{Q4}"))
+    );
+    assert_eq!(
+        second.status(failed).unwrap().state,
+        State::Failed { reason }
+    );
     // New tasks do not reuse the old ids.
     let hf = env.hf(None, Duration::from_secs(60));
     let fresh = second.add(env.task(&hf, REPO, "mmproj-tiny-f16.gguf").await);

@@ -6,7 +6,11 @@ use download::Error;
 use download::transfer::{Outcome, Progress, fetch};
 use tokio_util::sync::CancellationToken;
 
-async fn pull(env: &Env, read_timeout: Duration, opts: &TransferOptions) -> (download::Result<Outcome>, Progress, TaskSpec) {
+async fn pull(
+    env: &Env,
+    read_timeout: Duration,
+    opts: &TransferOptions,
+) -> (download::Result<Outcome>, Progress, TaskSpec) {
     let hf = env.hf(Some("hf_any"), read_timeout);
     let task = env.task(&hf, REPO, Q4).await;
     let http = client(&ClientOptions {
@@ -15,7 +19,14 @@ async fn pull(env: &Env, read_timeout: Duration, opts: &TransferOptions) -> (dow
     })
     .unwrap();
     let progress = Progress::default();
-    let result = fetch(&http, &task.files[0], opts, &progress, &CancellationToken::new()).await;
+    let result = fetch(
+        &http,
+        &task.files[0],
+        opts,
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await;
     (result, progress, task)
 }
 
@@ -38,14 +49,27 @@ async fn a_full_pull_is_verified_and_moved_into_place() {
     );
     assert_eq!(spec.dest, env.models().join(REPO).join(Q4));
     assert_eq!(sha(&spec.dest), want);
-    assert!(!spec.partial.exists(), "the partial file was moved, not copied");
-    assert_eq!(std::fs::read_dir(env.partial()).unwrap().count(), 0, "record left behind");
-    assert_eq!((progress.done(), progress.total(), progress.fetched()), (size, Some(size), size));
+    assert!(
+        !spec.partial.exists(),
+        "the partial file was moved, not copied"
+    );
+    assert_eq!(
+        std::fs::read_dir(env.partial()).unwrap().count(),
+        0,
+        "record left behind"
+    );
+    assert_eq!(
+        (progress.done(), progress.total(), progress.fetched()),
+        (size, Some(size), size)
+    );
     assert_eq!(env.hub.served(REPO, Q4), size);
 
     // A rerun finds the file in place and fetches nothing.
     let (result, progress, _) = pull(&env, Duration::from_secs(30), &options()).await;
-    assert!(matches!(result.unwrap(), Outcome::Completed { sha256: None, .. }));
+    assert!(matches!(
+        result.unwrap(),
+        Outcome::Completed { sha256: None, .. }
+    ));
     assert_eq!(progress.fetched(), 0);
     assert_eq!(env.hub.requests(REPO, Q4), 1);
 }
@@ -54,10 +78,14 @@ async fn a_full_pull_is_verified_and_moved_into_place() {
 async fn a_cut_connection_is_retried_from_where_it_stopped() {
     let env = Env::new().await;
     let size = env.q4.len() as u64;
-    env.hub.set_fault(REPO, Q4, testhub::Fault {
-        cut_at: Some(size / 3),
-        ..Default::default()
-    });
+    env.hub.set_fault(
+        REPO,
+        Q4,
+        testhub::Fault {
+            cut_at: Some(size / 3),
+            ..Default::default()
+        },
+    );
     let (result, progress, task) = pull(&env, Duration::from_secs(30), &options()).await;
     assert!(matches!(result.unwrap(), Outcome::Completed { .. }));
     assert_eq!(sha(&task.files[0].dest), testhub::sha256_hex(&env.q4));
@@ -65,17 +93,24 @@ async fn a_cut_connection_is_retried_from_where_it_stopped() {
     // Every byte received once: the retry asked only for the rest.
     assert_eq!(progress.fetched(), size);
     let log = progress.log().join("\n");
-    assert!(log.contains("connection") && log.contains("retrying from byte"), "{log}");
+    assert!(
+        log.contains("connection") && log.contains("retrying from byte"),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_connection_times_out_and_resumes() {
     let env = Env::new().await;
     let size = env.q4.len() as u64;
-    env.hub.set_fault(REPO, Q4, testhub::Fault {
-        stall_at: Some(size / 2),
-        ..Default::default()
-    });
+    env.hub.set_fault(
+        REPO,
+        Q4,
+        testhub::Fault {
+            stall_at: Some(size / 2),
+            ..Default::default()
+        },
+    );
     // The stall is never released: only the client's read timeout gets past it.
     let (result, progress, task) = pull(&env, Duration::from_millis(500), &options()).await;
     assert!(matches!(result.unwrap(), Outcome::Completed { .. }));
@@ -99,8 +134,14 @@ async fn a_checksum_mismatch_fails_and_keeps_the_partial_file() {
         }
         other => panic!("expected a checksum mismatch, got {other}"),
     }
-    assert!(!spec.dest.exists(), "a corrupt file reached the models folder");
-    assert_eq!(std::fs::metadata(&spec.partial).unwrap().len(), env.q4.len() as u64);
+    assert!(
+        !spec.dest.exists(),
+        "a corrupt file reached the models folder"
+    );
+    assert_eq!(
+        std::fs::metadata(&spec.partial).unwrap().len(),
+        env.q4.len() as u64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,10 @@ impl Host<'_> {
         let token = match sample(&self.ctx, t, idx, &mut self.cur, &mut self.single) {
             Ok(tok) => tok,
             Err(e) => {
-                self.shared.counters.requests_done.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .requests_done
+                    .fetch_add(1, Ordering::Relaxed);
                 let _ = t.tx.send(Event::Error(e));
                 slot.task = None;
                 return;
@@ -89,7 +92,10 @@ impl Host<'_> {
             self.finish(i, reason);
         } else if !delivered {
             slot.task = None; // cancelled
-            self.shared.counters.requests_done.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .requests_done
+                .fetch_add(1, Ordering::Relaxed);
         } else {
             t.next_token = Some(token);
             if full && !self.context_shift(i) {
@@ -113,7 +119,10 @@ impl Host<'_> {
         let predicted_ms = (now - t_prompt).as_secs_f64() * 1e3;
         let timings = Timings::new(t.cache_n, t.prompt_n, prompt_ms, t.n_decoded, predicted_ms);
         // Count before telling the caller, so that stats agree with what it has seen.
-        self.shared.counters.requests_done.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .requests_done
+            .fetch_add(1, Ordering::Relaxed);
         let _ = t.tx.send(Event::Done {
             finish_reason: reason,
             usage: Usage {

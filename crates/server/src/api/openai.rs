@@ -333,11 +333,7 @@ fn verbose_metas(
 
 /// Adds `__verbose` to a non-streamed answer (the first generation's, as llama-server's
 /// answer carries one).
-fn add_verbose(
-    answer: &mut Value,
-    metas: Option<&[NativeMeta]>,
-    collected: &[service::Collected],
-) {
+fn add_verbose(answer: &mut Value, metas: Option<&[NativeMeta]>, collected: &[service::Collected]) {
     if let (Some(meta), Some(c)) = (metas.and_then(|m| m.first()), collected.first()) {
         answer["__verbose"] = native::native_result(meta, c);
     }
@@ -366,8 +362,7 @@ pub async fn chat_completions(
         response_format,
     };
     // `n` choices are `n` generations of the one request, as on the completion routes.
-    let timeds =
-        common::start_all(&state, model.as_deref(), keep_alive, vec![request; n]).await?;
+    let timeds = common::start_all(&state, model.as_deref(), keep_alive, vec![request; n]).await?;
     let verbose = verbose_metas(&state, req.verbose, &timeds, &params, req.stream);
     let meta = Meta {
         id: new_id("chatcmpl-"),
@@ -429,20 +424,28 @@ fn chat_response(meta: &Meta, collected: &[service::Collected]) -> Value {
         .iter()
         .enumerate()
         .map(|(index, c)| {
-            let done = c.done.as_ref().expect("collected generations have a result");
+            let done = c
+                .done
+                .as_ref()
+                .expect("collected generations have a result");
             total = Some(add_usage(total.take(), done));
             chat_choice(meta, index, c, done)
         })
         .collect();
     let done = total.expect("one choice at least");
+    answer(meta, "chat.completion", choices, &done)
+}
+
+/// The envelope of a whole (non-streamed) OpenAI answer: chat and text completions alike.
+fn answer(meta: &Meta, object: &str, choices: Vec<Value>, done: &Done) -> Value {
     json!({
         "id": meta.id,
-        "object": "chat.completion",
+        "object": object,
         "created": meta.created,
         "model": meta.model,
         "system_fingerprint": FINGERPRINT,
         "choices": choices,
-        "usage": usage_json(&done),
+        "usage": usage_json(done),
         "timings": done.timings,
     })
 }
@@ -482,13 +485,7 @@ where
         .into_response()
 }
 
-fn chunk(
-    meta: &Meta,
-    index: usize,
-    delta: Value,
-    finish: Option<&str>,
-    logprobs: Value,
-) -> Value {
+fn chunk(meta: &Meta, index: usize, delta: Value, finish: Option<&str>, logprobs: Value) -> Value {
     json!({
         "id": meta.id,
         "object": "chat.completion.chunk",
@@ -507,10 +504,7 @@ fn chunk(
 /// The SSE events of a streamed chat completion: a first chunk with the role alone (content
 /// null) for each choice, as llama-server and OpenAI send it, then one chunk per delta; the
 /// usage and `[DONE]` once every choice is done.
-fn chat_stream(
-    timeds: Vec<Timed>,
-    meta: Meta,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+fn chat_stream(timeds: Vec<Timed>, meta: Meta) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let first = (0..timeds.len())
         .map(|i| {
             let delta = json!({"role": "assistant", "content": null});
@@ -545,7 +539,13 @@ fn chat_stream(
                         (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
                         _ => Value::Null,
                     };
-                    vec![sse_json(&chunk(meta, i, json!({"content": text}), None, lp))]
+                    vec![sse_json(&chunk(
+                        meta,
+                        i,
+                        json!({"content": text}),
+                        None,
+                        lp,
+                    ))]
                 }
                 Output::ToolCallStart { index, id, name } => vec![sse_json(&chunk(
                     meta,
@@ -742,9 +742,7 @@ async fn completions_in(
     let mut total: Option<Done> = None;
     for (index, (c, echo)) in collected.iter().zip(echo).enumerate() {
         let done = c.done.clone().expect("collected");
-        let native = natives
-            .get(index)
-            .map(|m| native::native_result(m, c));
+        let native = natives.get(index).map(|m| native::native_result(m, c));
         let text = match echo {
             Some(p) => format!("{p}{}", c.text),
             None => c.text.clone(),
@@ -769,16 +767,7 @@ async fn completions_in(
         total = Some(add_usage(total, &done));
     }
     let done = total.expect("one completion at least");
-    let mut out = json!({
-        "id": meta.id,
-        "object": "text_completion",
-        "created": meta.created,
-        "model": meta.model,
-        "system_fingerprint": FINGERPRINT,
-        "choices": choices,
-        "usage": usage_json(&done),
-        "timings": done.timings,
-    });
+    let mut out = answer(&meta, "text_completion", choices, &done);
     if let Some(n) = top_native {
         add_fields(&mut out, n);
     }

@@ -182,7 +182,9 @@ mod tests {
     fn it_is_on_only_in_prediction_mode() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
             Vertex::from_vars(move |k| {
-                vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
             })
         };
         assert_eq!(env(&[]), None);

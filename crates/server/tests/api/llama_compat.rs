@@ -104,7 +104,10 @@ async fn image_parts_on_a_text_model_are_refused() {
     }
     // Text parts alone still answer.
     let mut text_only = with_image("https://ggml.ai");
-    text_only["messages"][0]["content"].as_array_mut().unwrap().pop();
+    text_only["messages"][0]["content"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
     let (status, body) = s.post("/v1/chat/completions", &text_only).await;
     assert_eq!(status, 200, "{body}");
 }

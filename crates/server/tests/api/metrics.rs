@@ -16,8 +16,13 @@ fn server_totals(text: &str) -> HashMap<String, (String, f64)> {
             types.insert(name.to_string(), kind.to_string());
         } else if line.starts_with("llamacpp:") && !line.contains('{') {
             let (name, value) = line.split_once(' ').unwrap();
-            let kind = types.get(name).unwrap_or_else(|| panic!("{name} has no # TYPE line"));
-            assert!(text.contains(&format!("# HELP {name} ")), "{name} has no help");
+            let kind = types
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} has no # TYPE line"));
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "{name} has no help"
+            );
             out.insert(name.to_string(), (kind.clone(), value.parse().unwrap()));
         }
     }
@@ -60,7 +65,10 @@ async fn llama_servers_families_count_what_the_requests_report() {
         cache_n += t["cache_n"].as_f64().unwrap();
         predicted_n += t["predicted_n"].as_f64().unwrap();
     }
-    assert!(cache_n > 0.0, "the same prompt again reuses the slot's cache");
+    assert!(
+        cache_n > 0.0,
+        "the same prompt again reuses the slot's cache"
+    );
 
     let text = s.text("/metrics").await;
     let m = server_totals(&text);
@@ -159,7 +167,12 @@ async fn a_sleeping_model_keeps_its_metrics_and_status_reads_do_not_wake_it() {
     let (_, props) = s.get("/props").await;
     assert_eq!(props["model_alias"], SMOL, "{props}");
     assert!(props["total_slots"].as_u64().unwrap() > 0, "{props}");
-    assert!(props["chat_template"].as_str().unwrap().contains("<|im_start|>"));
+    assert!(
+        props["chat_template"]
+            .as_str()
+            .unwrap()
+            .contains("<|im_start|>")
+    );
 
     // The first scrape reports the last generation's throughput, the next an empty window;
     // the totals are what they were on going to sleep.
@@ -177,7 +190,10 @@ async fn a_sleeping_model_keeps_its_metrics_and_status_reads_do_not_wake_it() {
         assert_eq!(status, 200, "{path}: {body}");
     }
     assert!(s.state.models.is_sleeping(SMOL));
-    assert!(s.state.models.peek(SMOL).is_none(), "woken by a status read");
+    assert!(
+        s.state.models.peek(SMOL).is_none(),
+        "woken by a status read"
+    );
     assert_eq!(
         llamacpp_lines(&s.text("/metrics").await),
         llamacpp_lines(&asleep),

@@ -155,13 +155,19 @@ async fn slot_files_go_to_the_slot_save_path() {
         .await;
     assert_eq!(status, 200, "{done}");
     let (status, saved) = s
-        .post("/slots/0?action=save", &json!({"filename": "s.bin", "model": SMOL}))
+        .post(
+            "/slots/0?action=save",
+            &json!({"filename": "s.bin", "model": SMOL}),
+        )
         .await;
     assert_eq!(status, 200, "{saved}");
     assert!(folder.join("s.bin").is_file());
     assert!(!s.dir.path().join("data/slots/smol/s.bin").exists());
     let (status, restored) = s
-        .post("/slots/1?action=restore", &json!({"filename": "s.bin", "model": SMOL}))
+        .post(
+            "/slots/1?action=restore",
+            &json!({"filename": "s.bin", "model": SMOL}),
+        )
         .await;
     assert_eq!(status, 200, "{restored}");
     assert_eq!(restored["n_restored"], saved["n_saved"]);

@@ -305,7 +305,10 @@ async fn prompt_progress_is_streamed_when_asked() {
             .filter_map(|e| serde_json::from_str::<Value>(e).ok())
             .filter(|c| c.get("prompt_progress").is_some())
             .collect();
-        let progress: Vec<Value> = chunks.iter().map(|c| c["prompt_progress"].clone()).collect();
+        let progress: Vec<Value> = chunks
+            .iter()
+            .map(|c| c["prompt_progress"].clone())
+            .collect();
         assert!(!progress.is_empty(), "{path}: {events:?}");
         // Each report carries the timings so far (llama-server's): zero before the first
         // prompt token is decoded, then prompt time that never goes back.
@@ -316,7 +319,9 @@ async fn prompt_progress_is_streamed_when_asked() {
         for t in &timings {
             assert_eq!(t["predicted_n"], 0, "{path}: {t}");
             assert_eq!(t["predicted_ms"], 0.0, "{path}: {t}");
-            let ms = t["prompt_ms"].as_f64().unwrap_or_else(|| panic!("{path}: {t}"));
+            let ms = t["prompt_ms"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{path}: {t}"));
             assert!(ms >= prompt_ms, "{path}: {timings:?}");
             prompt_ms = ms;
         }
