@@ -20,9 +20,13 @@ pub enum Origin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The server could not be reached or the connection failed.
+    /// The connection failed after the server had answered.
     #[error("{url}: {message}")]
     Connection { url: String, message: String },
+    /// The server did not answer at all (connection refused or timed out, name unknown):
+    /// what makes "auto" try a mirror, unlike any answer, even an error status.
+    #[error("{url}: no answer: {message}")]
+    Unreachable { url: String, message: String },
     /// The hub answered with an error status; `message` says what it means and what to do.
     #[error("{url}: HTTP {status}: {message}")]
     Status {
@@ -92,10 +96,22 @@ impl Error {
         }
     }
 
+    /// A request that got no answer: connecting failed or nothing came back in time.
+    pub(crate) fn unanswered(url: &str, e: &reqwest::Error) -> Error {
+        if e.is_connect() || e.is_timeout() {
+            Error::Unreachable {
+                url: url.to_string(),
+                message: chain(e),
+            }
+        } else {
+            Error::connection(url, e)
+        }
+    }
+
     /// Worth another attempt: the network or the server failed, not the request.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Connection { .. } => true,
+            Error::Connection { .. } | Error::Unreachable { .. } => true,
             Error::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
             _ => false,
         }

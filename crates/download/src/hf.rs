@@ -10,7 +10,15 @@
 //!   `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`.
 //!
 //! The endpoint is `HF_ENDPOINT` (as huggingface_hub reads it) or a setting; the token
-//! `HF_TOKEN` goes to that endpoint only.
+//! `HF_TOKEN` goes to that endpoint only (and to the mirror, when one is used: the mirror
+//! is the endpoint the user chose, as `HF_ENDPOINT=https://hf-mirror.com` is).
+//!
+//! A mirror ([`Mirror`]) serves the same routes under another base URL. `always` sends
+//! everything there; `auto` tries the main endpoint first and turns to the mirror when it
+//! does not answer at all (connection refused or timed out) — an answer, even a 4xx, is
+//! the hub's word and is kept. The switch is remembered by the client, and each file's
+//! spec carries the mirror's URL too, so that a transfer whose hub stops answering
+//! continues from the mirror (saying so in the task's log).
 
 use crate::error::{Error, Origin, Result};
 use crate::http::{Request, next_link};
@@ -19,16 +27,32 @@ use reqwest::{Client, Method, header::HeaderMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use url::Url;
 
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
-/// A hub client for one endpoint.
+/// A hub client for one endpoint (and optionally its mirror).
 #[derive(Clone)]
 pub struct Hub {
     client: Client,
     endpoint: Url,
     token: Option<String>,
+    mirror: Option<(Url, MirrorPolicy)>,
+    /// `auto` found the main endpoint silent: every request goes to the mirror.
+    on_mirror: Arc<AtomicBool>,
+}
+
+/// When the mirror is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MirrorPolicy {
+    /// When the main endpoint does not answer (not on an error status).
+    #[default]
+    Auto,
+    /// Always, instead of the main endpoint.
+    Always,
 }
 
 /// Search order; always descending, as the hub's own listing.
@@ -187,19 +211,23 @@ pub struct GgufModel {
 impl Hub {
     /// A client for `endpoint` (e.g. `https://huggingface.co` or a mirror).
     pub fn new(client: Client, endpoint: &str, token: Option<String>) -> Result<Hub> {
-        let mut endpoint = Url::parse(endpoint).map_err(|e| Error::Protocol {
-            url: endpoint.to_string(),
-            message: format!("not a hub endpoint URL: {e}"),
-        })?;
-        if !endpoint.path().ends_with('/') {
-            let path = format!("{}/", endpoint.path());
-            endpoint.set_path(&path);
-        }
+        let endpoint = endpoint_url(endpoint)?;
         Ok(Hub {
             client,
             endpoint,
             token: token.filter(|t| !t.trim().is_empty()),
+            mirror: None,
+            on_mirror: Arc::default(),
         })
+    }
+
+    /// The same client with a mirror endpoint (e.g. `https://hf-mirror.com`) used as
+    /// `policy` says.
+    pub fn with_mirror(mut self, mirror: &str, policy: MirrorPolicy) -> Result<Hub> {
+        let url = endpoint_url(mirror)?;
+        self.on_mirror = Arc::new(AtomicBool::new(policy == MirrorPolicy::Always));
+        self.mirror = Some((url, policy));
+        Ok(self)
     }
 
     /// The endpoint and token from `HF_ENDPOINT` and `HF_TOKEN`, as huggingface_hub reads them.
@@ -208,8 +236,23 @@ impl Hub {
         Hub::new(client, &endpoint, std::env::var("HF_TOKEN").ok())
     }
 
+    /// The endpoint requests go to now (the mirror once `auto` has turned to it).
     pub fn endpoint(&self) -> &str {
-        self.endpoint.as_str()
+        self.active().as_str()
+    }
+
+    fn active(&self) -> &Url {
+        match &self.mirror {
+            Some((mirror, _)) if self.on_mirror.load(Ordering::Relaxed) => mirror,
+            _ => &self.endpoint,
+        }
+    }
+
+    /// `url` (under the main endpoint) moved under the mirror's.
+    fn mirrored(&self, url: &str) -> Option<String> {
+        let (mirror, _) = self.mirror.as_ref()?;
+        let rest = url.strip_prefix(self.endpoint.as_str())?;
+        Some(format!("{mirror}{rest}"))
     }
 
     /// First page of a GGUF model search.
@@ -307,8 +350,20 @@ impl Hub {
             repo.replace('/', "--"),
             relative.replace('/', "--")
         );
+        let url = self.resolve_url(repo, revision, &file.path)?;
+        // Under `auto` the spec names the main endpoint and the mirror both, so that the
+        // transfer itself turns to the mirror (and logs it) when the hub is silent.
+        let (url, mirror_url) = match &self.mirror {
+            Some((_, MirrorPolicy::Auto)) => {
+                let main = self.on_main(&url);
+                let mirror = self.mirrored(&main);
+                (main, mirror)
+            }
+            _ => (url, None),
+        };
         Ok(FileSpec {
-            url: self.resolve_url(repo, revision, &file.path)?,
+            url,
+            mirror_url,
             dest: dest_dir.join(relative),
             partial: partial_dir.join(partial_name),
             sha256: file.sha256.clone(),
@@ -318,8 +373,19 @@ impl Hub {
         })
     }
 
+    /// `url` under the main endpoint if it is under the mirror.
+    fn on_main(&self, url: &str) -> String {
+        match &self.mirror {
+            Some((mirror, _)) => match url.strip_prefix(mirror.as_str()) {
+                Some(rest) => format!("{}{rest}", self.endpoint),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        }
+    }
+
     fn url(&self, segments: &[&str]) -> Url {
-        let mut url = self.endpoint.clone();
+        let mut url = self.active().clone();
         url.path_segments_mut()
             .expect("http URL has a path")
             .pop_if_empty()
@@ -332,17 +398,46 @@ impl Hub {
         url: &str,
         origin: &Origin,
     ) -> Result<(T, HeaderMap)> {
-        Request {
+        let request = |url| Request {
             client: &self.client,
             method: Method::GET,
             url,
             headers: HeaderMap::new(),
             bearer: self.token.as_deref(),
             origin,
+        };
+        let result = request(url).json().await;
+        match (&result, &self.mirror) {
+            (Err(e @ Error::Unreachable { .. }), Some((mirror, MirrorPolicy::Auto))) => {
+                let Some(other) = self.mirrored(url) else {
+                    return result;
+                };
+                tracing::warn!("{e}: using the mirror {mirror}");
+                self.on_mirror.store(true, Ordering::Relaxed);
+                request(&other).json().await
+            }
+            _ => result,
         }
-        .json()
-        .await
     }
+}
+
+/// An endpoint's base URL, ending in `/` so that paths join under it.
+fn endpoint_url(endpoint: &str) -> Result<Url> {
+    let mut url = Url::parse(endpoint).map_err(|e| Error::Protocol {
+        url: endpoint.to_string(),
+        message: format!("not a hub endpoint URL: {e}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::Protocol {
+            url: endpoint.to_string(),
+            message: "a hub endpoint is an http(s) URL".into(),
+        });
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
 }
 
 fn repo_origin(repo: &str, revision: &str, file: Option<&str>) -> Origin {

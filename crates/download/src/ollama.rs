@@ -8,7 +8,7 @@
 //! `manifests/{host}/{ns}/{model}/{tag}`), which the catalog already reads.
 
 use crate::error::{Error, Origin, Result};
-use crate::http::Request;
+use crate::http::{Request, Tokens};
 use crate::queue::{FinalFile, TaskSpec};
 use crate::transfer::FileSpec;
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -210,6 +210,7 @@ pub struct FetchedManifest {
 #[derive(Clone)]
 pub struct Registry {
     client: Client,
+    tokens: Tokens,
 }
 
 /// A manifest larger than this is not a model's manifest.
@@ -217,7 +218,13 @@ const MAX_MANIFEST: usize = 1 << 20;
 
 impl Registry {
     pub fn new(client: Client) -> Registry {
-        Registry { client }
+        Registry::with_tokens(client, Tokens::default())
+    }
+
+    /// A client sharing `tokens` with the queue's transfers (`TransferOptions::tokens`),
+    /// so that the token fetched for a manifest also fetches its blobs.
+    pub fn with_tokens(client: Client, tokens: Tokens) -> Registry {
+        Registry { client, tokens }
     }
 
     /// The manifest of `name`, checked to be a model this product can pull.
@@ -234,7 +241,7 @@ impl Registry {
             bearer: None,
             origin: &origin,
         }
-        .send()
+        .send_authorized(&self.tokens)
         .await?;
         let raw = followed
             .response
@@ -294,6 +301,7 @@ pub fn pull_plan(
             .ok_or_else(|| Error::InvalidName(format!("bad layer digest {:?}", layer.digest)))?;
         files.push(FileSpec {
             url: name.blob_url(&layer.digest),
+            mirror_url: None,
             dest,
             partial: partial_dir.join(format!("sha256-{sha}.part")),
             sha256: Some(sha.to_string()),

@@ -11,7 +11,7 @@
 //! inspection. A cut or stalled connection is retried from where it stopped.
 
 use crate::error::{Error, Origin, Result, chain};
-use crate::http::{Request, range_from};
+use crate::http::{Request, Tokens, range_from};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Client, Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -29,6 +29,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSpec {
     pub url: String,
+    /// The same file on a mirror, used when `url`'s server does not answer at all
+    /// (`auto` mirror policy); the partial file and its checks are shared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_url: Option<String>,
     /// Where the verified file goes (inside a models folder).
     pub dest: PathBuf,
     /// Where the bytes go until verified (outside the models folders).
@@ -57,6 +61,8 @@ pub struct TransferOptions {
     /// The partial file is flushed to disk at least every this many bytes: after a crash,
     /// at most this much is downloaded again.
     pub sync_every: u64,
+    /// Registry tokens, shared by every transfer of a queue (and its registry client).
+    pub tokens: Tokens,
 }
 
 impl Default for TransferOptions {
@@ -66,6 +72,7 @@ impl Default for TransferOptions {
             retry_delay: Duration::from_millis(500),
             free_space_margin: 256 << 20,
             sync_every: 16 << 20,
+            tokens: Tokens::default(),
         }
     }
 }
@@ -151,12 +158,16 @@ enum Step {
     Retry(String),
     /// Start again from zero at once (the partial was discarded, reason logged).
     Restart,
+    /// The server did not answer at all (a mirror may).
+    Unreachable(Error),
     Fail(Error),
 }
 
 impl From<Error> for Step {
     fn from(e: Error) -> Step {
-        if e.is_transient() {
+        if matches!(e, Error::Unreachable { .. }) {
+            Step::Unreachable(e)
+        } else if e.is_transient() {
             Step::Retry(e.to_string())
         } else {
             Step::Fail(e)
@@ -181,17 +192,38 @@ pub async fn fetch(
     }
     let mut hashed: Option<Hashed> = None;
     let (mut failures, mut restarts) = (0u32, 0u32);
+    let mut url = spec.url.as_str();
     loop {
         if cancel.is_cancelled() {
             return Ok(Outcome::Paused);
         }
         let before = progress.done();
-        let step = match attempt(client, spec, options, progress, cancel, &mut hashed).await {
+        let step = match attempt(client, spec, url, options, progress, cancel, &mut hashed).await {
             Ok(outcome) => return Ok(outcome),
             Err(step) => step,
         };
         match step {
             Step::Fail(e) => return Err(e),
+            Step::Unreachable(e) => match spec.mirror_url.as_deref() {
+                Some(mirror) if url != mirror => {
+                    progress.note(format!("{e}: downloading from the mirror {mirror}"));
+                    url = mirror;
+                }
+                _ => {
+                    failures += 1;
+                    if failures > options.retries {
+                        return Err(e);
+                    }
+                    progress.note(format!(
+                        "{e}; retrying (attempt {} of {})",
+                        failures + 1,
+                        options.retries + 1
+                    ));
+                    if pause(options, failures, cancel).await {
+                        return Ok(Outcome::Paused);
+                    }
+                }
+            },
             Step::Restart => {
                 restarts += 1;
                 if restarts > MAX_RESTARTS {
@@ -220,16 +252,23 @@ pub async fn fetch(
                     failures + 1,
                     options.retries + 1
                 ));
-                let delay = options
-                    .retry_delay
-                    .saturating_mul(1 << (failures - 1).min(6))
-                    .min(Duration::from_secs(30));
-                tokio::select! {
-                    _ = cancel.cancelled() => return Ok(Outcome::Paused),
-                    _ = tokio::time::sleep(delay) => {}
+                if pause(options, failures, cancel).await {
+                    return Ok(Outcome::Paused);
                 }
             }
         }
+    }
+}
+
+/// Waits before attempt `failures + 1` (doubling, at most 30 s); true when cancelled.
+async fn pause(options: &TransferOptions, failures: u32, cancel: &CancellationToken) -> bool {
+    let delay = options
+        .retry_delay
+        .saturating_mul(1 << failures.saturating_sub(1).min(6))
+        .min(Duration::from_secs(30));
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(delay) => false,
     }
 }
 
@@ -252,6 +291,7 @@ fn already_in_place(spec: &FileSpec, progress: &Progress) -> Option<Outcome> {
 async fn attempt(
     client: &Client,
     spec: &FileSpec,
+    url: &str,
     options: &TransferOptions,
     progress: &Progress,
     cancel: &CancellationToken,
@@ -267,12 +307,12 @@ async fn attempt(
     let request = Request {
         client,
         method: Method::GET,
-        url: &spec.url,
+        url,
         headers,
         bearer: spec.bearer.as_deref(),
         origin: &spec.origin,
     };
-    let followed = request.send_raw().await?;
+    let followed = request.send_raw_authorized(&options.tokens).await?;
     let status = followed.response.status();
     let identity = followed.identity.clone();
 

@@ -16,7 +16,11 @@
 //! - `GET /v2/{ns}/{model}/manifests/{tag}` (docker manifest v2, only with that type in
 //!   `Accept`) and `GET /v2/{ns}/{model}/blobs/{digest}` → 307 to the CDN;
 //! - the CDN refuses a request carrying `Authorization`, as presigned URLs do, so a client
-//!   that forwards the token across origins fails.
+//!   that forwards the token across origins fails;
+//! - with [`Hub::require_registry_auth`], the registry routes answer 401 with a docker
+//!   bearer challenge (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`) unless the
+//!   request carries a token the realm (`GET {cdn}/token`, another origin, as ollama.com is
+//!   for registry.ollama.ai) issued for that repository's scope.
 //!
 //! Switches per file ([`Fault`]): cut the connection at a byte offset, stall at an offset
 //! until [`Hub::release`], ignore `Range`; and [`Hub::replace_file`] (the file changes
@@ -103,6 +107,12 @@ struct State {
     release: watch::Sender<u64>,
     /// Entries per tree page (the hub pages big trees).
     tree_page: AtomicU64,
+    /// The registry routes want a bearer token.
+    registry_auth: std::sync::atomic::AtomicBool,
+    /// Tokens the realm issued → their scope.
+    issued: Mutex<HashMap<String, String>>,
+    token_requests: AtomicU64,
+    challenges: AtomicU64,
 }
 
 struct Repo {
@@ -149,6 +159,10 @@ impl Hub {
             max_open: AtomicU64::new(0),
             release: watch::Sender::new(0),
             tree_page: AtomicU64::new(1000),
+            registry_auth: Default::default(),
+            issued: Mutex::default(),
+            token_requests: AtomicU64::new(0),
+            challenges: AtomicU64::new(0),
         });
         let hub = Router::new()
             .route("/api/models", get(search))
@@ -163,6 +177,7 @@ impl Hub {
             .with_state(state.clone());
         let cdn = Router::new()
             .route("/cdn/{sha}", get(cdn_file).head(cdn_file))
+            .route("/token", get(issue_token))
             .with_state(state.clone());
         let servers = vec![
             tokio::spawn(async move {
@@ -291,6 +306,27 @@ impl Hub {
             .unwrap()
             .insert(format!("{ns}/{model}/{tag}"), raw.clone());
         raw
+    }
+
+    /// From now on the registry routes answer 401 with a bearer challenge to requests
+    /// without a token issued for the repository.
+    pub fn require_registry_auth(&self, on: bool) {
+        self.state.registry_auth.store(on, Ordering::SeqCst);
+    }
+
+    /// Tokens asked of the realm so far.
+    pub fn token_requests(&self) -> u64 {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
+    /// 401 challenges the registry answered so far.
+    pub fn challenges(&self) -> u64 {
+        self.state.challenges.load(Ordering::SeqCst)
+    }
+
+    /// Every issued token stops being accepted (they expired).
+    pub fn expire_tokens(&self) {
+        self.state.issued.lock().unwrap().clear();
     }
 
     /// Counters and faults of an Ollama blob (by its sha256 hex).
@@ -600,6 +636,9 @@ async fn manifest(
     Path((ns, model, tag)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = registry_auth(&state, &ns, &model, &headers) {
+        return refused;
+    }
     const V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
     let accepts = headers
         .get_all(header::ACCEPT)
@@ -630,8 +669,12 @@ async fn manifest(
 
 async fn blob_redirect(
     AxState(state): AxState<Arc<State>>,
-    Path((_ns, _model, digest)): Path<(String, String, String)>,
+    Path((ns, model, digest)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = registry_auth(&state, &ns, &model, &headers) {
+        return refused;
+    }
     let sha = digest.strip_prefix("sha256:").unwrap_or_default();
     if !state.blobs.lock().unwrap().contains_key(sha) {
         return registry_error(
@@ -646,6 +689,57 @@ async fn blob_redirect(
         [(header::LOCATION, location)],
     )
         .into_response()
+}
+
+/// The 401 challenge when the registry wants a token for `ns/model` and the request has
+/// none issued for that scope.
+fn registry_auth(state: &State, ns: &str, model: &str, headers: &HeaderMap) -> Option<Response> {
+    if !state.registry_auth.load(Ordering::SeqCst) {
+        return None;
+    }
+    let scope = format!("repository:{ns}/{model}:pull");
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if token.is_some_and(|t| state.issued.lock().unwrap().get(t) == Some(&scope)) {
+        return None;
+    }
+    state.challenges.fetch_add(1, Ordering::SeqCst);
+    let challenge = format!(
+        "Bearer realm=\"{}/token\",service=\"testhub\",scope=\"{scope}\"",
+        state.cdn_url
+    );
+    let mut response = registry_error(
+        StatusCode::UNAUTHORIZED,
+        "UNAUTHORIZED",
+        "authentication required",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&challenge).expect("ascii"),
+    );
+    Some(response)
+}
+
+#[derive(Deserialize)]
+struct TokenParams {
+    service: Option<String>,
+    scope: Option<String>,
+}
+
+/// The realm: an anonymous token for any `repository:…:pull` scope of service `testhub`.
+async fn issue_token(
+    AxState(state): AxState<Arc<State>>,
+    Query(p): Query<TokenParams>,
+) -> Response {
+    let n = state.token_requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let (Some("testhub"), Some(scope)) = (p.service.as_deref(), p.scope) else {
+        return (StatusCode::BAD_REQUEST, "service and scope required").into_response();
+    };
+    let token = format!("tk-{n}-{}", &sha256_hex(scope.as_bytes())[..16]);
+    state.issued.lock().unwrap().insert(token.clone(), scope);
+    axum::Json(json!({"token": token, "access_token": token, "expires_in": 300})).into_response()
 }
 
 /// Counts an open transfer until dropped (hyper drops the body when the client leaves).

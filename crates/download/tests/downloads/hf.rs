@@ -3,7 +3,7 @@
 
 use crate::*;
 use download::Error;
-use download::hf::{SearchQuery, Sort};
+use download::hf::{MirrorPolicy, SearchQuery, Sort};
 use download::transfer::{Progress, fetch};
 use tokio_util::sync::CancellationToken;
 
@@ -176,4 +176,91 @@ async fn gated_missing_and_absent_files_are_explained() {
         download::transfer::Outcome::Completed { .. }
     ));
     assert_eq!(std::fs::read(&task.files[0].dest).unwrap(), env.q4);
+}
+
+/// An endpoint where nothing listens: bound, then closed, so connecting is refused.
+fn silent_endpoint() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+fn with_mirror(main: &str, mirror: &str, policy: MirrorPolicy) -> download::hf::Hub {
+    let http = client(&ClientOptions::default()).unwrap();
+    download::hf::Hub::new(http, main, None)
+        .unwrap()
+        .with_mirror(mirror, policy)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_turns_to_the_mirror_when_the_hub_does_not_answer() {
+    let env = Env::new().await;
+    let main = silent_endpoint();
+    let hf = with_mirror(&main, &env.hub.url, MirrorPolicy::Auto);
+    assert_eq!(hf.endpoint(), format!("{main}/"));
+
+    // The listing comes from the mirror, and the client stays there.
+    let found = hf.search(&SearchQuery::default()).await.unwrap();
+    assert!(found.models.iter().any(|m| m.id == REPO));
+    assert_eq!(hf.endpoint(), format!("{}/", env.hub.url));
+
+    // A file's spec names both; the transfer finds the hub silent and says so.
+    let task = env.task(&hf, REPO, Q4).await;
+    let spec = &task.files[0];
+    assert!(spec.url.starts_with(&main), "{}", spec.url);
+    assert!(
+        spec.mirror_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with(&env.hub.url))
+    );
+    let progress = Progress::default();
+    let http = client(&ClientOptions::default()).unwrap();
+    fetch(
+        &http,
+        spec,
+        &options(),
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sha(&spec.dest), testhub::sha256_hex(&env.q4));
+    let log = progress.log().join("\n");
+    assert!(
+        log.contains("no answer") && log.contains("downloading from the mirror"),
+        "{log}"
+    );
+    assert_eq!(progress.fetched(), env.q4.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_even_an_error_is_the_hubs_word_and_the_mirror_is_not_asked() {
+    let env = Env::new().await;
+    // The main hub answers but lacks the repository; the mirror has it.
+    let main = Hub::start().await;
+    let hf = with_mirror(&main.url, &env.hub.url, MirrorPolicy::Auto);
+    let e = hf.model_info(REPO).await.unwrap_err();
+    assert!(matches!(e, Error::Status { status: 404, .. }), "{e}");
+    assert_eq!(hf.endpoint(), format!("{}/", main.url));
+
+    // `always` goes to the mirror from the start, with no second URL to fall back on.
+    let hf = with_mirror(&main.url, &env.hub.url, MirrorPolicy::Always);
+    assert_eq!(hf.model_info(REPO).await.unwrap().id, REPO);
+    let task = env.task(&hf, REPO, Q4).await;
+    assert!(task.files[0].url.starts_with(&env.hub.url));
+    assert_eq!(task.files[0].mirror_url, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_hub_without_a_mirror_is_explained_as_no_answer() {
+    let hf = HfClient::new(
+        client(&ClientOptions::default()).unwrap(),
+        &silent_endpoint(),
+        None,
+    )
+    .unwrap();
+    let e = hf.model_info(REPO).await.unwrap_err();
+    assert!(matches!(e, Error::Unreachable { .. }), "{e}");
 }

@@ -131,3 +131,66 @@ async fn an_unknown_model_is_explained() {
         "{text}"
     );
 }
+
+/// A queue and a registry client sharing one token cache, as the service builds them.
+fn authorized(tokens: &download::http::Tokens) -> (Queue, Registry) {
+    let http = client(&ClientOptions::default()).unwrap();
+    let q = Queue::new(
+        http.clone(),
+        QueueOptions {
+            max_concurrent: 4,
+            transfer: TransferOptions {
+                tokens: tokens.clone(),
+                ..options()
+            },
+        },
+    );
+    (q, Registry::with_tokens(http, tokens.clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_wants_a_token_gets_one_per_scope_and_only_it_sees_it() {
+    let env = Env::new().await;
+    let model = gguf_model("tiny", 15);
+    env.hub
+        .add_ollama_model("library", "tiny", "latest", &layers(&model));
+    env.hub.require_registry_auth(true);
+    let name = name(&env, "tiny");
+
+    // A request without a token is challenged.
+    let plain = reqwest::Client::new()
+        .get(name.manifest_url())
+        .header("accept", download::ollama::MANIFEST_V2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 401);
+    let challenge = plain.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("Bearer realm=")
+            && challenge.contains("scope=\"repository:library/tiny:pull\""),
+        "{challenge}"
+    );
+    assert_eq!(env.hub.token_requests(), 0);
+
+    let tokens = download::http::Tokens::default();
+    let (q, registry) = authorized(&tokens);
+    let fetched = registry.manifest(&name).await.unwrap();
+    let store = env.dir.path().join("ollama");
+    let id = q.add(pull_plan(&name, &fetched, &store, &env.partial()).unwrap());
+    assert_completed(&completed(&q, id).await);
+    // One challenge and one token for the manifest and all seven blobs; the blobs'
+    // redirects reach the CDN, which refuses any Authorization: the token stayed with
+    // the registry.
+    assert_eq!(
+        (env.hub.challenges(), env.hub.token_requests()),
+        (2, 1),
+        "the first refusal above, then one challenge for the whole pull"
+    );
+    assert_eq!(catalog::ollama::scan(&store).models.len(), 1);
+
+    // An expired token is refused once, and a new one fetched.
+    env.hub.expire_tokens();
+    registry.manifest(&name).await.unwrap();
+    assert_eq!(env.hub.token_requests(), 2);
+}
