@@ -9,6 +9,12 @@
 //! before the file is moved into place with a rename, so the destination only ever holds
 //! a complete, verified file. A mismatch fails the transfer and keeps the partial file for
 //! inspection. A cut or stalled connection is retried from where it stopped.
+//!
+//! With [`TransferOptions::parts`] above one, a large file is fetched in that many ranged
+//! parts at once ([`parts`]), written at their offsets into the same partial file, each
+//! resumable on its own; a server that ignores `Range` gets one stream.
+
+mod parts;
 
 use crate::error::{Error, Origin, Result, chain};
 use crate::http::{Request, Tokens, range_from};
@@ -63,6 +69,11 @@ pub struct TransferOptions {
     pub sync_every: u64,
     /// Registry tokens, shared by every transfer of a queue (and its registry client).
     pub tokens: Tokens,
+    /// Connections per file: a file of at least two `min_part`s is fetched in up to this
+    /// many ranged parts at once when the server honours `Range`. 1: one stream.
+    pub parts: u32,
+    /// The smallest part worth its own connection.
+    pub min_part: u64,
 }
 
 impl Default for TransferOptions {
@@ -73,6 +84,8 @@ impl Default for TransferOptions {
             free_space_margin: 256 << 20,
             sync_every: 16 << 20,
             tokens: Tokens::default(),
+            parts: 1,
+            min_part: 64 << 20,
         }
     }
 }
@@ -143,6 +156,10 @@ struct PartialRecord {
     commit: Option<String>,
     sha256: Option<String>,
     size: Option<u64>,
+    /// Fetched in ranged parts: each one's range and bytes flushed to disk (the partial
+    /// file then has the whole size, with holes where parts are not done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parts: Option<Vec<parts::Part>>,
 }
 
 /// The sha256 state over the partial file's first `len` bytes, kept across attempts so
@@ -299,10 +316,24 @@ async fn attempt(
 ) -> Result<Outcome, Step> {
     let record_path = record_path(&spec.partial);
     let (mut have, saved) = partial_state(spec, &record_path)?;
+    if let Some(saved) = saved.as_ref().filter(|r| r.parts.is_some()) {
+        *hashed = None;
+        let ctx = parts::Ctx::new(client, spec, url, options, progress, cancel, saved.clone());
+        return ctx.resume().await;
+    }
     progress.set_done(have);
+    // A fresh large file asks for its first part only: a 206 says the server honours
+    // ranges (and the other parts follow), a 200 is the whole file in one stream.
+    let layout = spec
+        .size
+        .filter(|_| have == 0)
+        .map(|size| parts::layout(size, options))
+        .filter(|l| l.len() > 1);
     let mut headers = HeaderMap::new();
     if have > 0 {
         headers.insert(header::RANGE, range_from(have));
+    } else if let Some(first) = layout.as_ref().and_then(|l| l.first()) {
+        headers.insert(header::RANGE, parts::range(first.start, first.end));
     }
     let request = Request {
         client,
@@ -345,6 +376,7 @@ async fn attempt(
     }
     let mut response = followed.response;
     let mut total = identity.linked_size;
+    let mut parallel = None;
     if have > 0 {
         if status == StatusCode::PARTIAL_CONTENT {
             let (start, remote) = content_range(response.headers()).unwrap_or((u64::MAX, None));
@@ -365,10 +397,31 @@ async fn attempt(
             progress.set_done(0);
         }
     } else if status == StatusCode::PARTIAL_CONTENT {
-        return Err(Step::Fail(Error::Protocol {
-            url: spec.url.clone(),
-            message: "206 Partial Content to a request without a range".into(),
-        }));
+        let Some(layout) = layout else {
+            return Err(Step::Fail(Error::Protocol {
+                url: spec.url.clone(),
+                message: "206 Partial Content to a request without a range".into(),
+            }));
+        };
+        let first = response.content_length().filter(|&n| n > 0);
+        let (Some((0, Some(size))), Some(first)) = (content_range(response.headers()), first)
+        else {
+            return Err(Step::Fail(Error::Protocol {
+                url: spec.url.clone(),
+                message: format!(
+                    "the answer to a range from byte 0 has Content-Range {:?}",
+                    response.headers().get(header::CONTENT_RANGE)
+                ),
+            }));
+        };
+        total = Some(size);
+        // The remote may be another size than listed (a file changed on the hub): the
+        // parts after the first are laid out over what it has now.
+        parallel = Some(parts::layout_after(first.min(size), size, layout.len()));
+    } else if layout.is_some() {
+        progress.note(format!(
+            "the server does not honour Range (answered {status}): one stream"
+        ));
     }
     let fresh = have == 0;
     let expected = match saved.filter(|_| !fresh) {
@@ -377,7 +430,9 @@ async fn attempt(
             size: saved.size,
         },
         None => {
-            total = response.content_length().or(total);
+            if parallel.is_none() {
+                total = response.content_length().or(total);
+            }
             Expected::of(spec, &identity, progress)
         }
     };
@@ -396,16 +451,20 @@ async fn attempt(
         check_space(&spec.partial, total.saturating_sub(have), options)?;
     }
     if fresh {
-        write_record(
-            &record_path,
-            &PartialRecord {
-                url: spec.url.clone(),
-                etag: identity.etag.clone(),
-                commit: identity.commit.clone(),
-                sha256: expected.sha256.clone(),
-                size: expected.size,
-            },
-        )?;
+        let record = PartialRecord {
+            url: spec.url.clone(),
+            etag: identity.etag.clone(),
+            commit: identity.commit.clone(),
+            sha256: expected.sha256.clone(),
+            size: expected.size.or(total),
+            parts: parallel.clone(),
+        };
+        write_record(&record_path, &record)?;
+        if parallel.is_some() {
+            *hashed = None;
+            let ctx = parts::Ctx::new(client, spec, url, options, progress, cancel, record);
+            return ctx.start(response).await;
+        }
     }
 
     let mut hasher = take_hasher(hashed, &spec.partial, have).await?;
@@ -632,7 +691,11 @@ fn write_record(path: &Path, record: &PartialRecord) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     }
     let bytes = serde_json::to_vec(record).expect("plain struct");
-    std::fs::write(path, bytes).map_err(Error::io(path))
+    // Replaced whole (a crash mid-write must not leave half a record).
+    let mut tmp = OsString::from(path.as_os_str());
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes).map_err(Error::io(path))?;
+    std::fs::rename(&tmp, path).map_err(Error::io(path))
 }
 
 /// `<partial>.json`.
@@ -768,6 +831,7 @@ mod tests {
             commit: commit.map(Into::into),
             sha256: None,
             size: None,
+            parts: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod hf;
 mod ollama;
+mod parts;
 mod queue;
 mod transfer;
 
