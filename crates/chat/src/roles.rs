@@ -25,6 +25,10 @@ impl Roles {
     /// of their own type, `function_call_output`).
     pub const OPENAI_RESPONSES: Roles = Roles(&["user", "assistant", "system", "developer"]);
 
+    /// Anthropic's Messages API: the system prompt is a field of its own and tool results
+    /// are blocks of a user message.
+    pub const ANTHROPIC: Roles = Roles(&["user", "assistant"]);
+
     pub fn contains(&self, role: &str) -> bool {
         self.0.contains(&role)
     }
@@ -70,5 +74,7 @@ mod tests {
         assert!(Roles::OPENAI_CHAT.check("User").is_err());
         assert!(Roles::OPENAI_RESPONSES.check("tool").is_err());
         assert!(Roles::OPENAI_RESPONSES.check("developer").is_ok());
+        assert!(Roles::ANTHROPIC.check("system").is_err());
+        assert!(Roles::ANTHROPIC.check("assistant").is_ok());
     }
 }

@@ -1,6 +1,6 @@
 //! `llama-dashboard serve` as a process: start-up time and idle memory, graceful shutdown
-//! by signal and by API with a stream in flight, and the official OpenAI Python SDK
-//! against the real binary and test model.
+//! by signal and by API with a stream in flight, and the official OpenAI and Anthropic
+//! Python SDKs against the real binary and test model.
 
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
@@ -211,6 +211,28 @@ fn openai_python_sdk() {
     let (s, _) = start(Some(&model), &["--api-key", "sdk-key"]);
     let out = Command::new(python)
         .arg(testkit::py_script("openai_sdk_check.py"))
+        .args([&s.base, "smol", "sdk-key"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("all ok"), "{stdout}");
+}
+
+/// The official `anthropic` Python SDK (2.x) against `/v1/messages` and
+/// `/v1/messages/count_tokens`, with its key sent as `x-api-key`.
+#[test]
+fn anthropic_python_sdk() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let Some(python) = testkit::python() else {
+        return;
+    };
+    let (s, _) = start(Some(&model), &["--api-key", "sdk-key"]);
+    let out = Command::new(python)
+        .arg(testkit::py_script("anthropic_sdk_check.py"))
         .args([&s.base, "smol", "sdk-key"])
         .output()
         .unwrap();

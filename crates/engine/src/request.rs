@@ -339,6 +339,8 @@ pub struct EventStream {
     pub(crate) finished: bool,
     /// The logit biases the request runs with (see [`EventStream::logit_bias`]).
     pub(crate) logit_bias: Vec<(i32, f32)>,
+    /// The prompt's tokens, known once admission tokenized it (see [`EventStream::prompt_tokens`]).
+    pub(crate) prompt_tokens: u32,
 }
 
 impl EventStream {
@@ -352,6 +354,12 @@ impl EventStream {
     /// end-of-generation tokens banned (`-inf`) by `ignore_eos`.
     pub fn logit_bias(&self) -> &[(i32, f32)] {
         &self.logit_bias
+    }
+
+    /// How many tokens the prompt is, before any is read: protocols that announce the
+    /// input size at the start of a stream (Anthropic's `message_start`) need it there.
+    pub fn prompt_tokens(&self) -> u32 {
+        self.prompt_tokens
     }
 
     /// The next event; `None` after the final `Done` or `Error`. If the model host goes

@@ -289,6 +289,7 @@ impl<'m> Host<'m> {
         let id = self.next_task_id;
         self.next_task_id += 1;
         let logit_bias = req.logit_bias.clone();
+        let prompt_tokens = u32::try_from(req.prompt.len()).unwrap_or(u32::MAX);
         let pending = Pending { id, tx, req };
         // A waiting benchmark goes first: new requests queue until it is done.
         let free = if self.benches.is_empty() {
@@ -307,6 +308,7 @@ impl<'m> Host<'m> {
             task_id: id,
             finished: false,
             logit_bias,
+            prompt_tokens,
         };
         // Place the request before replying, so that `queue_len` already counts it when the
         // caller gets its stream. If the caller is gone, the closed channel frees the slot

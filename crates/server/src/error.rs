@@ -1,7 +1,8 @@
 //! Errors on the wire. One type, [`ApiError`], rendered in the shape of the API family the
 //! route belongs to: OpenAI's `{"error": {"message", "type", "param", "code"}}` on `/v1/*`,
 //! llama-server's `{"error": {"code", "message", "type"}}` on native routes, and the
-//! management API's `{"error": {"code", "message"}}` on `/api/*`. Status codes follow
+//! management API's `{"error": {"code", "message"}}` on `/api/*`, and Anthropic's
+//! `{"type": "error", "error": {"type", "message"}}` on `/v1/messages*`. Status codes follow
 //! DESIGN.md (400 invalid, 401/403 auth, 404 unknown, 409 conflict, 413 too large, 429 busy,
 //! 503 loading or shutting down, 500 only for bugs).
 
@@ -16,13 +17,17 @@ pub enum Flavor {
     OpenAi,
     Native,
     Admin,
+    /// Anthropic's Messages API.
+    Anthropic,
 }
 
 impl Flavor {
     /// The flavor of a request path (for errors raised before a handler runs: auth, body
     /// limit, unknown routes).
     pub fn of_path(path: &str) -> Flavor {
-        if path.starts_with("/v1/") || path == "/v1" {
+        if path == "/v1/messages" || path.starts_with("/v1/messages/") {
+            Flavor::Anthropic
+        } else if path.starts_with("/v1/") || path == "/v1" {
             Flavor::OpenAi
         } else if path.starts_with("/api/") || path.starts_with("/ws/") {
             Flavor::Admin
@@ -112,6 +117,36 @@ impl ApiError {
         }
     }
 
+    /// Anthropic's `error.type` for a status (its documented set: 400, 401, 403, 404, 413,
+    /// 429, 500, 504 and 529; our 503 is its "overloaded", 408 its timeout).
+    fn anthropic_type(&self) -> &'static str {
+        match self.status.as_u16() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            408 | 504 => "timeout_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            s if s >= 500 => "api_error",
+            _ => "invalid_request_error",
+        }
+    }
+
+    /// Anthropic's error body, `{"type": "error", "error": {"type", "message"}}` (also the
+    /// `error` event that ends a stream). A prompt over the context is said in Anthropic's
+    /// words, which its clients look for to trim a conversation.
+    pub(crate) fn anthropic_body(&self) -> serde_json::Value {
+        let message = match self.context_overflow {
+            Some((n_prompt, n_ctx)) => format!(
+                "prompt is too long: {n_prompt} tokens > {n_ctx} maximum ({})",
+                self.message
+            ),
+            None => self.message.clone(),
+        };
+        json!({"type": "error", "error": {"type": self.anthropic_type(), "message": message}})
+    }
+
     /// A short machine-readable code.
     fn code(&self) -> &'static str {
         match self.status.as_u16() {
@@ -187,8 +222,10 @@ impl IntoResponse for ApiError {
                 "message": self.message,
                 "param": self.param,
             }}),
+            Flavor::Anthropic => self.anthropic_body(),
         };
         if let Some((n_prompt, n_ctx)) = self.context_overflow
+            && self.flavor != Flavor::Anthropic
             && let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut())
         {
             if self.flavor != Flavor::Admin {

@@ -185,6 +185,22 @@ pub fn table() -> Routes {
             );
     }
     t = t
+        // Anthropic's Messages API (its clients call `{base}/v1/messages`).
+        .model(
+            "/v1/messages",
+            "anthropic",
+            post(crate::api::anthropic::messages),
+            &[(
+                "post",
+                "Anthropic Messages (stream, tools, thinking, output_config)",
+            )],
+        )
+        .model(
+            "/v1/messages/count_tokens",
+            "anthropic",
+            post(crate::api::anthropic::count_tokens),
+            &[("post", "Count the input tokens of an Anthropic Messages request")],
+        )
         .model(
             "/v1/rerank",
             "native",

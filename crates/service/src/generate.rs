@@ -426,6 +426,11 @@ impl Generation {
         self.events.logit_bias()
     }
 
+    /// How many tokens the prompt is, known before the first output.
+    pub fn prompt_tokens(&self) -> u32 {
+        self.events.prompt_tokens()
+    }
+
     /// The prompt text the generation runs on (a chat's rendered template); `None` when the
     /// prompt was given as tokens.
     pub fn prompt(&self) -> Option<&str> {

@@ -3,6 +3,7 @@
 //! (model choice, keep-alive, timeout, SSE) and `params` (sampling fields).
 
 pub mod admin;
+pub mod anthropic;
 pub mod bench;
 pub mod common;
 pub mod deployments;

@@ -160,7 +160,7 @@ impl ChatCompletionRequest {
 
 /// The request's say on thinking: `reasoning_format` and `reasoning_effort` (which, unless
 /// `"none"`, is a template argument as llama-server passes it).
-fn parse_thinking(
+pub(crate) fn parse_thinking(
     format: Option<&str>,
     effort: Option<&str>,
     kwargs: &mut Map<String, Value>,

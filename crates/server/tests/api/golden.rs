@@ -143,6 +143,15 @@ async fn error_shapes() {
     let (status, body) = s.get("/api/models/nope/details").await;
     assert_eq!(status, 404);
     assert_golden("error_admin", &body);
+    // Anthropic's Messages routes: {"type": "error", "error": {"type", "message"}}
+    let (status, body) = s
+        .post(
+            "/v1/messages",
+            &json!({"model": "nope", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_golden("error_anthropic", &body);
     // Unknown route, wrong method, broken JSON: JSON errors too.
     let (status, body) = s.get("/v1/nothing").await;
     assert_eq!(status, 404);
@@ -166,4 +175,147 @@ async fn error_shapes() {
             .contains("not valid JSON"),
         "{body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anthropic_wire_format() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let req = anthropic::messages(FRANCE, 24);
+    let (status, body) = s.post("/v1/messages", &req).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["content"][0]["text"],
+        "The capital of France is Paris."
+    );
+    assert_golden("anthropic_message", &normalize(&body));
+    let events = anthropic::events(&s, &req).await;
+    assert_golden(
+        "anthropic_message_stream",
+        &normalize(&Value::Array(events)),
+    );
+
+    let mut tool = anthropic::messages("What is the weather in Paris?", 64);
+    tool["tools"] = json!([anthropic::weather_tool()]);
+    tool["tool_choice"] = json!({"type": "tool", "name": "get_weather"});
+    let (status, body) = s.post("/v1/messages", &tool).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stop_reason"], "tool_use", "{body}");
+    assert_golden("anthropic_tool_use", &normalize(&body));
+    let events = anthropic::events(&s, &tool).await;
+    assert_golden(
+        "anthropic_tool_use_stream",
+        &normalize(&Value::Array(events)),
+    );
+}
+
+/// Fields Anthropic documents that we do not send, and why.
+const ANTHROPIC_UNSENT: &[&str] = &[
+    // Prompt caching here is llama.cpp's automatic prefix reuse: nothing is written to a
+    // cache with a lifetime, so there is no breakdown by TTL (the total, 0, is sent).
+    "usage.cache_creation",
+    // No service tiers on a local server.
+    "usage.service_tier",
+    // No server tools (web search, code execution) run here.
+    "usage.server_tool_use",
+    // Request ids travel in the `x-request-id` header, not in the error body.
+    "request_id",
+];
+
+/// Checks `ours` against Anthropic's `sample` field by field: every field we send is in the
+/// sample with the same JSON type, and every field of the sample is sent unless
+/// [`ANTHROPIC_UNSENT`] says why not. Content blocks and events are matched by `type`.
+fn documented(path: &str, sample: &Value, ours: &Value, problems: &mut Vec<String>) {
+    let at = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (sample, ours) {
+        // A tool's input is the tool's own schema, not Anthropic's.
+        (Value::Object(_), Value::Object(_)) if path.ends_with(".input") => {}
+        (Value::Object(s), Value::Object(o)) => {
+            for (k, v) in o {
+                match s.get(k) {
+                    None => problems.push(format!("{}: not in Anthropic's sample", at(k))),
+                    Some(sv) => documented(&at(k), sv, v, problems),
+                }
+            }
+            for k in s.keys() {
+                if !o.contains_key(k) && !ANTHROPIC_UNSENT.contains(&at(k).as_str()) {
+                    problems.push(format!("{}: documented, not sent", at(k)));
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(o)) => {
+            for (i, v) in o.iter().enumerate() {
+                match s.iter().find(|x| x.get("type") == v.get("type")) {
+                    Some(sv) => documented(&format!("{path}[{i}]"), sv, v, problems),
+                    None => problems.push(format!("{path}[{i}]: no sample of type {}", v["type"])),
+                }
+            }
+        }
+        // `null` stands for "absent for now" on both sides (stop_reason, stop_sequence).
+        (Value::Null, _) | (_, Value::Null) => {}
+        (s, o) if std::mem::discriminant(s) != std::mem::discriminant(o) => {
+            problems.push(format!("{path}: {o} where Anthropic sends {s}"))
+        }
+        _ => {}
+    }
+}
+
+fn golden_file(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// The `content_block_start` / `content_block_delta` events of a stream are told apart by
+/// the type of what they carry.
+fn event_key(e: &Value) -> String {
+    let inner = e["content_block"]["type"]
+        .as_str()
+        .or_else(|| e["delta"]["type"].as_str());
+    match inner {
+        Some(t) => format!("{}:{t}", e["type"].as_str().unwrap_or("")),
+        None => e["type"].as_str().unwrap_or("").to_string(),
+    }
+}
+
+#[test]
+fn anthropic_goldens_have_the_documented_fields() {
+    let samples = golden_file("anthropic_samples");
+    let mut problems = Vec::new();
+    for name in ["anthropic_message", "anthropic_tool_use"] {
+        let mut p = Vec::new();
+        documented("", &samples["message"], &golden_file(name), &mut p);
+        problems.extend(p.into_iter().map(|p| format!("{name}: {p}")));
+    }
+    let stream_samples = samples["stream"].as_array().unwrap();
+    for name in ["anthropic_message_stream", "anthropic_tool_use_stream"] {
+        for (i, e) in golden_file(name).as_array().unwrap().iter().enumerate() {
+            let key = event_key(e);
+            match stream_samples.iter().find(|s| event_key(s) == key) {
+                Some(sample) => {
+                    let mut p = Vec::new();
+                    documented("", sample, e, &mut p);
+                    problems.extend(p.into_iter().map(|p| format!("{name}[{i}] {key}: {p}")));
+                }
+                None => problems.push(format!("{name}[{i}]: no documented event {key}")),
+            }
+        }
+    }
+    let mut p = Vec::new();
+    documented(
+        "",
+        &samples["error"],
+        &golden_file("error_anthropic"),
+        &mut p,
+    );
+    problems.extend(p.into_iter().map(|p| format!("error_anthropic: {p}")));
+    assert!(problems.is_empty(), "{problems:#?}");
 }

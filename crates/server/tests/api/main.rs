@@ -3,6 +3,7 @@
 //! project's model tests do (two cores shared by parallel tests).
 
 mod admin;
+mod anthropic;
 mod auth;
 mod bench;
 mod deployments;
