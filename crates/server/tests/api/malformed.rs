@@ -32,6 +32,18 @@ async fn bad_requests_get_4xx_in_the_right_shape() {
         ("/completion", "multimodal on a text server", json!({"model": SMOL, "prompt": {"prompt_string": "x", "multimodal_data": ["AAAA"]}}).to_string(), 400),
         ("/v1/completions", "prompt too long", json!({"model": SMOL, "prompt": "word ".repeat(5000)}).to_string(), 400),
         ("/v1/responses", "input number", json!({"model": SMOL, "input": 3}).to_string(), 400),
+        ("/v1/messages", "broken json", "{\"model\": ".into(), 400),
+        ("/v1/messages", "messages wrong type", json!({"model": SMOL, "max_tokens": 4, "messages": "hi"}).to_string(), 400),
+        ("/v1/messages", "content wrong type", json!({"model": SMOL, "max_tokens": 4, "messages": [{"role": "user", "content": 5}]}).to_string(), 400),
+        ("/v1/messages", "max_tokens too large", json!({"model": SMOL, "max_tokens": 1u64 << 40, "messages": [{"role": "user", "content": "x"}]}).to_string(), 400),
+        ("/v1/messages", "system number", json!({"model": SMOL, "max_tokens": 4, "system": 5, "messages": [{"role": "user", "content": "x"}]}).to_string(), 400),
+        ("/v1/messages", "image without source", json!({"model": SMOL, "max_tokens": 4, "messages": [{"role": "user", "content": [{"type": "image"}]}]}).to_string(), 400),
+        ("/v1/messages", "image not a URL", json!({"model": SMOL, "max_tokens": 4, "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "not a url"}}]}]}).to_string(), 400),
+        ("/v1/messages", "tool_result without id", json!({"model": SMOL, "max_tokens": 4, "messages": [{"role": "user", "content": [{"type": "tool_result", "content": "x"}]}]}).to_string(), 400),
+        ("/v1/messages", "thinking unknown", json!({"model": SMOL, "max_tokens": 4, "thinking": {"type": "deep"}, "messages": [{"role": "user", "content": "x"}]}).to_string(), 400),
+        ("/v1/messages", "two trailing assistant turns", json!({"model": SMOL, "max_tokens": 4, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]}).to_string(), 400),
+        ("/v1/messages/count_tokens", "messages missing", json!({"model": SMOL}).to_string(), 400),
+        ("/v1/messages/count_tokens", "unknown model", json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}).to_string(), 404),
         ("/completion", "missing prompt", json!({"model": SMOL}).to_string(), 400),
         ("/completion", "logit_bias wrong", json!({"model": SMOL, "prompt": "x", "logit_bias": "no"}).to_string(), 400),
         ("/completion", "seed too big", json!({"model": SMOL, "prompt": "x", "seed": 1u64 << 40}).to_string(), 400),
@@ -57,7 +69,10 @@ async fn bad_requests_get_4xx_in_the_right_shape() {
         assert_eq!(status, expected, "{path} {what}: {resp}");
         let err = &resp["error"];
         assert!(err["message"].is_string(), "{path} {what}: {resp}");
-        if path.starts_with("/v1/") {
+        if path.starts_with("/v1/messages") {
+            assert_eq!(resp["type"], "error", "Anthropic shape: {resp}");
+            assert!(err["type"].is_string(), "Anthropic shape: {resp}");
+        } else if path.starts_with("/v1/") {
             assert!(err["type"].is_string(), "OpenAI shape: {resp}");
         } else if path.starts_with("/api/") {
             assert!(err["status"].is_number(), "admin shape: {resp}");

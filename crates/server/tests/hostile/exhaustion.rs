@@ -100,6 +100,28 @@ async fn a_json_schema_deeper_than_the_grammar_limit_is_refused() {
     let msg = error_message(&body);
     assert!(msg.contains("limits.max_grammar_depth"), "{msg}");
     assert_eq!(body["error"]["param"], "grammar", "{body}");
+    // Anthropic's structured output and a tool's input schema reach the same grammar check.
+    let tool = json!({"name": "deep", "input_schema": {"type": "object", "properties": {"x": nested_schema(40)}}});
+    for extra in [
+        json!({"output_config": {"format": {"type": "json_schema", "schema": nested_schema(40)}}}),
+        json!({"tools": [tool], "tool_choice": {"type": "tool", "name": "deep"}}),
+    ] {
+        let mut req = json!({
+            "model": SMOL,
+            "max_tokens": 4,
+            "messages": [{"role": "user", "content": "A list."}],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            req[k] = v.clone();
+        }
+        let (status, body) = s.post("/v1/messages", &req).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["type"], "error", "{body}");
+        assert!(
+            error_message(&body).contains("limits.max_grammar_depth"),
+            "{body}"
+        );
+    }
     still_serves(&s).await;
 }
 

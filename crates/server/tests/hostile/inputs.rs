@@ -96,6 +96,16 @@ async fn stop_strings_are_capped_in_number_and_length_on_every_family() {
         400,
         "limits.max_stop",
     );
+    // Anthropic's `stop_sequences`, in its error shape.
+    let got = s
+        .post(
+            "/v1/messages",
+            &json!({"model": SMOL, "max_tokens": 4, "stop_sequences": three,
+                    "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(got.1["type"], "error", "{}", got.1);
+    refused(got, 400, "limits.max_stop");
     // DRY's sequence breakers are strings llama.cpp matches against the whole vocabulary:
     // the same limits.
     refused(
@@ -285,6 +295,20 @@ async fn roles_outside_openais_set_are_refused_as_openai_refuses_them() {
          'developer'."
     );
     assert_eq!(body["error"]["param"], "input[0].role", "{body}");
+    // Anthropic's messages are user or assistant turns (the system prompt is a field, tool
+    // results are blocks).
+    for role in ["system", "tool", "developer"] {
+        let (status, body) = s
+            .post(
+                "/v1/messages",
+                &json!({"model": SMOL, "max_tokens": 4,
+                        "messages": [{"role": role, "content": "Hi"}]}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert!(error_message(&body).contains(role), "{body}");
+    }
     // llama-server's /apply-template renders any role its template knows (Llama 3.1's
     // `ipython`): not refused there.
     let (status, body) = s
@@ -315,6 +339,16 @@ async fn prompt_length_cap_applies_to_every_generating_route() {
             json!({"model": SMOL, "input": long, "max_output_tokens": 4}),
         ),
         ("/completion", json!({"prompt": long, "n_predict": 4})),
+        (
+            "/v1/messages",
+            json!({"model": SMOL, "max_tokens": 4, "messages": [{"role": "user", "content": long}]}),
+        ),
+        // Anthropic's system prompt is part of the prompt.
+        (
+            "/v1/messages",
+            json!({"model": SMOL, "max_tokens": 4, "system": [{"type": "text", "text": long}],
+                   "messages": [{"role": "user", "content": "Hi"}]}),
+        ),
         (
             "/infill",
             json!({"input_prefix": fits, "input_suffix": "x", "n_predict": 4}),
@@ -355,6 +389,10 @@ async fn response_token_cap_refuses_more_and_limits_requests_that_ask_none() {
             json!({"model": SMOL, "input": story, "max_output_tokens": 9}),
         ),
         ("/completion", json!({"prompt": story, "n_predict": 9})),
+        (
+            "/v1/messages",
+            json!({"model": SMOL, "max_tokens": 9, "messages": [{"role": "user", "content": story}]}),
+        ),
     ] {
         refused(s.post(path, &body).await, 400, "limits.max_response_tokens");
     }
