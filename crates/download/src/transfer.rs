@@ -177,6 +177,8 @@ enum Step {
     Restart,
     /// The server did not answer at all (a mirror may).
     Unreachable(Error),
+    /// Start again at once, in one stream (the parts cannot be tied to one file).
+    OneStream,
     Fail(Error),
 }
 
@@ -210,17 +212,30 @@ pub async fn fetch(
     let mut hashed: Option<Hashed> = None;
     let (mut failures, mut restarts) = (0u32, 0u32);
     let mut url = spec.url.as_str();
+    let mut parts_allowed = options.parts > 1;
     loop {
         if cancel.is_cancelled() {
             return Ok(Outcome::Paused);
         }
         let before = progress.done();
-        let step = match attempt(client, spec, url, options, progress, cancel, &mut hashed).await {
+        let step = match attempt(
+            client,
+            spec,
+            url,
+            options,
+            parts_allowed,
+            progress,
+            cancel,
+            &mut hashed,
+        )
+        .await
+        {
             Ok(outcome) => return Ok(outcome),
             Err(step) => step,
         };
         match step {
             Step::Fail(e) => return Err(e),
+            Step::OneStream => parts_allowed = false,
             Step::Unreachable(e) => match spec.mirror_url.as_deref() {
                 Some(mirror) if url != mirror => {
                     progress.note(format!("{e}: downloading from the mirror {mirror}"));
@@ -310,6 +325,7 @@ async fn attempt(
     spec: &FileSpec,
     url: &str,
     options: &TransferOptions,
+    parts_allowed: bool,
     progress: &Progress,
     cancel: &CancellationToken,
     hashed: &mut Option<Hashed>,
@@ -326,7 +342,7 @@ async fn attempt(
     // ranges (and the other parts follow), a 200 is the whole file in one stream.
     let layout = spec
         .size
-        .filter(|_| have == 0)
+        .filter(|_| have == 0 && parts_allowed)
         .map(|size| parts::layout(size, options))
         .filter(|l| l.len() > 1);
     let mut headers = HeaderMap::new();
@@ -414,6 +430,12 @@ async fn attempt(
                 ),
             }));
         };
+        if identity.etag.is_none() && identity.commit.is_none() {
+            // Nothing ties the parts' answers to one file: a file that changed between
+            // them would be stitched from two.
+            progress.note("the server gives no ETag to tie parts together: one stream".into());
+            return Err(Step::OneStream);
+        }
         total = Some(size);
         // The remote may be another size than listed (a file changed on the hub): the
         // parts after the first are laid out over what it has now.

@@ -53,6 +53,8 @@ pub struct Fault {
     pub stall_at: Option<u64>,
     /// Answer every range request with the whole file (200).
     pub ignore_range: bool,
+    /// Send no `ETag` (as some plain web servers do).
+    pub no_etag: bool,
 }
 
 /// A repository's public facts (what search and model info show).
@@ -833,7 +835,9 @@ async fn cdn_file(
     let h = response.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+    if !fault.no_etag {
+        h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),

@@ -190,3 +190,39 @@ async fn a_server_that_ignores_range_gets_one_stream() {
     let log = progress.log().join("\n");
     assert!(log.contains("does not honour Range"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_etag_the_parts_cannot_be_tied_together_and_one_stream_is_used() {
+    let env = Env::new().await;
+    let size = env.q4.len() as u64;
+    let sha256 = testhub::sha256_hex(&env.q4);
+    env.hub.set_fault(
+        REPO,
+        Q4,
+        testhub::Fault {
+            no_etag: true,
+            ..Default::default()
+        },
+    );
+    // A plain URL (no hub headers on the way): the CDN's own answer is all there is.
+    let spec = FileSpec {
+        url: format!("{}/cdn/{sha256}", env.hub.cdn_url),
+        mirror_url: None,
+        dest: env.models().join("plain.gguf"),
+        partial: env.partial().join("plain.gguf.part"),
+        sha256: Some(sha256.clone()),
+        size: Some(size),
+        origin: download::Origin::Url,
+        bearer: None,
+    };
+    let (progress, task) = spawn_fetch(&spec, parted(), &CancellationToken::new());
+    assert!(matches!(
+        task.await.unwrap().unwrap(),
+        Outcome::Completed { .. }
+    ));
+    assert_eq!(sha(&spec.dest), sha256);
+    // The first part's answer, then the whole file in one.
+    assert_eq!(env.hub.requests(REPO, Q4), 2);
+    let log = progress.log().join("\n");
+    assert!(log.contains("no ETag to tie parts together"), "{log}");
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Benchmark: download a 1 GiB file from the local test hub (testhub: the hub's resolve route
+# redirects to its CDN, which honours Range) with `curl -L` and with our transfer (the code
+# every download task runs: redirects by hand, sha256 checked, atomic move), A/B interleaved
+# so that both see the same machine. Ours runs with one stream and with parallel ranged
+# parts. Prints each run, the medians and the ratio of our throughput to curl's (issue 11
+# target: >= 0.90).
+#
+#   scripts/bench/download-vs-curl.sh [ROUNDS] [MiB] [PARTS]     (defaults 5, 1024, 4)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS="${1:-5}"
+MIB="${2:-1024}"
+PARTS="${3:-4}"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+
+# download and testhub do not link llama.cpp: selecting them builds nothing of it.
+cargo build --release -q -p download -p testhub --example fetch_url --example bench_hub
+FETCH="$TARGET_DIR/release/examples/fetch_url"
+HUB="$TARGET_DIR/release/examples/bench_hub"
+command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+
+DIR=$(mktemp -d /tmp/ld-dl-bench.XXXXXX)
+"$HUB" "$MIB" >"$DIR/hub.out" &
+HUB_PID=$!
+trap 'kill "$HUB_PID" 2>/dev/null; rm -rf "$DIR"' EXIT
+for _ in $(seq 600); do
+  [ -s "$DIR/hub.out" ] && break
+  sleep 0.1
+done
+read -r URL SHA SIZE <"$DIR/hub.out"
+echo "serving $SIZE bytes at $URL" >&2
+
+python3 - "$FETCH" "$URL" "$SHA" "$SIZE" "$DIR" "$ROUNDS" "$PARTS" <<'PY'
+import os, statistics, subprocess, sys, time
+fetch, url, sha, size, folder, rounds, parts = sys.argv[1:8]
+size, rounds = int(size), int(rounds)
+out = os.path.join(folder, "file")
+
+def clean():
+    for p in (out, out + ".part", out + ".part.json"):
+        if os.path.exists(p):
+            os.remove(p)
+
+def curl():
+    t = time.perf_counter()
+    subprocess.run(["curl", "-sS", "-L", "-o", out, url], check=True)
+    dt = time.perf_counter() - t
+    assert os.path.getsize(out) == size
+    return dt
+
+def ours(n):
+    def run():
+        t = time.perf_counter()
+        subprocess.run([fetch, url, out, sha, str(size), str(n)], check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t
+    return run
+
+contenders = {"curl": curl, "ours, 1 stream": ours(1), f"ours, {parts} parts": ours(parts)}
+times = {name: [] for name in contenders}
+names = list(contenders)
+for r in range(rounds):
+    # A different order each round, so no contender always runs first on a cooler machine.
+    order = names[r % len(names):] + names[:r % len(names)]
+    for name in order:
+        clean()
+        os.sync()
+        dt = contenders[name]()
+        times[name].append(dt)
+        print(f"round {r + 1} {name:>16}: {dt:6.2f} s  {size / dt / 2**20:8.1f} MiB/s", flush=True)
+clean()
+mib = size / 2**20
+med = {name: statistics.median(ts) for name, ts in times.items()}
+print()
+for name in names:
+    print(f"{name:>16}: median {med[name]:6.2f} s = {mib / med[name]:8.1f} MiB/s "
+          f"(min {min(times[name]):.2f}, max {max(times[name]):.2f}, {rounds} runs)")
+for name in names[1:]:
+    print(f"ratio {name} / curl throughput: {med['curl'] / med[name]:.2f} (target >= 0.90)")
+PY
