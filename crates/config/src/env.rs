@@ -53,20 +53,28 @@ pub(crate) fn apply(
 ) -> Result<(), ConfigError> {
     // (row, variable, value)
     let mut ours: Vec<(usize, String, Result<String, ()>)> = Vec::new();
+    let mut foreign: Vec<(usize, String, Result<String, ()>)> = Vec::new();
     for var in env {
         let (name, value) = (var.name(), var.value());
         // Our names are ASCII, so a name that is not UTF-8 cannot be ours.
         let Some(name) = name.to_str() else {
             continue;
         };
+        let position = SETTINGS
+            .iter()
+            .position(|s| s.env_names().any(|n| n == name));
         if !name.starts_with(ENV_PREFIX) {
+            // Another tool's variable that a key follows (`HF_ENDPOINT`, `HF_TOKEN`): ours,
+            // when set too, wins rather than conflicts (the user set ours for us).
+            if let Some(i) = position
+                && matches!(SETTINGS[i].scope, Scope::Key(_))
+            {
+                foreign.push((i, name.to_owned(), value.to_str().map(str::to_owned).ok_or(())));
+            }
             continue;
         }
         let value = value.to_str().map(str::to_owned).ok_or(());
-        match SETTINGS
-            .iter()
-            .position(|s| s.env_names().any(|n| n == name))
-        {
+        match position {
             Some(i) if matches!(SETTINGS[i].scope, Scope::Key(_)) => {
                 ours.push((i, name.to_owned(), value))
             }
@@ -74,6 +82,9 @@ pub(crate) fn apply(
             None => warnings.push(unknown_var_warning(name)),
         }
     }
+    foreign.retain(|(i, _, _)| !ours.iter().any(|(j, _, _)| i == j));
+    foreign.sort_by_key(|(i, var, _)| (*i, var.clone()));
+    foreign.dedup_by_key(|(i, _, _)| *i);
     // Apply in table order so that, with several bad variables, the reported one is stable;
     // the canonical name before its aliases.
     ours.sort_by_key(|(i, var, _)| (*i, var != SETTINGS[*i].env));
@@ -90,7 +101,7 @@ pub(crate) fn apply(
             });
         }
     }
-    for (i, var, value) in ours {
+    for (i, var, value) in foreign.into_iter().chain(ours) {
         let key = SETTINGS[i].key().unwrap_or_default();
         let origin = Origin::Env { var };
         let value = value.map_err(|()| ConfigError::InvalidValue {

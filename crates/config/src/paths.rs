@@ -73,4 +73,16 @@ impl Paths {
     pub fn models_dir(&self) -> PathBuf {
         self.data_dir.join("models")
     }
+
+    /// `<data_dir>/models/ollama`: models pulled from Ollama registries, in Ollama's own store
+    /// layout (blobs and manifests), inside the models folder this product owns.
+    pub fn pulled_ollama_dir(&self) -> PathBuf {
+        self.models_dir().join("ollama")
+    }
+
+    /// `<data_dir>/partial`: downloads until they are verified, outside every models folder
+    /// so that a partial file is never offered as a model.
+    pub fn partial_dir(&self) -> PathBuf {
+        self.data_dir.join("partial")
+    }
 }

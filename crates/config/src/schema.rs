@@ -46,6 +46,7 @@ pub struct Config {
     pub sampling: SamplingConfig,
     pub reasoning: ReasoningConfig,
     pub limits: LimitsConfig,
+    pub download: DownloadConfig,
     pub log: LogConfig,
 }
 
@@ -409,6 +410,55 @@ pub struct LimitsConfig {
     pub header_timeout_seconds: u32,
     /// Seconds a client may take to send the request body.
     pub body_timeout_seconds: u32,
+}
+
+/// `[download]`: pulling models from Hugging Face and Ollama registries. Downloads go into
+/// `<data_dir>/models` (always scanned), partial files into `<data_dir>/partial` until verified.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DownloadConfig {
+    /// Tasks downloading at once; the rest wait in order.
+    pub max_concurrent: u32,
+    /// The Hugging Face endpoint (a mirror); `HF_ENDPOINT` sets it as huggingface_hub reads it.
+    pub hf_endpoint: String,
+    /// Hugging Face token for gated and private repositories; `HF_TOKEN` sets it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hf_token: Option<String>,
+    /// MiB left free on the disk beyond what a download needs; a download that would go
+    /// below is refused before it starts.
+    pub free_space_margin_mb: u64,
+    /// Unfinished downloads resume by themselves when the server starts (else they come back
+    /// paused).
+    pub resume_on_start: bool,
+    /// Ollama registries may be reached over plain http (`ollama pull --insecure`).
+    pub insecure: bool,
+}
+
+impl Default for DownloadConfig {
+    fn default() -> Self {
+        DownloadConfig {
+            max_concurrent: 4,
+            hf_endpoint: "https://huggingface.co".into(),
+            hf_token: None,
+            free_space_margin_mb: 256,
+            resume_on_start: true,
+            insecure: false,
+        }
+    }
+}
+
+/// The token never reaches a log.
+impl fmt::Debug for DownloadConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadConfig")
+            .field("max_concurrent", &self.max_concurrent)
+            .field("hf_endpoint", &self.hf_endpoint)
+            .field("hf_token", &self.hf_token.as_ref().map(|_| crate::keys::MASK))
+            .field("free_space_margin_mb", &self.free_space_margin_mb)
+            .field("resume_on_start", &self.resume_on_start)
+            .field("insecure", &self.insecure)
+            .finish()
+    }
 }
 
 impl Default for LimitsConfig {

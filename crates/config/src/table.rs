@@ -86,6 +86,13 @@ impl Setting {
         self
     }
 
+    /// Other variables that set the key. One without our prefix is another tool's
+    /// (`HF_ENDPOINT`): it counts below ours when both are set.
+    const fn aliases(mut self, aliases: &'static [&'static str]) -> Setting {
+        self.aliases = aliases;
+        self
+    }
+
     /// The dotted key, for a setting that is one.
     pub fn key(&self) -> Option<&'static str> {
         match self.scope {
@@ -531,6 +538,45 @@ pub static SETTINGS: &[Setting] = &[
         "LLAMA_DASHBOARD_LIMITS_BODY_TIMEOUT_SECONDS",
         int(1, 86400),
         "Seconds a client may take to send the request body.",
+    ),
+    // [download]
+    key(
+        "download.max_concurrent",
+        "LLAMA_DASHBOARD_DOWNLOAD_MAX_CONCURRENT",
+        int(1, 64),
+        "Downloads running at once; the others wait in the order they were asked for.",
+    ),
+    key(
+        "download.hf_endpoint",
+        "LLAMA_DASHBOARD_DOWNLOAD_HF_ENDPOINT",
+        Kind::Word,
+        "Hugging Face endpoint (a mirror such as https://hf-mirror.com); `HF_ENDPOINT` sets it, as huggingface_hub reads it.",
+    )
+    .aliases(&["HF_ENDPOINT"]),
+    key(
+        "download.hf_token",
+        "LLAMA_DASHBOARD_DOWNLOAD_HF_TOKEN",
+        Kind::Secret,
+        "Hugging Face token for gated and private repositories, sent to `hf_endpoint` only; `HF_TOKEN` sets it.",
+    )
+    .secret(&["HF_TOKEN"]),
+    key(
+        "download.free_space_margin_mb",
+        "LLAMA_DASHBOARD_DOWNLOAD_FREE_SPACE_MARGIN_MB",
+        int(0, 1 << 30),
+        "MiB kept free on the disk: a download that would leave less is refused before it starts.",
+    ),
+    key(
+        "download.resume_on_start",
+        "LLAMA_DASHBOARD_DOWNLOAD_RESUME_ON_START",
+        Kind::Bool,
+        "Unfinished downloads resume when `serve` starts; off = they come back paused.",
+    ),
+    key(
+        "download.insecure",
+        "LLAMA_DASHBOARD_DOWNLOAD_INSECURE",
+        Kind::Bool,
+        "Allow plain-http Ollama registries (`ollama pull --insecure`), e.g. a local registry.",
     ),
     // [log]
     key(

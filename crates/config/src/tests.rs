@@ -215,6 +215,31 @@ fn the_short_and_program_variables_are_read_not_warned_about() {
     );
 }
 
+/// `HF_ENDPOINT` and `HF_TOKEN` set the download keys as huggingface_hub reads them;
+/// our own variable, when set too, wins instead of conflicting.
+#[test]
+fn hugging_face_variables_set_the_download_keys_below_ours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [
+        ("HF_ENDPOINT", "https://hf-mirror.com"),
+        ("HF_TOKEN", "hf_abc"),
+        ("HF_HOME", "/elsewhere"),
+    ];
+    let loaded = load(&paths_in(tmp.path()), env, &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.config.download.hf_endpoint, "https://hf-mirror.com");
+    assert_eq!(loaded.config.download.hf_token.as_deref(), Some("hf_abc"));
+    let both = [
+        ("HF_ENDPOINT", "https://hf-mirror.com"),
+        ("LLAMA_DASHBOARD_DOWNLOAD_HF_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+    let loaded = load(&paths_in(tmp.path()), both, &[]).unwrap();
+    assert_eq!(loaded.config.download.hf_endpoint, "http://127.0.0.1:9");
+    let defaults = load(&paths_in(tmp.path()), Vec::<(String, String)>::new(), &[]).unwrap();
+    assert_eq!(defaults.config.download.hf_endpoint, "https://huggingface.co");
+    assert!(!format!("{:?}", loaded.config).contains("hf_abc"));
+}
+
 #[test]
 fn unknown_env_var_names_the_closest_real_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -496,6 +521,7 @@ fn non_default_config() -> Config {
     c.server.host = "0.0.0.0".into();
     c.server.api_key = Some("a".into());
     c.server.admin_api_key = Some("b".into());
+    c.download.hf_token = Some("hf_t".into());
     c.server.cors_origins = vec!["http://x.test".into(), "*".into()];
     c.server.api_key_is_admin = true;
     c.server.keys = vec![

@@ -127,7 +127,18 @@ struct Inner {
     tasks: Mutex<Tasks>,
     /// Bumped on every state change.
     changes: watch::Sender<u64>,
+    /// Runs after a task's files are in place and before it is marked completed.
+    on_complete: std::sync::OnceLock<OnComplete>,
 }
+
+/// What the owner of the queue does when a task's files are all in place (the service makes
+/// the catalog see the model), before the task is reported completed: whoever sees
+/// `completed` can use the model.
+pub type OnComplete = Arc<
+    dyn Fn(TaskId, Arc<TaskSpec>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 #[derive(Default)]
 struct Tasks {
@@ -170,8 +181,15 @@ impl Queue {
                 store,
                 tasks: Mutex::new(Tasks::default()),
                 changes: watch::Sender::new(0),
+                on_complete: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Sets what runs when a task's files are in place, before it is marked completed
+    /// (once; a second call is ignored).
+    pub fn set_on_complete(&self, hook: OnComplete) {
+        let _ = self.inner.on_complete.set(hook);
     }
 
     /// Queues a task; it starts when a slot is free.
@@ -473,6 +491,13 @@ impl Inner {
             let inner = inner.clone();
             tokio::spawn(async move {
                 let result = run(&inner, &spec, &progress, &cancel).await;
+                let result = match (result, inner.on_complete.get()) {
+                    (Ok(true), Some(hook)) => {
+                        hook(id, spec.clone()).await;
+                        Ok(true)
+                    }
+                    (result, _) => result,
+                };
                 Inner::stopped(&inner, id, result);
             });
         }

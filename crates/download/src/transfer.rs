@@ -765,7 +765,7 @@ async fn sync(out: &mut BufWriter<tokio::fs::File>, path: &Path) -> Result<()> {
 ///
 /// fs4's `available_space` is statvfs / GetDiskFreeSpaceExW on the path itself, the
 /// space an unprivileged writer may use there.
-fn check_space(partial: &Path, remaining: u64, options: &TransferOptions) -> Result<()> {
+pub fn check_space(partial: &Path, remaining: u64, options: &TransferOptions) -> Result<()> {
     let dir = partial.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let available = fs4::available_space(dir).map_err(Error::io(dir))?;

@@ -358,16 +358,32 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
 
 /// What a request needs: nothing for health and the API document, admin for management
 /// and for the native routes that change server state (`POST /props`, slot actions,
-/// LoRA scales), an inference key for the rest.
+/// LoRA scales), an inference key for the rest. Reading the hub (search, a repository's
+/// files, categories) needs an inference key only: it shows nothing of this machine.
 pub fn required_access(method: &str, path: &str) -> Access {
     let changes = !method.eq_ignore_ascii_case("get");
     match path {
         "/health" | "/v1/health" | "/openapi.json" => Access::None,
+        p if !changes && reads_the_hub(p) => Access::Inference,
         p if p.starts_with("/api/") || p.starts_with("/ws/") => Access::Admin,
         "/props" | "/lora-adapters" if changes => Access::Admin,
         p if p.starts_with("/slots/") => Access::Admin,
         _ => Access::Inference,
     }
+}
+
+/// The download routes that only read a model hub.
+fn reads_the_hub(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/download/search"
+            | "/api/download/files"
+            | "/api/models/search"
+            | "/api/models/categories"
+    ) || path
+        .strip_prefix("/api/models/")
+        .and_then(|p| p.strip_suffix("/info"))
+        .is_some_and(|id| !id.is_empty())
 }
 
 /// The middleware: the key (throttling addresses that keep presenting wrong ones), the

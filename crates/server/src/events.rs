@@ -58,6 +58,13 @@ impl Events {
         });
     }
 
+    /// Forwards download progress and `model.added` (until the downloads go away).
+    pub fn forward_downloads(&self, rx: broadcast::Receiver<service::DownloadEvent>) {
+        self.forward(rx, |e: &service::DownloadEvent| {
+            (e.name(), crate::api::downloads::event_json(e))
+        });
+    }
+
     /// Re-emits another feed's events as `(name, data)`.
     fn forward<E: Clone + Send + 'static>(
         &self,

@@ -1,7 +1,7 @@
 //! Every route, registered once with its documentation: the router and `/openapi.json` are
 //! built from the same table, so the document cannot miss a route.
 
-use crate::api::{admin, bench, deployments, native, openai, system, ws};
+use crate::api::{admin, bench, deployments, downloads, native, openai, system, ws};
 use crate::state::SharedState;
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -323,6 +323,22 @@ pub fn table() -> Routes {
             post(admin::scan),
             &[("post", "Rescan the model folders")],
         )
+        // Downloads (PRD M6); seed 001's spellings below are the same handlers.
+        .add(
+            "/api/models/search",
+            "download",
+            get(downloads::search),
+            &[(
+                "get",
+                "Search the hub for GGUF models (?q=&source=huggingface|ollama&category=&sort=&limit=)",
+            )],
+        )
+        .add(
+            "/api/models/categories",
+            "download",
+            get(downloads::categories),
+            &[("get", "Model categories a search can filter by")],
+        )
         .add(
             "/api/models/vram-estimate",
             "models",
@@ -368,6 +384,15 @@ pub fn table() -> Routes {
                 ("get", "Detected, overridden and effective capabilities"),
                 ("put", "Override the capabilities (null: detect)"),
             ],
+        )
+        .add(
+            "/api/models/{id}/info",
+            "download",
+            get(downloads::info),
+            &[(
+                "get",
+                "A hub repository's facts and GGUF files ({id} = owner/name, ?revision=)",
+            )],
         )
         .add(
             "/api/models/{id}/alias",
@@ -496,6 +521,96 @@ pub fn table() -> Routes {
             &[("put", "Restart with the same parameters and port")],
         )
         .add(
+            "/api/download/search",
+            "download",
+            get(downloads::search),
+            &[(
+                "get",
+                "Search the hub for GGUF models (?q=&source=&category=&sort=downloads|likes|updated&limit=)",
+            )],
+        )
+        .add(
+            "/api/download/files",
+            "download",
+            get(downloads::files),
+            &[(
+                "get",
+                "A hub repository's GGUF files: sizes, quantization, split sets, projectors (?repo=&revision=)",
+            )],
+        )
+        .add(
+            "/api/download/start",
+            "download",
+            post(downloads::start),
+            &[(
+                "post",
+                "Start a download: {name: org/repo[:QUANT] | URL | Ollama name:tag, file?, quant?, source?, revision?}",
+            )],
+        )
+        .add(
+            "/api/download/pause",
+            "download",
+            post(downloads::pause),
+            &[("post", "Pause a download ({id} or ?id=); the partial file is kept")],
+        )
+        .add(
+            "/api/download/resume",
+            "download",
+            post(downloads::resume),
+            &[("post", "Resume a paused or failed download ({id} or ?id=)")],
+        )
+        .add(
+            "/api/download/delete",
+            "download",
+            delete(downloads::delete),
+            &[(
+                "delete",
+                "Cancel and forget a download ({id, delete_partial?} or ?id=&delete_partial=)",
+            )],
+        )
+        .add(
+            "/api/download/tasks",
+            "download",
+            get(downloads::tasks),
+            &[("get", "Every download task with bytes, speed, ETA and state")],
+        )
+        .add(
+            "/api/downloads/start",
+            "download",
+            post(downloads::start),
+            &[("post", "Start a download (as /api/download/start)")],
+        )
+        .add(
+            "/api/downloads/list",
+            "download",
+            get(downloads::tasks),
+            &[("get", "Every download task (as /api/download/tasks)")],
+        )
+        .add(
+            "/api/downloads/{id}",
+            "download",
+            delete(downloads::delete_by_path),
+            &[("delete", "Cancel and forget a download (?delete_partial=true)")],
+        )
+        .add(
+            "/api/downloads/{id}/status",
+            "download",
+            get(downloads::status),
+            &[("get", "A download's state, bytes, speed and ETA")],
+        )
+        .add(
+            "/api/downloads/{id}/pause",
+            "download",
+            put(downloads::pause_by_path),
+            &[("put", "Pause a download")],
+        )
+        .add(
+            "/api/downloads/{id}/resume",
+            "download",
+            put(downloads::resume_by_path),
+            &[("put", "Resume a download")],
+        )
+        .add(
             "/api/bench/run",
             "bench",
             post(bench::run),
@@ -524,6 +639,18 @@ pub fn table() -> Routes {
             "websocket",
             get(ws::logs),
             &[("get", "Live logs (WebSocket, ?level=)")],
+        )
+        .add(
+            "/ws/download",
+            "websocket",
+            get(ws::downloads),
+            &[("get", "Download progress and model.added (WebSocket)")],
+        )
+        .add(
+            "/ws/download-progress",
+            "websocket",
+            get(ws::downloads),
+            &[("get", "Download progress (WebSocket, as /ws/download)")],
         )
         .add(
             "/ws/bench",

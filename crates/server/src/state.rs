@@ -26,6 +26,8 @@ pub struct AppState {
     pub events: Events,
     pub bench: Arc<BenchRunner>,
     pub deployments: Arc<service::Deployments>,
+    /// Model downloads: the one queue, hub and registry clients.
+    pub downloads: Arc<service::Downloads>,
     pub started: Instant,
     /// Set to true to begin a graceful shutdown.
     pub shutdown: watch::Sender<bool>,

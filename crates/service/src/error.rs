@@ -59,6 +59,9 @@ pub enum ServiceError {
     Conflict(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A model hub or registry could not be reached or failed (the message says which).
+    #[error("{0}")]
+    Upstream(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -104,7 +107,7 @@ impl ServiceError {
             ServiceError::Limit(_) => ErrorKind::BadRequest,
             ServiceError::Unsupported(_) => ErrorKind::NotSupported,
             ServiceError::Conflict(_) => ErrorKind::Conflict,
-            ServiceError::ShuttingDown => ErrorKind::Unavailable,
+            ServiceError::ShuttingDown | ServiceError::Upstream(_) => ErrorKind::Unavailable,
             ServiceError::ServerFull { .. } | ServiceError::NotReadyInTime { .. } => {
                 ErrorKind::Unavailable
             }

@@ -12,6 +12,8 @@
 //!   templates that know nothing of tools.
 //! - [`Deployments`]: named, started models with their own ports, stored and restored (the
 //!   state machine; the HTTP server only serves their ports).
+//! - [`Downloads`]: pulling models from Hugging Face and Ollama registries: names checked
+//!   against the hub before anything is queued, the one download queue, `model.added`.
 //! - [`generate`]: the protocol-neutral [`Request`] and the [`Output`] stream every API
 //!   adapter maps to its own wire format.
 //! - [`reasoning`]: thinking models: the request's [`Thinking`], the server's
@@ -23,6 +25,7 @@ pub mod bench;
 mod capabilities;
 pub mod chat_format;
 pub mod deployments;
+pub mod downloads;
 mod embed;
 mod error;
 pub mod generate;
@@ -40,6 +43,7 @@ pub use chat_format::{ChatFormat, PromptEnding, SpecialTokens, TemplateChoice};
 pub use deployments::{
     Deployment, DeploymentEvent, DeploymentState, Deployments, OpenPort, PortServer, StartRequest,
 };
+pub use downloads::{DownloadEvent, Downloads};
 pub use embed::embed;
 pub use error::{ErrorKind, ServiceError};
 pub use generate::{

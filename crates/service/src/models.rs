@@ -228,6 +228,13 @@ impl Models {
         })
     }
 
+    /// The store itself, for a part of the service that records its own rows (the download
+    /// queue records task states; it reaches it only from its runners and on a blocking
+    /// thread at start).
+    pub(crate) fn store_handle(&self) -> Option<Arc<Store>> {
+        self.store.clone()
+    }
+
     /// The user's settings for a model (defaults when none are stored).
     pub async fn settings(&self, id: &str) -> ModelSettings {
         let key = id.to_string();
@@ -516,6 +523,8 @@ pub fn roots(config: &config::Config, paths: &config::Paths) -> Vec<Root> {
         .into_iter()
         .map(|d| Root::new(Source::Folder, d))
         .collect();
+    // What `pull` fetched from Ollama registries, in Ollama's layout inside our models folder.
+    roots.push(Root::new(Source::Ollama, paths.pulled_ollama_dir()));
     let dirs = config.sources.dirs();
     if let Some(d) = dirs.ollama {
         roots.push(Root::new(Source::Ollama, d));

@@ -7,6 +7,7 @@ pub mod anthropic;
 pub mod bench;
 pub mod common;
 pub mod deployments;
+pub mod downloads;
 pub mod embed;
 pub mod native;
 pub mod openai;

@@ -25,6 +25,16 @@ pub async fn bench(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Re
     ws.on_upgrade(move |socket| feed(socket, rx, |e| e.kind.starts_with("bench.")))
 }
 
+/// `/ws/download` and `/ws/download-progress`: `download.progress` and `model.added` only.
+pub async fn downloads(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
+    let rx = state.events.subscribe();
+    ws.on_upgrade(move |socket| {
+        feed(socket, rx, |e| {
+            e.kind.starts_with("download.") || e.kind == "model.added"
+        })
+    })
+}
+
 #[derive(Deserialize)]
 pub struct LogsQuery {
     level: Option<String>,

@@ -7,6 +7,7 @@ mod anthropic;
 mod auth;
 mod bench;
 mod deployments;
+mod downloads;
 mod embed;
 mod golden;
 mod llama_compat;

@@ -8,8 +8,10 @@
 //! - `exhaustion`: inputs that would overflow a stack or exhaust memory, queues, deadlines.
 //! - `inputs`: amplification caps, roles, per-request caps on prompts and responses.
 //! - `fair`: keep_alive, config writes, slot files, the database off the async workers.
+//! - `downloads`: the download routes' bodies, task ids, file names and origins.
 
 mod browser;
+mod downloads;
 mod exhaustion;
 mod fair;
 

@@ -116,10 +116,13 @@ impl TestServer {
         c.sources.huggingface = opts.hub.is_some();
         c.sources.huggingface_dir = Some(dir.path().join("hub"));
         c.sources.lmstudio = false;
+        // No test reaches the real hub: a closed port unless a test points it at testhub.
+        c.download.hf_endpoint = "http://127.0.0.1:9".into();
         if let Some(t) = &opts.tweak {
             t(&mut c);
         }
         let c_limits = c.limits.clone();
+        let resume_downloads = c.download.resume_on_start;
         let serve = ServeOptions {
             paths,
             config: c,
@@ -132,6 +135,7 @@ impl TestServer {
         let state = server::build_state(&serve);
         state.models.rescan();
         // What `serve` does after its scan.
+        state.downloads.restore(resume_downloads).await;
         state.deployments.restore().await;
         let app = server::app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,385 @@
+//! Model downloads through the HTTP API against testhub's local Hugging Face hub, CDN and
+//! Ollama registry (only the base URL differs from the real services): a full pull that is
+//! then listed and chats, pause and resume without a byte fetched twice, the concurrency
+//! limit, the disk-space refusal, names that do not exist, an Ollama pull and the events.
+//!
+//! Nothing waits on timing: a transfer that must be mid-file is stalled by the hub at a byte
+//! offset, and the test waits (with a generous limit against hangs) for that offset.
+
+use super::*;
+use futures_util::StreamExt;
+use testhub::{Fault, Hub, RepoMeta, gguf_model, sha256_hex};
+
+const REPO: &str = "org/tiny-GGUF";
+const Q4: &str = "tiny-Q4_K_M.gguf";
+
+/// A hub with `org/tiny-GGUF` (a Q4_K_M and a Q8_0 file and a projector) and a server
+/// whose `download.hf_endpoint` is that hub.
+async fn setup(tweak: impl Fn(&mut config::Config) + Send + Sync + 'static) -> (Hub, TestServer) {
+    let hub = Hub::start().await;
+    hub.add_repo(
+        REPO,
+        RepoMeta::default(),
+        &[
+            ("README.md", b"# tiny\n".to_vec()),
+            (Q4, gguf_model("tiny", 15)),
+            ("tiny-Q8_0.gguf", gguf_model("tiny eight", 7)),
+            ("mmproj-tiny-f16.gguf", gguf_model("proj", 1)),
+        ],
+    );
+    let url = hub.url.clone();
+    let s = TestServer::empty(Opts::default().tweak(move |c| {
+        c.download.hf_endpoint = url.clone();
+        tweak(c);
+    }))
+    .await;
+    (hub, s)
+}
+
+/// Polls a task's status until `done` holds (a hang fails after two minutes).
+async fn wait_task(s: &TestServer, id: u64, mut done: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, task) = s.get(&format!("/api/downloads/{id}/status")).await;
+        assert_eq!(status, 200, "{task}");
+        if done(&task) {
+            return task;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "task never got there: {task}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn completed(t: &Value) -> bool {
+    assert_ne!(t["state"], "failed", "{t}");
+    t["state"] == "completed"
+}
+
+async fn start(s: &TestServer, body: Value) -> (u16, Value) {
+    s.post("/api/download/start", &body).await
+}
+
+fn file_sha(path: &Path) -> String {
+    sha256_hex(&std::fs::read(path).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hugging_face_pull_is_listed_at_once_and_chats() {
+    let Some(smol) = testkit::smollm2() else {
+        return;
+    };
+    let (hub, s) = setup(|_| {}).await;
+    let bytes = std::fs::read(&smol).unwrap();
+    hub.add_repo(
+        "org/smol-GGUF",
+        RepoMeta::default(),
+        &[("SmolLM2-135M-Instruct.Q4_1.gguf", bytes.clone())],
+    );
+    // Search and the file list come from the hub.
+    let (status, found) = s.get("/api/download/search?q=smol").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["models"][0]["id"], "org/smol-GGUF");
+    let (status, files) = s.get("/api/download/files?repo=org/smol-GGUF").await;
+    assert_eq!(status, 200, "{files}");
+    assert_eq!(files["files"][0]["quantization"], "Q4_1");
+    assert_eq!(files["files"][0]["size"], bytes.len());
+
+    let (status, task) = start(&s, json!({"name": "org/smol-GGUF:Q4_1"})).await;
+    assert_eq!(status, 202, "{task}");
+    let id = task["id"].as_u64().unwrap();
+    let done = wait_task(&s, id, completed).await;
+    assert_eq!(done["done"], bytes.len());
+    // Completed means listed: no rescan asked for.
+    let (_, models) = s.get("/v1/models").await;
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"SmolLM2-135M-Instruct.Q4_1"), "{ids:?}");
+    let dest = s
+        .models_dir()
+        .join("org/smol-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert_eq!(file_sha(&dest), sha256_hex(&bytes));
+    let (status, chat) = s
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "SmolLM2-135M-Instruct.Q4_1", "max_tokens": 4,
+                    "messages": [{"role": "user", "content": "Hi"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{chat}");
+    assert!(chat["choices"][0]["message"]["content"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_and_resume_fetch_no_byte_twice() {
+    let (hub, s) = setup(|_| {}).await;
+    let len = gguf_model("tiny", 15).len() as u64;
+    let half = len / 2;
+    hub.set_fault(
+        REPO,
+        Q4,
+        Fault {
+            stall_at: Some(half),
+            ..Default::default()
+        },
+    );
+    let (status, task) = start(&s, json!({"name": REPO, "quant": "Q4_K_M"})).await;
+    assert_eq!(status, 202, "{task}");
+    let id = task["id"].as_u64().unwrap();
+    wait_task(&s, id, |t| t["done"] == half).await;
+    let (status, paused) = s.post("/api/download/pause", &json!({"id": id})).await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["state"], "paused");
+    assert_eq!(paused["done"], half, "the partial file keeps what arrived");
+    hub.release();
+    assert!(!s.models_dir().join(REPO).join(Q4).exists(), "partial files stay outside");
+    // Seed 001's spelling of resume.
+    let (status, resumed) = s
+        .send(s.client.put(s.url(&format!("/api/downloads/{id}/resume"))))
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    let done = wait_task(&s, id, completed).await;
+    assert_eq!(done["done"], len);
+    assert_eq!(hub.served(REPO, Q4), len, "every byte left the hub once");
+    assert_eq!(
+        file_sha(&s.models_dir().join(REPO).join(Q4)),
+        sha256_hex(&gguf_model("tiny", 15))
+    );
+    // Asking again for the same download gives the task there is, while it is unfinished;
+    // a finished one is done: the file is in place and a new task completes at once.
+    let (status, again) = start(&s, json!({"name": format!("{REPO}:q4_k_m")})).await;
+    assert_eq!(status, 202, "{again}");
+    let again = wait_task(&s, again["id"].as_u64().unwrap(), completed).await;
+    assert_eq!(again["fetched"], 0, "{again}");
+    assert_eq!(hub.served(REPO, Q4), len);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_download_twice_is_one_task() {
+    let (hub, s) = setup(|_| {}).await;
+    hub.set_fault(
+        REPO,
+        Q4,
+        Fault {
+            stall_at: Some(100),
+            ..Default::default()
+        },
+    );
+    let (status, first) = start(&s, json!({"name": REPO, "file": Q4})).await;
+    assert_eq!(status, 202, "{first}");
+    let (status, second) = start(&s, json!({"name": format!("{REPO}:Q4_K_M")})).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["existing"], true);
+    assert_eq!(second["id"], first["id"]);
+    let (_, list) = s.get("/api/downloads/list").await;
+    assert_eq!(list["tasks"].as_array().unwrap().len(), 1, "{list}");
+    // Deleting it (seed spelling) with its partial file.
+    let id = first["id"].as_u64().unwrap();
+    let (status, _) = s
+        .send(
+            s.client
+                .delete(s.url(&format!("/api/downloads/{id}?delete_partial=true"))),
+        )
+        .await;
+    assert_eq!(status, 200);
+    hub.release();
+    let (status, gone) = s.get(&format!("/api/downloads/{id}/status")).await;
+    assert_eq!(status, 404, "{gone}");
+    let partial = s.dir.path().join("data/partial");
+    let left: Vec<_> = std::fs::read_dir(&partial)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_most_max_concurrent_downloads_run_at_once() {
+    let (hub, s) = setup(|c| c.download.max_concurrent = 4).await;
+    let files: Vec<(String, Vec<u8>)> = (0..6)
+        .map(|i| (format!("m{i}-Q4_K_M.gguf"), gguf_model(&format!("m{i}"), 15)))
+        .collect();
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        let repo = format!("org/m{i}");
+        hub.add_repo(&repo, RepoMeta::default(), &[(name, bytes.clone())]);
+        hub.set_fault(
+            &repo,
+            name,
+            Fault {
+                stall_at: Some(64),
+                ..Default::default()
+            },
+        );
+    }
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let (status, t) = start(&s, json!({"name": format!("org/m{i}")})).await;
+        assert_eq!(status, 202, "{t}");
+        ids.push(t["id"].as_u64().unwrap());
+    }
+    // Four stall at byte 64; the other two wait their turn.
+    for id in &ids[..4] {
+        wait_task(&s, *id, |t| t["done"] == 64).await;
+    }
+    let (_, list) = s.get("/api/download/tasks").await;
+    let states: Vec<&str> = list["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["downloading", "downloading", "downloading", "downloading", "queued", "queued"]
+    );
+    assert_eq!(hub.open_transfers(), 4);
+    for id in &ids {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            hub.release();
+            let (_, t) = s.get(&format!("/api/downloads/{id}/status")).await;
+            if completed(&t) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{t}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(hub.max_open_transfers(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_the_disk_cannot_hold_is_refused_before_it_starts() {
+    // A margin larger than any disk: whatever the download's size, it does not fit.
+    let (hub, s) = setup(|c| c.download.free_space_margin_mb = 1 << 30).await;
+    let (status, body) = start(&s, json!({"name": format!("{REPO}:Q4_K_M")})).await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not enough free disk space")
+            && message.contains("download.free_space_margin_mb"),
+        "{message}"
+    );
+    let (_, list) = s.get("/api/download/tasks").await;
+    assert_eq!(list["tasks"], json!([]));
+    assert_eq!(hub.requests(REPO, Q4), 0, "nothing was fetched");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_that_do_not_exist_are_explained() {
+    let (_hub, s) = setup(|_| {}).await;
+    let (status, body) = start(&s, json!({"name": format!("{REPO}:Q2_K")})).await;
+    assert_eq!(status, 404, "{body}");
+    let m = body["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("no Q2_K") && m.contains("Q4_K_M") && m.contains("Q8_0"),
+        "{m}"
+    );
+    let (status, body) = start(&s, json!({"name": REPO})).await;
+    assert_eq!(status, 202, "Q4_K_M is the default among several: {body}");
+    let (status, body) = start(&s, json!({"name": "org/nothing:Q4_K_M"})).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("org/nothing was not found"),
+        "{body}"
+    );
+    let (status, body) = s.get("/api/models/org/nothing/info").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, info) = s.get(&format!("/api/models/{REPO}/info")).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["license"], "apache-2.0");
+    let mmproj: Vec<bool> = info["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["mmproj"].as_bool().unwrap())
+        .collect();
+    assert!(mmproj.contains(&true) && mmproj.contains(&false), "{info}");
+    let (status, body) = s.get("/api/models/search?q=tiny&source=ollama").await;
+    assert_eq!(status, 501, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("not available"));
+    let (status, cats) = s.get("/api/models/categories").await;
+    assert_eq!(status, 200);
+    assert!(cats["categories"].as_array().unwrap().len() >= 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ollama_pull_from_a_plain_http_registry_is_listed_with_its_events() {
+    let (hub, s) = setup(|c| c.download.insecure = true).await;
+    let model = gguf_model("tiny", 15);
+    hub.add_ollama_model(
+        "library",
+        "tiny",
+        "latest",
+        &[
+            ("application/vnd.ollama.image.model", model.clone()),
+            (
+                "application/vnd.ollama.image.template",
+                b"{{ .Prompt }}".to_vec(),
+            ),
+            (
+                "application/vnd.ollama.image.params",
+                br#"{"stop":["<|im_end|>"]}"#.to_vec(),
+            ),
+        ],
+    );
+    let ws_url = s.base.replace("http://", "ws://") + "/ws/download-progress";
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+    let name = format!("{}/library/tiny:latest", hub.url.strip_prefix("http://").unwrap());
+    let (status, task) = s.post("/api/downloads/start", &json!({"model": name})).await;
+    assert_eq!(status, 202, "{task}");
+    let id = task["id"].as_u64().unwrap();
+    wait_task(&s, id, completed).await;
+    let (_, models) = s.get("/v1/models").await;
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == name.as_str()),
+        "{models}"
+    );
+    // The feed: progress in the envelope, model.added before the task says completed.
+    let mut kinds = Vec::new();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(60), ws.next())
+            .await
+            .expect("events")
+            .unwrap()
+            .unwrap();
+        let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+        assert!(v["timestamp"].is_string(), "{v}");
+        let kind = v["type"].as_str().unwrap().to_string();
+        if kind == "model.added" {
+            assert_eq!(v["data"]["id"], name.as_str(), "{v}");
+            assert_eq!(v["data"]["task"], id);
+        } else {
+            assert_eq!(kind, "download.progress");
+            assert_eq!(v["data"]["id"], id);
+        }
+        let last = v["data"]["state"] == "completed";
+        kinds.push(format!("{kind}:{}", v["data"]["state"].as_str().unwrap_or("")));
+        if last {
+            break;
+        }
+    }
+    assert!(kinds[0].starts_with("download.progress:"), "{kinds:?}");
+    assert!(
+        kinds.iter().any(|k| k.starts_with("model.added")),
+        "model.added comes before the task is completed: {kinds:?}"
+    );
+    // Without download.insecure the same name is refused with the setting named.
+    let (hub2, s2) = setup(|_| {}).await;
+    let name2 = format!("http://{}/library/tiny:latest", hub2.url.strip_prefix("http://").unwrap());
+    let (status, body) = start(&s2, json!({"name": name2})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("insecure"), "{body}");
+}
