@@ -424,6 +424,14 @@ pub struct DownloadConfig {
     /// Hugging Face token for gated and private repositories; `HF_TOKEN` sets it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hf_token: Option<String>,
+    /// A Hugging Face mirror (e.g. `https://hf-mirror.com`); `None` = none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hf_mirror: Option<String>,
+    /// When the mirror is used: `auto` (when the endpoint does not answer) or `always`.
+    pub hf_mirror_mode: String,
+    /// Connections per file: large files are fetched in up to this many ranged parts at
+    /// once when the server allows it.
+    pub parts: u32,
     /// MiB left free on the disk beyond what a download needs; a download that would go
     /// below is refused before it starts.
     pub free_space_margin_mb: u64,
@@ -440,6 +448,9 @@ impl Default for DownloadConfig {
             max_concurrent: 4,
             hf_endpoint: "https://huggingface.co".into(),
             hf_token: None,
+            hf_mirror: None,
+            hf_mirror_mode: "auto".into(),
+            parts: 1,
             free_space_margin_mb: 256,
             resume_on_start: true,
             insecure: false,
@@ -454,6 +465,9 @@ impl fmt::Debug for DownloadConfig {
             .field("max_concurrent", &self.max_concurrent)
             .field("hf_endpoint", &self.hf_endpoint)
             .field("hf_token", &self.hf_token.as_ref().map(|_| crate::keys::MASK))
+            .field("hf_mirror", &self.hf_mirror)
+            .field("hf_mirror_mode", &self.hf_mirror_mode)
+            .field("parts", &self.parts)
             .field("free_space_margin_mb", &self.free_space_margin_mb)
             .field("resume_on_start", &self.resume_on_start)
             .field("insecure", &self.insecure)

@@ -561,6 +561,24 @@ pub static SETTINGS: &[Setting] = &[
     )
     .secret(&["HF_TOKEN"]),
     key(
+        "download.hf_mirror",
+        "LLAMA_DASHBOARD_DOWNLOAD_HF_MIRROR",
+        Kind::Text,
+        "A Hugging Face mirror (e.g. https://hf-mirror.com) used as `hf_mirror_mode` says; unset = none.",
+    ),
+    key(
+        "download.hf_mirror_mode",
+        "LLAMA_DASHBOARD_DOWNLOAD_HF_MIRROR_MODE",
+        Kind::Choice(&["auto", "always"]),
+        "`auto`: the mirror when `hf_endpoint` does not answer at all (a download continues there); `always`: only the mirror.",
+    ),
+    key(
+        "download.parts",
+        "LLAMA_DASHBOARD_DOWNLOAD_PARTS",
+        int(1, 16),
+        "Connections per file: a large file is fetched in up to this many ranged parts at once when the server allows it.",
+    ),
+    key(
         "download.free_space_margin_mb",
         "LLAMA_DASHBOARD_DOWNLOAD_FREE_SPACE_MARGIN_MB",
         int(0, 1 << 30),

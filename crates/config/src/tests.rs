@@ -522,6 +522,7 @@ fn non_default_config() -> Config {
     c.server.api_key = Some("a".into());
     c.server.admin_api_key = Some("b".into());
     c.download.hf_token = Some("hf_t".into());
+    c.download.hf_mirror = Some("https://m".into());
     c.server.cors_origins = vec!["http://x.test".into(), "*".into()];
     c.server.api_key_is_admin = true;
     c.server.keys = vec![

@@ -18,7 +18,7 @@
 
 use crate::error::ServiceError;
 use crate::models::Models;
-use download::hf::{GgufModel, Hub, ModelInfo, ModelSummary, SearchQuery, Sort};
+use download::hf::{self, GgufModel, Hub, ModelInfo, ModelSummary, SearchQuery, Sort};
 use download::ollama::{self, Registry};
 use download::queue::{Queue, QueueOptions, Status, TaskId, TaskSpec};
 use download::transfer::{FileSpec, TransferOptions};
@@ -197,21 +197,33 @@ impl Downloads {
     ) -> Result<Arc<Downloads>, ServiceError> {
         let client = download::http::client(&download::http::ClientOptions::default())
             .map_err(upstream)?;
-        let hub = Hub::new(client.clone(), &config.hf_endpoint, config.hf_token.clone())
+        let mut hub = Hub::new(client.clone(), &config.hf_endpoint, config.hf_token.clone())
             .map_err(|e| {
                 ServiceError::invalid(
                     "download.hf_endpoint",
                     format!("{e} (download.hf_endpoint, HF_ENDPOINT)"),
                 )
             })?;
+        if let Some(mirror) = config.hf_mirror.as_deref().filter(|m| !m.is_empty()) {
+            let policy = match config.hf_mirror_mode.as_str() {
+                "always" => hf::MirrorPolicy::Always,
+                _ => hf::MirrorPolicy::Auto,
+            };
+            hub = hub.with_mirror(mirror, policy).map_err(|e| {
+                ServiceError::invalid("download.hf_mirror", e.to_string())
+            })?;
+        }
         let margin = config.free_space_margin_mb.saturating_mul(1 << 20);
         let options = QueueOptions {
             max_concurrent: config.max_concurrent.max(1) as usize,
             transfer: TransferOptions {
                 free_space_margin: margin,
+                parts: config.parts.max(1),
                 ..TransferOptions::default()
             },
         };
+        // The registry's tokens are the transfers': a manifest's token fetches its blobs.
+        let registry = Registry::with_tokens(client.clone(), options.transfer.tokens.clone());
         let queue = match models.store_handle() {
             Some(store) => Queue::with_store(client.clone(), options, store),
             None => Queue::new(client.clone(), options),
@@ -229,7 +241,7 @@ impl Downloads {
             Downloads {
                 queue: queue.clone(),
                 hub,
-                registry: Registry::new(client),
+                registry,
                 models,
                 dirs: Dirs {
                     models: paths.models_dir(),
@@ -518,6 +530,7 @@ impl Downloads {
                 size: None,
                 origin: Origin::Url,
                 bearer: None,
+                mirror_url: None,
             }],
             finish: Vec::new(),
         })
@@ -914,7 +927,7 @@ mod tests {
             name: name.into(),
             quantization: quant.map(str::to_string),
             mmproj,
-            parts: vec![download::hf::RemoteFile {
+            parts: vec![hf::RemoteFile {
                 path: name.into(),
                 size: 1,
                 sha256: None,
