@@ -56,6 +56,51 @@ pub enum Command {
     Bench(BenchArgs),
     /// Run the HTTP server: OpenAI and llama.cpp APIs, management API, dashboard
     Serve(ServeArgs),
+    /// Search Hugging Face for GGUF models and download them
+    #[command(subcommand)]
+    Download(DownloadCommand),
+    /// Download a model: org/repo[:QUANT] from Hugging Face, name[:tag] from Ollama (as `download pull`)
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DownloadCommand {
+    /// Search Hugging Face for GGUF models
+    Search(DownloadSearchArgs),
+    /// Download a model into the models folder; Ctrl-C pauses, the same command resumes
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DownloadSearchArgs {
+    /// Words to look for in model names
+    pub query: String,
+    /// Order: downloads, likes or updated
+    #[arg(long, default_value = "downloads")]
+    pub sort: String,
+    /// Results to show (1-100)
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// org/repo[:QUANT] or a file URL (Hugging Face), or [host/namespace/]name[:tag] (Ollama)
+    pub name: String,
+    /// A file of the repository (for repositories with several models of one quantization)
+    #[arg(long)]
+    pub file: Option<String>,
+    /// Where the name comes from when it could be either: huggingface, ollama or url
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Hugging Face revision (branch, tag or commit)
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Allow a plain-http Ollama registry [config: download.insecure]
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `serve`: each flag overrides the matching config key (flags > env > file > defaults).

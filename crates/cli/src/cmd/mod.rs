@@ -2,6 +2,7 @@
 
 mod bench;
 mod config;
+mod download;
 mod models;
 mod run;
 mod serve;
@@ -22,6 +23,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let flags = match &command {
         Command::Run(args) => run::config_flags(args),
         Command::Bench(args) => bench::config_flags(args),
+        Command::Pull(args) | Command::Download(crate::args::DownloadCommand::Pull(args)) => {
+            download::config_flags(args)
+        }
         _ => Vec::new(),
     };
     let ctx = Context::load(&cli.global, &flags)?;
@@ -31,5 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(cmd) => config::run(&ctx, cmd),
         Command::Run(args) => run::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
+        Command::Download(cmd) => download::run(&ctx, cmd),
+        Command::Pull(args) => download::pull(&ctx, args),
     }
 }
