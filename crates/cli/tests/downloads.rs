@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use testhub::{Fault, Hub, RepoMeta, gguf_model, sha256_hex};
+use testhub::{Hub, RepoMeta, gguf_model, sha256_hex};
 
 const REPO: &str = "org/tiny-GGUF";
 const Q4: &str = "tiny-Q4_K_M.gguf";
@@ -145,14 +145,7 @@ async fn a_download_killed_with_the_server_resumes_after_a_restart() {
     let dirs = Dirs::new();
     let len = hub_file().len() as u64;
     let half = len / 2;
-    hub.set_fault(
-        REPO,
-        Q4,
-        Fault {
-            stall_at: Some(half),
-            ..Default::default()
-        },
-    );
+    hub.stall(REPO, Q4, half);
     let mut first = serve(&dirs, &hub).await;
     let r = reqwest::Client::new()
         .post(format!("{}/api/download/start", first.base))
@@ -227,14 +220,7 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
     // A pull interrupted by Ctrl-C in the middle of the file.
     let len = hub_file().len() as u64;
     let half = len / 2;
-    hub.set_fault(
-        REPO,
-        Q4,
-        Fault {
-            stall_at: Some(half),
-            ..Default::default()
-        },
-    );
+    hub.stall(REPO, Q4, half);
     let mut c = dirs.command(&hub);
     c.args(["pull", &format!("{REPO}:Q4_K_M")])
         .stdout(Stdio::piped())
@@ -271,6 +257,20 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
     assert_eq!(sha(&dirs.model_file()), sha256_hex(&hub_file()));
     let served = hub.served(REPO, Q4);
     assert!(served < len + half, "fetched from zero again: {served} of {len}");
+
+    // An Ollama model from a plain-http registry, with --insecure.
+    hub.add_ollama_model(
+        "library",
+        "tiny",
+        "latest",
+        &[("application/vnd.ollama.image.model", gguf_model("tiny", 15))],
+    );
+    let name = format!("{}/library/tiny:latest", hub.url.strip_prefix("http://").unwrap());
+    let mut c = dirs.command(&hub);
+    c.args(["pull", "--insecure", &name]);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("model {name}")), "{}", text(&out.stdout));
 
     // A quantization the repository does not have is explained, with what it has.
     let mut c = dirs.command(&hub);

@@ -249,6 +249,18 @@ impl Hub {
         *self.blob_of(repo, path).fault.lock().unwrap() = fault;
     }
 
+    /// The next transfer of `path` stops sending at byte `at` until [`Hub::release`].
+    pub fn stall(&self, repo: &str, path: &str, at: u64) {
+        self.set_fault(
+            repo,
+            path,
+            Fault {
+                stall_at: Some(at),
+                ..Fault::default()
+            },
+        );
+    }
+
     /// Lets every stalled transfer go on.
     pub fn release(&self) {
         self.state.release.send_modify(|n| *n += 1);

@@ -8,7 +8,7 @@
 
 use super::*;
 use futures_util::StreamExt;
-use testhub::{Fault, Hub, RepoMeta, gguf_model, sha256_hex};
+use testhub::{Hub, RepoMeta, gguf_model, sha256_hex};
 
 const REPO: &str = "org/tiny-GGUF";
 const Q4: &str = "tiny-Q4_K_M.gguf";
@@ -121,14 +121,7 @@ async fn pause_and_resume_fetch_no_byte_twice() {
     let (hub, s) = setup(|_| {}).await;
     let len = gguf_model("tiny", 15).len() as u64;
     let half = len / 2;
-    hub.set_fault(
-        REPO,
-        Q4,
-        Fault {
-            stall_at: Some(half),
-            ..Default::default()
-        },
-    );
+    hub.stall(REPO, Q4, half);
     let (status, task) = start(&s, json!({"name": REPO, "quant": "Q4_K_M"})).await;
     assert_eq!(status, 202, "{task}");
     let id = task["id"].as_u64().unwrap();
@@ -163,14 +156,7 @@ async fn pause_and_resume_fetch_no_byte_twice() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_download_twice_is_one_task() {
     let (hub, s) = setup(|_| {}).await;
-    hub.set_fault(
-        REPO,
-        Q4,
-        Fault {
-            stall_at: Some(100),
-            ..Default::default()
-        },
-    );
+    hub.stall(REPO, Q4, 100);
     let (status, first) = start(&s, json!({"name": REPO, "file": Q4})).await;
     assert_eq!(status, 202, "{first}");
     let (status, second) = start(&s, json!({"name": format!("{REPO}:Q4_K_M")})).await;
@@ -207,14 +193,7 @@ async fn at_most_max_concurrent_downloads_run_at_once() {
     for (i, (name, bytes)) in files.iter().enumerate() {
         let repo = format!("org/m{i}");
         hub.add_repo(&repo, RepoMeta::default(), &[(name, bytes.clone())]);
-        hub.set_fault(
-            &repo,
-            name,
-            Fault {
-                stall_at: Some(64),
-                ..Default::default()
-            },
-        );
+        hub.stall(&repo, name, 64);
     }
     let mut ids = Vec::new();
     for i in 0..6 {
