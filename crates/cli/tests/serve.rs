@@ -100,10 +100,15 @@ fn start_env(model: Option<&Path>, extra: &[&str], env: &[(&str, String)]) -> (S
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` figure of `/proc/{pid}/status`.
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
@@ -129,8 +134,11 @@ fn starts_small() {
     let (s, took) = start(None, &[]);
     std::thread::sleep(Duration::from_millis(300));
     let rss = rss_kib(s.child.id());
-    eprintln!("/health after {took:?}, idle RSS {rss} KiB");
-    assert!(rss < 30 * 1024, "idle RSS {rss} KiB");
+    // What the server allocated; the rest is the binary's own pages, which grow with the
+    // code it links (a debug build's relocations touch most of them), not with its state.
+    let anon = status_kib(s.child.id(), "RssAnon:");
+    eprintln!("/health after {took:?}, idle RSS {rss} KiB ({anon} KiB allocated)");
+    assert!(anon < 16 * 1024, "idle RSS {rss} KiB, {anon} KiB of it allocated");
 }
 
 #[test]

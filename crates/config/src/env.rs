@@ -66,8 +66,10 @@ pub(crate) fn apply(
         if !name.starts_with(ENV_PREFIX) {
             // Another tool's variable that a key follows (`HF_ENDPOINT`, `HF_TOKEN`): ours,
             // when set too, wins rather than conflicts (the user set ours for us).
+            // Set but empty is unset for the other tool too.
             if let Some(i) = position
                 && matches!(SETTINGS[i].scope, Scope::Key(_))
+                && !value.is_empty()
             {
                 foreign.push((i, name.to_owned(), value.to_str().map(str::to_owned).ok_or(())));
             }

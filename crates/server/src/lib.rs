@@ -96,20 +96,9 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
     events.forward_models(models.manager().subscribe());
     let bench = service::bench::BenchRunner::new(models.clone());
     events.forward_bench(bench.subscribe());
-    let downloads = service::Downloads::new(models.clone(), &c.download, &opts.paths)
-        .unwrap_or_else(|e| {
-            tracing::error!("{e}; downloads use {}", service::downloads::DEFAULT_HF_ENDPOINT);
-            let fallback = config::DownloadConfig {
-                hf_endpoint: service::downloads::DEFAULT_HF_ENDPOINT.into(),
-                ..c.download.clone()
-            };
-            service::Downloads::new(models.clone(), &fallback, &opts.paths)
-                .expect("the default endpoint is a URL")
-        });
-    events.forward_downloads(downloads.subscribe());
     let (shutdown, _) = tokio::sync::watch::channel(false);
     let state = Arc::new_cyclic(|me| AppState {
-        downloads,
+        downloads: Default::default(),
         deployments: service::Deployments::new(
             models.clone(),
             Box::new(ports::HttpPorts { state: me.clone() }),
@@ -321,12 +310,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     "model folders scanned"
                 );
             }
-            let resume = st.config().download.resume_on_start;
-            let downloads = st.downloads.restore(resume).await;
+            let downloads = st.restore_downloads().await;
             if downloads > 0 {
                 tracing::info!(
                     downloads,
-                    resumed = resume,
+                    resumed = st.config().download.resume_on_start,
                     "unfinished downloads are back (download.resume_on_start)"
                 );
             }

@@ -26,8 +26,10 @@ pub struct AppState {
     pub events: Events,
     pub bench: Arc<BenchRunner>,
     pub deployments: Arc<service::Deployments>,
-    /// Model downloads: the one queue, hub and registry clients.
-    pub downloads: Arc<service::Downloads>,
+    /// Model downloads: the one queue, hub and registry clients, made on first use
+    /// ([`AppState::downloads`]): its HTTP client and TLS roots are memory an idle server
+    /// that downloads nothing does not need.
+    pub downloads: tokio::sync::OnceCell<Arc<service::Downloads>>,
     pub started: Instant,
     /// Set to true to begin a graceful shutdown.
     pub shutdown: watch::Sender<bool>,
@@ -81,6 +83,44 @@ impl AppState {
     /// The bound address, once known.
     pub fn bound(&self) -> Option<std::net::SocketAddr> {
         self.bound.get().copied()
+    }
+
+    /// The download service, made (and its events forwarded) on first use; a `[download]`
+    /// that cannot be used (an endpoint that is not a URL) is the caller's error.
+    pub async fn downloads(&self) -> Result<&Arc<service::Downloads>, service::ServiceError> {
+        self.downloads
+            .get_or_try_init(|| async {
+                let d = service::Downloads::new(
+                    self.models.clone(),
+                    &self.config().download,
+                    &self.paths,
+                )?;
+                self.events.forward_downloads(d.subscribe());
+                Ok(d)
+            })
+            .await
+    }
+
+    /// Brings back the unfinished downloads of an earlier run, paused or resuming
+    /// (`download.resume_on_start`); the service is made only when there are some.
+    pub async fn restore_downloads(&self) -> usize {
+        let waiting = self
+            .models
+            .with_store(|s| s.downloads())
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|rows| rows.iter().any(|r| r.state != "completed"));
+        if !waiting {
+            return 0;
+        }
+        match self.downloads().await {
+            Ok(d) => d.restore(self.config().download.resume_on_start).await,
+            Err(e) => {
+                tracing::warn!("unfinished downloads cannot come back: {e}");
+                0
+            }
+        }
     }
 
     pub fn is_shutting_down(&self) -> bool {

@@ -251,7 +251,7 @@ impl Downloads {
                 insecure: config.insecure,
                 margin,
                 hf_token: config.hf_token.clone(),
-                events: broadcast::channel(1024).0,
+                events: broadcast::channel(256).0,
             }
         });
         tokio::spawn(publish_progress(

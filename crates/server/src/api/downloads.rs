@@ -46,7 +46,8 @@ pub async fn search(
             .ok_or_else(|| ApiError::invalid("limit", format!("{l:?}: 1 to 100")))?,
     };
     let models = state
-        .downloads
+        .downloads()
+        .await?
         .search(&SearchRequest {
             query: q.q.unwrap_or_default(),
             source,
@@ -94,7 +95,7 @@ async fn repo_files(
     repo: &str,
     revision: Option<&str>,
 ) -> ApiResult<Json<Value>> {
-    let files = state.downloads.files(repo, revision).await?;
+    let files = state.downloads().await?.files(repo, revision).await?;
     Ok(Json(serde_json::to_value(files).unwrap_or(Value::Null)))
 }
 
@@ -131,7 +132,8 @@ pub async fn start(
         None => b.name,
     };
     let started = state
-        .downloads
+        .downloads()
+        .await?
         .start(&PullRequest {
             name,
             file: b.file,
@@ -198,7 +200,7 @@ pub async fn pause(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (id, _) = task_of(&q, &body)?;
-    Ok(status_json(&state.downloads.pause(id).await?))
+    Ok(status_json(&state.downloads().await?.pause(id).await?))
 }
 
 /// `POST /api/download/resume`.
@@ -208,7 +210,7 @@ pub async fn resume(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (id, _) = task_of(&q, &body)?;
-    Ok(status_json(&state.downloads.resume(id).await?))
+    Ok(status_json(&state.downloads().await?.resume(id).await?))
 }
 
 /// `DELETE /api/download/delete` (`?id=N&delete_partial=true` or the same as JSON).
@@ -218,13 +220,13 @@ pub async fn delete(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let (id, delete_partial) = task_of(&q, &body)?;
-    state.downloads.delete(id, delete_partial).await?;
+    state.downloads().await?.delete(id, delete_partial).await?;
     Ok(Json(json!({ "id": id, "deleted": true })))
 }
 
 /// `GET /api/download/tasks` and `GET /api/downloads/list`.
-pub async fn tasks(State(state): State<SharedState>) -> Json<Value> {
-    Json(json!({ "tasks": state.downloads.list() }))
+pub async fn tasks(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "tasks": state.downloads().await?.list() })))
 }
 
 /// `GET /api/downloads/{id}/status`.
@@ -232,7 +234,7 @@ pub async fn status(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(status_json(&state.downloads.status(task_id(&id)?)?))
+    Ok(status_json(&state.downloads().await?.status(task_id(&id)?)?))
 }
 
 /// `PUT /api/downloads/{id}/pause`.

@@ -122,7 +122,6 @@ impl TestServer {
             t(&mut c);
         }
         let c_limits = c.limits.clone();
-        let resume_downloads = c.download.resume_on_start;
         let serve = ServeOptions {
             paths,
             config: c,
@@ -135,7 +134,7 @@ impl TestServer {
         let state = server::build_state(&serve);
         state.models.rescan();
         // What `serve` does after its scan.
-        state.downloads.restore(resume_downloads).await;
+        state.restore_downloads().await;
         state.deployments.restore().await;
         let app = server::app(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
