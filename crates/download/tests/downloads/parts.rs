@@ -27,6 +27,21 @@ fn part(size: u64, i: u64) -> (u64, u64) {
     (i * step, ((i + 1) * step).min(size))
 }
 
+fn fault(env: &Env, fault: testhub::Fault) {
+    env.hub.set_fault(REPO, Q4, fault);
+}
+
+/// The fetch completed and the file in place has this sha256.
+async fn completes(
+    task: tokio::task::JoinHandle<download::Result<Outcome>>,
+    spec: &FileSpec,
+    sha256: impl AsRef<str>,
+) {
+    let outcome = task.await.unwrap().unwrap();
+    assert!(matches!(outcome, Outcome::Completed { .. }), "{outcome:?}");
+    assert_eq!(sha(&spec.dest), sha256.as_ref());
+}
+
 /// Runs a fetch in the background.
 fn spawn_fetch(
     spec: &FileSpec,
@@ -66,9 +81,8 @@ async fn parts_are_fetched_at_once_and_the_whole_is_verified() {
     let spec = spec(&env).await;
     // The first part stalls early: the file can only get this far if the other parts
     // are fetched while it waits.
-    env.hub.set_fault(
-        REPO,
-        Q4,
+    fault(
+        &env,
         testhub::Fault {
             stall_at: Some(10),
             ..Default::default()
@@ -104,20 +118,15 @@ async fn a_cut_part_is_retried_alone_from_its_last_byte() {
     let spec = spec(&env).await;
     let (start, end) = part(size, 2);
     let cut = start + (end - start) / 2;
-    env.hub.set_fault(
-        REPO,
-        Q4,
+    fault(
+        &env,
         testhub::Fault {
             cut_at: Some(cut),
             ..Default::default()
         },
     );
     let (progress, task) = spawn_fetch(&spec, parted(), &CancellationToken::new());
-    assert!(matches!(
-        task.await.unwrap().unwrap(),
-        Outcome::Completed { .. }
-    ));
-    assert_eq!(sha(&spec.dest), testhub::sha256_hex(&env.q4));
+    completes(task, &spec, testhub::sha256_hex(&env.q4)).await;
     // Every byte received once: the retry asked for the rest of that part only (what
     // the cut connection had in flight is lost with it, so the server's count is more).
     assert_eq!(progress.fetched(), size);
@@ -136,9 +145,8 @@ async fn a_pause_keeps_every_parts_bytes_and_the_resume_fetches_only_the_rest() 
     let spec = spec(&env).await;
     let (start, end) = part(size, 1);
     let stall = start + (end - start) / 3;
-    env.hub.set_fault(
-        REPO,
-        Q4,
+    fault(
+        &env,
         testhub::Fault {
             stall_at: Some(stall),
             ..Default::default()
@@ -157,11 +165,7 @@ async fn a_pause_keeps_every_parts_bytes_and_the_resume_fetches_only_the_rest() 
     assert_eq!(std::fs::metadata(&spec.partial).unwrap().len(), size);
 
     let (resumed, task) = spawn_fetch(&spec, parted(), &CancellationToken::new());
-    assert!(matches!(
-        task.await.unwrap().unwrap(),
-        Outcome::Completed { .. }
-    ));
-    assert_eq!(sha(&spec.dest), testhub::sha256_hex(&env.q4));
+    completes(task, &spec, testhub::sha256_hex(&env.q4)).await;
     assert_eq!(resumed.fetched(), missing, "{:?}", resumed.log());
     assert_eq!(env.hub.served(REPO, Q4), size, "no byte served twice");
     assert_eq!(env.hub.requests(REPO, Q4), u64::from(PARTS) + 1);
@@ -172,20 +176,15 @@ async fn a_server_that_ignores_range_gets_one_stream() {
     let env = Env::new().await;
     let size = env.q4.len() as u64;
     let spec = spec(&env).await;
-    env.hub.set_fault(
-        REPO,
-        Q4,
+    fault(
+        &env,
         testhub::Fault {
             ignore_range: true,
             ..Default::default()
         },
     );
     let (progress, task) = spawn_fetch(&spec, parted(), &CancellationToken::new());
-    assert!(matches!(
-        task.await.unwrap().unwrap(),
-        Outcome::Completed { .. }
-    ));
-    assert_eq!(sha(&spec.dest), testhub::sha256_hex(&env.q4));
+    completes(task, &spec, testhub::sha256_hex(&env.q4)).await;
     assert_eq!((progress.fetched(), env.hub.requests(REPO, Q4)), (size, 1));
     let log = progress.log().join("\n");
     assert!(log.contains("does not honour Range"), "{log}");
@@ -196,9 +195,8 @@ async fn without_an_etag_the_parts_cannot_be_tied_together_and_one_stream_is_use
     let env = Env::new().await;
     let size = env.q4.len() as u64;
     let sha256 = testhub::sha256_hex(&env.q4);
-    env.hub.set_fault(
-        REPO,
-        Q4,
+    fault(
+        &env,
         testhub::Fault {
             no_etag: true,
             ..Default::default()
@@ -216,11 +214,7 @@ async fn without_an_etag_the_parts_cannot_be_tied_together_and_one_stream_is_use
         bearer: None,
     };
     let (progress, task) = spawn_fetch(&spec, parted(), &CancellationToken::new());
-    assert!(matches!(
-        task.await.unwrap().unwrap(),
-        Outcome::Completed { .. }
-    ));
-    assert_eq!(sha(&spec.dest), sha256);
+    completes(task, &spec, sha256).await;
     // The first part's answer, then the whole file in one.
     assert_eq!(env.hub.requests(REPO, Q4), 2);
     let log = progress.log().join("\n");
