@@ -34,10 +34,14 @@ async fn main() -> ExitCode {
         origin: Origin::Url,
         bearer: None,
     };
-    let options = TransferOptions {
+    let mut options = TransferOptions {
         parts,
         ..TransferOptions::default()
     };
+    // For ablations: how often the partial file is flushed to disk.
+    if let Ok(mib) = std::env::var("FETCH_SYNC_MIB") {
+        options.sync_every = mib.parse::<u64>().expect("FETCH_SYNC_MIB") << 20;
+    }
     let http = client(&ClientOptions::default()).expect("client");
     let progress = Progress::default();
     let started = Instant::now();

@@ -5,7 +5,8 @@
 //! yet) and its record lists every part with the bytes of it flushed to disk; each part
 //! resumes from there on its own, after a cut connection as after a pause or a restart.
 //! The record is rewritten (whole, by rename) after each flush, so after a crash at most
-//! `sync_every` bytes of each part are fetched again. A part's answer must be the same file
+//! about twice `sync_every` bytes of each part are fetched again (one flush runs in the
+//! background while the next bytes arrive). A part's answer must be the same file
 //! (ETag / commit, as for a resume) and the range asked for; a changed remote or a server
 //! that stops honouring `Range` starts the file again from zero. The sha256 is computed
 //! once every part is in, by reading the file, before the same verification and atomic
@@ -317,6 +318,7 @@ impl<'a> Ctx<'a> {
         let mut done = p.done;
         let len = p.end - p.start;
         let mut since_sync = 0u64;
+        let mut flushing = Flushing::default();
         loop {
             let chunk = tokio::select! {
                 biased;
@@ -344,7 +346,9 @@ impl<'a> Ctx<'a> {
                     self.progress.fetched.fetch_add(n, Ordering::Relaxed);
                     since_sync += n;
                     if since_sync >= self.options.sync_every {
-                        self.flushed(i, &mut out, done).await?;
+                        if let Some(durable) = flushing.start(&mut out, path, done).await? {
+                            self.record(i, durable)?;
+                        }
                         since_sync = 0;
                     }
                 }
@@ -381,6 +385,11 @@ impl<'a> Ctx<'a> {
         done: u64,
     ) -> Result<()> {
         sync(out, &self.spec.partial).await?;
+        self.record(i, done)
+    }
+
+    /// Records that part `i` has `done` bytes on disk.
+    fn record(&self, i: usize, done: u64) -> Result<()> {
         let mut record = self.lock();
         if let Some(part) = record.parts.as_mut().and_then(|p| p.get_mut(i)) {
             part.done = done;

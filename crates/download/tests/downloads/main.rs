@@ -109,6 +109,8 @@ pub fn options() -> TransferOptions {
     TransferOptions {
         retry_delay: Duration::from_millis(10),
         free_space_margin: 0,
+        // Small, so that the periodic flush to disk runs many times in every test file.
+        sync_every: 64 << 10,
         ..TransferOptions::default()
     }
 }
