@@ -10,8 +10,8 @@
 //!   `X-Linked-Etag`, `X-Linked-Size` and `X-Repo-Commit`.
 //!
 //! The endpoint is `HF_ENDPOINT` (as huggingface_hub reads it) or a setting; the token
-//! `HF_TOKEN` goes to that endpoint only (and to the mirror, when one is used: the mirror
-//! is the endpoint the user chose, as `HF_ENDPOINT=https://hf-mirror.com` is).
+//! `HF_TOKEN` goes to that endpoint only, never to the mirror (a token must not leave the
+//! origin it was given for; to use one with a mirror, make the mirror the endpoint).
 //!
 //! A mirror ([`Mirror`]) serves the same routes under another base URL. `always` sends
 //! everything there; `auto` tries the main endpoint first and turns to the mirror when it
@@ -241,6 +241,10 @@ impl Hub {
         self.active().as_str()
     }
 
+    fn always_mirror(&self) -> bool {
+        matches!(self.mirror, Some((_, MirrorPolicy::Always)))
+    }
+
     fn active(&self) -> &Url {
         match &self.mirror {
             Some((mirror, _)) if self.on_mirror.load(Ordering::Relaxed) => mirror,
@@ -369,7 +373,8 @@ impl Hub {
             sha256: file.sha256.clone(),
             size: Some(file.size),
             origin: repo_origin(repo, revision, Some(&file.path)),
-            bearer: self.token.clone(),
+            // The token is for the main endpoint: the spec's URL is there unless `always`.
+            bearer: self.token.clone().filter(|_| !self.always_mirror()),
         })
     }
 
@@ -398,15 +403,18 @@ impl Hub {
         url: &str,
         origin: &Origin,
     ) -> Result<(T, HeaderMap)> {
-        let request = |url| Request {
+        let request = |url, bearer| Request {
             client: &self.client,
             method: Method::GET,
             url,
             headers: HeaderMap::new(),
-            bearer: self.token.as_deref(),
+            bearer,
             origin,
         };
-        let result = request(url).json().await;
+        // Never the token to the mirror.
+        let on_mirror = self.on_mirror.load(Ordering::Relaxed);
+        let bearer = self.token.as_deref().filter(|_| !on_mirror);
+        let result = request(url, bearer).json().await;
         match (&result, &self.mirror) {
             (Err(e @ Error::Unreachable { .. }), Some((mirror, MirrorPolicy::Auto))) => {
                 let Some(other) = self.mirrored(url) else {
@@ -414,7 +422,7 @@ impl Hub {
                 };
                 tracing::warn!("{e}: using the mirror {mirror}");
                 self.on_mirror.store(true, Ordering::Relaxed);
-                request(&other).json().await
+                request(&other, None).json().await
             }
             _ => result,
         }

@@ -55,6 +55,13 @@ pub struct FileSpec {
     pub bearer: Option<String>,
 }
 
+impl FileSpec {
+    /// The token for a request to `url`: only to the spec's own URL, never to its mirror.
+    pub(crate) fn bearer_for(&self, url: &str) -> Option<&str> {
+        self.bearer.as_deref().filter(|_| url == self.url)
+    }
+}
+
 /// How transfers behave; the defaults suit real hubs.
 #[derive(Debug, Clone)]
 pub struct TransferOptions {
@@ -356,7 +363,7 @@ async fn attempt(
         method: Method::GET,
         url,
         headers,
-        bearer: spec.bearer.as_deref(),
+        bearer: spec.bearer_for(url),
         origin: &spec.origin,
     };
     let followed = request.send_raw_authorized(&options.tokens).await?;

@@ -115,6 +115,8 @@ struct State {
     issued: Mutex<HashMap<String, String>>,
     token_requests: AtomicU64,
     challenges: AtomicU64,
+    /// Hub requests that carried an `Authorization` header.
+    authorized: AtomicU64,
 }
 
 struct Repo {
@@ -165,6 +167,7 @@ impl Hub {
             issued: Mutex::default(),
             token_requests: AtomicU64::new(0),
             challenges: AtomicU64::new(0),
+            authorized: AtomicU64::new(0),
         });
         let hub = Router::new()
             .route("/api/models", get(search))
@@ -176,6 +179,10 @@ impl Hub {
             )
             .route("/v2/{ns}/{model}/manifests/{tag}", get(manifest))
             .route("/v2/{ns}/{model}/blobs/{digest}", get(blob_redirect))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                count_authorized,
+            ))
             .with_state(state.clone());
         let cdn = Router::new()
             .route("/cdn/{sha}", get(cdn_file).head(cdn_file))
@@ -326,6 +333,11 @@ impl Hub {
     /// without a token issued for the repository.
     pub fn require_registry_auth(&self, on: bool) {
         self.state.registry_auth.store(on, Ordering::SeqCst);
+    }
+
+    /// Requests to the hub (API, resolve, registry) that carried `Authorization`.
+    pub fn authorized_requests(&self) -> u64 {
+        self.state.authorized.load(Ordering::SeqCst)
     }
 
     /// Tokens asked of the realm so far.
@@ -703,6 +715,17 @@ async fn blob_redirect(
         [(header::LOCATION, location)],
     )
         .into_response()
+}
+
+async fn count_authorized(
+    AxState(state): AxState<Arc<State>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        state.authorized.fetch_add(1, Ordering::SeqCst);
+    }
+    next.run(request).await
 }
 
 /// The 401 challenge when the registry wants a token for `ns/model` and the request has

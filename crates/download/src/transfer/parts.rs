@@ -264,7 +264,7 @@ impl<'a> Ctx<'a> {
             method: Method::GET,
             url: self.url,
             headers,
-            bearer: self.spec.bearer.as_deref(),
+            bearer: self.spec.bearer_for(self.url),
             origin: &self.spec.origin,
         };
         let followed = tokio::select! {

@@ -188,7 +188,8 @@ fn silent_endpoint() -> String {
 
 fn with_mirror(main: &str, mirror: &str, policy: MirrorPolicy) -> download::hf::Hub {
     let http = client(&ClientOptions::default()).unwrap();
-    download::hf::Hub::new(http, main, None)
+    // A token for the main endpoint, which the mirror must never see.
+    download::hf::Hub::new(http, main, Some("hf_main_only".into()))
         .unwrap()
         .with_mirror(mirror, policy)
         .unwrap()
@@ -233,6 +234,11 @@ async fn auto_turns_to_the_mirror_when_the_hub_does_not_answer() {
         "{log}"
     );
     assert_eq!(progress.fetched(), env.q4.len() as u64);
+    assert_eq!(
+        env.hub.authorized_requests(),
+        0,
+        "the token reached the mirror"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,6 +257,14 @@ async fn an_answer_even_an_error_is_the_hubs_word_and_the_mirror_is_not_asked() 
     let task = env.task(&hf, REPO, Q4).await;
     assert!(task.files[0].url.starts_with(&env.hub.url));
     assert_eq!(task.files[0].mirror_url, None);
+    assert_eq!(task.files[0].bearer, None);
+    assert_eq!(
+        env.hub.authorized_requests(),
+        0,
+        "the token reached the mirror"
+    );
+    // The main endpoint did get it.
+    assert!(main.authorized_requests() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
