@@ -154,8 +154,14 @@ fn remember_props_on_load(state: &SharedState) {
     });
 }
 
-/// The whole application: routes and layers.
+/// The whole application: routes and layers (Vertex AI's predict route when the
+/// environment asks for it, `AIP_MODE=PREDICTION`).
 pub fn app(state: SharedState) -> Router {
+    app_with(state, api::vertex::Vertex::from_env())
+}
+
+/// [`app`] with Vertex AI's predict route given rather than read from the environment.
+pub fn app_with(state: SharedState, vertex: Option<api::vertex::Vertex>) -> Router {
     let routes = routes::table();
     let doc = Arc::new(routes::openapi(&routes.docs));
     let operations: Arc<[&'static str]> = routes::model_operations(&routes.docs).into();
@@ -166,7 +172,7 @@ pub fn app(state: SharedState) -> Router {
             async move { axum::Json((*doc).clone()) }
         }),
     );
-    if let Some(v) = api::vertex::Vertex::from_env() {
+    if let Some(v) = vertex {
         if routes.docs.iter().any(|d| d.path == v.predict) {
             tracing::error!(route = %v.predict, "AIP_PREDICT_ROUTE is one of the server's routes: Vertex AI's predict route is not served");
         } else {

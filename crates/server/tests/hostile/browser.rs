@@ -729,3 +729,33 @@ async fn header_names_are_title_case_on_the_wire() {
     );
     still_serves(&s).await;
 }
+
+/// Vertex AI's `/predict` is as closed to a foreign page as the routes it dispatches to: a
+/// `text/plain` POST (no preflight) from another origin is refused before any instance runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_foreign_page_cannot_predict() {
+    let opts = Opts {
+        vertex: Some(server::api::vertex::Vertex {
+            predict: "/predict".into(),
+            health: None,
+            port: None,
+        }),
+        ..Default::default()
+    };
+    let Some(s) = TestServer::start(opts).await else {
+        return;
+    };
+    let body = serde_json::json!({"instances": [
+        {"@requestFormat": "chatCompletions", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2},
+    ]});
+    let (status, answer) = s
+        .send(simple_post(&s, "/predict", EVIL, body.to_string()))
+        .await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(error_message(&answer).contains("is not allowed"), "{answer}");
+    // The same body from curl (no Origin) is answered.
+    let (status, answer) = s.post("/predict", &body).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["predictions"][0]["object"], "chat.completion", "{answer}");
+    still_serves(&s).await;
+}

@@ -482,3 +482,84 @@ async fn invented_methods_and_paths_add_no_metrics_series() {
     );
     still_serves(&s).await;
 }
+
+/// Vertex AI's `/predict` (`AIP_MODE=PREDICTION`): every instance is a whole request, so the
+/// body is checked before any instance runs — more instances than `limits.max_completions`,
+/// a body that is not JSON (whatever its content type), `instances` that is not a list —
+/// and an instance that is not a request is its own error, the others still answered.
+#[tokio::test]
+async fn predict_refuses_bodies_before_any_instance_runs() {
+    let opts = Opts {
+        vertex: Some(server::api::vertex::Vertex {
+            predict: "/predict".into(),
+            health: None,
+            port: None,
+        }),
+        ..Default::default()
+    }
+    .tweak(|c| c.limits.max_completions = 4);
+    let Some(s) = TestServer::start(opts).await else {
+        return;
+    };
+    let one = || json!({"@requestFormat": "chatCompletions", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2});
+    refused(
+        s.post("/predict", &json!({"instances": vec![one(); 5]})).await,
+        400,
+        "limits.max_completions",
+    );
+
+    // Not JSON, sent as a form or as text: refused whole.
+    for (kind, body) in [
+        ("application/x-www-form-urlencoded", "instances=1"),
+        ("text/plain", "{\"instances\": ["),
+    ] {
+        let (status, body) = s
+            .send(
+                s.client
+                    .post(s.url("/predict"))
+                    .header("content-type", kind)
+                    .body(body),
+            )
+            .await;
+        assert_eq!(status, 400, "{kind}: {body}");
+        assert!(!error_message(&body).is_empty(), "{body}");
+    }
+    for bad in [json!({}), json!({"instances": {"a": 1}}), json!({"instances": "x"}), json!([1])] {
+        refused(s.post("/predict", &bad).await, 400, "instances");
+    }
+
+    // Malformed instances: each answered with its own error, in its place.
+    let (status, body) = s
+        .post(
+            "/predict",
+            &json!({"instances": [
+                7,
+                {"messages": []},
+                {"@requestFormat": 12},
+                {"@requestFormat": "/predict", "instances": [one()]},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let p = body["predictions"].as_array().unwrap();
+    assert_eq!(p.len(), 4, "{body}");
+    for (i, says) in [
+        "must be a JSON object",
+        "@requestFormat",
+        "@requestFormat",
+        "no route",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert!(error_message(&p[i]).contains(says), "{i}: {body}");
+    }
+    // A route's own refusal stays that route's (here `n`).
+    let mut hot = one();
+    hot["n"] = json!(0);
+    let (status, body) = s.post("/predict", &json!({"instances": [hot, one()]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["predictions"][0]["error"].is_object(), "{body}");
+    assert_eq!(body["predictions"][1]["object"], "chat.completion", "{body}");
+    still_serves(&s).await;
+}

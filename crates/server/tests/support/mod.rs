@@ -32,6 +32,8 @@ pub struct Opts {
     pub launch: serde_json::Map<String, Value>,
     /// Any other configuration, applied last (after the fields above).
     pub tweak: Option<Tweak>,
+    /// Vertex AI's predict route (what `AIP_MODE=PREDICTION` turns on).
+    pub vertex: Option<server::api::vertex::Vertex>,
 }
 
 /// A change to the test server's configuration.
@@ -136,7 +138,7 @@ impl TestServer {
         // What `serve` does after its scan.
         state.restore_downloads().await;
         state.deployments.restore().await;
-        let app = server::app(state.clone());
+        let app = server::app_with(state.clone(), opts.vertex.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // What `serve` does after binding (the Host guard asks whether it is loopback).
