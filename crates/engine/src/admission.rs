@@ -56,6 +56,7 @@ pub(crate) struct Ready {
     pub n_probs: u32,
     pub post_sampling_probs: bool,
     pub return_progress: bool,
+    pub timings_per_token: bool,
     /// The biases the chain applies (reported back on the request's stream).
     pub logit_bias: Vec<(i32, f32)>,
     pub n_keep: u32,
@@ -121,6 +122,7 @@ pub(crate) fn prepare(
         n_probs: req.n_probs,
         post_sampling_probs: req.post_sampling_probs,
         return_progress: req.return_progress,
+        timings_per_token: req.timings_per_token,
         logit_bias,
         n_keep: req.n_keep,
         stop: req.stop,

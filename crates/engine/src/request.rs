@@ -83,6 +83,9 @@ pub struct GenerateRequest {
     /// Report how far prompt processing got ([`Event::Progress`], llama-server's
     /// `return_progress`).
     pub return_progress: bool,
+    /// Carry the request's timings so far on every token ([`Event::Token::timings`],
+    /// llama-server's `timings_per_token`).
+    pub timings_per_token: bool,
     pub grammar: Option<Grammar>,
     /// Jump the queue when all slots are busy.
     pub priority: bool,
@@ -145,6 +148,7 @@ impl Default for GenerateRequest {
             n_probs: 0,
             post_sampling_probs: false,
             return_progress: false,
+            timings_per_token: false,
             grammar: None,
             priority: false,
             id_slot: None,
@@ -317,6 +321,8 @@ pub enum Event {
         text: String,
         token: i32,
         probs: Option<TokenProbs>,
+        /// The request's timings up to this token (only with `timings_per_token`).
+        timings: Option<Timings>,
     },
     /// Prompt processing went on (only with `return_progress`): the first before any
     /// prompt token is decoded, then one per decoded chunk.
@@ -435,7 +441,9 @@ pub struct Completion {
 impl Completion {
     fn absorb(&mut self, ev: Event) -> Option<Result<(), EngineError>> {
         match ev {
-            Event::Token { text, token, probs } => {
+            Event::Token {
+                text, token, probs, ..
+            } => {
                 self.text.push_str(&text);
                 self.tokens.push(token);
                 if let Some(p) = probs {

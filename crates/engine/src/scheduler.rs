@@ -30,7 +30,7 @@ use crate::error::EngineError;
 use crate::host::{Shared, Task};
 use crate::lora::{Adapters, LoraConfig};
 use crate::params::{OnContextFull, Pooling};
-use crate::request::{Event, EventStream, Progress, Timings};
+use crate::request::{Event, EventStream, Progress};
 use crate::slot::{ActiveTask, Phase, Slot};
 use crate::stop::{StopMatcher, Utf8Buffer};
 
@@ -424,6 +424,7 @@ impl<'m> Host<'m> {
             n_probs: req.n_probs,
             post_sampling_probs: req.post_sampling_probs,
             return_progress: req.return_progress,
+            timings_per_token: req.timings_per_token,
             n_keep: req.n_keep,
             utf8: Utf8Buffer::new(),
             stop: StopMatcher::new(req.stop),
@@ -444,20 +445,13 @@ impl<'m> Host<'m> {
         let Some(t) = self.slots[i].task.as_ref().filter(|t| t.return_progress) else {
             return;
         };
-        let elapsed = t.t_start.elapsed();
-        let decoded = (t.n_prompt_done as u32).saturating_sub(t.cache_n);
-        // Nothing decoded yet (the report sent on placement): no prompt time either.
-        let prompt_ms = if decoded == 0 {
-            0.0
-        } else {
-            elapsed.as_secs_f64() * 1e3
-        };
+        let now = Instant::now();
         let _ = t.tx.send(Event::Progress(Progress {
             total: t.prompt.len() as u32,
             cache: t.cache_n,
             processed: t.n_prompt_done as u32,
-            time_ms: elapsed.as_millis() as u64,
-            timings: Timings::new(t.cache_n, decoded, prompt_ms, 0, 0.0),
+            time_ms: (now - t.t_start).as_millis() as u64,
+            timings: t.timings(now),
         }));
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::lora::LoraConfig;
-use crate::request::Event;
+use crate::request::{Event, Timings};
 use crate::stop::{StopMatcher, Utf8Buffer};
 
 /// Whether a slot is working.
@@ -74,6 +74,8 @@ pub(crate) struct ActiveTask {
     pub post_sampling_probs: bool,
     /// Send [`crate::request::Event::Progress`] while the prompt is read.
     pub return_progress: bool,
+    /// Carry the timings so far on each token.
+    pub timings_per_token: bool,
     pub n_keep: u32,
     pub utf8: Utf8Buffer,
     pub stop: StopMatcher,
@@ -88,6 +90,32 @@ pub(crate) struct ActiveTask {
 }
 
 impl ActiveTask {
+    /// The request's timings at `now`, the one computation behind `Done`, progress reports
+    /// and `timings_per_token`: while the prompt is read, the prompt tokens decoded so far
+    /// (no prompt time before the first); after it, the whole prompt and the tokens
+    /// generated since.
+    pub fn timings(&self, now: Instant) -> Timings {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        match self.t_prompt_done {
+            None => {
+                let decoded = (self.n_prompt_done as u32).saturating_sub(self.cache_n);
+                let prompt_ms = if decoded == 0 {
+                    0.0
+                } else {
+                    ms(now - self.t_start)
+                };
+                Timings::new(self.cache_n, decoded, prompt_ms, 0, 0.0)
+            }
+            Some(t_prompt) => Timings::new(
+                self.cache_n,
+                self.prompt_n,
+                ms(t_prompt - self.t_start),
+                self.n_decoded,
+                ms(now.saturating_duration_since(t_prompt)),
+            ),
+        }
+    }
+
     /// Has tokens to decode in the next step.
     pub fn has_work(&self) -> bool {
         match self.phase {

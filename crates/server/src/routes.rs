@@ -182,6 +182,12 @@ pub fn table() -> Routes {
                 tag,
                 post(crate::api::responses::create),
                 &[("post", "Responses API")],
+            )
+            .model(
+                p("/responses/input_tokens"),
+                tag,
+                post(crate::api::responses::input_tokens),
+                &[("post", "Count the prompt tokens of a Responses request")],
             );
     }
     t = t

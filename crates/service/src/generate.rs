@@ -279,6 +279,9 @@ pub enum Output {
         text: String,
         token: Option<i32>,
         probs: Option<TokenProbs>,
+        /// The request's timings as of the last token (only when it asked,
+        /// `timings_per_token`).
+        timings: Option<Timings>,
     },
     /// A tool call begins (OpenAI's first `tool_calls` delta of an index).
     ToolCallStart {
@@ -305,6 +308,8 @@ pub struct Generation {
     pending: VecDeque<Output>,
     saw_tool_call: bool,
     finished: bool,
+    /// The timings the last token came with (`timings_per_token`), for the text it yields.
+    token_timings: Option<Timings>,
     /// The prompt text it runs on (a chat's rendered template), for llama-server's
     /// `prompt` and `__verbose` fields; `None` for token prompts.
     prompt: Option<String>,
@@ -333,7 +338,13 @@ impl Generation {
                     return Some(Err(e.into()));
                 }
                 Some(Event::Progress(p)) => return Some(Ok(Output::Progress(p))),
-                Some(Event::Token { text, token, probs }) => {
+                Some(Event::Token {
+                    text,
+                    token,
+                    probs,
+                    timings,
+                }) => {
+                    self.token_timings = timings;
                     let piece = match &mut self.reasoning {
                         None => None,
                         Some(splitter) => Some(splitter.push(&text)),
@@ -349,6 +360,7 @@ impl Generation {
                                 text,
                                 token: Some(token),
                                 probs,
+                                timings,
                             }));
                         }
                         None => self.reply(text),
@@ -416,6 +428,7 @@ impl Generation {
                 text,
                 token: None,
                 probs: None,
+                timings: self.token_timings,
             }),
         }
     }
@@ -444,6 +457,7 @@ impl Generation {
                     text,
                     token: None,
                     probs: None,
+                    timings: self.token_timings,
                 },
                 StreamEvent::ToolCallStart { index, id, name } => {
                     self.saw_tool_call = true;
@@ -462,7 +476,9 @@ impl Generation {
         while let Some(o) = self.next().await {
             match o? {
                 Output::Reasoning { text } => out.reasoning.push_str(&text),
-                Output::Text { text, token, probs } => {
+                Output::Text {
+                    text, token, probs, ..
+                } => {
                     out.text.push_str(&text);
                     if let Some(t) = token {
                         out.tokens.push(t);
@@ -551,6 +567,7 @@ pub async fn start(
                 text: prefix,
                 token: None,
                 probs: None,
+                timings: None,
             });
             None
         }
@@ -563,6 +580,7 @@ pub async fn start(
         pending,
         saw_tool_call: false,
         finished: false,
+        token_timings: None,
         prompt,
         lease,
         _ticket: ticket,

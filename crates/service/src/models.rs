@@ -420,7 +420,35 @@ impl Models {
         req: &crate::generate::Request,
     ) -> Result<(), ServiceError> {
         if let crate::generate::Input::Chat(chat) = &req.input {
-            chat.check_images(&self.public_id(entry), &self.capabilities(entry).await)?;
+            self.check_chat_for(entry, chat).await?;
+        }
+        Ok(())
+    }
+
+    /// [`check_for`](Self::check_for)'s image check for a conversation that is rendered
+    /// without being generated (token counts, `/apply-template`): refused as the chat
+    /// route refuses it.
+    pub async fn check_chat_for(
+        &self,
+        entry: &ModelEntry,
+        chat: &crate::generate::ChatInput,
+    ) -> Result<(), ServiceError> {
+        chat.check_images(&self.public_id(entry), &self.capabilities(entry).await)
+    }
+
+    /// With `models.autoload` off, only a loaded model serves requests: checked when a
+    /// request picks its model, before it takes a place among the requests in flight, and
+    /// again when it is acquired.
+    pub fn check_autoload(&self, entry: &ModelEntry) -> Result<(), ServiceError> {
+        if !self.config().autoload && self.peek(&entry.id).is_none() {
+            return Err(ServiceError::invalid(
+                "model",
+                format!(
+                    "model '{}' is not loaded, and models.autoload is off \
+                     (--no-models-autoload): load it first (POST /api/models/{{id}}/load)",
+                    self.public_id(entry)
+                ),
+            ));
         }
         Ok(())
     }
@@ -459,16 +487,8 @@ impl Models {
         entry: &ModelEntry,
         keep_alive: Option<KeepAlive>,
     ) -> Result<ModelLease, ServiceError> {
-        if !self.config().autoload && self.peek(&entry.id).is_none() {
-            return Err(ServiceError::invalid(
-                "model",
-                format!(
-                    "model '{}' is not loaded, and models.autoload is off \
-                     (--no-models-autoload): load it first (POST /api/models/{{id}}/load)",
-                    self.public_id(entry)
-                ),
-            ));
-        }
+        // Again here: the model may have gone to sleep since the request was admitted.
+        self.check_autoload(entry)?;
         let spec = self.spec_for(entry, &Map::new()).await?;
         Ok(self
             .manager

@@ -9,7 +9,7 @@ use llama_cpp_2::token::LlamaToken;
 use super::Host;
 use super::sample::{post_sampling_probs, sample, token_probs};
 use crate::params::OnContextFull;
-use crate::request::{Event, FinishReason, Timings, TokenProbs, Usage};
+use crate::request::{Event, FinishReason, TokenProbs, Usage};
 use crate::slot::{ActiveTask, Phase};
 use crate::stop::release_held;
 
@@ -113,11 +113,7 @@ impl Host<'_> {
         // The slot is free before the caller hears that its request is done, so a status
         // read right after the reply (`/metrics` requests_processing) sees it idle.
         self.publish();
-        let now = Instant::now();
-        let t_prompt = t.t_prompt_done.unwrap_or(now);
-        let prompt_ms = (t_prompt - t.t_start).as_secs_f64() * 1e3;
-        let predicted_ms = (now - t_prompt).as_secs_f64() * 1e3;
-        let timings = Timings::new(t.cache_n, t.prompt_n, prompt_ms, t.n_decoded, predicted_ms);
+        let timings = t.timings(Instant::now());
         // Count before telling the caller, so that stats agree with what it has seen.
         self.shared
             .counters
@@ -141,6 +137,7 @@ fn emit_token(t: &ActiveTask, text: String, token: LlamaToken, probs: Option<Tok
         text,
         token: token.0,
         probs,
+        timings: t.timings_per_token.then(|| t.timings(Instant::now())),
     })
     .is_ok()
 }

@@ -119,8 +119,31 @@ pub async fn acquire(
     acquire_entry(state, entry, keep_alive, deadline).await
 }
 
+/// The model a request names, picked once ([`service::Models::pick`]) and checked before
+/// the request takes its place among those in flight: with `models.autoload` off it must
+/// be loaded.
+pub async fn pick(state: &AppState, named: Option<&str>) -> Result<catalog::ModelEntry, ApiError> {
+    let entry = state.models.pick(named).await?;
+    state.models.check_autoload(&entry)?;
+    Ok(entry)
+}
+
+/// A lease on the model a conversation names, for rendering it without generating (token
+/// counts, `/apply-template`): its image parts are refused on a model that cannot read them
+/// ([`service::Models::check_chat_for`]), as the chat route refuses them.
+pub async fn lease_for_chat(
+    state: &AppState,
+    named: Option<&str>,
+    chat: &service::ChatInput,
+) -> Result<(String, service::ModelLease), ApiError> {
+    let entry = state.models.pick(named).await?;
+    state.models.check_chat_for(&entry, chat).await?;
+    let (entry, lease) = acquire_entry(state, entry, None, deadline(&state.config())).await?;
+    Ok((entry.id, lease))
+}
+
 /// [`acquire`] for a model already picked.
-async fn acquire_entry(
+pub async fn acquire_entry(
     state: &AppState,
     entry: catalog::ModelEntry,
     keep_alive: Option<KeepAlive>,
@@ -163,7 +186,7 @@ pub async fn start_all(
     let config = state.config();
     service::limits::check_all(&mut reqs, &config.limits)?;
     let deadline = deadline(&config);
-    let picked = state.models.pick(model).await?;
+    let picked = pick(state, model).await?;
     for req in &reqs {
         state.models.check_for(&picked, req).await?;
     }

@@ -74,10 +74,10 @@ pub async fn openai_embeddings(
     let inputs = inputs(req.input, "input")?;
     let pooling = pooling(req.pooling.as_deref())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
+    let entry = common::pick(&state, req.model.as_deref()).await?;
     let ticket = state.models.admit()?;
     let deadline = common::deadline(&state.config());
-    let (entry, model) =
-        common::acquire(&state, req.model.as_deref(), keep_alive, deadline).await?;
+    let (entry, model) = common::acquire_entry(&state, entry, keep_alive, deadline).await?;
     let req_embed = EmbedRequest {
         inputs,
         pooling,
@@ -152,8 +152,10 @@ pub async fn native_embedding(
     let inputs = inputs(content, "content")?;
     let pooling = pooling(req.pooling.as_deref())?;
     let normalize = Normalize::from_llama(req.embd_normalize.unwrap_or(2));
+    let entry = common::pick(&state, req.model.as_deref()).await?;
     let ticket = state.models.admit()?;
-    let (_, model) = lease(&state, req.model.as_deref()).await?;
+    let (_, model) =
+        common::acquire_entry(&state, entry, None, common::deadline(&state.config())).await?;
     let req_embed = EmbedRequest {
         inputs,
         pooling,

@@ -396,16 +396,21 @@ fn native_stream(
         |metas, i, output| {
             let meta = &metas[i];
             match output {
-                Output::Text { text, token, probs } => {
+                Output::Text {
+                    text,
+                    token,
+                    probs,
+                    timings,
+                } => {
                     if text.is_empty() {
                         return Vec::new();
                     }
-                    vec![common::sse_json(&token_fields(
-                        meta,
-                        &text,
-                        token,
-                        probs.as_ref(),
-                    ))]
+                    let mut m = token_fields(meta, &text, token, probs.as_ref());
+                    // `timings_per_token`: the timings so far on each token, as llama-server.
+                    if let Some(t) = timings {
+                        m["timings"] = json!(t);
+                    }
+                    vec![common::sse_json(&m)]
                 }
                 Output::Progress(p) => vec![common::sse_json(&progress_fields(meta, &p))],
                 Output::Done(d) => vec![common::sse_json(&pick_fields(
@@ -515,8 +520,6 @@ pub async fn apply_template(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<ApplyTemplateRequest>,
 ) -> ApiResult<Json<Value>> {
-    let (id, model) = lease(&state, req.model.as_deref()).await?;
-    let template = state.models.template_choice(&id).await?;
     let chat = ChatInput {
         messages: req.messages,
         tools: super::openai::parse_tools(req.tools.as_deref())?,
@@ -527,6 +530,8 @@ pub async fn apply_template(
         continue_final_message: super::openai::continues(req.continue_final_message.as_ref()),
         ..Default::default()
     };
+    let (id, model) = common::lease_for_chat(&state, req.model.as_deref(), &chat).await?;
+    let template = state.models.template_choice(&id).await?;
     let prompt = service::generate::render_chat(&model, &template, chat)?;
     Ok(Json(json!({"prompt": prompt})))
 }
@@ -542,10 +547,11 @@ pub async fn props(
     access: Option<axum::Extension<crate::auth::Access>>,
     Query(q): Query<ModelQuery>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(router) = router_props(&state, q.model.as_deref()).await {
-        return Ok(Json(router));
-    }
-    let entry = state.models.pick(q.model.as_deref()).await?;
+    // Picked once: the model asked for, else the router's answer when there is none.
+    let entry = match state.models.pick(q.model.as_deref()).await {
+        Ok(entry) => entry,
+        Err(e) => return router_props(&state, q.model.as_deref()).map(Json).ok_or(e.into()),
+    };
     // A loaded model is read without a lease: reading props is no use of the model, and
     // must not keep it from going to sleep.
     let (mut props, is_sleeping) = if let Some(model) = state.models.peek(&entry.id) {
@@ -556,9 +562,15 @@ pub async fn props(
         match state.props_of(&entry.id) {
             Some(props) if state.models.is_sleeping(&entry.id) => (props, true),
             _ => {
-                let (id, model) = lease(&state, Some(&entry.id)).await?;
-                let props = model_props(&state, &id, &model).await?;
-                state.remember_props(&id, props.clone());
+                let (entry, model) = common::acquire_entry(
+                    &state,
+                    entry,
+                    None,
+                    common::deadline(&state.config()),
+                )
+                .await?;
+                let props = model_props(&state, &entry.id, &model).await?;
+                state.remember_props(&entry.id, props.clone());
                 (props, false)
             }
         }
@@ -628,11 +640,8 @@ pub const BUILD_INFO: &str = concat!("b", env!("CARGO_PKG_VERSION"), "-llama-das
 /// The props of the server itself, as llama-server's router mode answers `/props` without
 /// `?model=`: when many models are served (not `serve -m FILE` alone) and the request names
 /// none that [`service::Models::pick`] can settle on (several models, or none yet).
-async fn router_props(state: &SharedState, named: Option<&str>) -> Option<Value> {
+fn router_props(state: &SharedState, named: Option<&str>) -> Option<Value> {
     if state.models.routing().single || named.is_some_and(|n| !n.trim().is_empty()) {
-        return None;
-    }
-    if state.models.pick(None).await.is_ok() {
         return None;
     }
     let c = state.config();

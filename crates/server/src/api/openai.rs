@@ -293,9 +293,20 @@ pub async fn chat_input_tokens(
     // Rendered as the chat route renders it, `[reasoning]` defaults included (the service
     // applies them), or the counts differ.
     let chat = req.chat_input()?;
-    let (id, model) = super::native::lease(&state, req.model.as_deref()).await?;
+    count_input_tokens(&state, req.model.as_deref(), chat).await
+}
+
+/// The one token count of a conversation's prompt (`/chat/completions/input_tokens`,
+/// `/responses/input_tokens`): rendered and tokenized as generation would, image parts
+/// refused on a text model as the chat route refuses them.
+pub(super) async fn count_input_tokens(
+    state: &SharedState,
+    model: Option<&str>,
+    chat: ChatInput,
+) -> ApiResult<Json<Value>> {
+    let (id, lease) = common::lease_for_chat(state, model, &chat).await?;
     let template = state.models.template_choice(&id).await?;
-    let n = service::generate::count_chat_tokens(&model, &template, chat).await?;
+    let n = service::generate::count_chat_tokens(&lease, &template, chat).await?;
     Ok(Json(
         json!({"input_tokens": n, "object": "response.input_tokens"}),
     ))
@@ -531,7 +542,12 @@ fn chat_stream(timeds: Vec<Timed>, meta: Meta) -> impl Stream<Item = Result<SseE
                     None,
                     Value::Null,
                 ))],
-                Output::Text { text, probs, .. } => {
+                Output::Text {
+                    text,
+                    probs,
+                    timings,
+                    ..
+                } => {
                     if text.is_empty() {
                         return Vec::new();
                     }
@@ -539,13 +555,12 @@ fn chat_stream(timeds: Vec<Timed>, meta: Meta) -> impl Stream<Item = Result<SseE
                         (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
                         _ => Value::Null,
                     };
-                    vec![sse_json(&chunk(
-                        meta,
-                        i,
-                        json!({"content": text}),
-                        None,
-                        lp,
-                    ))]
+                    let mut c = chunk(meta, i, json!({"content": text}), None, lp);
+                    // `timings_per_token`: the timings so far on each chunk, as llama-server.
+                    if let Some(t) = timings {
+                        c["timings"] = json!(t);
+                    }
+                    vec![sse_json(&c)]
                 }
                 Output::ToolCallStart { index, id, name } => vec![sse_json(&chunk(
                     meta,
@@ -885,7 +900,9 @@ fn completion_stream(
         ctx,
         first,
         |ctx, index, output| match output {
-            Output::Text { text, probs, token } if !text.is_empty() => {
+            Output::Text {
+                text, probs, token, ..
+            } if !text.is_empty() => {
                 let lp = match (&probs, ctx.meta.logprobs) {
                     (Some(p), true) => {
                         completion_logprobs(&[(text.clone(), token.unwrap_or(-1), p.clone())])

@@ -65,6 +65,8 @@ pub struct GenFields {
     pub post_sampling_probs: Option<bool>,
     /// Stream prompt-processing progress (llama-server's `prompt_progress` chunks).
     pub return_progress: Option<bool>,
+    /// Timings so far on every streamed token (llama-server's `timings_per_token`).
+    pub timings_per_token: Option<bool>,
     pub grammar: Option<String>,
     pub json_schema: Option<Value>,
     pub cache_prompt: Option<bool>,
@@ -134,6 +136,7 @@ impl GenFields {
         req.n_probs = self.n_probs.unwrap_or(0);
         req.post_sampling_probs = self.post_sampling_probs.unwrap_or(false);
         req.return_progress = self.return_progress.unwrap_or(false);
+        req.timings_per_token = self.timings_per_token.unwrap_or(false);
         req.cache_prompt = self.cache_prompt.unwrap_or(true);
         req.priority = self.priority.unwrap_or(false);
         req.id_slot = match self.id_slot {

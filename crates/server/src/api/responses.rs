@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::sse::Event as SseEvent;
 use axum::response::{IntoResponse, Response};
-use chat::{ChatMessage, Roles, Tool};
+use chat::{ChatMessage, ContentPart, ImageUrl, MessageContent, Roles, Tool};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service::{ChatInput, Done, Input, Output, Request};
@@ -25,14 +25,83 @@ pub struct ResponsesRequest {
     #[serde(default)]
     pub stream: bool,
     pub max_output_tokens: Option<i64>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
     pub tools: Option<Vec<Value>>,
     pub tool_choice: Option<Value>,
     pub parallel_tool_calls: Option<bool>,
     pub text: Option<Value>,
     pub keep_alive: Option<Value>,
     pub metadata: Option<Value>,
+    /// `temperature`, `top_p` and llama-server's own fields (`timings_per_token`,
+    /// `return_progress`, ...), as on the chat route.
+    #[serde(flatten)]
+    pub sampling: GenFields,
+}
+
+impl ResponsesRequest {
+    /// The conversation (input items, instructions, tools), for generating and for counting
+    /// its prompt's tokens.
+    fn chat_input(&self) -> ApiResult<ChatInput> {
+        Ok(ChatInput {
+            messages: messages(&self.input, self.instructions.as_deref())?,
+            tools: tools(self.tools.as_deref())?,
+            tool_choice: parse_tool_choice(self.tool_choice.as_ref())?,
+            parallel_tool_calls: self.parallel_tool_calls.unwrap_or(true),
+            ..Default::default()
+        })
+    }
+}
+
+/// A message's content: a string, or parts — text (`input_text`, `output_text`) and images
+/// (`input_image`, whose `image_url` is a URL string or `{url}`), which become chat
+/// `image_url` parts so that a text model refuses them as on the chat route.
+fn content(field: &str, content: Option<&Value>) -> ApiResult<MessageContent> {
+    let parts = match content {
+        Some(Value::String(s)) => return Ok(MessageContent::Text(s.clone())),
+        Some(Value::Array(parts)) => parts,
+        _ => return Err(ApiError::invalid(field, "content must be text or parts")),
+    };
+    let mut text = String::new();
+    let mut images = Vec::new();
+    for (j, part) in parts.iter().enumerate() {
+        match part.get("type").and_then(Value::as_str) {
+            Some("input_image") => {
+                let url = match part.get("image_url") {
+                    Some(Value::String(url)) => url.clone(),
+                    Some(Value::Object(o)) => match o.get("url") {
+                        Some(Value::String(url)) => url.clone(),
+                        _ => String::new(),
+                    },
+                    _ => String::new(),
+                };
+                if url.is_empty() {
+                    return Err(ApiError::invalid(
+                        &format!("{field}.content[{j}].image_url"),
+                        "an input_image part needs an image_url",
+                    ));
+                }
+                images.push(ContentPart::ImageUrl {
+                    image_url: ImageUrl { url, detail: None },
+                });
+            }
+            Some("input_file") => {
+                return Err(ApiError::invalid(
+                    &format!("{field}.content[{j}]"),
+                    "input_file parts are not supported",
+                ));
+            }
+            _ => {
+                if let Some(t) = part.get("text").and_then(Value::as_str) {
+                    text.push_str(t);
+                }
+            }
+        }
+    }
+    if images.is_empty() {
+        return Ok(MessageContent::Text(text));
+    }
+    let mut all = vec![ContentPart::Text { text }];
+    all.extend(images);
+    Ok(MessageContent::Parts(all))
 }
 
 /// Input items to chat messages: a string is one user message; items are messages
@@ -62,21 +131,9 @@ fn messages(input: &Value, instructions: Option<&str>) -> ApiResult<Vec<ChatMess
                             ApiError::bad_request(e).with_param(format!("{field}.role"))
                         })?;
                         let role = if role == "developer" { "system" } else { role };
-                        let text = match item.get("content") {
-                            Some(Value::String(s)) => s.clone(),
-                            Some(Value::Array(parts)) => parts
-                                .iter()
-                                .filter_map(|p| p.get("text").and_then(Value::as_str))
-                                .collect::<Vec<_>>()
-                                .join(""),
-                            _ => {
-                                return Err(ApiError::invalid(
-                                    &field,
-                                    "content must be text or parts",
-                                ));
-                            }
-                        };
-                        out.push(ChatMessage::new(role, text));
+                        let mut message = ChatMessage::new(role, "");
+                        message.content = Some(content(&field, item.get("content"))?);
+                        out.push(message);
                     }
                     "function_call" => {
                         let call = chat::ToolCall::new(
@@ -220,25 +277,21 @@ pub async fn create(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<ResponsesRequest>,
 ) -> ApiResult<Response> {
-    let messages = messages(&req.input, req.instructions.as_deref())?;
-    let tools = tools(req.tools.as_deref())?;
-    let tool_choice = parse_tool_choice(req.tool_choice.as_ref())?;
+    let chat = req.chat_input()?;
     // `text.format` is flat: {"type": "json_schema", "name", "schema"}.
     let format = req.text.as_ref().and_then(|t| t.get("format"));
     let response_format = parse_response_format(format)?;
-    let fields = GenFields {
-        temperature: req.temperature,
-        top_p: req.top_p,
-        max_tokens: req.max_output_tokens,
-        ..Default::default()
-    };
+    let mut fields = req.sampling.clone();
+    if req.max_output_tokens.is_some() {
+        fields.max_tokens = req.max_output_tokens;
+    }
     let params = fields.to_request(&state.sampling())?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let echo = json!({
         "instructions": req.instructions,
         "max_output_tokens": req.max_output_tokens,
-        "temperature": req.temperature,
-        "top_p": req.top_p,
+        "temperature": req.sampling.temperature,
+        "top_p": req.sampling.top_p,
         "tools": req.tools.clone().unwrap_or_default(),
         "tool_choice": req.tool_choice.clone().unwrap_or(json!("auto")),
         "parallel_tool_calls": req.parallel_tool_calls.unwrap_or(true),
@@ -246,13 +299,7 @@ pub async fn create(
         "metadata": req.metadata.clone().unwrap_or(json!({})),
     });
     let request = Request {
-        input: Input::Chat(ChatInput {
-            messages,
-            tools,
-            tool_choice,
-            parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
-            ..Default::default()
-        }),
+        input: Input::Chat(chat),
         params,
         response_format,
     };
@@ -291,6 +338,16 @@ pub async fn create(
         return Ok(Json(r).into_response());
     }
     Ok(sse(stream_events(timed, meta)))
+}
+
+/// `POST /v1/responses/input_tokens` (llama-server): the prompt tokens of a Responses
+/// request, counted by the chat route's one count.
+pub async fn input_tokens(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<ResponsesRequest>,
+) -> ApiResult<Json<Value>> {
+    let chat = req.chat_input()?;
+    super::openai::count_input_tokens(&state, req.model.as_deref(), chat).await
 }
 
 /// What the Responses stream remembers between outputs.
@@ -340,17 +397,19 @@ impl St {
             // Reasoning items are not written yet: the answer alone, as OpenAI without a
             // reasoning summary.
             Output::Reasoning { .. } => {}
-            Output::Text { text, .. } => {
+            Output::Text { text, timings, .. } => {
                 if text.is_empty() {
                     return;
                 }
                 self.open_message();
                 self.text.push_str(&text);
                 let id = self.meta.msg_id.clone();
-                self.push(
-                    "response.output_text.delta",
-                    json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}),
-                );
+                let mut delta = json!({"item_id": id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []});
+                // llama-server's `timings_per_token`: the timings so far on each delta.
+                if let Some(t) = timings {
+                    delta["timings"] = json!(t);
+                }
+                self.push("response.output_text.delta", delta);
             }
             Output::ToolCallStart { index, id, name } => {
                 self.calls.push((id.clone(), name.clone(), String::new()));
@@ -376,8 +435,16 @@ impl St {
                 );
             }
             Output::Done(d) => self.on_done(&d),
-            // Not asked for on this route.
-            Output::Progress(_) => {}
+            // llama-server's `return_progress`: an `in_progress` event carrying how far the
+            // prompt is read, with the timings so far.
+            Output::Progress(p) => {
+                let r = response_obj(&self.meta, "in_progress", vec![], Value::Null);
+                self.push(
+                    "response.in_progress",
+                    json!({"response": r, "prompt_progress": super::native::progress_json(&p),
+                           "timings": p.timings}),
+                );
+            }
         }
     }
 
@@ -421,13 +488,17 @@ impl St {
         } else {
             "completed"
         };
-        let r = response_obj(&self.meta, status, output, usage(d));
-        let kind = if status == "completed" {
-            "response.completed"
-        } else {
-            "response.incomplete"
-        };
-        self.push(kind, json!({"response": r}));
+        let mut r = response_obj(&self.meta, status, output, usage(d));
+        if status == "incomplete" {
+            r["incomplete_details"] = json!({"reason": "max_output_tokens"});
+        }
+        // Always `response.completed`, as llama-server ends every stream (its clients wait
+        // for it); the response's own `status` says when the answer was cut. The timings
+        // ride on it, as llama-server sends them.
+        self.push(
+            "response.completed",
+            json!({"response": r, "timings": d.timings}),
+        );
     }
 }
 

@@ -102,6 +102,28 @@ async fn image_parts_on_a_text_model_are_refused() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{message}");
     }
+    // Rendered without generating, the same refusal: token counts and `/apply-template`.
+    for path in [
+        "/chat/completions/input_tokens",
+        "/v1/chat/completions/input_tokens",
+        "/apply-template",
+    ] {
+        let (status, body) = s.post(path, &with_image("https://ggml.ai")).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("cannot read images"), "{path}: {message}");
+    }
+    // The Responses API's `input_image` parts are images too, not dropped.
+    let responses = json!({"model": SMOL, "max_output_tokens": 2, "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What is this?"},
+        {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+    ]}]});
+    for path in ["/v1/responses", "/v1/responses/input_tokens"] {
+        let (status, body) = s.post(path, &responses).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("cannot read images"), "{path}: {message}");
+    }
     // Text parts alone still answer.
     let mut text_only = with_image("https://ggml.ai");
     text_only["messages"][0]["content"]
@@ -148,4 +170,168 @@ async fn router_props_and_no_autoload() {
         props.get("role").is_none() && props["total_slots"] == 2,
         "{props}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_stream_carries_llama_server_telemetry() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let req = |extra: Value| {
+        let mut r = json!({"model": SMOL, "input": "This is a test".repeat(10),
+            "max_output_tokens": 2, "temperature": 0, "stream": true});
+        for (k, v) in extra.as_object().unwrap() {
+            r[k] = v.clone();
+        }
+        r
+    };
+    let events = |lines: Vec<String>| -> Vec<Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = events(
+        s.stream(
+            "/v1/responses",
+            &req(json!({"timings_per_token": true, "return_progress": true})),
+        )
+        .await,
+    );
+    // Prompt progress rides on `response.in_progress` events, with the timings so far.
+    let progress: Vec<&Value> = all.iter().filter(|e| e.get("prompt_progress").is_some()).collect();
+    assert!(!progress.is_empty(), "{all:?}");
+    for p in &progress {
+        assert_eq!(p["type"], "response.in_progress", "{p}");
+        let pp = &p["prompt_progress"];
+        assert!(pp["total"].as_u64().unwrap() > 0, "{p}");
+        assert!(pp["processed"].as_u64() >= pp["cache"].as_u64(), "{p}");
+        assert!(p["timings"]["prompt_per_second"].is_number(), "{p}");
+    }
+    // Every text delta carries the timings so far.
+    let deltas: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["type"] == "response.output_text.delta")
+        .collect();
+    assert!(!deltas.is_empty(), "{all:?}");
+    for d in &deltas {
+        assert!(d["timings"]["predicted_per_second"].is_number(), "{d}");
+        assert!(d["timings"]["predicted_n"].as_u64().unwrap() >= 1, "{d}");
+    }
+    // Cut by max_output_tokens, the stream still ends with `response.completed` (as
+    // llama-server's), the response saying it is incomplete; the timings ride on it.
+    let last = all.last().unwrap();
+    assert_eq!(last["type"], "response.completed", "{last}");
+    assert_eq!(last["response"]["status"], "incomplete", "{last}");
+    assert_eq!(last["response"]["incomplete_details"]["reason"], "max_output_tokens");
+    assert_eq!(last["response"]["usage"]["output_tokens"], 2, "{last}");
+    assert_eq!(last["timings"]["predicted_n"], 2, "{last}");
+
+    // Not asked for: no progress events, no timings on deltas.
+    let plain = events(s.stream("/v1/responses", &req(json!({}))).await);
+    assert!(plain.iter().all(|e| e.get("prompt_progress").is_none()), "{plain:?}");
+    assert!(
+        plain
+            .iter()
+            .filter(|e| e["type"] == "response.output_text.delta")
+            .all(|e| e.get("timings").is_none()),
+        "{plain:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timings_per_token_on_chat_and_completion_streams() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let mut chat_req = chat(FRANCE, 3);
+    chat_req["stream"] = json!(true);
+    chat_req["timings_per_token"] = json!(true);
+    let chunks: Vec<Value> = s
+        .stream("/v1/chat/completions", &chat_req)
+        .await
+        .iter()
+        .filter(|l| l.as_str() != "[DONE]")
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let with_text: Vec<&Value> = chunks
+        .iter()
+        .filter(|c| c["choices"][0]["delta"]["content"].is_string())
+        .collect();
+    assert!(!with_text.is_empty(), "{chunks:?}");
+    let mut seen = 0;
+    for c in &with_text {
+        let n = c["timings"]["predicted_n"].as_u64().unwrap();
+        assert!(n >= seen, "timings never go back: {c}");
+        seen = n;
+    }
+    // The first chunk (the role) has none, as llama-server's.
+    assert!(chunks[0].get("timings").is_none(), "{}", chunks[0]);
+
+    let native = json!({"model": SMOL, "prompt": "The capital of France is", "n_predict": 3,
+        "temperature": 0, "stream": true, "timings_per_token": true});
+    let lines = s.stream("/completion", &native).await;
+    let tokens: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|c| c["stop"] == false)
+        .collect();
+    assert!(!tokens.is_empty(), "{lines:?}");
+    for t in &tokens {
+        assert!(t["timings"]["prompt_n"].is_number(), "{t}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_input_tokens_count_the_prompt_the_responses_route_sends() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    for input in [
+        json!({"model": SMOL, "input": "Hello world"}),
+        json!({"model": SMOL, "instructions": "Answer in French.", "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "Hello world"}]},
+        ]}),
+    ] {
+        let mut run = input.clone();
+        run["max_output_tokens"] = json!(1);
+        let (status, answer) = s.post("/v1/responses", &run).await;
+        assert_eq!(status, 200, "{answer}");
+        let sent = answer["usage"]["input_tokens"].as_u64().unwrap();
+        for path in ["/v1/responses/input_tokens", "/responses/input_tokens"] {
+            let (status, body) = s.post(path, &input).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            assert_eq!(body["input_tokens"].as_u64(), Some(sent), "{path}: {body}");
+            assert_eq!(body["object"], "response.input_tokens");
+        }
+    }
+    // The route's own refusals: an input that is not one.
+    let (status, body) = s
+        .post("/v1/responses/input_tokens", &json!({"model": SMOL, "input": 3}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "input", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_autoload_is_refused_before_the_request_is_admitted() {
+    // No place among the requests in flight: a request for a model that may not be loaded
+    // on demand hears about `models.autoload`, not about a full server.
+    let opts = Opts::default().tweak(|c| {
+        c.models.autoload = false;
+        c.limits.max_in_flight = 0;
+    });
+    let Some(s) = TestServer::start(opts).await else {
+        return;
+    };
+    for (path, body) in [
+        ("/v1/chat/completions", chat(FRANCE, 2)),
+        ("/v1/embeddings", json!({"model": SMOL, "input": "Hello"})),
+        ("/embedding", json!({"model": SMOL, "content": "Hello"})),
+    ] {
+        let (status, answer) = s.post(path, &body).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let msg = answer["error"]["message"].as_str().unwrap();
+        assert!(msg.contains("models.autoload"), "{path}: {msg}");
+    }
 }
