@@ -550,7 +550,11 @@ pub async fn props(
     // Picked once: the model asked for, else the router's answer when there is none.
     let entry = match state.models.pick(q.model.as_deref()).await {
         Ok(entry) => entry,
-        Err(e) => return router_props(&state, q.model.as_deref()).map(Json).ok_or(e.into()),
+        Err(e) => {
+            return router_props(&state, q.model.as_deref())
+                .map(Json)
+                .ok_or(e.into());
+        }
     };
     // A loaded model is read without a lease: reading props is no use of the model, and
     // must not keep it from going to sleep.
@@ -562,13 +566,9 @@ pub async fn props(
         match state.props_of(&entry.id) {
             Some(props) if state.models.is_sleeping(&entry.id) => (props, true),
             _ => {
-                let (entry, model) = common::acquire_entry(
-                    &state,
-                    entry,
-                    None,
-                    common::deadline(&state.config()),
-                )
-                .await?;
+                let (entry, model) =
+                    common::acquire_entry(&state, entry, None, common::deadline(&state.config()))
+                        .await?;
                 let props = model_props(&state, &entry.id, &model).await?;
                 state.remember_props(&entry.id, props.clone());
                 (props, false)

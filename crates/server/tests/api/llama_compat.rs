@@ -199,7 +199,10 @@ async fn responses_stream_carries_llama_server_telemetry() {
         .await,
     );
     // Prompt progress rides on `response.in_progress` events, with the timings so far.
-    let progress: Vec<&Value> = all.iter().filter(|e| e.get("prompt_progress").is_some()).collect();
+    let progress: Vec<&Value> = all
+        .iter()
+        .filter(|e| e.get("prompt_progress").is_some())
+        .collect();
     assert!(!progress.is_empty(), "{all:?}");
     for p in &progress {
         assert_eq!(p["type"], "response.in_progress", "{p}");
@@ -223,13 +226,19 @@ async fn responses_stream_carries_llama_server_telemetry() {
     let last = all.last().unwrap();
     assert_eq!(last["type"], "response.completed", "{last}");
     assert_eq!(last["response"]["status"], "incomplete", "{last}");
-    assert_eq!(last["response"]["incomplete_details"]["reason"], "max_output_tokens");
+    assert_eq!(
+        last["response"]["incomplete_details"]["reason"],
+        "max_output_tokens"
+    );
     assert_eq!(last["response"]["usage"]["output_tokens"], 2, "{last}");
     assert_eq!(last["timings"]["predicted_n"], 2, "{last}");
 
     // Not asked for: no progress events, no timings on deltas.
     let plain = events(s.stream("/v1/responses", &req(json!({}))).await);
-    assert!(plain.iter().all(|e| e.get("prompt_progress").is_none()), "{plain:?}");
+    assert!(
+        plain.iter().all(|e| e.get("prompt_progress").is_none()),
+        "{plain:?}"
+    );
     assert!(
         plain
             .iter()
@@ -307,7 +316,10 @@ async fn responses_input_tokens_count_the_prompt_the_responses_route_sends() {
     }
     // The route's own refusals: an input that is not one.
     let (status, body) = s
-        .post("/v1/responses/input_tokens", &json!({"model": SMOL, "input": 3}))
+        .post(
+            "/v1/responses/input_tokens",
+            &json!({"model": SMOL, "input": 3}),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["param"], "input", "{body}");

@@ -734,14 +734,7 @@ async fn header_names_are_title_case_on_the_wire() {
 /// `text/plain` POST (no preflight) from another origin is refused before any instance runs.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_foreign_page_cannot_predict() {
-    let opts = Opts {
-        vertex: Some(server::api::vertex::Vertex {
-            predict: "/predict".into(),
-            health: None,
-            port: None,
-        }),
-        ..Default::default()
-    };
+    let opts = Opts::default().predict();
     let Some(s) = TestServer::start(opts).await else {
         return;
     };
@@ -752,10 +745,16 @@ async fn a_foreign_page_cannot_predict() {
         .send(simple_post(&s, "/predict", EVIL, body.to_string()))
         .await;
     assert_eq!(status, 403, "{answer}");
-    assert!(error_message(&answer).contains("is not allowed"), "{answer}");
+    assert!(
+        error_message(&answer).contains("is not allowed"),
+        "{answer}"
+    );
     // The same body from curl (no Origin) is answered.
     let (status, answer) = s.post("/predict", &body).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["predictions"][0]["object"], "chat.completion", "{answer}");
+    assert_eq!(
+        answer["predictions"][0]["object"], "chat.completion",
+        "{answer}"
+    );
     still_serves(&s).await;
 }

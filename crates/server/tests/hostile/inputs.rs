@@ -489,21 +489,16 @@ async fn invented_methods_and_paths_add_no_metrics_series() {
 /// and an instance that is not a request is its own error, the others still answered.
 #[tokio::test]
 async fn predict_refuses_bodies_before_any_instance_runs() {
-    let opts = Opts {
-        vertex: Some(server::api::vertex::Vertex {
-            predict: "/predict".into(),
-            health: None,
-            port: None,
-        }),
-        ..Default::default()
-    }
-    .tweak(|c| c.limits.max_completions = 4);
+    let opts = Opts::default()
+        .predict()
+        .tweak(|c| c.limits.max_completions = 4);
     let Some(s) = TestServer::start(opts).await else {
         return;
     };
     let one = || json!({"@requestFormat": "chatCompletions", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2});
     refused(
-        s.post("/predict", &json!({"instances": vec![one(); 5]})).await,
+        s.post("/predict", &json!({"instances": vec![one(); 5]}))
+            .await,
         400,
         "limits.max_completions",
     );
@@ -524,7 +519,12 @@ async fn predict_refuses_bodies_before_any_instance_runs() {
         assert_eq!(status, 400, "{kind}: {body}");
         assert!(!error_message(&body).is_empty(), "{body}");
     }
-    for bad in [json!({}), json!({"instances": {"a": 1}}), json!({"instances": "x"}), json!([1])] {
+    for bad in [
+        json!({}),
+        json!({"instances": {"a": 1}}),
+        json!({"instances": "x"}),
+        json!([1]),
+    ] {
         refused(s.post("/predict", &bad).await, 400, "instances");
     }
 
@@ -557,9 +557,14 @@ async fn predict_refuses_bodies_before_any_instance_runs() {
     // A route's own refusal stays that route's (here `n`).
     let mut hot = one();
     hot["n"] = json!(0);
-    let (status, body) = s.post("/predict", &json!({"instances": [hot, one()]})).await;
+    let (status, body) = s
+        .post("/predict", &json!({"instances": [hot, one()]}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["predictions"][0]["error"].is_object(), "{body}");
-    assert_eq!(body["predictions"][1]["object"], "chat.completion", "{body}");
+    assert_eq!(
+        body["predictions"][1]["object"], "chat.completion",
+        "{body}"
+    );
     still_serves(&s).await;
 }

@@ -45,6 +45,17 @@ impl Opts {
         self.tweak = Some(std::sync::Arc::new(f));
         self
     }
+
+    /// These options with Vertex AI's predict route on `/predict`, as `AIP_MODE=PREDICTION`
+    /// serves it.
+    pub fn predict(mut self) -> Self {
+        self.vertex = Some(server::api::vertex::Vertex {
+            predict: "/predict".into(),
+            health: None,
+            port: None,
+        });
+        self
+    }
 }
 
 pub struct TestServer {
