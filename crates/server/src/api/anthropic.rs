@@ -584,9 +584,7 @@ pub async fn count_tokens(
     ApiJson(mut req): ApiJson<MessagesRequest>,
 ) -> ApiResult<Json<Value>> {
     let (chat, _) = req.chat_input()?;
-    let (id, model) = super::native::lease(&state, req.model.as_deref()).await?;
-    let template = state.models.template_choice(&id).await?;
-    let n = service::generate::count_chat_tokens(&model, &template, chat).await?;
+    let n = common::count_chat_tokens(&state, req.model.as_deref(), chat).await?;
     Ok(Json(json!({"input_tokens": n})))
 }
 

@@ -142,6 +142,19 @@ pub async fn lease_for_chat(
     Ok((entry.id, lease))
 }
 
+/// The one token count of a conversation's prompt (every API family's token-count route):
+/// rendered and tokenized as generation would render it, image parts refused on a text
+/// model as the chat route refuses them; nothing is generated.
+pub async fn count_chat_tokens(
+    state: &AppState,
+    named: Option<&str>,
+    chat: service::ChatInput,
+) -> Result<usize, ApiError> {
+    let (id, lease) = lease_for_chat(state, named, &chat).await?;
+    let template = state.models.template_choice(&id).await?;
+    Ok(service::generate::count_chat_tokens(&lease, &template, chat).await?)
+}
+
 /// [`acquire`] for a model already picked.
 pub async fn acquire_entry(
     state: &AppState,

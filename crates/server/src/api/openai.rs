@@ -296,17 +296,14 @@ pub async fn chat_input_tokens(
     count_input_tokens(&state, req.model.as_deref(), chat).await
 }
 
-/// The one token count of a conversation's prompt (`/chat/completions/input_tokens`,
-/// `/responses/input_tokens`): rendered and tokenized as generation would, image parts
-/// refused on a text model as the chat route refuses them.
+/// `/chat/completions/input_tokens` and `/responses/input_tokens`' answer: the one count
+/// ([`common::count_chat_tokens`]) in llama-server's shape.
 pub(super) async fn count_input_tokens(
     state: &SharedState,
     model: Option<&str>,
     chat: ChatInput,
 ) -> ApiResult<Json<Value>> {
-    let (id, lease) = common::lease_for_chat(state, model, &chat).await?;
-    let template = state.models.template_choice(&id).await?;
-    let n = service::generate::count_chat_tokens(&lease, &template, chat).await?;
+    let n = common::count_chat_tokens(state, model, chat).await?;
     Ok(Json(
         json!({"input_tokens": n, "object": "response.input_tokens"}),
     ))

@@ -124,6 +124,17 @@ async fn image_parts_on_a_text_model_are_refused() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains("cannot read images"), "{path}: {message}");
     }
+    // Anthropic's image blocks: the same check, counting tokens too.
+    let anthropic = json!({"model": SMOL, "max_tokens": 2, "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+    ]}]});
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let (status, body) = s.post(path, &anthropic).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("cannot read images"), "{path}: {message}");
+    }
     // Text parts alone still answer.
     let mut text_only = with_image("https://ggml.ai");
     text_only["messages"][0]["content"]
