@@ -60,6 +60,19 @@ impl TensorInfo {
     pub fn data_size(&self) -> Option<u64> {
         self.ggml_type.data_size(self.n_elements())
     }
+
+    /// End of this tensor's data relative to the data section; `None` for unknown types.
+    pub fn data_end(&self) -> Option<u64> {
+        self.offset.checked_add(self.data_size()?)
+    }
+}
+
+/// End of the tensor data the infos describe, relative to the data section: the largest
+/// [`TensorInfo::data_end`]. `None` if any tensor has an unknown type (its size is unknown).
+/// One rule for the full read ([`GgufFile::expected_file_size`]) and the scan
+/// ([`ScanInfo::data_end`]).
+pub(crate) fn fold_data_end(end: Option<u64>, t: &TensorInfo) -> Option<u64> {
+    Some(end?.max(t.data_end()?))
 }
 
 /// Result of the fast scan: the facts a model list shows, read from the first few
@@ -76,6 +89,19 @@ pub struct ScanInfo {
     pub file_size: u64,
     pub kv_count: u64,
     pub tensor_count: u64,
+    /// Absolute offset of the tensor data section.
+    pub data_offset: u64,
+    /// Absolute offset where the tensor data ends (what a complete file's size is at
+    /// least); `None` if a tensor has a type this reader does not know.
+    pub data_end: Option<u64>,
+}
+
+impl ScanInfo {
+    /// True when the file is shorter than its tensors need: an interrupted download, a
+    /// failed copy, or a header-only fixture.
+    pub fn data_truncated(&self) -> bool {
+        self.data_end.is_some_and(|end| end > self.file_size)
+    }
 }
 
 /// A fully parsed GGUF header.
@@ -185,15 +211,8 @@ impl GgufFile {
     /// File size implied by the header: end of the last tensor's data. `None` if a
     /// tensor has an unknown type.
     pub fn expected_file_size(&self) -> Option<u64> {
-        let mut end = self.data_offset;
-        for t in &self.tensors {
-            let t_end = self
-                .data_offset
-                .checked_add(t.offset)?
-                .checked_add(t.data_size()?)?;
-            end = end.max(t_end);
-        }
-        Some(end)
+        let end = self.tensors.iter().fold(Some(0), fold_data_end)?;
+        self.data_offset.checked_add(end)
     }
 
     /// True when the file is shorter than its tensors need: an interrupted download,

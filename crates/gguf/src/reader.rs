@@ -261,8 +261,30 @@ fn read_tensor_info<R: Read + Seek>(
     })
 }
 
+/// Reads `count` tensor infos (the section after the metadata), giving each to `each` with
+/// its offset, and returns the absolute offset of the data section: the end of the infos,
+/// aligned. The full read and the scan both walk the infos through here.
+pub(crate) fn read_tensor_infos<R: Read + Seek>(
+    src: &mut Source<R>,
+    count: u64,
+    alignment: u64,
+    mut each: impl FnMut(u64, TensorInfo) -> Result<(), GgufError>,
+) -> Result<u64, GgufError> {
+    for _ in 0..count {
+        let offset = src.pos();
+        each(offset, read_tensor_info(src, alignment)?)?;
+    }
+    let end = src.pos();
+    end.checked_next_multiple_of(alignment)
+        .ok_or(GgufError::TooLarge {
+            offset: end,
+            what: "data offset",
+            value: end,
+        })
+}
+
 /// Checks `general.alignment`: an unsigned integer that is a nonzero power of two.
-fn alignment_of(value: &Value, offset: u64) -> Result<u64, GgufError> {
+pub(crate) fn alignment_of(value: &Value, offset: u64) -> Result<u64, GgufError> {
     let Some(a) = value.as_u64() else {
         return Err(GgufError::WrongType {
             offset,
@@ -301,25 +323,16 @@ pub fn read<R: Read + Seek>(r: R, opts: &ReadOptions) -> Result<GgufFile, GgufEr
     let mut tensors =
         Vec::with_capacity(header.tensor_count.min(src.remaining() / min_tensor) as usize);
     let mut names = HashSet::new();
-    for _ in 0..header.tensor_count {
-        let offset = src.pos();
-        let info = read_tensor_info(&mut src, alignment)?;
-        if !names.insert(info.name.clone()) {
-            return Err(GgufError::DuplicateTensor {
-                offset,
-                name: info.name,
-            });
-        }
-        tensors.push(info);
-    }
-
-    let end = src.pos();
-    let data_offset = end
-        .checked_next_multiple_of(alignment)
-        .ok_or(GgufError::TooLarge {
-            offset: end,
-            what: "data offset",
-            value: end,
+    let data_offset =
+        read_tensor_infos(&mut src, header.tensor_count, alignment, |offset, info| {
+            if !names.insert(info.name.clone()) {
+                return Err(GgufError::DuplicateTensor {
+                    offset,
+                    name: info.name,
+                });
+            }
+            tensors.push(info);
+            Ok(())
         })?;
     Ok(GgufFile {
         version: header.version,

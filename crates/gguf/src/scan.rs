@@ -1,14 +1,19 @@
 //! Fast scan: the handful of facts a model list needs, for thousands of files.
 //!
-//! Reads sequentially through a 64 KiB buffer and stops as soon as it has the
-//! architecture, name, file type and context length. Values it does not need
-//! (above all the tokenizer arrays) are skipped, never stored, and tensor infos are
-//! never read.
+//! Reads the header sequentially through a 64 KiB buffer: the architecture, name, file
+//! type and context length, then the tensor infos, to learn where the tensor data ends
+//! (a file shorter than that is an interrupted download, never offered as a model).
+//! Values it does not need (above all the tokenizer arrays) are skipped, never stored;
+//! tensor infos are folded into one number as they are read, and tensor data is never
+//! touched.
 
 use crate::error::GgufError;
 use crate::limits::MAX_STRING_LEN;
-use crate::model::ScanInfo;
-use crate::reader::{read_header, read_key, read_scalar, read_type, skip_values};
+use crate::model::{ReadOptions, ScanInfo, fold_data_end};
+use crate::reader::{
+    alignment_of, read_header, read_key, read_scalar, read_tensor_infos, read_type, read_value,
+    skip_values,
+};
 use crate::source::Source;
 use crate::types::file_type_label;
 use crate::value::ValueType;
@@ -31,7 +36,10 @@ pub fn scan<R: Read + Seek>(r: R) -> Result<ScanInfo, GgufError> {
         file_size: src.len(),
         kv_count: header.kv_count,
         tensor_count: header.tensor_count,
+        data_offset: 0,
+        data_end: None,
     };
+    let mut alignment = crate::limits::DEFAULT_ALIGNMENT;
     // `*.context_length` values seen before `general.architecture` (unusual, but the
     // spec does not order keys). Grows only with key bytes actually read.
     let mut early_ctx: Vec<(String, u64)> = Vec::new();
@@ -40,6 +48,12 @@ pub fn scan<R: Read + Seek>(r: R) -> Result<ScanInfo, GgufError> {
     for _ in 0..header.kv_count {
         let key = read_key(&mut src, &mut seen)?;
         let ty = read_type(&mut src)?;
+        if key == "general.alignment" {
+            let value_offset = src.pos();
+            let value = read_value(&mut src, ty, &ReadOptions::default(), 0)?;
+            alignment = alignment_of(&value, value_offset)?;
+            continue;
+        }
         let wanted = match key.as_str() {
             "general.architecture" | "general.name" => ty == ValueType::String,
             "general.file_type" => is_integer(ty),
@@ -70,15 +84,14 @@ pub fn scan<R: Read + Seek>(r: R) -> Result<ScanInfo, GgufError> {
         if let (None, Some(arch)) = (info.context_length, &info.architecture) {
             info.context_length = early_ctx.iter().find(|(p, _)| p == arch).map(|e| e.1);
         }
-        if info.architecture.is_some()
-            && info.name.is_some()
-            && info.file_type.is_some()
-            && info.context_length.is_some()
-        {
-            break;
-        }
     }
     info.quantization = info.file_type.map(file_type_label);
+    let mut end = Some(0);
+    info.data_offset = read_tensor_infos(&mut src, header.tensor_count, alignment, |_, t| {
+        end = fold_data_end(end, &t);
+        Ok(())
+    })?;
+    info.data_end = end.and_then(|e| info.data_offset.checked_add(e));
     Ok(info)
 }
 

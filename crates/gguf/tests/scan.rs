@@ -1,5 +1,5 @@
-//! Fast scan: agrees with the full read, stops early, skips arrays, never touches
-//! tensor infos.
+//! Fast scan: agrees with the full read, skips arrays, reads the tensor infos to know
+//! where the data ends, never touches tensor data.
 
 use gguf::fixtures::{LlamaLike, llama_like};
 use gguf::writer::GgufWriter;
@@ -54,17 +54,75 @@ fn scan_matches_full_read_on_fixtures() {
 }
 
 #[test]
-fn scan_stops_before_the_vocabulary_when_it_has_everything() {
-    // ~600 KB of tokenizer arrays follow the facts the scan needs.
-    let bytes = llama_like("M", "llama", 15, 4096, 32_000);
-    assert!(bytes.len() > 500_000);
+fn scan_reads_the_header_but_never_the_tensor_data() {
+    // ~600 KB of tokenizer arrays, then ~2 MB of tensor data the scan must not read.
+    let mut m = LlamaLike::new("M", "llama", 1, 4096, 32_000);
+    m.with_tensor_data = true;
+    let bytes = m.to_bytes();
+    let f = read(Cursor::new(&bytes), &ReadOptions::default()).unwrap();
+    assert!(bytes.len() as u64 > f.data_offset + 1_000_000);
     let mut r = Counting {
         inner: Cursor::new(&bytes),
         read: 0,
     };
     let s = scan(&mut r).unwrap();
     assert_eq!(s.context_length, Some(4096));
-    assert!(r.read <= 64 * 1024, "read {} bytes", r.read);
+    assert_eq!(s.data_offset, f.data_offset);
+    assert_eq!(s.data_end, Some(bytes.len() as u64));
+    assert!(!s.data_truncated());
+    assert!(
+        r.read <= f.data_offset + 64 * 1024,
+        "read {} bytes of a header of {}",
+        r.read,
+        f.data_offset
+    );
+}
+
+#[test]
+fn scan_finds_where_the_tensor_data_ends_and_flags_cut_files() {
+    let mut m = LlamaLike::new("M", "llama", 7, 4096, 1000);
+    m.with_tensor_data = true;
+    let whole = m.to_bytes();
+    let f = read(Cursor::new(&whole), &ReadOptions::default()).unwrap();
+    assert_eq!(f.expected_file_size(), Some(whole.len() as u64));
+    // Cut after the header, in the middle of the data, one byte short: all incomplete.
+    for cut in [f.data_offset as usize, whole.len() / 2, whole.len() - 1] {
+        let s = scan(Cursor::new(&whole[..cut])).unwrap();
+        assert_eq!(s.data_end, Some(whole.len() as u64), "cut at {cut}");
+        assert_eq!(s.file_size, cut as u64);
+        assert!(s.data_truncated(), "cut at {cut}");
+    }
+    // Extra bytes after the data are not a problem.
+    let mut longer = whole.clone();
+    longer.extend_from_slice(&[0; 100]);
+    assert!(!scan(Cursor::new(&longer)).unwrap().data_truncated());
+    // Header-only fixtures are what a cut download looks like.
+    let s = scan(Cursor::new(llama_like("M", "llama", 7, 4096, 1000))).unwrap();
+    assert!(s.data_truncated());
+    assert_eq!(s.data_end, Some(whole.len() as u64));
+}
+
+#[test]
+fn scan_honours_general_alignment_and_unknown_types() {
+    let mut w = GgufWriter::new();
+    w.alignment(64)
+        .tensor("a", &[1], gguf::GgmlType::F32, vec![0; 4])
+        .tensor("b", &[3], gguf::GgmlType::F32, vec![0; 12]);
+    let bytes = w.to_bytes();
+    let f = read(Cursor::new(&bytes), &ReadOptions::default()).unwrap();
+    let s = scan(Cursor::new(&bytes)).unwrap();
+    assert_eq!(s.data_offset % 64, 0);
+    assert_eq!(s.data_offset, f.data_offset);
+    assert_eq!(s.data_end, f.expected_file_size());
+    assert_eq!(s.data_end, Some(f.data_offset + 64 + 12));
+
+    // A type this reader does not know has no size: the end is unknown, not a guess.
+    let mut w = GgufWriter::new();
+    w.kv("general.architecture", "llama")
+        .tensor_info_raw("t", &[4], 9999, 0);
+    let s = scan(Cursor::new(w.to_bytes())).unwrap();
+    assert_eq!(s.data_end, None);
+    assert!(!s.data_truncated());
 }
 
 #[test]
@@ -95,20 +153,25 @@ fn scan_skips_arrays_and_keeps_going_when_a_key_comes_late() {
 }
 
 #[test]
-fn scan_never_reads_tensor_infos() {
-    let mut w = GgufWriter::new();
-    w.kv("general.architecture", "llama")
-        .kv("general.alignment", 0u32) // would fail the full read too
-        .tensor_info_raw("t", &[1, 1, 1, 1, 1, 1], 0, 0);
-    let bytes = w.to_bytes();
-    assert!(read(Cursor::new(&bytes), &ReadOptions::default()).is_err());
-    let s = scan(Cursor::new(&bytes)).unwrap();
-    assert_eq!(s.architecture.as_deref(), Some("llama"));
-    assert_eq!(s.name, None);
-    assert_eq!(s.file_type, None);
-    assert_eq!(s.quantization, None, "no file type: no quantization");
-    assert_eq!(s.context_length, None);
-    assert_eq!(s.tensor_count, 1);
+fn scan_refuses_broken_tensor_infos_like_the_full_read() {
+    for bad in [
+        {
+            let mut w = GgufWriter::new();
+            w.kv("general.architecture", "llama")
+                .kv("general.alignment", 0u32);
+            w
+        },
+        {
+            let mut w = GgufWriter::new();
+            w.kv("general.architecture", "llama")
+                .tensor_info_raw("t", &[1, 1, 1, 1, 1, 1], 0, 0);
+            w
+        },
+    ] {
+        let bytes = bad.to_bytes();
+        assert!(read(Cursor::new(&bytes), &ReadOptions::default()).is_err());
+        assert!(scan(Cursor::new(&bytes)).is_err());
+    }
 }
 
 #[test]
