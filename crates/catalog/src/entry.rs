@@ -73,12 +73,78 @@ pub struct ModelEntry {
     pub size: u64,
     /// The hub repository (`org/name`) or Ollama name the model came from, when known.
     pub repo: Option<String>,
+    /// Set when a file is shorter than its header says its tensors need (an interrupted
+    /// download, a failed copy): the model is listed, so the user sees it, but never loaded.
+    pub incomplete: Option<Incomplete>,
+    /// What an Ollama manifest says beside the weights (template, system, params layers).
+    pub ollama: Option<OllamaModel>,
+}
+
+/// An Ollama model's manifest and the small layers that tell how to prompt it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OllamaModel {
+    /// The manifest file (`manifests/{registry}/{namespace}/{model}/{tag}`).
+    pub manifest: PathBuf,
+    /// The template layer: a Go template, not Jinja.
+    pub template: Option<String>,
+    /// The system layer: the default system prompt.
+    pub system: Option<String>,
+    /// The params layer: default options (`stop`, `temperature`, `num_ctx`, ...).
+    pub params: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ModelEntry {
-    /// Whether every part is on disk.
+    /// Whether every part is on disk, each as long as its header says.
     pub fn is_complete(&self) -> bool {
-        self.missing_parts.is_empty()
+        self.missing_parts.is_empty() && self.incomplete.is_none()
+    }
+
+    /// Why this model cannot be loaded, in words for the user; `None` when it can.
+    /// The one message for the service's refusal and the CLI's.
+    pub fn problem(&self) -> Option<String> {
+        if !self.missing_parts.is_empty() {
+            return Some(format!(
+                "model '{}' is missing split part(s) {:?} of {}",
+                self.id, self.missing_parts, self.split_count
+            ));
+        }
+        let i = self.incomplete.as_ref()?;
+        Some(format!("model '{}' is incomplete: {i}", self.id))
+    }
+}
+
+/// A model file cut short: its header announces more tensor data than the file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Incomplete {
+    /// The short file (for split models, the first short part).
+    pub path: PathBuf,
+    /// Bytes the header's tensor infos need (data offset + the last tensor's end).
+    pub expected_size: u64,
+    /// Bytes on disk.
+    pub actual_size: u64,
+}
+
+impl Incomplete {
+    /// The incompleteness a scan shows, if any.
+    pub fn of(path: &Path, info: &gguf::ScanInfo) -> Option<Incomplete> {
+        let expected_size = info.data_end.filter(|_| info.data_truncated())?;
+        Some(Incomplete {
+            path: path.to_path_buf(),
+            expected_size,
+            actual_size: info.file_size,
+        })
+    }
+}
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} has {} of the {} bytes its header describes (an interrupted download or copy?)",
+            self.path.display(),
+            self.actual_size,
+            self.expected_size
+        )
     }
 }
 

@@ -3,7 +3,7 @@
 //! Also the shared assembly step used by the Hugging Face cache scan: group split parts,
 //! attach vision projectors, read headers, build entries.
 
-use crate::entry::{ModelEntry, ScanReport, Skipped, Source};
+use crate::entry::{Incomplete, ModelEntry, ScanReport, Skipped, Source};
 use crate::{probe, split};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -225,17 +225,18 @@ pub(crate) fn assemble(
         group.parts.insert(index, f);
     }
 
-    // Read the headers of every model's first part and every projector, in one parallel pass.
+    // Read the headers of every model part and every projector, in one parallel pass: the
+    // first part gives the facts, and every part says whether its tensor data is all there.
     let mut to_probe: Vec<PathBuf> = groups
         .values()
-        .filter_map(|g| g.parts.get(&1).map(|f| f.path.clone()))
+        .flat_map(|g| g.parts.values().map(|f| f.path.clone()))
         .collect();
     let model_probes = to_probe.len();
     for list in projectors.values() {
         to_probe.extend(list.iter().map(|f| f.path.clone()));
     }
     let mut results = probe::scan_all(&to_probe).into_iter();
-    let mut model_infos = results
+    let mut part_infos = results
         .by_ref()
         .take(model_probes)
         .collect::<Vec<_>>()
@@ -257,7 +258,6 @@ pub(crate) fn assemble(
     }
 
     for ((dir, _), group) in groups {
-        let present: Vec<u32> = group.parts.keys().copied().collect();
         let missing: Vec<u32> = (1..=group.count)
             .filter(|i| !group.parts.contains_key(i))
             .collect();
@@ -268,19 +268,27 @@ pub(crate) fn assemble(
             .or_else(|| group.parts.values().next())
             .map(|f| f.path.clone());
         let Some(first) = first else { continue };
-        let info = if present.first() == Some(&1) {
-            model_infos.next()
-        } else {
-            None
-        };
-        let info = match info {
-            Some(Ok(info)) => Some(info),
-            Some(Err(e)) => {
-                report.skipped.push(Skipped::new(&first, e));
-                continue;
+        let mut infos = Vec::with_capacity(group.parts.len());
+        let mut broken = None;
+        for (index, f) in &group.parts {
+            match part_infos.next() {
+                Some(Ok(info)) => infos.push((*index, f.path.clone(), info)),
+                Some(Err(e)) if broken.is_none() => broken = Some(Skipped::new(&f.path, e)),
+                _ => {}
             }
-            None => None, // first part missing: still listed, so the user sees what is missing
-        };
+        }
+        if let Some(skipped) = broken {
+            report.skipped.push(skipped);
+            continue;
+        }
+        let incomplete = infos
+            .iter()
+            .find_map(|(_, path, info)| Incomplete::of(path, info));
+        // First part missing: still listed, so the user sees what is missing.
+        let info = infos
+            .into_iter()
+            .find(|(index, _, _)| *index == 1)
+            .map(|(_, _, info)| info);
         if info.as_ref().and_then(|i| i.architecture.as_deref()) == Some("clip") {
             // A projector whose name does not say so: attach it like a named one.
             good_projectors.entry(dir).or_default().push(first);
@@ -302,6 +310,8 @@ pub(crate) fn assemble(
             context_length: info.as_ref().and_then(|i| i.context_length),
             size,
             repo: repo_of(&group.rel_stem),
+            incomplete,
+            ollama: None,
         });
     }
 

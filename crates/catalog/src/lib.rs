@@ -19,7 +19,7 @@ mod probe;
 
 // Split naming is a GGUF file convention shared with the downloader: it lives in `gguf`.
 pub use capabilities::{CAPABILITIES, capabilities};
-pub use entry::{ModelEntry, Root, ScanReport, Skipped, Source};
+pub use entry::{Incomplete, ModelEntry, OllamaModel, Root, ScanReport, Skipped, Source};
 pub use gguf::split;
 
 use std::collections::HashMap;

@@ -5,11 +5,26 @@ use gguf::fixtures::LlamaLike;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// A complete model file (tensor data included: a header-only file is an incomplete one).
 fn model(path: &Path, name: &str, file_type: u32, ctx: u64) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
-    LlamaLike::new(name, "llama", file_type, ctx, 500)
-        .write_path(path)
+    let mut m = LlamaLike::new(name, "llama", file_type, ctx, 500);
+    m.n_embd = 32;
+    m.n_ff = 64;
+    m.with_tensor_data = true;
+    m.write_path(path).unwrap();
+}
+
+/// `path` cut to `keep` of its bytes, as an interrupted download leaves it.
+fn cut(path: &Path, keep: u64) -> u64 {
+    let whole = fs::metadata(path).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(keep)
         .unwrap();
+    whole
 }
 
 fn projector(path: &Path) {
@@ -293,6 +308,63 @@ fn missing_configured_folder_is_reported_but_missing_stores_are_not() {
     assert!(report.skipped[0].reason.contains("does not exist"));
 }
 
+#[test]
+fn files_cut_short_are_listed_as_incomplete_with_both_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole_file = dir.path().join("whole.gguf");
+    model(&whole_file, "Whole", 2, 2048);
+    let cut_file = dir.path().join("cut.gguf");
+    model(&cut_file, "Cut", 2, 2048);
+    let header = gguf::scan_path(&cut_file).unwrap().data_offset;
+    // Cut right after the header: the header reads fine, the weights are missing.
+    let expected = cut(&cut_file, header);
+    for i in 1..=2 {
+        model(
+            &dir.path().join(format!("split-{i:05}-of-00002.gguf")),
+            "Split",
+            2,
+            2048,
+        );
+    }
+    let part2 = dir.path().join("split-00002-of-00002.gguf");
+    let part2_size = cut(&part2, fs::metadata(&part2).unwrap().len() - 1);
+
+    let report = folder_scan(dir.path());
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let whole = report.find("whole").unwrap();
+    assert!(whole.is_complete());
+    assert_eq!(whole.incomplete, None);
+    assert_eq!(whole.problem(), None);
+
+    let m = report.find("cut").unwrap();
+    assert!(!m.is_complete());
+    let i = m.incomplete.as_ref().unwrap();
+    assert_eq!((i.expected_size, i.actual_size), (expected, header));
+    assert_eq!(i.path, cut_file);
+    let problem = m.problem().unwrap();
+    assert!(problem.contains("incomplete"), "{problem}");
+    assert!(problem.contains(&expected.to_string()), "{problem}");
+    assert_eq!(
+        m.architecture.as_deref(),
+        Some("llama"),
+        "the header is still read"
+    );
+
+    // A split model with a short second part: the part is named.
+    let s = report.find("split").unwrap();
+    assert!(s.missing_parts.is_empty());
+    let i = s.incomplete.as_ref().unwrap();
+    assert_eq!(i.path, part2);
+    assert_eq!(
+        (i.expected_size, i.actual_size),
+        (part2_size, part2_size - 1)
+    );
+    // JSON (the models API and `models list --json`) carries it too.
+    let json = serde_json::to_value(m).unwrap();
+    assert_eq!(json["incomplete"]["expected_size"], expected);
+    assert_eq!(json["incomplete"]["actual_size"], header);
+}
+
 fn ollama_manifest(models: &Path, name: &[&str; 4], layers: &[(&str, &str)]) {
     let p: PathBuf = name.iter().fold(models.join("manifests"), |p, s| p.join(s));
     fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -313,7 +385,17 @@ fn reads_ollama_store_through_manifests() {
     fs::create_dir_all(models.join("blobs")).unwrap();
     model(&models.join("blobs/sha256-aaaa"), "Llama 3.2", 15, 131072);
     projector(&models.join("blobs/sha256-bbbb"));
-    fs::write(models.join("blobs/sha256-cccc"), b"{}").unwrap();
+    fs::write(
+        models.join("blobs/sha256-cccc"),
+        "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}",
+    )
+    .unwrap();
+    fs::write(models.join("blobs/sha256-dddd"), "You are terse.").unwrap();
+    fs::write(
+        models.join("blobs/sha256-eeee"),
+        r#"{"stop": ["<|im_end|>"], "temperature": 0.5, "num_ctx": 4096}"#,
+    )
+    .unwrap();
     ollama_manifest(
         models,
         &["registry.ollama.ai", "library", "llama3.2", "latest"],
@@ -321,6 +403,8 @@ fn reads_ollama_store_through_manifests() {
             ("application/vnd.ollama.image.model", "sha256:aaaa"),
             ("application/vnd.ollama.image.projector", "sha256:bbbb"),
             ("application/vnd.ollama.image.template", "sha256:cccc"),
+            ("application/vnd.ollama.image.system", "sha256:dddd"),
+            ("application/vnd.ollama.image.params", "sha256:eeee"),
         ],
     );
     ollama_manifest(
@@ -345,6 +429,25 @@ fn reads_ollama_store_through_manifests() {
     assert_eq!(m.quantization.as_deref(), Some("Q4_K_M"));
     assert_eq!(m.context_length, Some(131072));
     assert!(m.mmproj.as_ref().unwrap().ends_with("sha256-bbbb"));
+    let o = m.ollama.as_ref().unwrap();
+    assert!(o.manifest.ends_with("library/llama3.2/latest"));
+    assert!(
+        o.template
+            .as_deref()
+            .unwrap()
+            .starts_with("{{ if .System }}<|im_start|>")
+    );
+    assert_eq!(o.system.as_deref(), Some("You are terse."));
+    assert_eq!(o.params["num_ctx"], 4096);
+    assert_eq!(o.params["stop"][0], "<|im_end|>");
+    let tuned = report
+        .find("someone/tuned:q4")
+        .unwrap()
+        .ollama
+        .as_ref()
+        .unwrap();
+    assert_eq!((&tuned.template, &tuned.system), (&None, &None));
+    assert!(tuned.params.is_empty());
     assert!(
         report
             .skipped
@@ -357,6 +460,40 @@ fn reads_ollama_store_through_manifests() {
             .iter()
             .any(|s| s.path == broken && s.reason.contains("not an Ollama manifest"))
     );
+
+    // What removing llama3.2 may delete: the blobs no other manifest names. An unreadable
+    // manifest might name any blob, so nothing is offered while it is there.
+    let e = catalog::ollama::blobs_only_in(models, &o.manifest).unwrap_err();
+    assert!(e.contains("not deleting shared blobs"), "{e}");
+    fs::remove_file(&broken).unwrap();
+    let only = catalog::ollama::blobs_only_in(models, &o.manifest).unwrap();
+    let names: Vec<String> = only
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // `aaaa` (the weights) and the config `00` are shared with someone/tuned.
+    assert_eq!(
+        names,
+        ["sha256-bbbb", "sha256-cccc", "sha256-dddd", "sha256-eeee"]
+    );
+}
+
+#[test]
+fn an_ollama_blob_cut_short_is_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path();
+    let blob = models.join("blobs/sha256-aaaa");
+    model(&blob, "M", 15, 4096);
+    let header = gguf::scan_path(&blob).unwrap().data_offset;
+    let whole = cut(&blob, header + 10);
+    ollama_manifest(
+        models,
+        &["registry.ollama.ai", "library", "m", "latest"],
+        &[("application/vnd.ollama.image.model", "sha256:aaaa")],
+    );
+    let report = scan_root(&Root::new(Source::Ollama, models));
+    let i = report.find("m:latest").unwrap().incomplete.clone().unwrap();
+    assert_eq!((i.expected_size, i.actual_size), (whole, header + 10));
 }
 
 #[cfg(unix)]

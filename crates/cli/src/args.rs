@@ -61,6 +61,13 @@ pub enum Command {
     Download(DownloadCommand),
     /// Download a model: org/repo[:QUANT] from Hugging Face, name[:tag] from Ollama (as `download pull`)
     Pull(PullArgs),
+    /// List models (the same as `models list`, named as in Ollama)
+    List(JsonFlag),
+    /// Delete a model's files: what llama-dashboard downloaded or what sits in its model
+    /// folders; another app's model (Ollama, Hugging Face cache, LM Studio) only with
+    /// --force-external
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +108,20 @@ pub struct PullArgs {
     /// Allow a plain-http Ollama registry [config: download.insecure]
     #[arg(long)]
     pub insecure: bool,
+}
+
+/// `rm`: one or more models, by id, alias or path.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Model id, alias or path (repeatable)
+    #[arg(required = true)]
+    pub models: Vec<String>,
+    /// Also delete models that another app owns (Ollama's store, the Hugging Face cache,
+    /// LM Studio's folder)
+    #[arg(long)]
+    pub force_external: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 /// `serve`: each flag overrides the matching config key (flags > env > file > defaults).

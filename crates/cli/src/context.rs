@@ -44,8 +44,9 @@ impl Context {
 
 /// A model argument: an id, alias or path of a model in the catalog ([`service::resolve`]),
 /// or a GGUF file anywhere (its folder is scanned too, so the other parts of a split model
-/// and a projector next to it come with it).
-pub fn locate(ctx: &Context, model: &str) -> Result<ModelEntry> {
+/// and a projector next to it come with it). Usable or not: `models info` and `rm` want
+/// broken models too.
+pub fn find(ctx: &Context, model: &str) -> Result<ModelEntry> {
     let store = ctx.store().ok();
     let found = service::resolve(&ctx.discover(), store.as_ref(), model).or_else(|e| {
         let path = std::path::Path::new(model);
@@ -60,15 +61,18 @@ pub fn locate(ctx: &Context, model: &str) -> Result<ModelEntry> {
         service::resolve(&report, None, model)
     });
     match found {
-        Ok(m) if !m.is_complete() => anyhow::bail!(
-            "model {} is missing part(s) {:?} of {}",
-            m.id,
-            m.missing_parts,
-            m.split_count
-        ),
         Ok(m) => Ok(m),
         Err(_) => {
             anyhow::bail!("no model named {model:?}; `llama-dashboard models list` shows the ids")
         }
     }
+}
+
+/// [`find`], refusing a model that cannot be loaded (missing parts, files cut short).
+pub fn locate(ctx: &Context, model: &str) -> Result<ModelEntry> {
+    let m = find(ctx, model)?;
+    if let Some(problem) = m.problem() {
+        anyhow::bail!(problem);
+    }
+    Ok(m)
 }

@@ -77,6 +77,9 @@ fn every_command_has_help() {
         vec!["models", "scan", "--help"],
         vec!["models", "info", "--help"],
         vec!["models", "alias", "--help"],
+        vec!["list", "--help"],
+        vec!["rm", "--help"],
+        vec!["remove", "--help"],
         vec!["config", "--help"],
         vec!["config", "show", "--help"],
         vec!["config", "set", "--help"],
@@ -707,4 +710,191 @@ fn a_closed_stdout_ends_the_command_quietly() {
             out.status
         );
     }
+}
+
+/// A model file with its tensor data (a header-only fixture is an incomplete file).
+fn complete_fixture(path: &Path, name: &str) -> u64 {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut m = gguf::fixtures::LlamaLike::new(name, "llama", 2, 4096, 300);
+    m.n_embd = 32;
+    m.n_ff = 64;
+    m.with_tensor_data = true;
+    m.write_path(path).unwrap()
+}
+
+#[test]
+fn list_is_models_list_and_files_cut_short_are_shown_incomplete_and_refused() {
+    let env = Env::new();
+    let models = env.data_dir().join("models");
+    complete_fixture(&models.join("whole.gguf"), "Whole");
+    let cut = models.join("cut.gguf");
+    let expected = complete_fixture(&cut, "Cut");
+    let header = gguf::scan_path(&cut).unwrap().data_offset;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&cut)
+        .unwrap()
+        .set_len(header)
+        .unwrap();
+
+    let listed = env.json(&["list", "--json"]);
+    assert_eq!(listed, env.json(&["models", "list", "--json"]));
+    let by_id = |id: &str| {
+        listed["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_id("whole")["incomplete"], Json::Null);
+    assert_eq!(by_id("cut")["incomplete"]["expected_size"], expected);
+    assert_eq!(by_id("cut")["incomplete"]["actual_size"], header);
+    env.cmd().arg("list").assert().success().stdout(
+        predicate::str::contains("cut [incomplete:").and(predicate::str::contains("whole")),
+    );
+
+    // `models info` still shows the header, and says what is wrong.
+    let info = env.json(&["models", "info", "cut", "--json"]);
+    assert_eq!(info["summary"]["incomplete"]["expected_size"], expected);
+    env.cmd()
+        .args(["models", "info", "cut"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Incomplete").and(predicate::str::contains(format!(
+                "{header} of the {expected} bytes"
+            ))),
+        );
+    // A command that would load it refuses before llama.cpp sees it.
+    env.cmd()
+        .args(["run", "cut", "hello"])
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("incomplete").and(predicate::str::contains(format!(
+                "{header} of the {expected} bytes"
+            ))),
+        );
+}
+
+/// An Ollama manifest naming `layers` (media type suffix, digest hex).
+fn ollama_manifest(store: &Path, model: &str, layers: &[(&str, &str)]) -> PathBuf {
+    let path = store.join(format!(
+        "manifests/registry.ollama.ai/library/{model}/latest"
+    ));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let layers: Vec<Json> = layers
+        .iter()
+        .map(|(kind, hex)| {
+            serde_json::json!({"mediaType": format!("application/vnd.ollama.image.{kind}"),
+                "digest": format!("sha256:{hex}"), "size": 1})
+        })
+        .collect();
+    let m = serde_json::json!({"schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": "sha256:c0", "size": 1},
+        "layers": layers});
+    std::fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    path
+}
+
+#[cfg(unix)]
+#[test]
+fn rm_deletes_our_models_and_other_apps_only_when_forced() {
+    let env = Env::new();
+    let ours = env.data_dir().join("models/mine.gguf");
+    complete_fixture(&ours, "Mine");
+    // Ollama's store: two models sharing the weights blob.
+    let ollama = env.home().join(".ollama/models");
+    complete_fixture(&ollama.join("blobs/sha256-aa"), "Shared");
+    for hex in ["c0", "t1", "t2"] {
+        std::fs::write(ollama.join(format!("blobs/sha256-{hex}")), "{}").unwrap();
+    }
+    let one = ollama_manifest(&ollama, "one", &[("model", "aa"), ("template", "t1")]);
+    let two = ollama_manifest(&ollama, "two", &[("model", "aa"), ("template", "t2")]);
+    // Hugging Face cache: a snapshot link to a blob.
+    let repo = env
+        .home()
+        .join(".cache/huggingface/hub/models--org--R-GGUF");
+    let blob = repo.join("blobs/etag1");
+    complete_fixture(&blob, "R");
+    let snap = repo.join("snapshots/abc");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::os::unix::fs::symlink(&blob, snap.join("R-Q4_0.gguf")).unwrap();
+
+    let ids = |env: &Env| -> Vec<String> {
+        env.json(&["list", "--json"])["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        ids(&env),
+        ["mine", "one:latest", "org/R-GGUF/R-Q4_0", "two:latest"]
+    );
+
+    // Ours: deleted.
+    env.cmd()
+        .args(["rm", "mine"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deleted mine"));
+    assert!(!ours.exists());
+
+    // Another app's: refused, nothing touched, and the flag is named.
+    for model in ["one:latest", "org/R-GGUF/R-Q4_0"] {
+        env.cmd()
+            .args(["rm", model])
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("--force-external"));
+    }
+    assert!(one.exists() && blob.exists() && snap.join("R-Q4_0.gguf").exists());
+
+    // Forced: the manifest and the blobs no other manifest uses; the shared weights stay.
+    let removed = env.json(&["remove", "--force-external", "one:latest", "--json"]);
+    let deleted: Vec<String> = removed["removed"][0]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            Path::new(p.as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(deleted, ["latest", "sha256-t1"]);
+    assert!(!one.exists() && two.exists());
+    assert!(ollama.join("blobs/sha256-aa").exists());
+    assert!(
+        ollama.join("blobs/sha256-c0").exists(),
+        "the config blob is shared too"
+    );
+    // The last user of the weights takes them with it.
+    env.cmd()
+        .args(["rm", "--force-external", "two:latest"])
+        .assert()
+        .success();
+    assert!(!ollama.join("blobs/sha256-aa").exists());
+    assert!(!ollama.join("blobs/sha256-c0").exists());
+
+    // The Hugging Face cache: the snapshot link and its blob.
+    env.cmd()
+        .args(["rm", "--force-external", "org/R-GGUF/R-Q4_0"])
+        .assert()
+        .success();
+    assert!(!blob.exists());
+    assert!(std::fs::symlink_metadata(snap.join("R-Q4_0.gguf")).is_err());
+    assert!(ids(&env).is_empty());
+
+    env.cmd()
+        .args(["rm", "nothing-here"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model named"));
 }

@@ -18,6 +18,8 @@
 //!   adapter maps to its own wire format.
 //! - [`reasoning`]: thinking models: the request's [`Thinking`], the server's
 //!   [`ReasoningDefaults`] and the `enable_thinking` a template renders with.
+//! - [`remove`]: deleting a model from disk, with the one rule for what may be deleted
+//!   (ours always, another app's store only when forced).
 //! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
 //!   is queued; [`Admission`]: the bound on requests in flight and the engine caps.
 
@@ -34,6 +36,7 @@ mod load_params;
 mod loader;
 mod models;
 pub mod reasoning;
+pub mod remove;
 mod resolve;
 mod sampling;
 pub mod serving;

@@ -460,14 +460,9 @@ impl Models {
         entry: &ModelEntry,
         overrides: &Map<String, Value>,
     ) -> Result<LoadSpec, ServiceError> {
-        if !entry.is_complete() {
-            return Err(ServiceError::invalid(
-                "model",
-                format!(
-                    "model '{}' is missing split part(s) {:?}",
-                    entry.id, entry.missing_parts
-                ),
-            ));
+        // Missing parts and files cut short are refused here, before llama.cpp sees them.
+        if let Some(problem) = entry.problem() {
+            return Err(ServiceError::invalid("model", problem));
         }
         let stored = self.settings(&entry.id).await.launch_params;
         // The caller's own overrides rank above the server's flags.
@@ -591,5 +586,49 @@ mod tests {
         models.rescan();
         assert_eq!(asking.await.unwrap().unwrap().id, "alpha");
         assert_eq!(listing.await.unwrap(), 1);
+    }
+
+    /// A file cut short (an interrupted download) is refused with the catalog's sizes before
+    /// any load starts, by every road to a load.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn loading_a_file_cut_short_is_refused_with_its_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cut.gguf");
+        let mut m = gguf::fixtures::LlamaLike::new("cut", "llama", 2, 4096, 300);
+        m.with_tensor_data = true;
+        let whole = m.write_path(&file).unwrap();
+        let header = gguf::scan_path(&file).unwrap().data_offset;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(header)
+            .unwrap();
+        let models = Models::new(
+            vec![Root::new(catalog::Source::Folder, dir.path())],
+            None,
+            ModelsConfig::default(),
+        );
+        models.rescan();
+        let entry = models.resolve("cut").await.unwrap();
+        let check = |e: ServiceError| {
+            let text = e.to_string();
+            assert!(text.contains("incomplete"), "{text}");
+            assert!(
+                text.contains(&format!("{header} of the {whole} bytes")),
+                "{text}"
+            );
+            assert_eq!(e.kind(), crate::ErrorKind::BadRequest);
+        };
+        check(models.load("cut", &Map::new()).await.unwrap_err());
+        check(
+            models
+                .acquire_with(&entry, &Map::new())
+                .await
+                .err()
+                .unwrap(),
+        );
+        check(models.acquire_entry(&entry, None).await.err().unwrap());
+        assert!(models.peek("cut").is_none(), "nothing was loaded");
     }
 }

@@ -37,5 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Download(cmd) => download::run(&ctx, cmd),
         Command::Pull(args) => download::pull(&ctx, args),
+        Command::List(flag) => models::run(&ctx, crate::args::ModelsCommand::List(flag)),
+        Command::Rm(args) => models::remove(&ctx, args),
     }
 }

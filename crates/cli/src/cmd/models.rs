@@ -1,10 +1,10 @@
 //! `models list | scan | info | alias`.
 
 use crate::args::ModelsCommand;
-use crate::context::{Context, locate};
+use crate::context::{Context, find};
 use crate::output::{self, bytes, count, or_dash};
 use anyhow::{Context as _, Result, bail};
-use catalog::{ModelEntry, Root, ScanReport, Source};
+use catalog::{Incomplete, ModelEntry, Root, ScanReport, Source};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -80,10 +80,12 @@ fn list(ctx: &Context, json: bool) -> Result<ExitCode> {
                 Some(a) => format!("{} ({a})", m.id),
                 None => m.id.clone(),
             };
-            let id = if m.is_complete() {
-                id
-            } else {
+            let id = if !m.missing_parts.is_empty() {
                 format!("{id} [missing part {}]", join(&m.missing_parts))
+            } else if let Some(i) = &m.incomplete {
+                format!("{id} [incomplete: {}]", fraction(i))
+            } else {
+                id
             };
             t.add_row([
                 id,
@@ -129,7 +131,7 @@ fn print_scan(report: &ScanReport) {
         "PATH",
     ]);
     for m in &report.models {
-        let parts = if m.is_complete() {
+        let mut parts = if m.missing_parts.is_empty() {
             m.split_count.to_string()
         } else {
             format!(
@@ -139,6 +141,9 @@ fn print_scan(report: &ScanReport) {
                 join(&m.missing_parts)
             )
         };
+        if let Some(i) = &m.incomplete {
+            parts = format!("{parts} (incomplete: {})", fraction(i));
+        }
         t.add_row([
             m.id.clone(),
             or_dash(m.architecture.as_deref()),
@@ -168,7 +173,7 @@ fn print_scan(report: &ScanReport) {
 fn info(ctx: &Context, model: &str, all_tensors: bool, json: bool) -> Result<ExitCode> {
     // A file that is not a usable model still gets its header shown (that is how one finds
     // out why it is not listed).
-    let (path, entry) = match locate(ctx, model) {
+    let (path, entry) = match find(ctx, model) {
         Ok(e) => (e.path.clone(), Some(e)),
         Err(_) if Path::new(model).is_file() => (PathBuf::from(model), None),
         Err(e) => return Err(e),
@@ -249,6 +254,8 @@ struct Summary {
     size: u64,
     parts: usize,
     mmproj: Option<PathBuf>,
+    /// Set when a file is shorter than its header says (never loaded).
+    incomplete: Option<Incomplete>,
     version: u32,
     architecture: Option<String>,
     name: Option<String>,
@@ -272,6 +279,17 @@ impl Summary {
             size,
             parts: entry.map_or(1, |e| e.parts.len()),
             mmproj: entry.and_then(|e| e.mmproj.clone()),
+            incomplete: match entry {
+                Some(e) => e.incomplete.clone(),
+                None => file
+                    .expected_file_size()
+                    .filter(|_| file.data_truncated())
+                    .map(|expected_size| Incomplete {
+                        path: path.to_path_buf(),
+                        expected_size,
+                        actual_size: file.file_size,
+                    }),
+            },
             version: file.version,
             architecture: file.architecture().map(str::to_string),
             name: file.name().map(str::to_string),
@@ -303,6 +321,9 @@ impl Summary {
                 if self.parts == 1 { "" } else { "s" }
             ),
         );
+        if let Some(i) = &self.incomplete {
+            row("Incomplete", format!("{i}; it will not be loaded"));
+        }
         row("GGUF version", self.version.to_string());
         row("Architecture", or_dash(self.architecture.as_deref()));
         row("Name", or_dash(self.name.as_deref()));
@@ -354,6 +375,44 @@ fn type_label(v: &gguf::Value) -> String {
     }
 }
 
+/// `rm`: deletes each model by the service's rule ([`service::remove`]); models that are not
+/// ours are refused unless forced. Every model is tried; the exit code says if one failed.
+pub fn remove(ctx: &Context, args: crate::args::RmArgs) -> Result<ExitCode> {
+    let store = ctx.store().ok();
+    let own = service::remove::OwnPlaces::new(&ctx.config, &ctx.paths, store.as_ref());
+    let mut removed = Vec::new();
+    let mut failed = false;
+    for name in &args.models {
+        let outcome = find(ctx, name)
+            .and_then(|entry| Ok(service::remove::remove(&entry, &own, args.force_external)?));
+        match outcome {
+            Ok(r) => {
+                if !args.json.json {
+                    println!(
+                        "deleted {} ({}, {} file(s))",
+                        r.model,
+                        bytes(r.freed),
+                        r.deleted.len()
+                    );
+                }
+                removed.push(r);
+            }
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    if args.json.json {
+        output::json(&serde_json::json!({ "removed": removed }))?;
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn set_alias(ctx: &Context, model: &str, alias: Option<&str>) -> Result<ExitCode> {
     let store = ctx.store()?;
     let Ok(m) = service::resolve(&ctx.discover(), Some(&store), model) else {
@@ -365,6 +424,11 @@ fn set_alias(ctx: &Context, model: &str, alias: Option<&str>) -> Result<ExitCode
         None => println!("alias of {} removed", m.id),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1.2 MB of 3.4 MB`: how much of a cut file is there.
+fn fraction(i: &Incomplete) -> String {
+    format!("{} of {}", bytes(i.actual_size), bytes(i.expected_size))
 }
 
 fn join(nums: &[u32]) -> String {
