@@ -119,6 +119,20 @@ impl FromStr for Family {
     }
 }
 
+/// The family whose marker tokens a template's text spells out, by the same markers
+/// [`detect_family`] looks for in a vocabulary; `None` when it spells none. For templates we
+/// do not render ourselves: an Ollama template layer is a Go template, but the turn markers
+/// it writes (`<|im_start|>`, `<|start_header_id|>`, ...) are literal text in it.
+pub fn family_in_text(text: &str) -> Option<Family> {
+    let spelled = std::cell::Cell::new(false);
+    let family = detect_family("", &|marker: &str| {
+        let found = text.contains(marker);
+        spelled.set(spelled.get() || found);
+        found
+    });
+    spelled.get().then_some(family)
+}
+
 /// Picks the prompt format of a model from its GGUF architecture
 /// (`general.architecture`) and its vocabulary (`has_token(text)` tells
 /// whether a token with exactly that text exists).
@@ -212,6 +226,16 @@ pub fn select(
     arch: &str,
     has_token: &dyn Fn(&str) -> bool,
 ) -> SelectedTemplate {
+    select_with(custom, from_model, || detect_family(arch, has_token))
+}
+
+/// [`select`] with the family to fall back on given (e.g. the one a model's Ollama template
+/// names), asked for only when neither template is there.
+pub fn select_with(
+    custom: Option<&str>,
+    from_model: Option<&str>,
+    family: impl FnOnce() -> Family,
+) -> SelectedTemplate {
     if let Some(source) = present(custom) {
         return SelectedTemplate {
             source: source.to_owned(),
@@ -224,7 +248,7 @@ pub fn select(
             origin: TemplateOrigin::Model,
         };
     }
-    let family = detect_family(arch, has_token);
+    let family = family();
     SelectedTemplate {
         source: family.template_source().to_owned(),
         origin: TemplateOrigin::Builtin(family),

@@ -24,7 +24,9 @@ mod roles;
 mod template;
 mod tools;
 
-pub use builtin::{Family, SelectedTemplate, TemplateOrigin, detect_family, select};
+pub use builtin::{
+    Family, SelectedTemplate, TemplateOrigin, detect_family, family_in_text, select, select_with,
+};
 pub use error::TemplateError;
 pub use message::{ChatMessage, ContentPart, ImageUrl, MessageContent, Tool, ToolCall};
 pub use reasoning::{

@@ -75,6 +75,12 @@ impl AppState {
             .clone()
     }
 
+    /// The sampling a request for `model` starts from: the server's, with the model's own
+    /// defaults where the user set nothing (`service::Models::sampling_for`).
+    pub async fn sampling_for(&self, model: Option<&str>) -> SamplingDefaults {
+        self.models.sampling_for(model, &self.sampling()).await
+    }
+
     /// Records the address the listener is bound to (`serve`, and tests that bind their own).
     pub fn set_bound(&self, addr: std::net::SocketAddr) {
         let _ = self.bound.set(addr);

@@ -61,6 +61,9 @@ pub struct TemplateChoice {
     pub builtin_only: bool,
     /// `[reasoning]`, filled into every chat rendered with this choice.
     pub reasoning: ReasoningDefaults,
+    /// What the model's packaging says about prompting it beyond its GGUF (an Ollama
+    /// manifest's template family, system prompt and stop strings).
+    pub model: crate::model_defaults::PromptDefaults,
 }
 
 /// A compiled chat template for one model, with what it implies.
@@ -108,16 +111,19 @@ impl ChatFormat {
         } else {
             info.chat_template.as_deref()
         };
-        let selected = chat::select(
-            choice.custom.as_deref(),
-            from_model,
-            &info.architecture,
-            &has_token,
-        );
+        // The family the packaging names (an Ollama template's markers) before the one the
+        // vocabulary suggests: it is what the model was published to be prompted with.
+        let detect = || {
+            choice
+                .model
+                .family
+                .unwrap_or_else(|| chat::detect_family(&info.architecture, &has_token))
+        };
+        let selected = chat::select_with(choice.custom.as_deref(), from_model, detect);
         let template = selected.compile()?;
         let family = match selected.origin {
             TemplateOrigin::Builtin(family) => Some(family),
-            _ => Some(chat::detect_family(&info.architecture, &has_token)),
+            _ => Some(detect()),
         };
         let stops = match selected.origin {
             TemplateOrigin::Builtin(family) => family

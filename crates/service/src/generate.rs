@@ -649,6 +649,7 @@ fn render(
     chat: &mut ChatInput,
 ) -> Result<Rendered, ServiceError> {
     template.reasoning.apply(chat);
+    template.model.apply(&mut chat.messages);
     let chat = &*chat;
     let tools = visible_tools(chat);
     let mut extra = chat.template_kwargs.clone();
@@ -721,7 +722,10 @@ fn prepare(
     let mut tool_format = None;
     let mut thinking = None;
     match req.input {
-        Input::Prompt(p) => params.prompt = p,
+        Input::Prompt(p) => {
+            params.prompt = p;
+            template.model.add_stops(&mut params.stop);
+        }
         Input::Chat(mut chat) => {
             let format = model.chat_format(template)?;
             let rendered = render(&format, template, &mut chat)?;
@@ -734,6 +738,7 @@ fn prepare(
                     params.stop.push(s.clone());
                 }
             }
+            template.model.add_stops(&mut params.stop);
             if !tools.is_empty() {
                 let forced = forced_tool_schema(&chat)?;
                 if let Some(schema) = forced {

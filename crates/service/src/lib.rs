@@ -34,6 +34,7 @@ pub mod generate;
 pub mod limits;
 mod load_params;
 mod loader;
+mod model_defaults;
 mod models;
 pub mod reasoning;
 pub mod remove;
@@ -56,6 +57,7 @@ pub use generate::{
 pub use limits::{Admission, Ticket};
 pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_config};
 pub use loader::{EngineLoader, LoadSpec, LoadedModel};
+pub use model_defaults::{ModelDefaults, PromptDefaults, SamplingOverrides};
 pub use models::{Listed, ModelLease, Models, roots};
 pub use reasoning::{ReasoningDefaults, Thinking};
 pub use resolve::{Routing, resolve};

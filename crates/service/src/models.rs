@@ -263,8 +263,16 @@ impl Models {
                 None => None,
             },
         };
+        let model = self
+            .catalog()
+            .models
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| crate::ModelDefaults::of(m).prompt)
+            .unwrap_or_default();
         Ok(TemplateChoice {
             custom,
+            model,
             builtin_only: !config.jinja,
             reasoning: self
                 .reasoning
@@ -453,6 +461,21 @@ impl Models {
         Ok(())
     }
 
+    /// The sampling a request naming `model` starts from: `server`'s (`[sampling]`, flags,
+    /// `POST /props`) with the model's own defaults where the user set nothing
+    /// ([`crate::ModelDefaults::sampling`]). A name that finds no model gets the server's;
+    /// the request is refused later with the resolver's error.
+    pub async fn sampling_for(
+        &self,
+        model: Option<&str>,
+        server: &crate::SamplingDefaults,
+    ) -> crate::SamplingDefaults {
+        match self.pick(model).await {
+            Ok(entry) => crate::ModelDefaults::of(&entry).sampling(server),
+            Err(_) => server.clone(),
+        }
+    }
+
     /// The load spec for a model ([`crate::load_spec`]): `[models]`, its stored launch
     /// parameters, and `overrides` (a load request's, a command's flags).
     pub async fn spec_for(
@@ -464,7 +487,10 @@ impl Models {
         if let Some(problem) = entry.problem() {
             return Err(ServiceError::invalid("model", problem));
         }
-        let stored = self.settings(&entry.id).await.launch_params;
+        // The packaging's launch values (an Ollama model's num_ctx, ...) rank just below the
+        // user's stored ones.
+        let mut stored = crate::ModelDefaults::of(entry).launch;
+        stored.extend(self.settings(&entry.id).await.launch_params);
         // The caller's own overrides rank above the server's flags.
         let mut flags = self
             .launch_flags

@@ -115,7 +115,9 @@ async fn completion_with_prompts(
     req: CompletionRequest,
     prompts: Vec<service::Prompt>,
 ) -> ApiResult<Response> {
-    let params = req.sampling.to_request(&state.sampling())?;
+    let params = req
+        .sampling
+        .to_request(&state.sampling_for(req.model.as_deref()).await)?;
     let n = common::choices(req.n)?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let response_format = parse_response_format(req.response_format.as_ref())?;

@@ -354,7 +354,9 @@ pub async fn chat_completions(
     let n = common::choices(req.n)?;
     let chat = req.chat_input()?;
     let response_format = parse_response_format(req.response_format.as_ref())?;
-    let mut params = req.sampling.to_request(&state.sampling())?;
+    let mut params = req
+        .sampling
+        .to_request(&state.sampling_for(req.model.as_deref()).await)?;
     let logprobs = req.logprobs.unwrap_or(false);
     if logprobs {
         params.n_probs = req.top_logprobs.unwrap_or(0).max(params.n_probs);
@@ -692,7 +694,9 @@ async fn completions_in(
 ) -> ApiResult<Response> {
     let n = common::choices(req.n)?;
     let prompts = req.prompt.into_prompts("prompt")?;
-    let mut params = req.sampling.to_request(&state.sampling())?;
+    let mut params = req
+        .sampling
+        .to_request(&state.sampling_for(req.model.as_deref()).await)?;
     if let Some(n) = req.logprobs {
         if n > 20 {
             return Err(ApiError::invalid("logprobs", "must be at most 20"));

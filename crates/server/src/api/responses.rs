@@ -285,7 +285,7 @@ pub async fn create(
     if req.max_output_tokens.is_some() {
         fields.max_tokens = req.max_output_tokens;
     }
-    let params = fields.to_request(&state.sampling())?;
+    let params = fields.to_request(&state.sampling_for(req.model.as_deref()).await)?;
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let echo = json!({
         "instructions": req.instructions,

@@ -15,6 +15,7 @@ mod malformed;
 mod metrics;
 mod models;
 mod native;
+mod ollama;
 mod openai;
 mod reasoning;
 mod requests;
