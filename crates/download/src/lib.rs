@@ -4,6 +4,8 @@
 //!   its resolve URLs;
 //! - [`ollama`]: the Ollama registry (names, manifests, blobs by digest) and the plan that
 //!   pulls a model into Ollama's store layout;
+//! - [`ollama_library`]: the Ollama library website's search and tags pages (there is no
+//!   JSON API), parsed from the HTML;
 //! - [`transfer`]: one file, resumable, verified, moved into place atomically;
 //! - [`queue`]: tasks of one or more files, at most N downloading at once.
 //!
@@ -14,6 +16,7 @@ pub mod error;
 pub mod hf;
 pub mod http;
 pub mod ollama;
+pub mod ollama_library;
 pub mod queue;
 pub mod transfer;
 

@@ -22,6 +22,11 @@
 //!   request carries a token the realm (`GET {cdn}/token`, another origin, as ollama.com is
 //!   for registry.ollama.ai) issued for that repository's scope.
 //!
+//! - the Ollama library website (ollama.com has no JSON search API): `GET /search?q=…`,
+//!   `GET /library` and `GET /library/{name}/tags` serve pages saved in the site's shape
+//!   (`fixtures/ollama-library/`, [`library_page`]): `q=qwen` finds the saved search, any
+//!   other query the saved page of no result; a model without a saved tags page is 404.
+//!
 //! Switches per file ([`Fault`]): cut the connection at a byte offset, stall at an offset
 //! until [`Hub::release`], ignore `Range`; and [`Hub::replace_file`] (the file changes
 //! between requests), [`Hub::corrupt`] (the CDN serves other bytes than the oid says).
@@ -135,6 +140,48 @@ struct Blob {
     fault: Mutex<Fault>,
 }
 
+/// A saved page of the Ollama library website (`fixtures/ollama-library/{name}`), as the
+/// routes serve it; the download crate's parser tests read the same bytes.
+pub fn library_page(name: &str) -> &'static str {
+    match name {
+        "search-qwen.html" => include_str!("../fixtures/ollama-library/search-qwen.html"),
+        "search-empty.html" => include_str!("../fixtures/ollama-library/search-empty.html"),
+        "library.html" => include_str!("../fixtures/ollama-library/library.html"),
+        "tags-qwen3.html" => include_str!("../fixtures/ollama-library/tags-qwen3.html"),
+        other => panic!("no saved library page {other}"),
+    }
+}
+
+fn html(page: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
+}
+
+#[derive(Deserialize)]
+struct LibrarySearch {
+    #[serde(default)]
+    q: String,
+}
+
+async fn library_search(Query(q): Query<LibrarySearch>) -> Response {
+    if q.q.trim().eq_ignore_ascii_case("qwen") {
+        html(library_page("search-qwen.html"))
+    } else {
+        html(library_page("search-empty.html"))
+    }
+}
+
+async fn library_tags(Path(name): Path<String>) -> Response {
+    if name == "qwen3" {
+        html(library_page("tags-qwen3.html"))
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            "<html><body><h1>404</h1><p>Not found</p></body></html>",
+        )
+            .into_response()
+    }
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
@@ -179,6 +226,12 @@ impl Hub {
             )
             .route("/v2/{ns}/{model}/manifests/{tag}", get(manifest))
             .route("/v2/{ns}/{model}/blobs/{digest}", get(blob_redirect))
+            .route("/search", get(library_search))
+            .route(
+                "/library",
+                get(|| async { html(library_page("library.html")) }),
+            )
+            .route("/library/{name}/tags", get(library_tags))
             .layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 count_authorized,

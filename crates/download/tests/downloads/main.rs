@@ -6,6 +6,7 @@
 //! the client has exactly those bytes.
 
 mod hf;
+mod library;
 mod ollama;
 mod parts;
 mod queue;
