@@ -192,7 +192,8 @@ impl Queue {
         let _ = self.inner.on_complete.set(hook);
     }
 
-    /// Queues a task; it starts when a slot is free.
+    /// Queues a task; it starts when a slot is free. With a store this writes to it: call
+    /// it on a blocking thread (as `service::Downloads` does).
     pub fn add(&self, spec: TaskSpec) -> TaskId {
         let id = {
             let mut tasks = self.inner.lock();
@@ -213,19 +214,22 @@ impl Queue {
     /// Pauses a queued or downloading task; returns once its runner has flushed the
     /// partial file and stopped (the partial files are kept for a resume).
     pub async fn pause(&self, id: TaskId) -> Result<()> {
-        {
-            let mut tasks = self.inner.lock();
-            let task = tasks.get(id)?;
-            match task.state {
-                State::Queued | State::Downloading | State::Verifying => {
-                    task.state = State::Paused;
-                    task.cancel.cancel();
-                    self.inner.record_state(id, &State::Paused);
+        self.inner
+            .on_blocking(move |inner| {
+                let mut tasks = inner.lock();
+                let task = tasks.get(id)?;
+                match task.state {
+                    State::Queued | State::Downloading | State::Verifying => {
+                        task.state = State::Paused;
+                        task.cancel.cancel();
+                        inner.record_state(id, &State::Paused);
+                    }
+                    State::Paused => {}
+                    ref s => return Err(refused(id, "pause", s)),
                 }
-                State::Paused => {}
-                ref s => return Err(refused(id, "pause", s)),
-            }
-        }
+                Ok(())
+            })
+            .await?;
         self.inner.changed();
         self.until_stopped(id).await;
         Ok(())
@@ -243,7 +247,8 @@ impl Queue {
         }
     }
 
-    /// Queues a paused or failed task again, at the back of the queue.
+    /// Queues a paused or failed task again, at the back of the queue. With a store this
+    /// writes to it: call it on a blocking thread.
     pub fn resume(&self, id: TaskId) -> Result<()> {
         {
             let mut tasks = self.inner.lock();
@@ -268,18 +273,21 @@ impl Queue {
     /// Removes a task, stopping it first; `delete_partial` also deletes its partial files
     /// (never a completed file: that is a model now). Returns once the task is gone.
     pub async fn cancel(&self, id: TaskId, delete_partial: bool) -> Result<()> {
-        let removed = {
-            let mut tasks = self.inner.lock();
-            let task = tasks.get(id)?;
-            task.cancel.cancel();
-            self.inner.record_removed(id);
-            if task.running {
-                task.removal = Some(delete_partial);
-                None
-            } else {
-                tasks.by_id.remove(&id)
-            }
-        };
+        let removed = self
+            .inner
+            .on_blocking(move |inner| {
+                let mut tasks = inner.lock();
+                let task = tasks.get(id)?;
+                task.cancel.cancel();
+                inner.record_removed(id);
+                Ok(if task.running {
+                    task.removal = Some(delete_partial);
+                    None
+                } else {
+                    tasks.by_id.remove(&id)
+                })
+            })
+            .await?;
         match removed {
             Some(task) => {
                 if delete_partial {
@@ -369,7 +377,7 @@ impl Queue {
     /// ones as failed, the others paused — or queued when `resume` — at the back of the
     /// queue in their old order, under their old ids. Partial files pick up where they
     /// stopped. `hf_token` is given again to Hugging Face files (tokens are never stored).
-    /// Returns how many came back.
+    /// Returns how many came back. Reads and writes the store: call it on a blocking thread.
     pub fn restore(&self, resume: bool, hf_token: Option<&str>) -> Result<usize> {
         let Some(store) = &self.inner.store else {
             return Ok(0);
@@ -418,6 +426,24 @@ impl Queue {
 }
 
 impl Inner {
+    /// Runs `f` where the database may be touched: on a blocking thread when tasks are
+    /// recorded in a store, in place otherwise. Every store write happens under the tasks
+    /// lock inside such a call (or in `add`/`resume`/`restore`, which their callers run on
+    /// a blocking thread), so the rows follow the states in the order they changed.
+    async fn on_blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Inner) -> T + Send + 'static,
+    ) -> T {
+        if self.store.is_none() {
+            return f(self);
+        }
+        let inner = self.clone();
+        match tokio::task::spawn_blocking(move || f(&inner)).await {
+            Ok(t) => t,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
     /// A store that fails to record is logged, never a reason to stop a download.
     fn record_new(&self, id: TaskId, spec: &TaskSpec, state: &State) {
         if let Some(store) = &self.store {
@@ -498,7 +524,10 @@ impl Inner {
                     }
                     (result, _) => result,
                 };
-                Inner::stopped(&inner, id, result);
+                let stopping = inner.clone();
+                inner
+                    .on_blocking(move |_| Inner::stopped(&stopping, id, result))
+                    .await;
             });
         }
     }
