@@ -14,7 +14,7 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
-    /// No command prints the help (and succeeds), as `ollama` does.
+    /// No command runs `serve` with its defaults (see [`parse`]).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -40,6 +40,9 @@ pub struct GlobalArgs {
     /// More log output on stderr (-v info, -vv debug, -vvv trace)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines on stderr: text, or json (one object per line) [config: log.format, for serve]
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -482,6 +485,26 @@ pub struct JsonFlag {
 /// llama.cpp's tools take multi-letter flags with one dash (`-ub 512`, `-ngl 99`); clap's
 /// short flags are one letter. Rewrite those few to their long forms so users of llama-bench
 /// and llama-server can type what they know.
+/// The command line, with `serve` as the default command: no command runs `serve`, and
+/// `serve`'s own flags without the word (`llama-dashboard --port 9000`) mean `serve` with
+/// them. Anything that parses neither way is reported as written (clap's error and exit).
+/// The returned `command` is always set.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Cli {
+    use clap::error::ErrorKind;
+    let args = llama_style_flags(args);
+    let as_serve = || {
+        let mut a = args.clone();
+        a.insert(1.min(a.len()), "serve".into());
+        Cli::try_parse_from(a)
+    };
+    match Cli::try_parse_from(&args) {
+        Ok(cli) if cli.command.is_some() => cli,
+        Ok(_) => as_serve().unwrap_or_else(|e| e.exit()),
+        Err(e) if e.kind() == ErrorKind::UnknownArgument => as_serve().unwrap_or_else(|_| e.exit()),
+        Err(e) => e.exit(),
+    }
+}
+
 pub fn llama_style_flags(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {

@@ -59,10 +59,12 @@ fn fixture(path: &Path, name: &str, file_type: u32) {
         .unwrap();
 }
 
+/// `--help` prints the help even though no command means `serve` (tests/serve.rs).
 #[test]
-fn no_command_prints_help_and_succeeds() {
+fn help_flag_prints_help_and_succeeds() {
     Env::new()
         .cmd()
+        .arg("--help")
         .assert()
         .success()
         .stdout(predicate::str::contains("Usage: llama-dashboard"));

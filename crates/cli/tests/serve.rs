@@ -37,6 +37,16 @@ fn start(model: Option<&Path>, extra: &[&str]) -> (Server, Duration) {
 
 /// [`start`] with environment variables; `AIP_HTTP_PORT` among them is the port it answers on.
 fn start_env(model: Option<&Path>, extra: &[&str], env: &[(&str, String)]) -> (Server, Duration) {
+    start_command(&["serve"], model, extra, env)
+}
+
+/// [`start_env`] with `command` as the words before serve's flags (`[]`: serve is the default).
+fn start_command(
+    command: &[&str],
+    model: Option<&Path>,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> (Server, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
@@ -52,8 +62,8 @@ fn start_env(model: Option<&Path>, extra: &[&str], env: &[(&str, String)]) -> (S
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .args(["--config-dir", &dir.path().join("c").to_string_lossy()])
         .args(["--data-dir", &dir.path().join("d").to_string_lossy()])
+        .args(command)
         .args([
-            "serve",
             "--port",
             &port.to_string(),
             "-t",
@@ -97,6 +107,88 @@ fn start_env(model: Option<&Path>, extra: &[&str], env: &[(&str, String)]) -> (S
         },
         took,
     )
+}
+
+/// Waits until `/health` answers 200 at `base` (20 s at most: the server did not start).
+fn wait_healthy(base: &str) {
+    let client = reqwest::blocking::Client::new();
+    let t0 = Instant::now();
+    while !client
+        .get(format!("{base}/health"))
+        .send()
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `llama-dashboard` with no command and no flag at all is `serve` with its defaults; the
+/// port here comes from the environment, as any setting can.
+#[test]
+fn no_command_runs_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("home")).unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_llama-dashboard"))
+        .env_clear()
+        .env("HOME", dir.path().join("home"))
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LLAMA_DASHBOARD_CONFIG_DIR", dir.path().join("c"))
+        .env("LLAMA_DASHBOARD_DATA_DIR", dir.path().join("d"))
+        .env("LLAMA_DASHBOARD_SERVER_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    wait_healthy(&server.base);
+}
+
+/// serve's flags without the word `serve` run it with them.
+#[test]
+fn serve_flags_without_the_command_run_serve() {
+    let (s, _) = start_command(&[], None, &[], &[]);
+    wait_healthy(&s.base);
+}
+
+/// `--log-format json`: every line serve writes on stderr, from start to a graceful stop, is
+/// one JSON object with a level and a message.
+#[test]
+fn log_format_json_writes_one_object_per_line() {
+    let (mut s, _) = start(None, &["--log-format", "json"]);
+    // A request that is refused logs a warning too.
+    let _ = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/chat/completions", s.base))
+        .body("{")
+        .send();
+    let ok = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut stderr = String::new();
+    s.child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    wait_exit(&mut s.child, Duration::from_secs(30));
+    assert!(!stderr.trim().is_empty(), "serve logged nothing");
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        assert!(v["level"].is_string(), "no level: {line}");
+        assert!(v["fields"]["message"].is_string(), "no message: {line}");
+    }
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -12,10 +12,7 @@ use crate::context::Context;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let Some(command) = cli.command else {
-        <Cli as clap::CommandFactory>::command().print_help()?;
-        return Ok(ExitCode::SUCCESS);
-    };
+    let command = cli.command.expect("args::parse makes serve the default command");
     if let Command::Serve(args) = command {
         return serve::run(&cli.global, args);
     }
