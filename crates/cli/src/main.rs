@@ -7,17 +7,16 @@ mod cmd;
 mod context;
 mod output;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse_from(args::llama_style_flags(std::env::args_os()));
+    let cli = args::parse(std::env::args_os());
     if !matches!(cli.command, Some(args::Command::Serve(_))) {
         end_quietly_when_the_reader_goes();
     }
     // `serve` installs its own subscriber (it also keeps logs for the API).
     if !matches!(cli.command, Some(args::Command::Serve(_))) {
-        init_tracing(cli.global.verbose);
+        init_tracing(cli.global.verbose, cli.global.log_format.as_deref() == Some("json"));
     }
     match cmd::run(cli) {
         Ok(code) => code,
@@ -46,8 +45,9 @@ fn end_quietly_when_the_reader_goes() {
     }
 }
 
-/// Logs go to stderr so `--json` output on stdout stays machine-readable.
-fn init_tracing(verbose: u8) {
+/// Logs go to stderr so `--json` output on stdout stays machine-readable; `json` makes each
+/// line one JSON object (`--log-format json`).
+fn init_tracing(verbose: u8, json: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -56,10 +56,13 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env(config::LOG_ENV)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
-        .init();
+        .with_target(false);
+    if json {
+        logs.json().init();
+    } else {
+        logs.without_time().init();
+    }
 }

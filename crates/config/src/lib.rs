@@ -38,7 +38,7 @@ pub use keys::MASK;
 pub use kind::{FloatRange, Kind};
 pub use paths::{CONFIG_DIR_ENV, DATA_DIR_ENV, Paths};
 pub use schema::{
-    ApiKey, Config, DownloadConfig, GpuLayers, LimitsConfig, LogConfig, LogLevel, ModelsConfig, ReasoningConfig,
+    ApiKey, Config, DownloadConfig, GpuLayers, LimitsConfig, LogConfig, LogFormat, LogLevel, ModelsConfig, ReasoningConfig,
     SamplingConfig, ServerConfig, SourcesConfig,
 };
 pub use sources::SourceDirs;

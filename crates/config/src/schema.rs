@@ -509,6 +509,18 @@ impl Default for LimitsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+/// `log.format`: how lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields.message`, …), for log shippers.
+    Json,
 }
 
 /// `log.level`. Kept as our own enum (not `tracing::Level`) so it serializes as the lowercase word

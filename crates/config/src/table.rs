@@ -114,6 +114,9 @@ const fn int(min: i64, max: i64) -> Kind {
 /// `LogLevel`'s words, in order of severity.
 pub(crate) const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error"];
 
+/// `LogFormat`'s words.
+pub(crate) const LOG_FORMATS: &[&str] = &["text", "json"];
+
 /// Every setting, keys in file order, then the environment-only variables.
 pub static SETTINGS: &[Setting] = &[
     // [server]
@@ -602,6 +605,12 @@ pub static SETTINGS: &[Setting] = &[
         "LLAMA_DASHBOARD_LOG_LEVEL",
         Kind::Choice(LOG_LEVELS),
         "Least severe messages logged (stderr and the logs API).",
+    ),
+    key(
+        "log.format",
+        "LLAMA_DASHBOARD_LOG_FORMAT",
+        Kind::Choice(LOG_FORMATS),
+        "`serve`'s lines on stderr: `text`, or `json` (one object per line); the `--log-format` flag wins.",
     ),
     // The environment only.
     env(

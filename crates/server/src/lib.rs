@@ -351,7 +351,11 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         });
     }
     for local in &locals {
-        eprintln!("llama-dashboard listening on http://{local}");
+        // Shown whatever the log level; with `log.format = "json"` stderr holds only JSON
+        // lines, and the event below says it.
+        if c.log.format == config::LogFormat::Text {
+            eprintln!("llama-dashboard listening on http://{local}");
+        }
         tracing::info!(%local, "listening");
     }
     let app = app(state.clone());

@@ -137,19 +137,27 @@ impl Logs {
         }
     }
 
-    /// Installs the global subscriber: stderr and the buffer, filtered by `filter` (an
-    /// `EnvFilter` directive such as `info` or `warn,server=debug`).
-    pub fn install(filter: &str) -> anyhow::Result<Self> {
+    /// Installs the global subscriber: stderr (text, or one JSON object per line) and the
+    /// buffer, filtered by `filter` (an `EnvFilter` directive such as `info` or
+    /// `warn,server=debug`).
+    pub fn install(filter: &str, format: config::LogFormat) -> anyhow::Result<Self> {
+        let json = format == config::LogFormat::Json;
         let buffer = LogBuffer::new();
         let env = EnvFilter::try_new(filter)?;
         let (filter_layer, handle) = reload::Layer::new(env);
         tracing_subscriber::registry()
             .with(filter_layer)
-            .with(
+            .with((!json).then(|| {
                 tracing_subscriber::fmt::layer()
                     .with_writer(std::io::stderr)
-                    .with_target(false),
-            )
+                    .with_target(false)
+            }))
+            .with(json.then(|| {
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_target(false)
+            }))
             .with(Capture(buffer.clone()))
             .try_init()?;
         Ok(Logs {

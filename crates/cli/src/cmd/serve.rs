@@ -12,6 +12,9 @@ use std::time::Duration;
 pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let paths = Paths::resolve(global.config_dir.clone(), global.data_dir.clone())?;
     let mut flags = overrides(&args, global.verbose);
+    if let Some(format) = &global.log_format {
+        flags.push(("log.format".into(), format.clone()));
+    }
     if let Some(file) = &args.chat_template_file {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("--chat-template-file {}", file.display()))?;
@@ -25,7 +28,7 @@ pub fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         1 => "debug,tower_http=info".into(),
         _ => "trace".into(),
     });
-    let logs = server::logs::Logs::install(&filter)?;
+    let logs = server::logs::Logs::install(&filter, config.log.format)?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
