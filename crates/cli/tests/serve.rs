@@ -85,19 +85,7 @@ fn start_command(
         .find(|(k, _)| *k == "AIP_HTTP_PORT")
         .map_or(port.to_string(), |(_, p)| p.clone());
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::blocking::Client::new();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/health")).send()
-            && r.status() == 200
-        {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_healthy(&base);
     let took = t0.elapsed();
     (
         Server {
@@ -122,8 +110,17 @@ fn wait_healthy(base: &str) {
             t0.elapsed() < Duration::from_secs(20),
             "the server did not start"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Sends SIGTERM (a graceful shutdown) to `child`.
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
 }
 
 /// `llama-dashboard` with no command and no flag at all is `serve` with its defaults; the
@@ -169,11 +166,7 @@ fn log_format_json_writes_one_object_per_line() {
         .post(format!("{}/v1/chat/completions", s.base))
         .body("{")
         .send();
-    let ok = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    sigterm(&s.child);
     let mut stderr = String::new();
     s.child
         .stderr
@@ -254,11 +247,7 @@ fn sigterm_lets_a_stream_finish() {
         first.clear();
         reader.read_line(&mut first).unwrap();
     }
-    let ok = Command::new("kill")
-        .args(["-TERM", &s.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    sigterm(&s.child);
     let mut rest = String::new();
     reader.read_to_string(&mut rest).unwrap();
     assert!(
