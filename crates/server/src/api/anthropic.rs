@@ -605,6 +605,8 @@ struct St {
     next_index: usize,
     /// Block index of each tool call (by call index), for its argument deltas.
     tool_blocks: Vec<usize>,
+    /// A text block was opened.
+    texted: bool,
 }
 
 impl St {
@@ -650,6 +652,11 @@ impl St {
         index
     }
 
+    fn open_text(&mut self) -> usize {
+        self.texted = true;
+        self.open(Block::Text, json!({"type": "text", "text": ""}))
+    }
+
     fn on_output(&mut self, output: Output) {
         match output {
             Output::Reasoning { text } => {
@@ -668,7 +675,7 @@ impl St {
                 if text.is_empty() {
                     return;
                 }
-                let index = self.open(Block::Text, json!({"type": "text", "text": ""}));
+                let index = self.open_text();
                 self.push(
                     "content_block_delta",
                     json!({"index": index, "delta": {"type": "text_delta", "text": text}}),
@@ -699,9 +706,10 @@ impl St {
     }
 
     fn on_done(&mut self, d: &Done) {
-        // An answer always has a block, as the whole message's `content` has.
-        if self.next_index == 0 {
-            self.open(Block::Text, json!({"type": "text", "text": ""}));
+        // An answer without tool calls has a text block, empty or not, as the whole
+        // message's `content` has.
+        if !self.texted && self.tool_blocks.is_empty() {
+            self.open_text();
         }
         self.close();
         let (reason, sequence) = stop_reason(d, &self.meta.stops);
@@ -728,6 +736,7 @@ fn stream_events(
         open: None,
         next_index: 0,
         tool_blocks: Vec::new(),
+        texted: false,
     };
     let start = message(&st.meta, Vec::new(), None, usage(prompt, 0, 0));
     st.push("message_start", json!({"message": start}));
@@ -745,4 +754,154 @@ fn stream_events(
             st.out.pop().expect("just pushed")
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(messages: Value) -> ApiResult<Vec<ChatMessage>> {
+        let mut out = Vec::new();
+        for (i, m) in messages.as_array().unwrap().iter().enumerate() {
+            convert_message(m, i, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn tool_blocks_become_calls_and_tool_messages() {
+        let out = convert(json!([
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Ask the tool.", "signature": "x"},
+                {"type": "text", "text": "Checking."},
+                {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}},
+            ]},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Here:"},
+                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "sunny"}]},
+                {"type": "tool_result", "tool_use_id": "t2", "content": "ok", "is_error": true},
+            ]},
+        ]))
+        .unwrap();
+        let roles: Vec<&str> = out.iter().map(|m| m.role.as_str()).collect();
+        // Tool results answer the calls before them, ahead of the user's own text.
+        assert_eq!(roles, ["user", "assistant", "tool", "tool", "user"]);
+        assert_eq!(out[1].text(), "Checking.");
+        assert_eq!(out[1].reasoning_content.as_deref(), Some("Ask the tool."));
+        assert_eq!(
+            out[1].tool_calls[0].arguments_json(),
+            Some(json!({"city": "Paris"}))
+        );
+        assert_eq!(out[2].tool_call_id.as_deref(), Some("t1"));
+        assert_eq!(out[2].text(), "sunny");
+        assert_eq!(out[4].text(), "Here:");
+        // Only results: no empty user message after them.
+        let out = convert(json!([{"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": "x"}]}]))
+        .unwrap();
+        assert_eq!(out.len(), 1);
+        // Blocks in the wrong turn are refused, naming the block.
+        let e = convert(json!([{"role": "user", "content": [{"type": "tool_use", "name": "f"}]}]))
+            .unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("messages[0].content[0].type"));
+    }
+
+    #[test]
+    fn images_become_image_urls() {
+        let out = convert(json!([{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        ]}]))
+        .unwrap();
+        let Some(MessageContent::Parts(parts)) = &out[0].content else {
+            panic!("{out:?}")
+        };
+        let urls: Vec<&str> = parts
+            .iter()
+            .map(|p| match p {
+                ContentPart::ImageUrl { image_url } => image_url.url.as_str(),
+                _ => "",
+            })
+            .collect();
+        assert_eq!(
+            urls,
+            ["data:image/png;base64,AAAA", "https://example.com/a.png"]
+        );
+    }
+
+    #[test]
+    fn tool_choices() {
+        assert_eq!(tool_choice(None).unwrap(), (ToolChoice::Auto, true));
+        assert_eq!(
+            tool_choice(Some(
+                &json!({"type": "any", "disable_parallel_tool_use": true})
+            ))
+            .unwrap(),
+            (ToolChoice::Required, false)
+        );
+        assert_eq!(
+            tool_choice(Some(&json!({"type": "tool", "name": "f"})))
+                .unwrap()
+                .0,
+            ToolChoice::Function("f".into())
+        );
+        assert_eq!(
+            tool_choice(Some(&json!({"type": "none"}))).unwrap().0,
+            ToolChoice::None
+        );
+        assert!(tool_choice(Some(&json!({"type": "tool"}))).is_err());
+    }
+
+    #[test]
+    fn thinking_modes() {
+        let mode = |v: Value, max: i64| {
+            let mut t = Thinking::default();
+            apply_thinking(Some(&v), Some(max), &mut t).map(|show| (t, show))
+        };
+        let (t, show) = mode(json!({"type": "enabled", "budget_tokens": 50}), 100).unwrap();
+        assert_eq!((t.enabled, t.budget, show), (Some(true), Some(50), true));
+        assert_eq!(t.format, Some(ReasoningFormat::Deepseek));
+        let (t, _) = mode(json!({"type": "disabled"}), 100).unwrap();
+        assert_eq!(t.enabled, Some(false));
+        let (t, show) = mode(json!({"type": "adaptive", "display": "omitted"}), 100).unwrap();
+        assert_eq!((t.enabled, show), (None, false));
+        for bad in [
+            json!({"type": "enabled"}),
+            json!({"type": "enabled", "budget_tokens": 0}),
+            json!({"type": "enabled", "budget_tokens": 100}),
+            json!({"type": "sometimes"}),
+        ] {
+            assert!(mode(bad.clone(), 100).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stop_reasons() {
+        let done = |finish, stop_word: Option<&str>| Done {
+            finish,
+            stop_word: stop_word.map(str::to_owned),
+            usage: Default::default(),
+            timings: Default::default(),
+            slot_id: 0,
+        };
+        let stops = vec!["END".to_string()];
+        assert_eq!(
+            stop_reason(&done(Finish::Stop, Some("END")), &stops),
+            ("stop_sequence", Some("END".into()))
+        );
+        // The template's end-of-turn string is not the request's.
+        assert_eq!(
+            stop_reason(&done(Finish::Stop, Some("<|im_end|>")), &stops),
+            ("end_turn", None)
+        );
+        assert_eq!(
+            stop_reason(&done(Finish::Length, None), &stops).0,
+            "max_tokens"
+        );
+        assert_eq!(
+            stop_reason(&done(Finish::ToolCalls, None), &stops).0,
+            "tool_use"
+        );
+    }
 }

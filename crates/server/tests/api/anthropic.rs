@@ -500,3 +500,85 @@ async fn x_api_key_is_the_inference_key() {
     let (status, body) = send(Some("inference-key")).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// `thinking` on a thinking template (SmolLM2 with a template that opens the block, as
+/// DeepSeek R1's does): the thoughts come as a `thinking` block before the text, closed by
+/// the engine's budget after `budget_tokens`; streamed as `thinking_delta`s and a
+/// `signature_delta`. `display: "omitted"` keeps the block and hides its text; `disabled`
+/// has the template close the block, so there are no thoughts.
+#[tokio::test(flavor = "multi_thread")]
+async fn thinking_blocks_come_before_the_answer() {
+    let Some(s) =
+        super::reasoning::with_template(super::reasoning::FORCED_OPEN, Opts::default()).await
+    else {
+        return;
+    };
+    let req = json!({
+        "model": SMOL,
+        "max_tokens": 40,
+        "temperature": 0,
+        "thinking": {"type": "enabled", "budget_tokens": 4},
+        "messages": [{"role": "user", "content": "Think hard about the number seven."}],
+    });
+    let (status, body) = s.post("/v1/messages", &req).await;
+    assert_eq!(status, 200, "{body}");
+    let content = body["content"].as_array().unwrap();
+    assert_eq!(content[0]["type"], "thinking", "{body}");
+    let thoughts = content[0]["thinking"].as_str().unwrap();
+    assert!(!thoughts.is_empty(), "{body}");
+    assert_eq!(content[0]["signature"], "");
+    assert_eq!(content[1]["type"], "text", "{body}");
+    assert!(
+        !content[1]["text"].as_str().unwrap().contains("<think>"),
+        "{body}"
+    );
+
+    let ev = events(&s, &req).await;
+    let k = kinds(&ev);
+    assert_eq!(
+        k[..4],
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta:thinking_delta"
+        ],
+        "{k:?}"
+    );
+    assert_eq!(ev[1]["content_block"]["type"], "thinking");
+    let streamed: String = ev
+        .iter()
+        .filter_map(|e| e["delta"]["thinking"].as_str())
+        .collect();
+    assert_eq!(streamed, thoughts);
+    let sig = k
+        .iter()
+        .position(|k| k == "content_block_delta:signature_delta")
+        .expect("a signature before the block stops");
+    assert_eq!(ev[sig + 1]["type"], "content_block_stop");
+    assert_eq!(ev[sig + 1]["index"], 0);
+    assert_eq!(ev[sig + 2]["type"], "content_block_start");
+    assert_eq!(ev[sig + 2]["index"], 1);
+    assert_eq!(ev[sig + 2]["content_block"]["type"], "text");
+    assert_eq!(streamed_text(&ev), content[1]["text"].as_str().unwrap());
+
+    let mut omitted = req.clone();
+    omitted["thinking"]["display"] = json!("omitted");
+    let (status, body) = s.post("/v1/messages", &omitted).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["content"][0]["type"], "thinking", "{body}");
+    assert_eq!(body["content"][0]["thinking"], "", "{body}");
+
+    let mut off = req.clone();
+    off["thinking"] = json!({"type": "disabled"});
+    let (status, body) = s.post("/v1/messages", &off).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["type"] == "text"),
+        "{body}"
+    );
+}

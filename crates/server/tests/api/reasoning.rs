@@ -23,7 +23,7 @@ Tools: {{ tools | tojson }}. Call one as <tool_call>{"name": ..., "arguments": .
 
 /// QwQ / DeepSeek R1 style: the header opens the block itself, and closes it right away when
 /// thinking is off.
-const FORCED_OPEN: &str = r#"{%- for m in messages -%}
+pub const FORCED_OPEN: &str = r#"{%- for m in messages -%}
 <|im_start|>{{ m.role }}
 {{ m.content }}<|im_end|>
 {% endfor -%}
@@ -31,7 +31,7 @@ const FORCED_OPEN: &str = r#"{%- for m in messages -%}
 <think>
 {% if not enable_thinking %}</think>{% endif %}{% endif %}"#;
 
-async fn with_template(template: &str, opts: Opts) -> Option<TestServer> {
+pub async fn with_template(template: &str, opts: Opts) -> Option<TestServer> {
     let s = TestServer::start(opts).await?;
     let (status, body) = s
         .send(
