@@ -289,8 +289,9 @@ fn shutdown_api_exits_cleanly() {
     assert!(!err.contains("adm\""), "a key must never be logged");
 }
 
-#[test]
-fn openai_python_sdk() {
+/// Runs `scripts/py/<script>` (an official SDK driving the binary) against `serve` with a
+/// key; it prints `all ok` when every check passed.
+fn python_sdk_check(script: &str) {
     let Some(model) = testkit::smollm2() else {
         return;
     };
@@ -299,7 +300,7 @@ fn openai_python_sdk() {
     };
     let (s, _) = start(Some(&model), &["--api-key", "sdk-key"]);
     let out = Command::new(python)
-        .arg(testkit::py_script("openai_sdk_check.py"))
+        .arg(testkit::py_script(script))
         .args([&s.base, "smol", "sdk-key"])
         .output()
         .unwrap();
@@ -309,26 +310,16 @@ fn openai_python_sdk() {
     assert!(stdout.contains("all ok"), "{stdout}");
 }
 
+#[test]
+fn openai_python_sdk() {
+    python_sdk_check("openai_sdk_check.py");
+}
+
 /// The official `anthropic` Python SDK (2.x) against `/v1/messages` and
 /// `/v1/messages/count_tokens`, with its key sent as `x-api-key`.
 #[test]
 fn anthropic_python_sdk() {
-    let Some(model) = testkit::smollm2() else {
-        return;
-    };
-    let Some(python) = testkit::python() else {
-        return;
-    };
-    let (s, _) = start(Some(&model), &["--api-key", "sdk-key"]);
-    let out = Command::new(python)
-        .arg(testkit::py_script("anthropic_sdk_check.py"))
-        .args([&s.base, "smol", "sdk-key"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("all ok"), "{stdout}");
+    python_sdk_check("anthropic_sdk_check.py");
 }
 
 /// With `-m`, `/health` is 503 ("Loading model", as llama-server) until the model is found and

@@ -740,20 +740,22 @@ fn stream_events(
     };
     let start = message(&st.meta, Vec::new(), None, usage(prompt, 0, 0));
     st.push("message_start", json!({"message": start}));
-    let first = std::mem::take(&mut st.out);
-    common::sse_events(
-        timed,
-        st,
-        first,
-        |st, output| {
-            st.on_output(output);
-            std::mem::take(&mut st.out)
-        },
-        |st, e| {
-            st.push("error", ApiError::from(e).anthropic_body());
-            st.out.pop().expect("just pushed")
-        },
-    )
+    common::typed_sse_events(timed, st)
+}
+
+impl common::EventWriter for St {
+    fn on_output(&mut self, output: Output) {
+        St::on_output(self, output);
+    }
+
+    fn on_error(&mut self, e: service::ServiceError) -> SseEvent {
+        self.push("error", ApiError::from(e).anthropic_body());
+        self.out.pop().expect("just pushed")
+    }
+
+    fn take(&mut self) -> Vec<SseEvent> {
+        std::mem::take(&mut self.out)
+    }
 }
 
 #[cfg(test)]

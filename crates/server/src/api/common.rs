@@ -274,6 +274,35 @@ pub fn sse_events<C: Send + 'static>(
     )
 }
 
+/// A protocol's typed events (Responses' `response.*`, Anthropic's `message_*`): its state
+/// turns each output into events kept in a buffer, which the stream drains.
+pub trait EventWriter: Send + 'static {
+    fn on_output(&mut self, output: Output);
+    /// The event a failure midway ends the stream with.
+    fn on_error(&mut self, e: ServiceError) -> SseEvent;
+    /// The events written since the last call.
+    fn take(&mut self) -> Vec<SseEvent>;
+}
+
+/// [`sse_events`] for an [`EventWriter`]: what it wrote before the generation's first output
+/// goes out first.
+pub fn typed_sse_events<W: EventWriter>(
+    timed: Timed,
+    mut writer: W,
+) -> impl futures_util::Stream<Item = Result<SseEvent, std::convert::Infallible>> {
+    let first = writer.take();
+    sse_events(
+        timed,
+        writer,
+        first,
+        |w, output| {
+            w.on_output(output);
+            w.take()
+        },
+        |w, e| w.on_error(e),
+    )
+}
+
 /// [`sse_events`] over several generations of one request, their outputs interleaved as
 /// they come; `render` gets each output's generation index. The first failure ends the
 /// stream (and so every generation).

@@ -517,22 +517,24 @@ fn stream_events(
     let created = response_obj(&st.meta, "in_progress", vec![], Value::Null);
     st.push("response.created", json!({"response": created.clone()}));
     st.push("response.in_progress", json!({"response": created}));
-    let first = std::mem::take(&mut st.out);
-    common::sse_events(
-        timed,
-        st,
-        first,
-        |st, output| {
-            st.on_output(output);
-            std::mem::take(&mut st.out)
-        },
-        |st, e| {
-            let err = common::stream_error(e);
-            st.push(
-                "error",
-                json!({"code": err["error"]["code"], "message": err["error"]["message"], "param": null}),
-            );
-            st.out.pop().expect("just pushed")
-        },
-    )
+    common::typed_sse_events(timed, st)
+}
+
+impl common::EventWriter for St {
+    fn on_output(&mut self, output: Output) {
+        St::on_output(self, output);
+    }
+
+    fn on_error(&mut self, e: service::ServiceError) -> SseEvent {
+        let err = common::stream_error(e);
+        self.push(
+            "error",
+            json!({"code": err["error"]["code"], "message": err["error"]["message"], "param": null}),
+        );
+        self.out.pop().expect("just pushed")
+    }
+
+    fn take(&mut self) -> Vec<SseEvent> {
+        std::mem::take(&mut self.out)
+    }
 }

@@ -69,6 +69,15 @@ fn kinds(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// The answer holds text blocks only (no thinking, no tool use).
+fn text_only(body: &Value) -> bool {
+    body["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["type"] == "text")
+}
+
 fn streamed_text(events: &[Value]) -> String {
     events
         .iter()
@@ -267,14 +276,7 @@ async fn a_tool_use_round_trip() {
     none["max_tokens"] = json!(8);
     let (status, body) = s.post("/v1/messages", &none).await;
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body["content"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|b| b["type"] == "text"),
-        "{body}"
-    );
+    assert!(text_only(&body), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -573,12 +575,5 @@ async fn thinking_blocks_come_before_the_answer() {
     off["thinking"] = json!({"type": "disabled"});
     let (status, body) = s.post("/v1/messages", &off).await;
     assert_eq!(status, 200, "{body}");
-    assert!(
-        body["content"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|b| b["type"] == "text"),
-        "{body}"
-    );
+    assert!(text_only(&body), "{body}");
 }
