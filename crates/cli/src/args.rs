@@ -83,7 +83,8 @@ pub enum DownloadCommand {
 
 #[derive(Debug, Args)]
 pub struct DownloadSearchArgs {
-    /// Words to look for in model names
+    /// Words to look for in model names (Ollama: empty lists the library)
+    #[arg(default_value = "")]
     pub query: String,
     /// Order: downloads, likes or updated
     #[arg(long, default_value = "downloads")]
@@ -91,6 +92,9 @@ pub struct DownloadSearchArgs {
     /// Results to show (1-100)
     #[arg(long, default_value_t = 20)]
     pub limit: u32,
+    /// Where to search: huggingface (GGUF repositories) or ollama (the Ollama library)
+    #[arg(long)]
+    pub source: Option<String>,
     #[command(flatten)]
     pub json: JsonFlag,
 }

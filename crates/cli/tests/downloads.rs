@@ -3,7 +3,7 @@
 //! the middle of a download resumes it after a restart without starting over, and the file
 //! is the hub's to the last byte; `pull` downloads a model (no progress bar when stderr is
 //! not a terminal), Ctrl-C pauses it and the same command resumes it; `download search`
-//! prints a table.
+//! prints a table, of the Ollama library's saved pages with `--source ollama`.
 //!
 //! No test waits on timing: the hub stalls a transfer at a byte offset, and the tests wait
 //! (with generous limits against hangs) for the server to have that many bytes.
@@ -216,6 +216,16 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("MODEL") && stdout.contains(REPO), "{stdout}");
+    // `--source ollama` reads the hub's saved Ollama library pages.
+    let mut c = dirs.command(&hub);
+    c.env("LLAMA_DASHBOARD_DOWNLOAD_OLLAMA_LIBRARY_URL", &hub.url)
+        .args(["download", "search", "--source", "ollama", "qwen"]);
+    let out = run(c).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("CAPABILITIES") && stdout.contains("PULLS"), "{stdout}");
+    let qwen3 = stdout.lines().find(|l| l.contains("qwen3 ")).unwrap_or_default();
+    assert!(qwen3.contains("tools, thinking") && qwen3.contains("8.2M"), "{stdout}");
 
     // A pull interrupted by Ctrl-C in the middle of the file.
     let len = hub_file().len() as u64;

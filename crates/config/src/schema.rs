@@ -429,6 +429,9 @@ pub struct DownloadConfig {
     pub hf_mirror: Option<String>,
     /// When the mirror is used: `auto` (when the endpoint does not answer) or `always`.
     pub hf_mirror_mode: String,
+    /// The Ollama library website (`/search`, `/library`, `/library/{name}/tags`), read for
+    /// `download search --source ollama` and the API's Ollama search and model info.
+    pub ollama_library_url: String,
     /// Connections per file: large files are fetched in up to this many ranged parts at
     /// once when the server allows it.
     pub parts: u32,
@@ -450,6 +453,7 @@ impl Default for DownloadConfig {
             hf_token: None,
             hf_mirror: None,
             hf_mirror_mode: "auto".into(),
+            ollama_library_url: "https://ollama.com".into(),
             parts: 1,
             free_space_margin_mb: 256,
             resume_on_start: true,
@@ -467,6 +471,7 @@ impl fmt::Debug for DownloadConfig {
             .field("hf_token", &self.hf_token.as_ref().map(|_| crate::keys::MASK))
             .field("hf_mirror", &self.hf_mirror)
             .field("hf_mirror_mode", &self.hf_mirror_mode)
+            .field("ollama_library_url", &self.ollama_library_url)
             .field("parts", &self.parts)
             .field("free_space_margin_mb", &self.free_space_margin_mb)
             .field("resume_on_start", &self.resume_on_start)

@@ -576,6 +576,12 @@ pub static SETTINGS: &[Setting] = &[
         "`auto`: the mirror when `hf_endpoint` does not answer at all (a download continues there); `always`: only the mirror.",
     ),
     key(
+        "download.ollama_library_url",
+        "LLAMA_DASHBOARD_DOWNLOAD_OLLAMA_LIBRARY_URL",
+        Kind::Word,
+        "The Ollama library website read to search Ollama models and list a model's tags (`download search --source ollama`, `/api/models/search?source=ollama`).",
+    ),
+    key(
         "download.parts",
         "LLAMA_DASHBOARD_DOWNLOAD_PARTS",
         int(1, 16),

@@ -20,6 +20,7 @@ use crate::error::ServiceError;
 use crate::models::Models;
 use download::hf::{self, GgufModel, Hub, ModelInfo, ModelSummary, SearchQuery, Sort};
 use download::ollama::{self, Registry};
+use download::ollama_library::{Library, LibraryModel, ModelTags};
 use download::queue::{Queue, QueueOptions, Status, TaskId, TaskSpec};
 use download::transfer::{FileSpec, TransferOptions};
 use download::{Error as DlError, Origin};
@@ -96,6 +97,37 @@ pub struct RepoFiles {
     pub info: ModelInfo,
     pub license: Option<String>,
     pub files: Vec<GgufModel>,
+}
+
+/// A model's facts and what can be pulled of it, as its source describes them. Hugging Face
+/// serializes as [`RepoFiles`] always did; Ollama as `{"source":"ollama","model":…,"tags":[…]}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ModelFiles {
+    Huggingface(RepoFiles),
+    Ollama {
+        source: SourceKind,
+        #[serde(flatten)]
+        page: ModelTags,
+    },
+}
+
+/// What a search found: `{"source":"huggingface","models":[ModelSummary…]}` or
+/// `{"source":"ollama","models":[LibraryModel…]}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "source", content = "models", rename_all = "lowercase")]
+pub enum SearchResults {
+    Huggingface(Vec<ModelSummary>),
+    Ollama(Vec<LibraryModel>),
+}
+
+impl SearchResults {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            SearchResults::Huggingface(m) => m.is_empty(),
+            SearchResults::Ollama(m) => m.is_empty(),
+        }
+    }
 }
 
 /// A search.
@@ -177,6 +209,8 @@ pub struct Downloads {
     queue: Queue,
     hub: Hub,
     registry: Registry,
+    /// The Ollama library website (`download.ollama_library_url`).
+    library: Library,
     models: Arc<Models>,
     dirs: Dirs,
     insecure: bool,
@@ -213,6 +247,8 @@ impl Downloads {
                 ServiceError::invalid("download.hf_mirror", e.to_string())
             })?;
         }
+        let library = Library::new(client.clone(), &config.ollama_library_url)
+            .map_err(|e| ServiceError::invalid("download.ollama_library_url", e.to_string()))?;
         let margin = config.free_space_margin_mb.saturating_mul(1 << 20);
         let options = QueueOptions {
             max_concurrent: config.max_concurrent.max(1) as usize,
@@ -242,6 +278,7 @@ impl Downloads {
                 queue: queue.clone(),
                 hub,
                 registry,
+                library,
                 models,
                 dirs: Dirs {
                     models: paths.models_dir(),
@@ -290,19 +327,32 @@ impl Downloads {
         self.queue.changes()
     }
 
-    /// GGUF models on the hub matching the query (Hugging Face; Ollama's listing is not
-    /// available yet).
-    pub async fn search(&self, req: &SearchRequest) -> Result<Vec<ModelSummary>, ServiceError> {
+    /// Models matching the query: GGUF repositories on the Hugging Face hub, or with
+    /// `source: ollama` the Ollama library's models (its whole listing for an empty query).
+    pub async fn search(&self, req: &SearchRequest) -> Result<SearchResults, ServiceError> {
         check_len("q", &req.query)?;
         let category = match req.category.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => Some(category(c)?),
         };
         if req.source == Some(SourceKind::Ollama) {
-            return Err(ServiceError::Unsupported(
-                "searching the Ollama library is not available yet; pull an Ollama model by \
-                 its name (name:tag)"
-                    .into(),
+            let query = req.query.trim();
+            let found = if query.is_empty() {
+                self.library.list().await
+            } else {
+                self.library.search(query).await
+            };
+            let found = found.map_err(|e| self.library_error(e))?;
+            return Ok(SearchResults::Ollama(
+                found
+                    .into_iter()
+                    .filter(|m| {
+                        category.is_none_or(|c| {
+                            m.capabilities.iter().any(|t| c.tags.contains(&t.as_str()))
+                        })
+                    })
+                    .take(req.limit.clamp(1, 100) as usize)
+                    .collect(),
             ));
         }
         let page = self
@@ -314,36 +364,58 @@ impl Downloads {
             })
             .await
             .map_err(upstream)?;
-        Ok(page
-            .models
-            .into_iter()
-            .filter(|m| {
-                category.is_none_or(|c| {
-                    m.pipeline_tag.iter().chain(&m.tags).any(|t| c.tags.contains(&t.as_str()))
+        Ok(SearchResults::Huggingface(
+            page.models
+                .into_iter()
+                .filter(|m| {
+                    category.is_none_or(|c| {
+                        m.pipeline_tag.iter().chain(&m.tags).any(|t| c.tags.contains(&t.as_str()))
+                    })
                 })
-            })
-            .collect())
+                .collect(),
+        ))
     }
 
-    /// A repository's facts and its GGUF files (split sets grouped, quantization read from
-    /// the names, projectors marked).
+    /// What can be pulled of a model: a Hugging Face repository's facts and GGUF files
+    /// (split sets grouped, quantization read from the names, projectors marked), or with
+    /// `source: ollama` the Ollama library's tags page of `name` (a `:tag` is ignored).
     pub async fn files(
         &self,
-        repo: &str,
+        source: Option<SourceKind>,
+        name: &str,
         revision: Option<&str>,
-    ) -> Result<RepoFiles, ServiceError> {
-        check_len("repo", repo)?;
+    ) -> Result<ModelFiles, ServiceError> {
+        check_len("repo", name)?;
+        if source == Some(SourceKind::Ollama) {
+            let model = name.split_once(':').map_or(name, |(model, _tag)| model);
+            let page = self.library.tags(model).await.map_err(|e| self.library_error(e))?;
+            return Ok(ModelFiles::Ollama {
+                source: SourceKind::Ollama,
+                page,
+            });
+        }
         let revision = revision.unwrap_or("main");
         check_len("revision", revision)?;
-        let info = self.hub.model_info(repo).await.map_err(upstream)?;
-        let files = self.hub.gguf_models(repo, revision).await.map_err(upstream)?;
-        Ok(RepoFiles {
-            repo: repo.to_string(),
+        let info = self.hub.model_info(name).await.map_err(upstream)?;
+        let files = self.hub.gguf_models(name, revision).await.map_err(upstream)?;
+        Ok(ModelFiles::Huggingface(RepoFiles {
+            repo: name.to_string(),
             revision: revision.to_string(),
             license: info.license(),
             info,
             files,
-        })
+        }))
+    }
+
+    /// A library error as [`upstream`] maps it, saying which site did not answer and the
+    /// setting that points to it.
+    fn library_error(&self, e: DlError) -> ServiceError {
+        match upstream(e) {
+            ServiceError::Upstream(m) => ServiceError::Upstream(format!(
+                "the Ollama library (download.ollama_library_url) did not answer as expected: {m}"
+            )),
+            other => other,
+        }
     }
 
     /// Checks a download and queues it (or gives the same download's existing task).

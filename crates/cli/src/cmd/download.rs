@@ -13,7 +13,8 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use service::Models;
 use service::downloads::{
-    DownloadState, DownloadStatus, Downloads, PullRequest, SearchRequest, SourceKind,
+    DownloadState, DownloadStatus, Downloads, PullRequest, SearchRequest, SearchResults,
+    SourceKind,
 };
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -67,6 +68,7 @@ async fn search(ctx: &Context, args: DownloadSearchArgs) -> Result<ExitCode> {
     let found = downloads
         .search(&SearchRequest {
             query: args.query,
+            source: args.source.as_deref().map(SourceKind::parse).transpose()?,
             sort,
             limit: args.limit.clamp(1, 100),
             ..Default::default()
@@ -78,20 +80,39 @@ async fn search(ctx: &Context, args: DownloadSearchArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if found.is_empty() {
-        eprintln!("no GGUF models found");
+        eprintln!("no models found");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut t = output::table(["MODEL", "DOWNLOADS", "LIKES", "UPDATED"]);
-    for m in &found {
-        t.add_row([
-            m.id.clone(),
-            count(m.downloads),
-            count(m.likes),
-            output::or_dash(m.last_modified.as_deref().map(|d| d.get(..10).unwrap_or(d))),
-        ]);
+    match &found {
+        SearchResults::Huggingface(found) => {
+            let mut t = output::table(["MODEL", "DOWNLOADS", "LIKES", "UPDATED"]);
+            for m in found {
+                t.add_row([
+                    m.id.clone(),
+                    count(m.downloads),
+                    count(m.likes),
+                    output::or_dash(m.last_modified.as_deref().map(|d| d.get(..10).unwrap_or(d))),
+                ]);
+            }
+            println!("{t}");
+            eprintln!("pull one with: llama-dashboard pull <MODEL>:<QUANT>");
+        }
+        SearchResults::Ollama(found) => {
+            let list = |v: &[String]| output::or_dash(Some(v.join(", ")).filter(|s| !s.is_empty()));
+            let mut t = output::table(["MODEL", "SIZES", "CAPABILITIES", "PULLS", "UPDATED"]);
+            for m in found {
+                t.add_row([
+                    m.name.clone(),
+                    list(&m.sizes),
+                    list(&m.capabilities),
+                    output::or_dash(m.pulls.map(count)),
+                    output::or_dash(m.updated.as_deref()),
+                ]);
+            }
+            println!("{t}");
+            eprintln!("pull one with: llama-dashboard pull <MODEL>:<TAG>");
+        }
     }
-    println!("{t}");
-    eprintln!("pull one with: llama-dashboard pull <MODEL>:<QUANT>");
     Ok(ExitCode::SUCCESS)
 }
 

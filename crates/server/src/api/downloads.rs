@@ -45,7 +45,7 @@ pub async fn search(
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| ApiError::invalid("limit", format!("{l:?}: 1 to 100")))?,
     };
-    let models = state
+    let found = state
         .downloads()
         .await?
         .search(&SearchRequest {
@@ -56,10 +56,7 @@ pub async fn search(
             category: q.category,
         })
         .await?;
-    Ok(Json(json!({
-        "source": "huggingface",
-        "models": models,
-    })))
+    Ok(Json(serde_json::to_value(found).unwrap_or(Value::Null)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +64,8 @@ pub struct FilesQuery {
     #[serde(alias = "model_id", alias = "model")]
     repo: Option<String>,
     revision: Option<String>,
+    /// `ollama`: the Ollama library's tags page of the model instead.
+    source: Option<String>,
 }
 
 /// `GET /api/download/files?repo=org/name`: the repository's facts and GGUF files.
@@ -76,9 +75,10 @@ pub async fn files(
 ) -> ApiResult<Json<Value>> {
     let repo = q
         .repo
+        .as_deref()
         .filter(|r| !r.is_empty())
         .ok_or_else(|| ApiError::invalid("repo", "is required (owner/name)"))?;
-    repo_files(&state, &repo, q.revision.as_deref()).await
+    repo_files(&state, repo, &q).await
 }
 
 /// `GET /api/models/{id}/info`: the same for a repository named in the path.
@@ -87,15 +87,12 @@ pub async fn info(
     Path(repo): Path<String>,
     Query(q): Query<FilesQuery>,
 ) -> ApiResult<Json<Value>> {
-    repo_files(&state, &repo, q.revision.as_deref()).await
+    repo_files(&state, &repo, &q).await
 }
 
-async fn repo_files(
-    state: &SharedState,
-    repo: &str,
-    revision: Option<&str>,
-) -> ApiResult<Json<Value>> {
-    let files = state.downloads().await?.files(repo, revision).await?;
+async fn repo_files(state: &SharedState, repo: &str, q: &FilesQuery) -> ApiResult<Json<Value>> {
+    let source = q.source.as_deref().map(SourceKind::parse).transpose()?;
+    let files = state.downloads().await?.files(source, repo, q.revision.as_deref()).await?;
     Ok(Json(serde_json::to_value(files).unwrap_or(Value::Null)))
 }
 

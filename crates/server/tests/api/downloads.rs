@@ -30,6 +30,7 @@ async fn setup(tweak: impl Fn(&mut config::Config) + Send + Sync + 'static) -> (
     let url = hub.url.clone();
     let s = TestServer::empty(Opts::default().tweak(move |c| {
         c.download.hf_endpoint = url.clone();
+        c.download.ollama_library_url = url.clone();
         tweak(c);
     }))
     .await;
@@ -282,12 +283,73 @@ async fn names_that_do_not_exist_are_explained() {
         .map(|f| f["mmproj"].as_bool().unwrap())
         .collect();
     assert!(mmproj.contains(&true) && mmproj.contains(&false), "{info}");
-    let (status, body) = s.get("/api/models/search?q=tiny&source=ollama").await;
-    assert_eq!(status, 501, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("not available"));
     let (status, cats) = s.get("/api/models/categories").await;
     assert_eq!(status, 200);
     assert!(cats["categories"].as_array().unwrap().len() >= 4);
+}
+
+/// The names of a search's models, after checking it is the Ollama library's answer.
+fn ollama_names(status: u16, body: &Value) -> Vec<String> {
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["source"], "ollama", "{body}");
+    body["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ollama_library_is_searched_and_a_models_tags_listed_through_the_api() {
+    let (_hub, s) = setup(|_| {}).await;
+    let (status, body) = s.get("/api/models/search?q=qwen&source=ollama").await;
+    assert_eq!(ollama_names(status, &body), ["qwen3", "qwen2.5vl", "qwen3-embedding", "codeqwen"]);
+    let qwen3 = &body["models"][0];
+    assert_eq!(qwen3["capabilities"], json!(["tools", "thinking"]), "{body}");
+    assert_eq!(qwen3["pulls"], 8_200_000);
+    assert!(qwen3["sizes"].as_array().unwrap().contains(&json!("8b")), "{body}");
+    // The same entry point, one source per answer: Hugging Face's shape is unchanged.
+    let (status, hf) = s.get("/api/download/search?q=tiny").await;
+    assert_eq!(status, 200, "{hf}");
+    assert_eq!(hf["source"], "huggingface", "{hf}");
+    let (status, body) =
+        s.get("/api/download/search?q=qwen&source=ollama&limit=2&category=vision").await;
+    assert_eq!(ollama_names(status, &body), ["qwen2.5vl"]);
+    let (status, body) = s.get("/api/models/search?source=ollama").await;
+    assert_eq!(
+        ollama_names(status, &body),
+        ["gpt-oss", "llama3.2", "nomic-embed-text"],
+        "an empty query lists the library"
+    );
+    let (status, body) = s.get("/api/models/search?q=nothing-like-it&source=ollama").await;
+    assert!(ollama_names(status, &body).is_empty());
+
+    for path in [
+        "/api/models/qwen3/info?source=ollama",
+        "/api/models/qwen3:8b/info?source=ollama",
+        "/api/download/files?repo=qwen3&source=ollama",
+    ] {
+        let (status, info) = s.get(path).await;
+        assert_eq!(status, 200, "{path}: {info}");
+        assert_eq!(info["source"], "ollama", "{info}");
+        assert_eq!(info["model"]["name"], "qwen3", "{info}");
+        let tags = info["tags"].as_array().unwrap();
+        let t8 = tags.iter().find(|t| t["tag"] == "8b").unwrap_or_else(|| panic!("{info}"));
+        assert_eq!(t8["size"], 5_200_000_000u64, "{info}");
+        assert_eq!(t8["is_latest"], true, "{info}");
+    }
+    let (status, body) = s.get("/api/models/no-such-model/info?source=ollama").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = s.get("/api/models/a/b/c/info?source=ollama").await;
+    assert!((400..500).contains(&status), "{status} {body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_ollama_library_is_a_503_naming_the_setting() {
+    // Nothing listens on port 1.
+    let (_hub, s) = setup(|c| c.download.ollama_library_url = "http://127.0.0.1:1".into()).await;
+    for path in ["/api/models/search?q=qwen&source=ollama", "/api/models/qwen3/info?source=ollama"] {
+        let (status, body) = s.get(path).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("download.ollama_library_url"), "{message}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
