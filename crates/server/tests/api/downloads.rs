@@ -131,7 +131,8 @@ async fn pause_and_resume_fetch_no_byte_twice() {
     assert_eq!(status, 200, "{paused}");
     assert_eq!(paused["state"], "paused");
     assert_eq!(paused["done"], half, "the partial file keeps what arrived");
-    hub.release();
+    // The paused connection stays stalled until the end: released, the hub would go on
+    // writing the rest into the dead socket and count it as served.
     assert!(!s.models_dir().join(REPO).join(Q4).exists(), "partial files stay outside");
     // Seed 001's spelling of resume.
     let (status, resumed) = s
@@ -141,6 +142,7 @@ async fn pause_and_resume_fetch_no_byte_twice() {
     let done = wait_task(&s, id, completed).await;
     assert_eq!(done["done"], len);
     assert_eq!(hub.served(REPO, Q4), len, "every byte left the hub once");
+    hub.release();
     assert_eq!(
         file_sha(&s.models_dir().join(REPO).join(Q4)),
         sha256_hex(&gguf_model("tiny", 15))
