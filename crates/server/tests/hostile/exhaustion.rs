@@ -379,6 +379,20 @@ async fn a_generation_past_the_deadline_gets_408() {
     );
     // The request's place among those in flight is given back.
     in_flight(&s, 0).await;
+    // Ends only once the slot is idle: a test process that exits while llama.cpp still
+    // decodes for the abandoned request can crash in llama.cpp's teardown (SIGSEGV after
+    // the test passed).
+    for _ in 0..600 {
+        let (status, slots) = s.get("/slots").await;
+        let idle = status == 200
+            && slots
+                .as_array()
+                .is_some_and(|a| a.iter().all(|x| x["is_processing"] != true));
+        if idle {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Reads what the server sends on `conn` until it closes the connection (or 60 s pass).
