@@ -19,7 +19,27 @@ pub enum Flavor {
     Admin,
     /// Anthropic's Messages API.
     Anthropic,
+    /// Ollama's API: `{"error": "..."}` with its status codes.
+    Ollama,
 }
+
+/// Ollama's routes (`/api/<name>` exactly; the management routes under `/api/` keep the admin
+/// shape). `/api/chat` is Ollama's, `/api/chat/...` is not.
+pub const OLLAMA_ROUTES: &[&str] = &[
+    "/api/chat",
+    "/api/generate",
+    "/api/embed",
+    "/api/embeddings",
+    "/api/tags",
+    "/api/show",
+    "/api/ps",
+    "/api/version",
+    "/api/pull",
+    "/api/push",
+    "/api/create",
+    "/api/delete",
+    "/api/copy",
+];
 
 impl Flavor {
     /// The flavor of a request path (for errors raised before a handler runs: auth, body
@@ -27,6 +47,8 @@ impl Flavor {
     pub fn of_path(path: &str) -> Flavor {
         if path == "/v1/messages" || path.starts_with("/v1/messages/") {
             Flavor::Anthropic
+        } else if OLLAMA_ROUTES.contains(&path) {
+            Flavor::Ollama
         } else if path.starts_with("/v1/") || path == "/v1" {
             Flavor::OpenAi
         } else if path.starts_with("/api/") || path.starts_with("/ws/") {
@@ -147,6 +169,18 @@ impl ApiError {
         json!({"type": "error", "error": {"type": self.anthropic_type(), "message": message}})
     }
 
+    /// Ollama's error text. A prompt over the context is said with both counts, as the
+    /// other flavors carry them in fields.
+    fn ollama_message(&self) -> String {
+        match self.context_overflow {
+            Some((n_prompt, n_ctx)) => format!(
+                "the input length ({n_prompt} tokens) exceeds the context length ({n_ctx} tokens): {}",
+                self.message
+            ),
+            None => self.message.clone(),
+        }
+    }
+
     /// A short machine-readable code.
     fn code(&self) -> &'static str {
         match self.status.as_u16() {
@@ -223,9 +257,10 @@ impl IntoResponse for ApiError {
                 "param": self.param,
             }}),
             Flavor::Anthropic => self.anthropic_body(),
+            Flavor::Ollama => json!({"error": self.ollama_message()}),
         };
         if let Some((n_prompt, n_ctx)) = self.context_overflow
-            && self.flavor != Flavor::Anthropic
+            && !matches!(self.flavor, Flavor::Anthropic | Flavor::Ollama)
             && let Some(e) = body.get_mut("error").and_then(|e| e.as_object_mut())
         {
             if self.flavor != Flavor::Admin {

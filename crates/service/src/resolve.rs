@@ -6,26 +6,49 @@ use catalog::{ModelEntry, ScanReport};
 use std::path::Path;
 use store::Store;
 
-/// Finds a model by id, then by alias, then by the exact path of one of its files, then by
-/// the canonical path (the same file reached through a relative path or a symlink).
+/// Finds a model by id, then by alias, then by Ollama's `latest` rule (see [`latest_twin`]),
+/// then by the exact path of one of its files, then by the canonical path (the same file
+/// reached through a relative path or a symlink).
 pub fn resolve(
     catalog: &ScanReport,
     store: Option<&Store>,
     name: &str,
 ) -> Result<ModelEntry, ServiceError> {
-    // Id or exact path: the catalog's own lookup.
-    if let Some(m) = catalog.find(name) {
-        return Ok(m.clone());
+    let by_name = |name: &str| -> Option<ModelEntry> {
+        // Id or exact path: the catalog's own lookup.
+        if let Some(m) = catalog.find(name) {
+            return Some(m.clone());
+        }
+        let id = store.and_then(|s| s.resolve_alias(name).ok().flatten())?;
+        catalog.find(&id).cloned()
+    };
+    if let Some(m) = by_name(name) {
+        return Ok(m);
     }
-    if let Some(id) = store.and_then(|s| s.resolve_alias(name).ok().flatten())
-        && let Some(m) = catalog.find(&id)
-    {
-        return Ok(m.clone());
+    if let Some(m) = latest_twin(name).and_then(|twin| by_name(&twin)) {
+        return Ok(m);
     }
     if let Some(m) = by_canonical_path(catalog, Path::new(name)) {
         return Ok(m.clone());
     }
     Err(ServiceError::UnknownModel(name.to_string()))
+}
+
+/// Ollama's rule that a name without a tag means `latest`, both ways: `llama3.2` also finds
+/// `llama3.2:latest` (as Ollama's own clients write it short), and `alpha:latest` also finds
+/// `alpha` (Ollama clients add the tag to names they read from `/api/tags`, where every model
+/// is listed with one). Names that are paths have no twin.
+pub fn latest_twin(name: &str) -> Option<String> {
+    if name.is_empty() || Path::new(name).is_absolute() {
+        return None;
+    }
+    match name.strip_suffix(":latest") {
+        Some(short) if !short.is_empty() => Some(short.to_string()),
+        Some(_) => None,
+        // A tag is what follows the last `:` of the last path segment.
+        None if name.rsplit('/').next().is_some_and(|last| last.contains(':')) => None,
+        None => Some(format!("{name}:latest")),
+    }
 }
 
 /// How requests' `model` names map to models beyond [`resolve`]: llama-server's single-model
@@ -134,5 +157,19 @@ mod tests {
         assert!(matches!(err, ServiceError::UnknownModel(_)));
         // Without a store there are no aliases.
         assert!(resolve(&report, None, "b").is_err());
+        // Ollama's `latest` rule, both ways.
+        assert_eq!(resolve(&report, None, "alpha:latest").unwrap().id, "alpha");
+        assert!(resolve(&report, None, "alpha:q4").is_err());
+    }
+
+    #[test]
+    fn latest_twins_follow_ollama() {
+        assert_eq!(latest_twin("llama3.2").as_deref(), Some("llama3.2:latest"));
+        assert_eq!(latest_twin("llama3.2:latest").as_deref(), Some("llama3.2"));
+        assert_eq!(latest_twin("ns/m:latest").as_deref(), Some("ns/m"));
+        assert_eq!(latest_twin("llama3.2:1b"), None);
+        assert_eq!(latest_twin("host:5000/ns/m"), Some("host:5000/ns/m:latest".into()));
+        assert_eq!(latest_twin(":latest"), None);
+        assert_eq!(latest_twin(""), None);
     }
 }
