@@ -16,7 +16,10 @@ fn main() -> ExitCode {
     }
     // `serve` installs its own subscriber (it also keeps logs for the API).
     if !matches!(cli.command, Some(args::Command::Serve(_))) {
-        init_tracing(cli.global.verbose, cli.global.log_format.as_deref() == Some("json"));
+        init_tracing(
+            cli.global.verbose,
+            cli.global.log_format.as_deref() == Some("json"),
+        );
     }
     match cmd::run(cli) {
         Ok(code) => code,

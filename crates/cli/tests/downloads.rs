@@ -64,7 +64,10 @@ async fn hub() -> Hub {
     hub.add_repo(
         REPO,
         RepoMeta::default(),
-        &[(Q4, hub_file()), ("tiny-Q8_0.gguf", gguf_model("tiny eight", 7))],
+        &[
+            (Q4, hub_file()),
+            ("tiny-Q8_0.gguf", gguf_model("tiny eight", 7)),
+        ],
     );
     hub
 }
@@ -160,7 +163,10 @@ async fn a_download_killed_with_the_server_resumes_after_a_restart() {
     first.child.kill().unwrap();
     first.child.wait().unwrap();
     hub.release();
-    assert!(!dirs.model_file().exists(), "no model before it is verified");
+    assert!(
+        !dirs.model_file().exists(),
+        "no model before it is verified"
+    );
 
     let second = serve(&dirs, &hub).await;
     // download.resume_on_start (on by default): it goes on by itself, under its id.
@@ -215,7 +221,10 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
     let out = run(c).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("MODEL") && stdout.contains(REPO), "{stdout}");
+    assert!(
+        stdout.contains("MODEL") && stdout.contains(REPO),
+        "{stdout}"
+    );
     // `--source ollama` reads the hub's saved Ollama library pages.
     let mut c = dirs.command(&hub);
     c.env("LLAMA_DASHBOARD_DOWNLOAD_OLLAMA_LIBRARY_URL", &hub.url)
@@ -223,9 +232,18 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
     let out = run(c).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("CAPABILITIES") && stdout.contains("PULLS"), "{stdout}");
-    let qwen3 = stdout.lines().find(|l| l.contains("qwen3 ")).unwrap_or_default();
-    assert!(qwen3.contains("tools, thinking") && qwen3.contains("8.2M"), "{stdout}");
+    assert!(
+        stdout.contains("CAPABILITIES") && stdout.contains("PULLS"),
+        "{stdout}"
+    );
+    let qwen3 = stdout
+        .lines()
+        .find(|l| l.contains("qwen3 "))
+        .unwrap_or_default();
+    assert!(
+        qwen3.contains("tools, thinking") && qwen3.contains("8.2M"),
+        "{stdout}"
+    );
 
     // A pull interrupted by Ctrl-C in the middle of the file.
     let len = hub_file().len() as u64;
@@ -242,13 +260,22 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("paused") && stderr.contains("run the same command again"), "{stderr}");
+    assert!(
+        stderr.contains("paused") && stderr.contains("run the same command again"),
+        "{stderr}"
+    );
     assert!(!dirs.model_file().exists());
     hub.release();
 
@@ -260,13 +287,20 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("resuming"), "{stderr}");
     assert!(
-        stdout.contains("pulled org/tiny-GGUF/tiny-Q4_K_M.gguf") && stdout.contains("model tiny-Q4_K_M"),
+        stdout.contains("pulled org/tiny-GGUF/tiny-Q4_K_M.gguf")
+            && stdout.contains("model tiny-Q4_K_M"),
         "{stdout}"
     );
-    assert!(!stderr.contains("=>"), "no progress bar without a terminal: {stderr}");
+    assert!(
+        !stderr.contains("=>"),
+        "no progress bar without a terminal: {stderr}"
+    );
     assert_eq!(sha(&dirs.model_file()), sha256_hex(&hub_file()));
     let served = hub.served(REPO, Q4);
-    assert!(served < len + half, "fetched from zero again: {served} of {len}");
+    assert!(
+        served < len + half,
+        "fetched from zero again: {served} of {len}"
+    );
 
     // An Ollama model from a plain-http registry, with --insecure.
     hub.add_ollama_model(
@@ -275,12 +309,19 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
         "latest",
         &[("application/vnd.ollama.image.model", gguf_model("tiny", 15))],
     );
-    let name = format!("{}/library/tiny:latest", hub.url.strip_prefix("http://").unwrap());
+    let name = format!(
+        "{}/library/tiny:latest",
+        hub.url.strip_prefix("http://").unwrap()
+    );
     let mut c = dirs.command(&hub);
     c.args(["pull", "--insecure", &name]);
     let out = run(c).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&format!("model {name}")), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&format!("model {name}")),
+        "{}",
+        text(&out.stdout)
+    );
 
     // A quantization the repository does not have is explained, with what it has.
     let mut c = dirs.command(&hub);
@@ -288,5 +329,8 @@ async fn pull_downloads_pauses_on_ctrl_c_and_resumes_when_run_again() {
     let out = run(c).await;
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("no Q2_K") && stderr.contains("Q8_0"), "{stderr}");
+    assert!(
+        stderr.contains("no Q2_K") && stderr.contains("Q8_0"),
+        "{stderr}"
+    );
 }

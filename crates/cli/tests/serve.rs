@@ -223,7 +223,10 @@ fn starts_small() {
     // code it links (a debug build's relocations touch most of them), not with its state.
     let anon = status_kib(s.child.id(), "RssAnon:");
     eprintln!("/health after {took:?}, idle RSS {rss} KiB ({anon} KiB allocated)");
-    assert!(anon < 16 * 1024, "idle RSS {rss} KiB, {anon} KiB of it allocated");
+    assert!(
+        anon < 16 * 1024,
+        "idle RSS {rss} KiB, {anon} KiB of it allocated"
+    );
 }
 
 #[test]

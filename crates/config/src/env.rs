@@ -71,7 +71,11 @@ pub(crate) fn apply(
                 && matches!(SETTINGS[i].scope, Scope::Key(_))
                 && !value.is_empty()
             {
-                foreign.push((i, name.to_owned(), value.to_str().map(str::to_owned).ok_or(())));
+                foreign.push((
+                    i,
+                    name.to_owned(),
+                    value.to_str().map(str::to_owned).ok_or(()),
+                ));
             }
             continue;
         }

@@ -38,8 +38,8 @@ pub use keys::MASK;
 pub use kind::{FloatRange, Kind};
 pub use paths::{CONFIG_DIR_ENV, DATA_DIR_ENV, Paths};
 pub use schema::{
-    ApiKey, Config, DownloadConfig, GpuLayers, LimitsConfig, LogConfig, LogFormat, LogLevel, ModelsConfig, ReasoningConfig,
-    SamplingConfig, ServerConfig, SourcesConfig,
+    ApiKey, Config, DownloadConfig, GpuLayers, LimitsConfig, LogConfig, LogFormat, LogLevel,
+    ModelsConfig, ReasoningConfig, SamplingConfig, ServerConfig, SourcesConfig,
 };
 pub use sources::SourceDirs;
 pub use table::{ENV_PREFIX, LOG_ENV, SETTINGS, Scope, Setting, setting, setting_for_env};

@@ -468,7 +468,10 @@ impl fmt::Debug for DownloadConfig {
         f.debug_struct("DownloadConfig")
             .field("max_concurrent", &self.max_concurrent)
             .field("hf_endpoint", &self.hf_endpoint)
-            .field("hf_token", &self.hf_token.as_ref().map(|_| crate::keys::MASK))
+            .field(
+                "hf_token",
+                &self.hf_token.as_ref().map(|_| crate::keys::MASK),
+            )
             .field("hf_mirror", &self.hf_mirror)
             .field("hf_mirror_mode", &self.hf_mirror_mode)
             .field("ollama_library_url", &self.ollama_library_url)

@@ -237,9 +237,15 @@ fn hugging_face_variables_set_the_download_keys_below_ours() {
     assert_eq!(loaded.config.download.hf_endpoint, "http://127.0.0.1:9");
     let empty = [("HF_ENDPOINT", ""), ("HF_TOKEN", "")];
     let loaded_empty = load(&paths_in(tmp.path()), empty, &[]).unwrap();
-    assert_eq!(loaded_empty.config.download.hf_endpoint, "https://huggingface.co");
+    assert_eq!(
+        loaded_empty.config.download.hf_endpoint,
+        "https://huggingface.co"
+    );
     let defaults = load(&paths_in(tmp.path()), Vec::<(String, String)>::new(), &[]).unwrap();
-    assert_eq!(defaults.config.download.hf_endpoint, "https://huggingface.co");
+    assert_eq!(
+        defaults.config.download.hf_endpoint,
+        "https://huggingface.co"
+    );
     assert!(!format!("{:?}", loaded.config).contains("hf_abc"));
 }
 

@@ -184,7 +184,10 @@ pub enum DownloadEvent {
     /// `download.progress`: a state change, or figures while downloading.
     Progress(Status),
     /// `model.added`: a completed download brought this model into the catalog.
-    ModelAdded { task: TaskId, model: catalog::ModelEntry },
+    ModelAdded {
+        task: TaskId,
+        model: catalog::ModelEntry,
+    },
 }
 
 impl DownloadEvent {
@@ -229,8 +232,8 @@ impl Downloads {
         config: &config::DownloadConfig,
         paths: &config::Paths,
     ) -> Result<Arc<Downloads>, ServiceError> {
-        let client = download::http::client(&download::http::ClientOptions::default())
-            .map_err(upstream)?;
+        let client =
+            download::http::client(&download::http::ClientOptions::default()).map_err(upstream)?;
         let mut hub = Hub::new(client.clone(), &config.hf_endpoint, config.hf_token.clone())
             .map_err(|e| {
                 ServiceError::invalid(
@@ -243,9 +246,9 @@ impl Downloads {
                 "always" => hf::MirrorPolicy::Always,
                 _ => hf::MirrorPolicy::Auto,
             };
-            hub = hub.with_mirror(mirror, policy).map_err(|e| {
-                ServiceError::invalid("download.hf_mirror", e.to_string())
-            })?;
+            hub = hub
+                .with_mirror(mirror, policy)
+                .map_err(|e| ServiceError::invalid("download.hf_mirror", e.to_string()))?;
         }
         let library = Library::new(client.clone(), &config.ollama_library_url)
             .map_err(|e| ServiceError::invalid("download.ollama_library_url", e.to_string()))?;
@@ -369,7 +372,10 @@ impl Downloads {
                 .into_iter()
                 .filter(|m| {
                     category.is_none_or(|c| {
-                        m.pipeline_tag.iter().chain(&m.tags).any(|t| c.tags.contains(&t.as_str()))
+                        m.pipeline_tag
+                            .iter()
+                            .chain(&m.tags)
+                            .any(|t| c.tags.contains(&t.as_str()))
                     })
                 })
                 .collect(),
@@ -388,7 +394,11 @@ impl Downloads {
         check_len("repo", name)?;
         if source == Some(SourceKind::Ollama) {
             let model = name.split_once(':').map_or(name, |(model, _tag)| model);
-            let page = self.library.tags(model).await.map_err(|e| self.library_error(e))?;
+            let page = self
+                .library
+                .tags(model)
+                .await
+                .map_err(|e| self.library_error(e))?;
             return Ok(ModelFiles::Ollama {
                 source: SourceKind::Ollama,
                 page,
@@ -397,7 +407,11 @@ impl Downloads {
         let revision = revision.unwrap_or("main");
         check_len("revision", revision)?;
         let info = self.hub.model_info(name).await.map_err(upstream)?;
-        let files = self.hub.gguf_models(name, revision).await.map_err(upstream)?;
+        let files = self
+            .hub
+            .gguf_models(name, revision)
+            .await
+            .map_err(upstream)?;
         Ok(ModelFiles::Huggingface(RepoFiles {
             repo: name.to_string(),
             revision: revision.to_string(),
@@ -472,10 +486,7 @@ impl Downloads {
     /// A completed download's files are models now and stay.
     pub async fn delete(&self, id: TaskId, delete_partial: bool) -> Result<(), ServiceError> {
         self.status(id)?;
-        self.queue
-            .cancel(id, delete_partial)
-            .await
-            .map_err(refused)
+        self.queue.cancel(id, delete_partial).await.map_err(refused)
     }
 
     pub fn list(&self) -> Vec<Status> {
@@ -759,9 +770,9 @@ fn classify(req: &PullRequest, hub_endpoint: &str) -> Result<Pull, ServiceError>
     if stripped.len() != name.len() {
         return Ok(hf(stripped));
     }
-    let path = name.rsplit_once(':').map_or(name, |(p, t)| {
-        if t.contains('/') { name } else { p }
-    });
+    let path = name
+        .rsplit_once(':')
+        .map_or(name, |(p, t)| if t.contains('/') { name } else { p });
     match path.split('/').count() {
         2 => Ok(hf(name)),
         1 | 3 => Ok(Pull::Ollama(name.to_string())),
@@ -776,10 +787,15 @@ fn classify(req: &PullRequest, hub_endpoint: &str) -> Result<Pull, ServiceError>
 }
 
 fn strip_hf_host(name: &str) -> &str {
-    ["hf.co/", "huggingface.co/", "https://huggingface.co/", "https://hf.co/"]
-        .iter()
-        .find_map(|p| name.strip_prefix(p))
-        .unwrap_or(name)
+    [
+        "hf.co/",
+        "huggingface.co/",
+        "https://huggingface.co/",
+        "https://hf.co/",
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name)
 }
 
 /// `{endpoint}/{owner}/{repo}/resolve|blob/{rev}/{file}` → that file of the hub.
@@ -894,7 +910,11 @@ fn category(id: &str) -> Result<&'static Category, ServiceError> {
             "category",
             format!(
                 "{id:?} is not a category; one of {}",
-                CATEGORIES.iter().map(|c| c.id).collect::<Vec<_>>().join(", ")
+                CATEGORIES
+                    .iter()
+                    .map(|c| c.id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })
@@ -953,7 +973,10 @@ mod tests {
             classify(&req("org/repo:Q4_K_M"), HUB).unwrap(),
             hf("org/repo", Some("Q4_K_M"))
         );
-        assert_eq!(classify(&req("org/repo"), HUB).unwrap(), hf("org/repo", None));
+        assert_eq!(
+            classify(&req("org/repo"), HUB).unwrap(),
+            hf("org/repo", None)
+        );
         assert_eq!(
             classify(&req("hf.co/org/repo:Q8_0"), HUB).unwrap(),
             hf("org/repo", Some("Q8_0"))
@@ -1024,14 +1047,24 @@ mod tests {
         let missing = choose("o/r", &models, Some("Q2_K"), None).unwrap_err();
         assert!(matches!(missing, ServiceError::NotFound(_)));
         let text = missing.to_string();
-        assert!(text.contains("no Q2_K") && text.contains("Q8_0 (m-Q8_0.gguf)"), "{text}");
+        assert!(
+            text.contains("no Q2_K") && text.contains("Q8_0 (m-Q8_0.gguf)"),
+            "{text}"
+        );
         assert!(!text.contains("mmproj"), "{text}");
-        let ambiguous = choose("o/r", &models, Some("Q8_0"), None).unwrap_err().to_string();
+        let ambiguous = choose("o/r", &models, Some("Q8_0"), None)
+            .unwrap_err()
+            .to_string();
         assert!(ambiguous.contains("several Q8_0") && ambiguous.contains("sub/m-Q8_0.gguf"));
         // No quantization: Q4_K_M, as llama.cpp's -hf.
-        assert_eq!(choose("o/r", &models, None, None).unwrap().name, "m-Q4_K_M.gguf");
         assert_eq!(
-            choose("o/r", &models, None, Some("sub/m-Q8_0.gguf")).unwrap().name,
+            choose("o/r", &models, None, None).unwrap().name,
+            "m-Q4_K_M.gguf"
+        );
+        assert_eq!(
+            choose("o/r", &models, None, Some("sub/m-Q8_0.gguf"))
+                .unwrap()
+                .name,
             "sub/m-Q8_0.gguf"
         );
         assert!(matches!(

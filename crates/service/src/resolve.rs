@@ -46,7 +46,13 @@ pub fn latest_twin(name: &str) -> Option<String> {
         Some(short) if !short.is_empty() => Some(short.to_string()),
         Some(_) => None,
         // A tag is what follows the last `:` of the last path segment.
-        None if name.rsplit('/').next().is_some_and(|last| last.contains(':')) => None,
+        None if name
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':')) =>
+        {
+            None
+        }
         None => Some(format!("{name}:latest")),
     }
 }
@@ -168,7 +174,10 @@ mod tests {
         assert_eq!(latest_twin("llama3.2:latest").as_deref(), Some("llama3.2"));
         assert_eq!(latest_twin("ns/m:latest").as_deref(), Some("ns/m"));
         assert_eq!(latest_twin("llama3.2:1b"), None);
-        assert_eq!(latest_twin("host:5000/ns/m"), Some("host:5000/ns/m:latest".into()));
+        assert_eq!(
+            latest_twin("host:5000/ns/m"),
+            Some("host:5000/ns/m:latest".into())
+        );
         assert_eq!(latest_twin(":latest"), None);
         assert_eq!(latest_twin(""), None);
     }

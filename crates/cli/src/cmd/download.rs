@@ -13,8 +13,7 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use service::Models;
 use service::downloads::{
-    DownloadState, DownloadStatus, Downloads, PullRequest, SearchRequest, SearchResults,
-    SourceKind,
+    DownloadState, DownloadStatus, Downloads, PullRequest, SearchRequest, SearchResults, SourceKind,
 };
 use std::io::IsTerminal;
 use std::process::ExitCode;

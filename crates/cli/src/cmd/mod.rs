@@ -12,7 +12,9 @@ use crate::context::Context;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let command = cli.command.expect("args::parse makes serve the default command");
+    let command = cli
+        .command
+        .expect("args::parse makes serve the default command");
     if let Command::Serve(args) = command {
         return serve::run(&cli.global, args);
     }

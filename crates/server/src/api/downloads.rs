@@ -92,7 +92,11 @@ pub async fn info(
 
 async fn repo_files(state: &SharedState, repo: &str, q: &FilesQuery) -> ApiResult<Json<Value>> {
     let source = q.source.as_deref().map(SourceKind::parse).transpose()?;
-    let files = state.downloads().await?.files(source, repo, q.revision.as_deref()).await?;
+    let files = state
+        .downloads()
+        .await?
+        .files(source, repo, q.revision.as_deref())
+        .await?;
     Ok(Json(serde_json::to_value(files).unwrap_or(Value::Null)))
 }
 
@@ -165,7 +169,10 @@ struct TaskBody {
 
 /// The task a request names: `?id=` or a JSON body `{"id": …}`.
 fn task_of(q: &TaskQuery, body: &[u8]) -> ApiResult<(DownloadId, bool)> {
-    let from_query = q.delete_partial.as_deref().map(|d| matches!(d, "true" | "1" | "yes"));
+    let from_query = q
+        .delete_partial
+        .as_deref()
+        .map(|d| matches!(d, "true" | "1" | "yes"));
     if let Some(id) = &q.id {
         return Ok((task_id(id)?, from_query.unwrap_or(false)));
     }
@@ -231,7 +238,9 @@ pub async fn status(
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(status_json(&state.downloads().await?.status(task_id(&id)?)?))
+    Ok(status_json(
+        &state.downloads().await?.status(task_id(&id)?)?,
+    ))
 }
 
 /// `PUT /api/downloads/{id}/pause`.

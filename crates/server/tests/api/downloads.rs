@@ -133,7 +133,10 @@ async fn pause_and_resume_fetch_no_byte_twice() {
     assert_eq!(paused["done"], half, "the partial file keeps what arrived");
     // The paused connection stays stalled until the end: released, the hub would go on
     // writing the rest into the dead socket and count it as served.
-    assert!(!s.models_dir().join(REPO).join(Q4).exists(), "partial files stay outside");
+    assert!(
+        !s.models_dir().join(REPO).join(Q4).exists(),
+        "partial files stay outside"
+    );
     // Seed 001's spelling of resume.
     let (status, resumed) = s
         .send(s.client.put(s.url(&format!("/api/downloads/{id}/resume"))))
@@ -191,7 +194,12 @@ async fn the_same_download_twice_is_one_task() {
 async fn at_most_max_concurrent_downloads_run_at_once() {
     let (hub, s) = setup(|c| c.download.max_concurrent = 4).await;
     let files: Vec<(String, Vec<u8>)> = (0..6)
-        .map(|i| (format!("m{i}-Q4_K_M.gguf"), gguf_model(&format!("m{i}"), 15)))
+        .map(|i| {
+            (
+                format!("m{i}-Q4_K_M.gguf"),
+                gguf_model(&format!("m{i}"), 15),
+            )
+        })
         .collect();
     for (i, (name, bytes)) in files.iter().enumerate() {
         let repo = format!("org/m{i}");
@@ -217,7 +225,14 @@ async fn at_most_max_concurrent_downloads_run_at_once() {
         .collect();
     assert_eq!(
         states,
-        ["downloading", "downloading", "downloading", "downloading", "queued", "queued"]
+        [
+            "downloading",
+            "downloading",
+            "downloading",
+            "downloading",
+            "queued",
+            "queued"
+        ]
     );
     assert_eq!(hub.open_transfers(), 4);
     for id in &ids {
@@ -294,24 +309,40 @@ async fn names_that_do_not_exist_are_explained() {
 fn ollama_names(status: u16, body: &Value) -> Vec<String> {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["source"], "ollama", "{body}");
-    body["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
+    body["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ollama_library_is_searched_and_a_models_tags_listed_through_the_api() {
     let (_hub, s) = setup(|_| {}).await;
     let (status, body) = s.get("/api/models/search?q=qwen&source=ollama").await;
-    assert_eq!(ollama_names(status, &body), ["qwen3", "qwen2.5vl", "qwen3-embedding", "codeqwen"]);
+    assert_eq!(
+        ollama_names(status, &body),
+        ["qwen3", "qwen2.5vl", "qwen3-embedding", "codeqwen"]
+    );
     let qwen3 = &body["models"][0];
-    assert_eq!(qwen3["capabilities"], json!(["tools", "thinking"]), "{body}");
+    assert_eq!(
+        qwen3["capabilities"],
+        json!(["tools", "thinking"]),
+        "{body}"
+    );
     assert_eq!(qwen3["pulls"], 8_200_000);
-    assert!(qwen3["sizes"].as_array().unwrap().contains(&json!("8b")), "{body}");
+    assert!(
+        qwen3["sizes"].as_array().unwrap().contains(&json!("8b")),
+        "{body}"
+    );
     // The same entry point, one source per answer: Hugging Face's shape is unchanged.
     let (status, hf) = s.get("/api/download/search?q=tiny").await;
     assert_eq!(status, 200, "{hf}");
     assert_eq!(hf["source"], "huggingface", "{hf}");
-    let (status, body) =
-        s.get("/api/download/search?q=qwen&source=ollama&limit=2&category=vision").await;
+    let (status, body) = s
+        .get("/api/download/search?q=qwen&source=ollama&limit=2&category=vision")
+        .await;
     assert_eq!(ollama_names(status, &body), ["qwen2.5vl"]);
     let (status, body) = s.get("/api/models/search?source=ollama").await;
     assert_eq!(
@@ -319,7 +350,9 @@ async fn the_ollama_library_is_searched_and_a_models_tags_listed_through_the_api
         ["gpt-oss", "llama3.2", "nomic-embed-text"],
         "an empty query lists the library"
     );
-    let (status, body) = s.get("/api/models/search?q=nothing-like-it&source=ollama").await;
+    let (status, body) = s
+        .get("/api/models/search?q=nothing-like-it&source=ollama")
+        .await;
     assert!(ollama_names(status, &body).is_empty());
 
     for path in [
@@ -332,7 +365,10 @@ async fn the_ollama_library_is_searched_and_a_models_tags_listed_through_the_api
         assert_eq!(info["source"], "ollama", "{info}");
         assert_eq!(info["model"]["name"], "qwen3", "{info}");
         let tags = info["tags"].as_array().unwrap();
-        let t8 = tags.iter().find(|t| t["tag"] == "8b").unwrap_or_else(|| panic!("{info}"));
+        let t8 = tags
+            .iter()
+            .find(|t| t["tag"] == "8b")
+            .unwrap_or_else(|| panic!("{info}"));
         assert_eq!(t8["size"], 5_200_000_000u64, "{info}");
         assert_eq!(t8["is_latest"], true, "{info}");
     }
@@ -346,7 +382,10 @@ async fn the_ollama_library_is_searched_and_a_models_tags_listed_through_the_api
 async fn an_unreachable_ollama_library_is_a_503_naming_the_setting() {
     // Nothing listens on port 1.
     let (_hub, s) = setup(|c| c.download.ollama_library_url = "http://127.0.0.1:1".into()).await;
-    for path in ["/api/models/search?q=qwen&source=ollama", "/api/models/qwen3/info?source=ollama"] {
+    for path in [
+        "/api/models/search?q=qwen&source=ollama",
+        "/api/models/qwen3/info?source=ollama",
+    ] {
         let (status, body) = s.get(path).await;
         assert_eq!(status, 503, "{path}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
@@ -376,8 +415,13 @@ async fn an_ollama_pull_from_a_plain_http_registry_is_listed_with_its_events() {
     );
     let ws_url = s.base.replace("http://", "ws://") + "/ws/download-progress";
     let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
-    let name = format!("{}/library/tiny:latest", hub.url.strip_prefix("http://").unwrap());
-    let (status, task) = s.post("/api/downloads/start", &json!({"model": name})).await;
+    let name = format!(
+        "{}/library/tiny:latest",
+        hub.url.strip_prefix("http://").unwrap()
+    );
+    let (status, task) = s
+        .post("/api/downloads/start", &json!({"model": name}))
+        .await;
     assert_eq!(status, 202, "{task}");
     let id = task["id"].as_u64().unwrap();
     wait_task(&s, id, completed).await;
@@ -409,7 +453,10 @@ async fn an_ollama_pull_from_a_plain_http_registry_is_listed_with_its_events() {
             assert_eq!(v["data"]["id"], id);
         }
         let last = v["data"]["state"] == "completed";
-        kinds.push(format!("{kind}:{}", v["data"]["state"].as_str().unwrap_or("")));
+        kinds.push(format!(
+            "{kind}:{}",
+            v["data"]["state"].as_str().unwrap_or("")
+        ));
         if last {
             break;
         }
@@ -421,8 +468,17 @@ async fn an_ollama_pull_from_a_plain_http_registry_is_listed_with_its_events() {
     );
     // Without download.insecure the same name is refused with the setting named.
     let (hub2, s2) = setup(|_| {}).await;
-    let name2 = format!("http://{}/library/tiny:latest", hub2.url.strip_prefix("http://").unwrap());
+    let name2 = format!(
+        "http://{}/library/tiny:latest",
+        hub2.url.strip_prefix("http://").unwrap()
+    );
     let (status, body) = start(&s2, json!({"name": name2})).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("insecure"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("insecure"),
+        "{body}"
+    );
 }

@@ -66,11 +66,21 @@ async fn the_download_routes_refuse_what_they_cannot_use() {
         "name",
     );
     status_is(
-        raw(&s, Method::POST, "/api/download/start", "{\"name\": \"a\", \"x\": 1}").await,
+        raw(
+            &s,
+            Method::POST,
+            "/api/download/start",
+            "{\"name\": \"a\", \"x\": 1}",
+        )
+        .await,
         400,
         "unknown field",
     );
-    status_is(raw(&s, Method::POST, "/api/download/pause", "").await, 400, "id");
+    status_is(
+        raw(&s, Method::POST, "/api/download/pause", "").await,
+        400,
+        "id",
+    );
     status_is(
         raw(&s, Method::POST, "/api/download/resume", "[1,2]").await,
         400,
@@ -83,7 +93,11 @@ async fn the_download_routes_refuse_what_they_cannot_use() {
         (Method::DELETE, "/api/download/delete?id=99", ""),
         (Method::DELETE, "/api/download/delete", "{\"id\": -1}"),
         (Method::GET, "/api/downloads/abc/status", ""),
-        (Method::PUT, "/api/downloads/99999999999999999999999999/pause", ""),
+        (
+            Method::PUT,
+            "/api/downloads/99999999999999999999999999/pause",
+            "",
+        ),
         (Method::PUT, "/api/downloads/1/resume", ""),
     ] {
         status_is(raw(&s, method, path, body).await, 404, "no download task");
@@ -131,7 +145,8 @@ async fn the_download_routes_refuse_what_they_cannot_use() {
     // Inputs far longer than any hub id.
     let long = "a".repeat(100_000);
     status_is(
-        s.post("/api/download/start", &json!({ "name": long })).await,
+        s.post("/api/download/start", &json!({ "name": long }))
+            .await,
         400,
         "at most 1024",
     );
@@ -187,7 +202,10 @@ async fn a_foreign_page_cannot_start_or_delete_downloads() {
             )
             .await;
         assert_eq!(status, 403, "{path}: {body}");
-        assert!(error_message(&body).contains("server.cors_origins"), "{body}");
+        assert!(
+            error_message(&body).contains("server.cors_origins"),
+            "{body}"
+        );
     }
     assert_eq!(hub.requests("org/tiny-GGUF", "tiny-Q4_K_M.gguf"), 0);
     let (_, tasks) = s.get("/api/download/tasks").await;
