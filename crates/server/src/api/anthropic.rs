@@ -200,18 +200,39 @@ fn tool_result_content(v: Option<&Value>, field: &str) -> ApiResult<MessageConte
                     other => return Err(unsupported_block(other, &f)),
                 });
             }
-            Ok(
-                if parts.iter().all(|p| matches!(p, ContentPart::Text { .. })) {
-                    MessageContent::Text(MessageContent::Parts(parts).text())
-                } else {
-                    MessageContent::Parts(parts)
-                },
-            )
+            Ok(collapse_text(parts))
         }
         Some(_) => Err(ApiError::invalid(
             field,
             "must be a string or a list of blocks",
         )),
+    }
+}
+
+/// Parts that are all text become one string, as most templates want it.
+fn collapse_text(parts: Vec<ContentPart>) -> MessageContent {
+    if parts.iter().all(|p| matches!(p, ContentPart::Text { .. })) {
+        MessageContent::Text(MessageContent::Parts(parts).text())
+    } else {
+        MessageContent::Parts(parts)
+    }
+}
+
+/// A `tool_result` with `is_error: true` says so in its text: the model must learn that the
+/// call failed, which is the field's whole meaning (templates have no slot for it).
+fn mark_tool_error(content: MessageContent) -> MessageContent {
+    const MARK: &str = "Error: ";
+    match content {
+        MessageContent::Text(t) => MessageContent::Text(format!("{MARK}{t}")),
+        MessageContent::Parts(mut parts) => {
+            parts.insert(
+                0,
+                ContentPart::Text {
+                    text: MARK.to_string(),
+                },
+            );
+            MessageContent::Parts(parts)
+        }
     }
 }
 
@@ -276,12 +297,13 @@ fn convert_message(m: &Value, i: usize, out: &mut Vec<ChatMessage>) -> ApiResult
                     .ok_or_else(|| {
                         ApiError::invalid(&format!("{f}.tool_use_id"), "Field required")
                     })?;
+                let mut content = tool_result_content(b.get("content"), &format!("{f}.content"))?;
+                if b.get("is_error").and_then(Value::as_bool) == Some(true) {
+                    content = mark_tool_error(content);
+                }
                 out.push(ChatMessage {
                     role: "tool".into(),
-                    content: Some(tool_result_content(
-                        b.get("content"),
-                        &format!("{f}.content"),
-                    )?),
+                    content: Some(content),
                     tool_call_id: Some(id.to_owned()),
                     ..Default::default()
                 });
@@ -308,12 +330,10 @@ fn convert_message(m: &Value, i: usize, out: &mut Vec<ChatMessage>) -> ApiResult
     if role == "user" && parts.is_empty() && blocks.iter().any(|b| b["type"] == "tool_result") {
         return Ok(());
     }
-    let content = if parts.iter().all(|p| matches!(p, ContentPart::Text { .. })) {
-        // Text alone is one string, as most templates want it.
-        let text = MessageContent::Parts(parts).text();
-        (!text.is_empty() || calls.is_empty()).then_some(MessageContent::Text(text))
-    } else {
-        Some(MessageContent::Parts(parts))
+    let content = match collapse_text(parts) {
+        // An assistant turn of tool calls alone has no content.
+        MessageContent::Text(text) if text.is_empty() && !calls.is_empty() => None,
+        content => Some(content),
     };
     out.push(ChatMessage {
         role: role.into(),
@@ -345,10 +365,6 @@ fn tools(v: Option<&[Value]>) -> ApiResult<Vec<Tool>> {
                     ));
                 }
             }
-            let name = t
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::invalid(&format!("{field}.name"), "Field required"))?;
             let schema = t
                 .get("input_schema")
                 .filter(|s| s.is_object())
@@ -358,11 +374,14 @@ fn tools(v: Option<&[Value]>) -> ApiResult<Vec<Tool>> {
                         "Field required (a JSON schema object)",
                     )
                 })?;
-            Ok(Tool::new(
-                name,
-                t.get("description").and_then(Value::as_str),
-                schema.clone(),
-            ))
+            // The one tool validator: Anthropic's tool is OpenAI's function with its schema
+            // under another name.
+            let function = json!({
+                "name": t.get("name"),
+                "description": t.get("description"),
+                "parameters": schema,
+            });
+            Tool::from_openai(&function).map_err(|e| ApiError::invalid(&field, e))
         })
         .collect()
 }
@@ -660,11 +679,15 @@ impl St {
     fn on_output(&mut self, output: Output) {
         match output {
             Output::Reasoning { text } => {
+                // As the whole message: a thinking block only when there was thinking.
+                if text.is_empty() {
+                    return;
+                }
                 let index = self.open(
                     Block::Thinking,
                     json!({"type": "thinking", "thinking": "", "signature": ""}),
                 );
-                if self.meta.show_thinking && !text.is_empty() {
+                if self.meta.show_thinking {
                     self.push(
                         "content_block_delta",
                         json!({"index": index, "delta": {"type": "thinking_delta", "thinking": text}}),

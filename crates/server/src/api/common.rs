@@ -105,8 +105,8 @@ pub fn deadline(config: &config::Config) -> Deadline {
     }
 }
 
-/// A lease on the model a request names (`None`: names none), picked by
-/// [`service::Models::pick`] and loaded if needed, given up with 503 `NotReadyInTime` when it
+/// A lease on the model a request names (`None`: names none), picked by [`pick`] and
+/// loaded if needed, given up with 503 `NotReadyInTime` when it
 /// is not ready by `deadline`. The load itself goes on in the manager (it is not the request's
 /// to cancel), so the next request finds the model loaded.
 pub async fn acquire(
@@ -115,7 +115,7 @@ pub async fn acquire(
     keep_alive: Option<KeepAlive>,
     deadline: Deadline,
 ) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
-    let entry = state.models.pick(named).await?;
+    let entry = pick(state, named).await?;
     acquire_entry(state, entry, keep_alive, deadline).await
 }
 
@@ -136,7 +136,7 @@ pub async fn lease_for_chat(
     named: Option<&str>,
     chat: &service::ChatInput,
 ) -> Result<(String, service::ModelLease), ApiError> {
-    let entry = state.models.pick(named).await?;
+    let entry = pick(state, named).await?;
     state.models.check_chat_for(&entry, chat).await?;
     let (entry, lease) = acquire_entry(state, entry, None, deadline(&state.config())).await?;
     Ok((entry.id, lease))

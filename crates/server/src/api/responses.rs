@@ -181,33 +181,14 @@ fn messages(input: &Value, instructions: Option<&str>) -> ApiResult<Vec<ChatMess
     Ok(out)
 }
 
-/// Responses-style function tools (`{type, name, description, parameters}`).
+/// Responses-style function tools (`{type, name, description, parameters}`: the bare
+/// function object [`Tool::from_openai`] reads; the chat shape with `function` too).
 fn tools(v: Option<&[Value]>) -> ApiResult<Vec<Tool>> {
     v.unwrap_or_default()
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            if t.get("function").is_some() {
-                return Tool::from_openai(t)
-                    .map_err(|e| ApiError::invalid(&format!("tools[{i}]"), e));
-            }
-            if t.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(ApiError::invalid(
-                    &format!("tools[{i}]"),
-                    "only function tools are supported",
-                ));
-            }
-            let name = t
-                .get("name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::invalid(&format!("tools[{i}].name"), "is required"))?;
-            Ok(Tool::new(
-                name,
-                t.get("description").and_then(Value::as_str),
-                t.get("parameters")
-                    .cloned()
-                    .unwrap_or(json!({"type": "object"})),
-            ))
+            Tool::from_openai(t).map_err(|e| ApiError::invalid(&format!("tools[{i}]"), e))
         })
         .collect()
 }
@@ -536,5 +517,29 @@ impl common::EventWriter for St {
 
     fn take(&mut self) -> Vec<SseEvent> {
         std::mem::take(&mut self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tools_are_read_by_the_one_tool_validator() {
+        let flat = json!({"type": "function", "name": "f", "description": "d",
+            "parameters": {"type": "object"}});
+        let nested = json!({"type": "function", "function": {"name": "g"}});
+        let got = tools(Some(&[flat, nested])).unwrap();
+        assert_eq!(got[0].name, "f");
+        assert_eq!(got[0].description.as_deref(), Some("d"));
+        assert_eq!(got[1].name, "g");
+        for bad in [
+            json!({"type": "web_search"}),
+            json!({"type": "function", "name": ""}),
+            json!({"type": "function", "name": "f", "parameters": "x"}),
+        ] {
+            let e = tools(Some(&[bad.clone()])).unwrap_err();
+            assert_eq!(e.param.as_deref(), Some("tools[0]"), "{bad}");
+        }
     }
 }

@@ -348,6 +348,47 @@ async fn count_tokens_counts_the_prompt_the_message_runs_on() {
     );
 }
 
+/// A failed tool call (`is_error: true`) reaches the model as one: the prompt says so, so it
+/// holds more tokens than the same result given as a success. A tool without a name is
+/// refused by the one tool validator the other families use.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_error_reaches_the_model_and_tools_are_validated() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let conversation = |is_error: bool| {
+        json!({"model": SMOL, "max_tokens": 8, "tools": [weather_tool()], "messages": [
+            {"role": "user", "content": "What is the weather in Paris?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1",
+                "name": "get_weather", "input": {"city": "Paris"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                "content": "service down", "is_error": is_error}]},
+        ]})
+    };
+    let (status, ok) = s
+        .post("/v1/messages/count_tokens", &conversation(false))
+        .await;
+    assert_eq!(status, 200, "{ok}");
+    let (status, failed) = s
+        .post("/v1/messages/count_tokens", &conversation(true))
+        .await;
+    assert_eq!(status, 200, "{failed}");
+    assert!(
+        failed["input_tokens"].as_u64() > ok["input_tokens"].as_u64(),
+        "{failed} vs {ok}"
+    );
+    for tool in [
+        json!({"name": "", "input_schema": {"type": "object"}}),
+        json!({"name": "f", "description": 7, "input_schema": {"type": "object"}}),
+    ] {
+        let mut req = messages(FRANCE, 4);
+        req["tools"] = json!([tool]);
+        let (status, body) = s.post("/v1/messages", &req).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_in_anthropics_shape() {
     let Some(s) = TestServer::start(Opts::default()).await else {
