@@ -2,8 +2,10 @@
 
 Usage: openai_sdk_check.py BASE_URL MODEL [API_KEY]
 
-Each check prints `ok: <name>`; the first failure raises (non-zero exit) with what was
-received. Called by crates/cli/tests/serve.rs against the real binary and test model.
+Checks the OpenAI routes (`/v1`, and `/completions` without it) and LM Studio's REST API v0
+(`/api/v0`), which OpenAI clients reach by their base URL. Each check prints `ok: <name>`;
+the first failure raises (non-zero exit) with what was received. Called by
+crates/cli/tests/serve.rs against the real binary and test model.
 """
 
 import base64
@@ -32,38 +34,42 @@ def check(cond, what):
 # Models.
 ids = [m.id for m in client.models.list()]
 check(model in ids, f"models.list: {ids}")
+m = client.models.retrieve(model)
+check(m.id == model and m.object == "model", m)
 ok("models.list")
 
-# Chat, not streamed.
-r = client.chat.completions.create(
-    model=model,
-    messages=[{"role": "user", "content": QUESTION}],
-    temperature=0,
-    max_tokens=24,
-)
-check(r.choices[0].message.content == "The capital of France is Paris.", r)
-check(r.choices[0].finish_reason == "stop", r)
-check(r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0, r.usage)
-ok("chat")
+# The question every chat check asks, at temperature 0.
+ASK = dict(model=model, messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=24)
 
-# Chat, streamed, with usage.
-stream = client.chat.completions.create(
-    model=model,
-    messages=[{"role": "user", "content": QUESTION}],
-    temperature=0,
-    max_tokens=24,
-    stream=True,
-    stream_options={"include_usage": True},
-)
-text, usage, finish = "", None, None
-for chunk in stream:
-    if chunk.usage:
-        usage = chunk.usage
-    for c in chunk.choices:
-        text += c.delta.content or ""
-        finish = c.finish_reason or finish
-check(text == "The capital of France is Paris.", text)
-check(finish == "stop" and usage is not None and usage.total_tokens > 0, (finish, usage))
+
+def chat(c):
+    """A chat answer, not streamed (`/v1` and `/api/v0` alike); returns it."""
+    r = c.chat.completions.create(**ASK)
+    check(r.choices[0].message.content == "The capital of France is Paris.", r)
+    check(r.choices[0].finish_reason == "stop", r)
+    check(r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0, r.usage)
+    return r
+
+
+def chat_stream(c):
+    """A streamed chat answer with usage; returns the last chunk's extra fields."""
+    stream = c.chat.completions.create(**ASK, stream=True, stream_options={"include_usage": True})
+    text, usage, finish, extra = "", None, None, {}
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for ch in chunk.choices:
+            text += ch.delta.content or ""
+            finish = ch.finish_reason or finish
+        extra = chunk.model_extra or {}
+    check(text == "The capital of France is Paris.", text)
+    check(finish == "stop" and usage is not None and usage.total_tokens > 0, (finish, usage))
+    return extra
+
+
+chat(client)
+ok("chat")
+chat_stream(client)
 ok("chat stream")
 
 # A tool call round trip.
@@ -185,4 +191,37 @@ try:
 except openai.BadRequestError:
     pass
 ok("errors")
+
+# LM Studio's REST API v0 through the same SDK (base URL `/api/v0`): the OpenAI answers with
+# LM Studio's `stats`, `model_info` and `runtime`, which the SDK keeps in `model_extra`.
+lms = OpenAI(base_url=f"{base}/api/v0", api_key=key, max_retries=0, timeout=300)
+ids = [m.id for m in lms.models.list()]
+check(model in ids, f"lmstudio models.list: {ids}")
+m = lms.models.retrieve(model)
+check(m.id == model and m.model_extra.get("type") == "llm", m)
+check(m.model_extra.get("compatibility_type") == "gguf" and m.model_extra.get("max_context_length"), m)
+ok("lmstudio models")
+r = chat(lms)
+stats = r.model_extra["stats"]
+check(stats["stop_reason"] == "eosFound" and stats["tokens_per_second"] > 0, stats)
+check(r.model_extra["model_info"]["format"] == "gguf", r.model_extra)
+check(r.model_extra["runtime"]["supported_formats"] == ["gguf"], r.model_extra)
+ok("lmstudio chat")
+extra = chat_stream(lms)
+check(extra.get("stats", {}).get("stop_reason") == "eosFound", extra)
+ok("lmstudio chat stream")
+r = lms.completions.create(model=model, prompt="The capital of France is", max_tokens=4, temperature=0)
+check(r.choices[0].text.strip() != "", r)
+check(r.model_extra["stats"]["stop_reason"] == "maxPredictedTokensReached", r.model_extra)
+ok("lmstudio completions")
+e = lms.embeddings.create(model=model, input="Paris is in France.", encoding_format="float")
+check(len(e.data) == 1 and len(e.data[0].embedding) == len(ef.data[0].embedding), len(e.data))
+check(all(abs(a - b) < 1e-5 for a, b in zip(e.data[0].embedding, ef.data[0].embedding)), "lmstudio = /v1")
+ok("lmstudio embeddings")
+try:
+    lms.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    raise AssertionError("an unknown model must fail")
+except openai.NotFoundError:
+    pass
+ok("lmstudio errors")
 print("all ok")

@@ -313,6 +313,9 @@ fn python_sdk_check(script: &str) {
     assert!(stdout.contains("all ok"), "{stdout}");
 }
 
+/// The official `openai` Python SDK against `/v1` (models, chat and its stream, tools, JSON
+/// schema, completions, embeddings, Responses, errors) and, by base URL, LM Studio's
+/// `/api/v0` (models, chat and its stream with `stats`, completions, embeddings).
 #[test]
 fn openai_python_sdk() {
     python_sdk_check("openai_sdk_check.py");

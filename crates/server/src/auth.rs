@@ -363,8 +363,10 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
 pub fn required_access(method: &str, path: &str) -> Access {
     let changes = !method.eq_ignore_ascii_case("get");
     match path {
-        "/health" | "/v1/health" | "/openapi.json" => Access::None,
+        "/health" | "/v1/health" | "/readiness" | "/openapi.json" => Access::None,
         p if !changes && reads_the_hub(p) => Access::Inference,
+        // LM Studio's REST API v0: inference, as the OpenAI routes it answers like.
+        p if p.starts_with("/api/v0/") => Access::Inference,
         p if p.starts_with("/api/") || p.starts_with("/ws/") => Access::Admin,
         "/props" | "/lora-adapters" if changes => Access::Admin,
         p if p.starts_with("/slots/") => Access::Admin,

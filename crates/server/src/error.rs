@@ -49,7 +49,7 @@ impl Flavor {
             Flavor::Anthropic
         } else if OLLAMA_ROUTES.contains(&path) {
             Flavor::Ollama
-        } else if path.starts_with("/v1/") || path == "/v1" {
+        } else if path.starts_with("/v1/") || path == "/v1" || path.starts_with("/api/v0/") {
             Flavor::OpenAi
         } else if path.starts_with("/api/") || path.starts_with("/ws/") {
             Flavor::Admin

@@ -1,8 +1,8 @@
 //! `llama-dashboard serve`: the HTTP server on axum over the service layer.
 //!
 //! - [`routes`]: every route and its OpenAPI entry, from one table.
-//! - `api/`: one module per API family (`openai`, `responses`, `native`, `embed`, `admin`,
-//!   `system`, `deployments`, `bench`, `ws`); each parses its own JSON into the service's
+//! - `api/`: one module per API family (`openai`, `lmstudio`, `responses`, `native`, `embed`,
+//!   `admin`, `system`, `deployments`, `bench`, `ws`); each parses its own JSON into the service's
 //!   protocol-neutral request and writes the outputs back in its own wire format.
 //! - [`guard`]: Host and Origin checks (browsers must not drive a local server) and CORS.
 //! - [`auth`], [`middleware`]: keys and rate limits; error shapes, metrics, shutdown.

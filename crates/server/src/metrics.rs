@@ -16,6 +16,8 @@ pub struct Metrics {
     kv_ratio: GaugeVec,
     kv_tokens: IntGaugeVec,
     pub http_requests: IntCounterVec,
+    /// The requests answered with a 4xx or 5xx (seed 003's `*_errors_total`).
+    pub http_errors: IntCounterVec,
     pub http_latency: HistogramVec,
     pub connections: IntGauge,
 }
@@ -205,6 +207,14 @@ impl Metrics {
             &["method", "route", "status"],
         )
         .expect("valid metric");
+        let http_errors = IntCounterVec::new(
+            opts(
+                "http_request_errors_total",
+                "HTTP requests answered with an error (4xx, 5xx) by method, route and status.",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
         let http_latency = HistogramVec::new(
             HistogramOpts::new(
                 "http_request_duration_seconds",
@@ -226,6 +236,7 @@ impl Metrics {
             Box::new(kv_ratio.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(kv_tokens.clone()),
             Box::new(http_requests.clone()),
+            Box::new(http_errors.clone()),
             Box::new(http_latency.clone()),
             Box::new(connections.clone()),
         ] {
@@ -242,6 +253,7 @@ impl Metrics {
             kv_ratio,
             kv_tokens,
             http_requests,
+            http_errors,
             http_latency,
             connections,
         }

@@ -60,8 +60,8 @@ pub async fn shape_errors(req: Request, next: Next) -> Response {
     out
 }
 
-/// Counts requests by route and status, their latency to the response head, and the
-/// requests open right now (a streaming response counts until its body ends).
+/// Counts requests by route and status (errors also apart), their latency to the response
+/// head, and the requests open right now (a streaming response counts until its body ends).
 ///
 /// Labels take a fixed set of values, whatever a client sends: the method is one of HTTP's
 /// own or `other`, the path is the route's template (`/api/models/{id}/load`) or
@@ -83,11 +83,19 @@ pub async fn http_metrics(State(state): State<SharedState>, req: Request, next: 
         .http_latency
         .with_label_values(&[method, &route])
         .observe(t0.elapsed().as_secs_f64());
+    let status = resp.status();
     state
         .metrics
         .http_requests
-        .with_label_values(&[method, &route, resp.status().as_str()])
+        .with_label_values(&[method, &route, status.as_str()])
         .inc();
+    if status.is_client_error() || status.is_server_error() {
+        state
+            .metrics
+            .http_errors
+            .with_label_values(&[method, &route, status.as_str()])
+            .inc();
+    }
     // The connection gauge drops when the body is done (or dropped).
     let (parts, body) = resp.into_parts();
     let body = Body::new(GuardedBody {

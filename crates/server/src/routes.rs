@@ -1,7 +1,7 @@
 //! Every route, registered once with its documentation: the router and `/openapi.json` are
 //! built from the same table, so the document cannot miss a route.
 
-use crate::api::{admin, bench, deployments, downloads, native, openai, system, ws};
+use crate::api::{admin, bench, deployments, downloads, lmstudio, native, openai, system, ws};
 use crate::state::SharedState;
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -100,10 +100,22 @@ pub fn model_operations(docs: &[Doc]) -> Vec<&'static str> {
     ops
 }
 
-/// `/api/models/org/repo/file/details` → `/api/models/org%2Frepo%2Ffile/details`: the
-/// unencoded form of a model id with `/`, made the one-segment form the routes declare.
-/// `None` when the path needs no change.
+/// The routes whose last segment is a model id (`GET /v1/models/{id}` and its spellings).
+const MODEL_ROUTES: &[&str] = &["/v1/models/", "/models/", "/api/v0/models/"];
+
+/// `/api/models/org/repo/file/details` → `/api/models/org%2Frepo%2Ffile/details`, and
+/// `/v1/models/org/repo/file` → `/v1/models/org%2Frepo%2Ffile`: the unencoded form of a model
+/// id with `/`, made the one-segment form the routes declare. `None` when the path needs no
+/// change.
 pub fn encode_model_id(path: &str, operations: &[&str]) -> Option<String> {
+    for prefix in MODEL_ROUTES {
+        if let Some(id) = path.strip_prefix(prefix)
+            && id.contains('/')
+            && !id.split('/').any(str::is_empty)
+        {
+            return Some(format!("{prefix}{}", id.replace('/', "%2F")));
+        }
+    }
     let rest = path.strip_prefix(MODELS_PREFIX)?;
     let (id, op) = rest.rsplit_once('/')?;
     if !id.contains('/') || !operations.contains(&op) || id.split('/').any(str::is_empty) {
@@ -136,6 +148,15 @@ pub fn table() -> Routes {
                 tag,
                 get(openai::list_models),
                 &[("get", "List models with their state")],
+            )
+            .model(
+                p("/models/{id}"),
+                tag,
+                get(openai::get_model),
+                &[(
+                    "get",
+                    "One model, as the list shows it (seed 003's /models/:id)",
+                )],
             )
             .model(
                 p("/chat/completions"),
@@ -231,6 +252,46 @@ pub fn table() -> Routes {
             "native",
             get(native::metrics),
             &[("get", "Prometheus metrics")],
+        )
+        .add(
+            "/readiness",
+            "native",
+            get(native::readiness),
+            &[(
+                "get",
+                "Readiness (public): 200 once a model is loaded or can be loaded, else 503 saying why",
+            )],
+        )
+        // LM Studio's REST API v0: the OpenAI handlers with LM Studio's fields.
+        .add(
+            "/api/v0/models",
+            "lmstudio",
+            get(lmstudio::list_models),
+            &[("get", "LM Studio: models with type, state, quantization, context lengths")],
+        )
+        .add(
+            "/api/v0/models/{id}",
+            "lmstudio",
+            get(lmstudio::get_model),
+            &[("get", "LM Studio: one model")],
+        )
+        .add(
+            "/api/v0/chat/completions",
+            "lmstudio",
+            post(lmstudio::chat_completions),
+            &[("post", "LM Studio: chat completion with stats, model_info, runtime")],
+        )
+        .add(
+            "/api/v0/completions",
+            "lmstudio",
+            post(lmstudio::completions),
+            &[("post", "LM Studio: text completion with stats, model_info, runtime")],
+        )
+        .add(
+            "/api/v0/embeddings",
+            "lmstudio",
+            post(crate::api::embed::openai_embeddings),
+            &[("post", "LM Studio: embeddings (OpenAI's shape)")],
         )
         .model(
             "/completion",
@@ -767,12 +828,27 @@ mod tests {
             "/api/models/org/repo/file/nope",
             "/api/models/scan",
             "/api/models/vram-estimate",
-            "/v1/models/org/repo/details",
             "/api/models//x/details",
             "/api/models/a/b/",
+            "/v1/models/smol",
+            "/v1/models/org//smol",
+            "/api/v0/models/a/",
         ] {
             assert_eq!(enc(p), None, "{p}");
         }
+        // The model-retrieving routes: everything after the prefix is the id.
+        assert_eq!(
+            enc("/v1/models/org/repo/smol").as_deref(),
+            Some("/v1/models/org%2Frepo%2Fsmol")
+        );
+        assert_eq!(
+            enc("/models/org/repo/smol").as_deref(),
+            Some("/models/org%2Frepo%2Fsmol")
+        );
+        assert_eq!(
+            enc("/api/v0/models/org/repo/smol").as_deref(),
+            Some("/api/v0/models/org%2Frepo%2Fsmol")
+        );
     }
 
     #[test]

@@ -439,6 +439,12 @@ impl Generation {
         self.events.logit_bias()
     }
 
+    /// What the model it runs on was loaded as (architecture, quantization, context), for
+    /// protocols that report it with the answer (LM Studio's `model_info`).
+    pub fn model_info(&self) -> &crate::ModelInfo {
+        self.lease.handle.info()
+    }
+
     /// How many tokens the prompt is, known before the first output.
     pub fn prompt_tokens(&self) -> u32 {
         self.events.prompt_tokens()

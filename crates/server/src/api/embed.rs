@@ -51,16 +51,16 @@ pub struct OpenAiEmbeddingRequest {
     pub keep_alive: Option<Value>,
 }
 
-/// `/v1/embeddings` (and `/embeddings`). OpenAI's shape has one vector per input, so pooling
-/// `none` (asked for, or the model's) is refused with 400 before any work on `/v1`; on the
-/// bare `/embeddings`, which llama-server answers in its own shape, per-token rows come back
-/// in that shape (as `/embedding`'s).
+/// `/v1/embeddings` (and `/embeddings`, LM Studio's `/api/v0/embeddings`). OpenAI's shape
+/// has one vector per input, so pooling `none` (asked for, or the model's) is refused with
+/// 400 before any work; on the bare `/embeddings`, which llama-server answers in its own
+/// shape, per-token rows come back in that shape (as `/embedding`'s).
 pub async fn openai_embeddings(
     State(state): State<SharedState>,
     uri: axum::http::Uri,
     ApiJson(req): ApiJson<OpenAiEmbeddingRequest>,
 ) -> ApiResult<Json<Value>> {
-    let bare = !uri.path().starts_with("/v1/");
+    let bare = uri.path() == "/embeddings";
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,

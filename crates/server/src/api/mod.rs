@@ -9,6 +9,7 @@ pub mod common;
 pub mod deployments;
 pub mod downloads;
 pub mod embed;
+pub mod lmstudio;
 pub mod native;
 pub mod openai;
 pub mod params;

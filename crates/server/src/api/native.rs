@@ -39,6 +39,54 @@ pub async fn health(State(state): State<SharedState>) -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
+/// `GET /readiness` (seed 003): whether a request can be served now, by a model loaded or
+/// one a request would load. 200 when start-up is done (the folder scan and `-m`'s
+/// preload, as `/health`) and
+/// - a model is loaded, or
+/// - `models.autoload` is on and a model the listings show is loadable: its files are whole
+///   (no missing split part, not cut short: [`catalog::ModelEntry::problem`]) and its last
+///   load did not fail (the manager's state is not `failed`).
+///
+/// Otherwise 503 with the reason. Both bodies count the models, so a probe's log tells
+/// why; no names or paths (the route is public).
+pub async fn readiness(State(state): State<SharedState>) -> Response {
+    let unready = |reason: &str, counts: Value| {
+        let body = json!({"status": "not_ready", "reason": reason, "models": counts});
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    };
+    if state.starting.load(std::sync::atomic::Ordering::Acquire) {
+        return unready("starting: the model folders are being scanned", json!({}));
+    }
+    let statuses = state.models.manager().statuses();
+    let loaded = statuses
+        .iter()
+        .filter(|s| s.state == manager::ModelState::Loaded)
+        .count();
+    let listed = state.models.listed().await;
+    let failed = |id: &str| {
+        statuses
+            .iter()
+            .any(|s| s.id == id && matches!(s.state, manager::ModelState::Failed { .. }))
+    };
+    let whole = listed.iter().filter(|l| l.entry.problem().is_none());
+    let loadable = whole.clone().filter(|l| !failed(&l.entry.id)).count();
+    let counts = json!({"listed": listed.len(), "loaded": loaded, "loadable": loadable});
+    let autoload = state.config().models.autoload;
+    if loaded > 0 || (autoload && loadable > 0) {
+        return Json(json!({"status": "ready", "models": counts})).into_response();
+    }
+    let reason = if listed.is_empty() {
+        "no model found in the model folders"
+    } else if whole.count() == 0 {
+        "every model found is incomplete (a missing split part or a file cut short)"
+    } else if loadable == 0 {
+        "every model that could be loaded failed to load"
+    } else {
+        "no model is loaded, and models.autoload is off: load one first"
+    };
+    unready(reason, counts)
+}
+
 pub async fn metrics(State(state): State<SharedState>) -> ApiResult<Response> {
     if !state.config().server.metrics_endpoint {
         return Err(not_supported(

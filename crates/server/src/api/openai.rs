@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::SharedState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chat::{ChatMessage, Roles, Tool};
@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use service::{
     ChatInput, Done, Input, Output, ReasoningFormat, Request, ResponseFormat, Thinking, ToolChoice,
 };
-use service::{Prompt, TokenProbs};
+use service::{Prompt, ServiceError, TokenProbs};
 use std::convert::Infallible;
 
 pub const FINGERPRINT: &str = concat!("llama-dashboard-", env!("CARGO_PKG_VERSION"));
@@ -35,44 +35,88 @@ pub async fn list_models(
     State(state): State<SharedState>,
     pinned: Option<axum::Extension<crate::ports::Pinned>>,
 ) -> Json<Value> {
-    let statuses = state.models.manager().statuses();
     let data: Vec<Value> = state
         .models
         .listed()
         .await
         .into_iter()
         .filter(|l| pinned.as_ref().is_none_or(|p| p.model == l.entry.id))
-        .map(|l| {
-            let m = &l.entry;
-            let st = statuses
-                .iter()
-                .find(|s| s.id == m.id)
-                .map(|s| s.state.clone())
-                .unwrap_or(ModelState::Unloaded);
-            let created = std::fs::metadata(&m.path)
-                .and_then(|md| md.modified())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            json!({
-                "id": l.id,
-                "object": "model",
-                "created": created,
-                "owned_by": m.repo.as_deref().and_then(|r| r.split('/').next()).unwrap_or("local"),
-                "state": state_name(&st),
-                "aliases": l.aliases,
-                "tags": l.tags,
-                "meta": {
-                    "architecture": m.architecture,
-                    "quantization": m.quantization,
-                    "size": m.size,
-                    "n_ctx_train": m.context_length,
-                },
-            })
-        })
+        .map(|l| model_json(&state, &l))
         .collect();
     Json(json!({"object": "list", "data": data}))
+}
+
+/// `GET /v1/models/{id}` (and `/models/{id}`, seed 003's): one model as the listing shows it.
+pub async fn get_model(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    pinned: Option<axum::Extension<crate::ports::Pinned>>,
+) -> ApiResult<Json<Value>> {
+    let l = find_listed(&state, &id).await?;
+    if pinned.is_some_and(|p| p.model != l.entry.id) {
+        return Err(ServiceError::UnknownModel(id).into());
+    }
+    Ok(Json(model_json(&state, &l)))
+}
+
+/// The listed model a path's `{id}` names, found as a request's `model` is
+/// ([`service::Models::resolve`]: id, alias, path), among the models the listings show
+/// (404 otherwise).
+pub(crate) async fn find_listed(state: &SharedState, id: &str) -> ApiResult<service::Listed> {
+    let entry = state.models.resolve(id).await?;
+    state
+        .models
+        .listed()
+        .await
+        .into_iter()
+        .find(|l| l.entry.id == entry.id)
+        .ok_or_else(|| ServiceError::UnknownModel(id.to_owned()).into())
+}
+
+/// The manager's state of a model (unloaded when it never was loaded).
+pub(crate) fn model_state(state: &SharedState, id: &str) -> ModelState {
+    state
+        .models
+        .manager()
+        .statuses()
+        .into_iter()
+        .find(|s| s.id == id)
+        .map(|s| s.state)
+        .unwrap_or(ModelState::Unloaded)
+}
+
+/// Who published a model, as the listings say it: its repository's owner, else `local`.
+pub(crate) fn owner(m: &catalog::ModelEntry) -> &str {
+    m.repo
+        .as_deref()
+        .and_then(|r| r.split('/').next())
+        .unwrap_or("local")
+}
+
+/// One model of `/v1/models`.
+fn model_json(state: &SharedState, l: &service::Listed) -> Value {
+    let m = &l.entry;
+    let created = std::fs::metadata(&m.path)
+        .and_then(|md| md.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    json!({
+        "id": l.id,
+        "object": "model",
+        "created": created,
+        "owned_by": owner(m),
+        "state": state_name(&model_state(state, &m.id)),
+        "aliases": l.aliases,
+        "tags": l.tags,
+        "meta": {
+            "architecture": m.architecture,
+            "quantization": m.quantization,
+            "size": m.size,
+            "n_ctx_train": m.context_length,
+        },
+    })
 }
 
 pub fn state_name(s: &ModelState) -> &'static str {
@@ -317,6 +361,26 @@ struct Meta {
     model: String,
     logprobs: bool,
     include_usage: bool,
+    /// Another route family's fields on the whole answer or the stream's last chunk.
+    extra: Option<DoneFields>,
+}
+
+/// Fields another route family adds to OpenAI's answers from the end of the generation
+/// (LM Studio's `stats`, `model_info` and `runtime`, `api/lmstudio.rs`): the answer is
+/// otherwise the OpenAI routes' own, from the same handler.
+pub(crate) type DoneFields = std::sync::Arc<dyn Fn(&Done) -> Map<String, Value> + Send + Sync>;
+
+/// Makes a request's [`DoneFields`] once its generation started (the model is known then)
+/// from the generation and the request's own parameters.
+pub(crate) type Extra = fn(&Timed, &service::GenerateRequest) -> DoneFields;
+
+impl Meta {
+    /// Adds the route family's fields for the generation's end `d` to `answer`.
+    fn add_extra(&self, answer: &mut Value, d: &Done) {
+        if let (Some(extra), Some(o)) = (&self.extra, answer.as_object_mut()) {
+            o.extend(extra(d));
+        }
+    }
 }
 
 /// The `__verbose` object of each generation when the request (or `server.verbose_responses`)
@@ -349,7 +413,16 @@ fn add_verbose(answer: &mut Value, metas: Option<&[NativeMeta]>, collected: &[se
 
 pub async fn chat_completions(
     State(state): State<SharedState>,
-    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
+    ApiJson(req): ApiJson<ChatCompletionRequest>,
+) -> ApiResult<Response> {
+    chat_completions_with(state, req, None).await
+}
+
+/// The chat route, with another route family's fields (`extra`) on its answer.
+pub(crate) async fn chat_completions_with(
+    state: SharedState,
+    mut req: ChatCompletionRequest,
+    extra: Option<Extra>,
 ) -> ApiResult<Response> {
     let n = common::choices(req.n)?;
     let chat = req.chat_input()?;
@@ -380,6 +453,7 @@ pub async fn chat_completions(
         model: timeds[0].model.clone(),
         logprobs,
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+        extra: extra.map(|f| f(&timeds[0], &params)),
     };
     if req.stream {
         Ok(sse(chat_stream(timeds, meta)))
@@ -448,7 +522,7 @@ fn chat_response(meta: &Meta, collected: &[service::Collected]) -> Value {
 
 /// The envelope of a whole (non-streamed) OpenAI answer: chat and text completions alike.
 fn answer(meta: &Meta, object: &str, choices: Vec<Value>, done: &Done) -> Value {
-    json!({
+    let mut answer = json!({
         "id": meta.id,
         "object": object,
         "created": meta.created,
@@ -457,7 +531,9 @@ fn answer(meta: &Meta, object: &str, choices: Vec<Value>, done: &Done) -> Value 
         "choices": choices,
         "usage": usage_json(done),
         "timings": done.timings,
-    })
+    });
+    meta.add_extra(&mut answer, done);
+    answer
 }
 
 fn chat_choice(meta: &Meta, index: usize, c: &service::Collected, done: &Done) -> Value {
@@ -603,14 +679,15 @@ fn chat_stream(timeds: Vec<Timed>, meta: Meta) -> impl Stream<Item = Result<SseE
     )
 }
 
-/// The last chunk, the usage chunk when asked for, and `[DONE]`. `timings` ride on the very
-/// last chunk before `[DONE]`, as llama-server sends them (its test suite checks the usage
-/// chunk for them).
+/// The last chunk, the usage chunk when asked for, and `[DONE]`. `timings` (and another
+/// family's fields, [`Meta::extra`]) ride on the very last chunk before `[DONE]`, as
+/// llama-server sends them (its test suite checks the usage chunk for them).
 fn finish_events(meta: &Meta, mut last: Value, d: &Done) -> Vec<SseEvent> {
     if meta.include_usage {
         let mut u = last.clone();
         u["choices"] = json!([]);
         u["usage"] = usage_json(d);
+        meta.add_extra(&mut u, d);
         if let Some(o) = last.as_object_mut() {
             o.remove("timings");
         }
@@ -620,6 +697,7 @@ fn finish_events(meta: &Meta, mut last: Value, d: &Done) -> Vec<SseEvent> {
             SseEvent::default().data("[DONE]"),
         ];
     }
+    meta.add_extra(&mut last, d);
     vec![sse_json(&last), SseEvent::default().data("[DONE]")]
 }
 
@@ -666,7 +744,7 @@ pub async fn completions(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> ApiResult<Response> {
-    completions_in(state, req, Shape::OpenAi).await
+    completions_in(state, req, Shape::OpenAi, None).await
 }
 
 /// `POST /completions`: both shapes at once ([`Shape::Both`]).
@@ -674,7 +752,16 @@ pub async fn completions_both_shapes(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<CompletionRequest>,
 ) -> ApiResult<Response> {
-    completions_in(state, req, Shape::Both).await
+    completions_in(state, req, Shape::Both, None).await
+}
+
+/// `/v1/completions` with another route family's fields (`extra`) on its answer.
+pub(crate) async fn completions_with(
+    state: SharedState,
+    req: CompletionRequest,
+    extra: Extra,
+) -> ApiResult<Response> {
+    completions_in(state, req, Shape::OpenAi, Some(extra)).await
 }
 
 /// Adds `native`'s fields that `into` lacks (the shared ones, `model`, `timings` and
@@ -691,6 +778,7 @@ async fn completions_in(
     state: SharedState,
     req: CompletionRequest,
     shape: Shape,
+    extra: Option<Extra>,
 ) -> ApiResult<Response> {
     let n = common::choices(req.n)?;
     let prompts = req.prompt.into_prompts("prompt")?;
@@ -739,6 +827,7 @@ async fn completions_in(
         model: timeds[0].model.clone(),
         logprobs: req.logprobs.is_some(),
         include_usage: req.stream_options.is_some_and(|o| o.include_usage),
+        extra: extra.map(|f| f(&timeds[0], &params)),
     };
     let natives: Vec<NativeMeta> = match shape {
         Shape::OpenAi => Vec::new(),

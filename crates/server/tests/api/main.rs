@@ -11,6 +11,7 @@ mod downloads;
 mod embed;
 mod golden;
 mod llama_compat;
+mod lmstudio;
 mod malformed;
 mod metrics;
 mod models;
@@ -19,6 +20,7 @@ mod ollama;
 mod openai;
 mod reasoning;
 mod requests;
+mod seed_routes;
 mod switches;
 mod templates;
 

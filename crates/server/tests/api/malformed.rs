@@ -51,6 +51,17 @@ async fn bad_requests_get_4xx_in_the_right_shape() {
         ("/detokenize", "token out of range", json!({"model": SMOL, "tokens": [99999999]}).to_string(), 400),
         ("/detokenize", "negative token", json!({"model": SMOL, "tokens": [-1]}).to_string(), 400),
         ("/apply-template", "messages missing", json!({"model": SMOL}).to_string(), 400),
+        ("/api/v0/chat/completions", "broken json", "{\"model\": ".into(), 400),
+        ("/api/v0/chat/completions", "messages wrong type", json!({"model": SMOL, "messages": "hi"}).to_string(), 400),
+        ("/api/v0/chat/completions", "unknown model", json!({"model": "nope", "messages": [{"role": "user", "content": "x"}]}).to_string(), 404),
+        ("/api/v0/chat/completions", "huge max_tokens", json!({"model": SMOL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 1u64 << 40}).to_string(), 400),
+        ("/api/v0/completions", "prompt number", json!({"model": SMOL, "prompt": 5}).to_string(), 400),
+        ("/api/v0/completions", "unknown model", json!({"model": "nope", "prompt": "x"}).to_string(), 404),
+        ("/api/v0/completions", "huge max_tokens", json!({"model": SMOL, "prompt": "x", "max_tokens": 1u64 << 40}).to_string(), 400),
+        ("/api/v0/embeddings", "broken json", "{\"input\"".into(), 400),
+        ("/api/v0/embeddings", "input number", json!({"model": SMOL, "input": 5}).to_string(), 400),
+        ("/api/v0/embeddings", "unknown model", json!({"model": "nope", "input": "x"}).to_string(), 404),
+        ("/api/v0/embeddings", "pooling none", json!({"model": SMOL, "input": "x", "pooling": "none"}).to_string(), 400),
         ("/api/models/smol/load", "unknown load param", json!({"warp": 9}).to_string(), 400),
         ("/api/models/smol/load", "bad ctx", json!({"ctx_size": "big"}).to_string(), 400),
         ("/api/models/vram-estimate", "no model", json!({}).to_string(), 400),
@@ -72,7 +83,7 @@ async fn bad_requests_get_4xx_in_the_right_shape() {
         if path.starts_with("/v1/messages") {
             assert_eq!(resp["type"], "error", "Anthropic shape: {resp}");
             assert!(err["type"].is_string(), "Anthropic shape: {resp}");
-        } else if path.starts_with("/v1/") {
+        } else if path.starts_with("/v1/") || path.starts_with("/api/v0/") {
             assert!(err["type"].is_string(), "OpenAI shape: {resp}");
         } else if path.starts_with("/api/") {
             assert!(err["status"].is_number(), "admin shape: {resp}");
