@@ -334,6 +334,17 @@ pub struct ServeArgs {
     pub kv_unified: bool,
     #[arg(long, overrides_with = "kv_unified", hide = true)]
     pub no_kv_unified: bool,
+    /// Host-RAM prompt cache per model in MiB: slots' prompts are kept there when
+    /// overwritten and restored for a request sharing their prefix (-cram; default 8192,
+    /// -1 no limit, 0 off) [launch parameter: cache_ram_mib]
+    #[arg(long = "cache-ram", value_name = "MIB", allow_negative_numbers = true)]
+    pub cache_ram: Option<i64>,
+    /// Save idle slots to the prompt cache when a task starts, and clear them with unified
+    /// KV (default on; needs --cache-ram) [launch parameter: cache_idle_slots]
+    #[arg(long, overrides_with = "no_cache_idle_slots")]
+    pub cache_idle_slots: bool,
+    #[arg(long, overrides_with = "cache_idle_slots")]
+    pub no_cache_idle_slots: bool,
     /// Folder for slot files (POST /slots/{id}?action=save|restore) [config:
     /// server.slot_save_path, default <data>/slots/<model>/]
     #[arg(long, value_name = "DIR")]
@@ -520,6 +531,7 @@ pub fn llama_style_flags(
         ("-ctk", "--cache-type-k"),
         ("-ctv", "--cache-type-v"),
         ("-kvu", "--kv-unified"),
+        ("-cram", "--cache-ram"),
         ("-cb", "--cont-batching"),
         ("-nocb", "--no-cont-batching"),
     ];

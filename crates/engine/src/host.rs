@@ -52,6 +52,10 @@ pub struct HostStats {
     pub busy_slot_steps: u64,
     /// Longest sequence (prompt + generated tokens) a slot held at a decode.
     pub max_seq_tokens: u64,
+    /// Prompts restored from the host-RAM prompt cache (`cache_ram_mib`).
+    pub prompt_cache_hits: u64,
+    /// Bytes the prompt cache holds now (0 while the model is not loaded).
+    pub prompt_cache_bytes: u64,
 }
 
 /// The scheduler's cumulative counters. The caller may hand the same counters to every
@@ -66,6 +70,8 @@ pub struct HostCounters {
     pub(crate) requests_done: AtomicU64,
     pub(crate) busy_slot_steps: AtomicU64,
     pub(crate) max_seq_tokens: AtomicU64,
+    pub(crate) prompt_cache_hits: AtomicU64,
+    pub(crate) prompt_cache_bytes: AtomicU64,
 }
 
 impl HostCounters {
@@ -79,6 +85,8 @@ impl HostCounters {
             requests_done: l(&self.requests_done),
             busy_slot_steps: l(&self.busy_slot_steps),
             max_seq_tokens: l(&self.max_seq_tokens),
+            prompt_cache_hits: l(&self.prompt_cache_hits),
+            prompt_cache_bytes: l(&self.prompt_cache_bytes),
         }
     }
 }

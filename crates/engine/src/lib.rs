@@ -41,8 +41,9 @@ pub use infill::{InfillChunk, InfillPrompt};
 pub use load::{ModelHost, ModelInfo};
 pub use lora::{LoraAdapterInfo, LoraScale};
 pub use params::{
-    ContextParams, DEFAULT_MAX_CTX_PER_SLOT, DEFAULT_PREFILL_CHUNK, FlashAttn, GpuLayers, LoraSpec,
-    ModelParams, OnContextFull, Pooling, RopeScaling, SplitMode, YarnParams,
+    ContextParams, DEFAULT_CACHE_RAM_MIB, DEFAULT_MAX_CTX_PER_SLOT, DEFAULT_PREFILL_CHUNK,
+    FlashAttn, GpuLayers, LoraSpec, ModelParams, OnContextFull, Pooling, RopeScaling, SplitMode,
+    YarnParams,
 };
 pub use raw::max_devices;
 pub use request::{

@@ -530,6 +530,8 @@ fn run_host(
         n_swa: info.n_swa,
         add_bos: info.add_bos,
         kv_pool: cp.kv_unified.then_some(n_ctx_total as usize),
+        cache_ram_mib: cp.cache_ram_mib,
+        cache_idle_slots: cp.cache_idle_slots,
     };
     let limits = Limits {
         n_ctx_slot,

@@ -228,7 +228,20 @@ pub struct ContextParams {
     /// cells a window has passed stay, so a cached prompt can be reused from any point, at
     /// the memory of a full cache. Only models with a sliding window differ.
     pub swa_full: bool,
+    /// Host-RAM prompt cache in MiB (llama-server's `--cache-ram`; -1 = no byte limit, the
+    /// context size in tokens caps it then; 0 = off): when a slot is about to be
+    /// overwritten by another prompt, its state (tokens and KV) is copied here, and a later
+    /// request sharing its prefix restores it instead of recomputing it. Least recently
+    /// stored entries go first; a state larger than the whole cache is not kept.
+    pub cache_ram_mib: i64,
+    /// Copy idle slots to the prompt cache when a task starts, and with `kv_unified` clear
+    /// them so the busy slots have the pool (llama-server's `--cache-idle-slots`, on by
+    /// default; needs `cache_ram_mib`).
+    pub cache_idle_slots: bool,
 }
+
+/// llama-server's default `--cache-ram`, in MiB.
+pub const DEFAULT_CACHE_RAM_MIB: i64 = 8192;
 
 impl Default for ContextParams {
     fn default() -> Self {
@@ -253,6 +266,8 @@ impl Default for ContextParams {
             queue_max: 256,
             kv_unified: false,
             swa_full: false,
+            cache_ram_mib: DEFAULT_CACHE_RAM_MIB,
+            cache_idle_slots: true,
         }
     }
 }
@@ -296,6 +311,12 @@ impl ContextParams {
         }
         if self.prefill_chunk == 0 {
             return Err(EngineError::invalid("prefill_chunk", "must be at least 1"));
+        }
+        if self.cache_ram_mib < -1 {
+            return Err(EngineError::invalid(
+                "cache_ram_mib",
+                "must be -1 (no limit), 0 (off) or a size in MiB",
+            ));
         }
         if self.ctx_per_slot != 0 && self.ctx_per_slot < 8 {
             return Err(EngineError::invalid(
@@ -423,6 +444,7 @@ mod tests {
             "rope_freq_base"
         );
         assert_eq!(bad(&|c| c.ctx_per_slot = 3), "ctx_per_slot");
+        assert_eq!(bad(&|c| c.cache_ram_mib = -2), "cache_ram_mib");
     }
 
     #[test]

@@ -9,8 +9,9 @@
 
 mod output;
 mod placement;
+mod prompt_cache;
 mod sample;
-mod slot_file;
+mod slot_state;
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -35,6 +36,7 @@ use crate::slot::{ActiveTask, Phase, Slot};
 use crate::stop::{StopMatcher, Utf8Buffer};
 
 use placement::{SlotCandidate, Waiting, common_prefix, lora_turn, pick_slot, prompt_budget};
+use prompt_cache::{CacheLimit, PromptCache};
 
 pub(crate) struct HostConfig {
     pub n_ctx_slot: u32,
@@ -49,6 +51,12 @@ pub(crate) struct HostConfig {
     /// With unified KV (`kv_unified`), the cells all slots share; `None`: each slot has
     /// `n_ctx_slot` cells of its own.
     pub kv_pool: Option<usize>,
+    /// The host-RAM prompt cache's size (llama-server's `--cache-ram`: MiB, -1 = no
+    /// limit, 0 = off).
+    pub cache_ram_mib: i64,
+    /// Save idle slots to the prompt cache when a task starts (and clear them with
+    /// unified KV); needs the cache.
+    pub cache_idle_slots: bool,
 }
 
 /// An admitted request waiting for a slot.
@@ -90,6 +98,8 @@ pub(crate) struct Host<'m> {
     embedder: Embedder<'m>,
     /// Benchmarks waiting for the slots to be idle; no new request starts meanwhile.
     benches: Vec<PendingBench>,
+    /// Slots' states kept in host RAM (`cache_ram_mib`); `None` when off.
+    prompt_cache: Option<PromptCache<llama_cpp_2::SeqState>>,
 }
 
 type PendingBench = (
@@ -115,6 +125,24 @@ impl<'m> Host<'m> {
     ) -> Self {
         let n_vocab = model.n_vocab();
         let batch = LlamaBatch::new(cfg.n_batch, 1);
+        let n_ctx_total = cfg
+            .kv_pool
+            .unwrap_or(cfg.n_ctx_slot as usize * cfg.n_slots as usize);
+        let prompt_cache = CacheLimit::from_mib(cfg.cache_ram_mib, n_ctx_total).map(|limit| {
+            tracing::debug!(?limit, "prompt cache is on");
+            PromptCache::new(limit)
+        });
+        if cfg.cache_idle_slots {
+            if prompt_cache.is_some() {
+                // llama-server's log tag, which its test suite looks for.
+                tracing::debug!(
+                    "idle slots go to the prompt cache when a task starts: \
+                     __TEST_TAG_CACHE_IDLE_SLOTS_ENABLED__"
+                );
+            } else {
+                tracing::debug!("cache_idle_slots needs the prompt cache (cache_ram_mib): off");
+            }
+        }
         let slots = (0..cfg.n_slots)
             .map(|id| Slot {
                 id,
@@ -145,6 +173,7 @@ impl<'m> Host<'m> {
             waiters: Vec::new(),
             embedder: Embedder::new(model, embed),
             benches: Vec::new(),
+            prompt_cache,
         }
     }
 
@@ -186,6 +215,9 @@ impl<'m> Host<'m> {
         }
         self.fail_all(EngineError::Shutdown);
         self.publish();
+        // The counters outlive this load: its cache is freed with it.
+        self.prompt_cache = None;
+        self.publish_cache();
         std::mem::take(&mut self.waiters)
     }
 
@@ -369,6 +401,7 @@ impl<'m> Host<'m> {
         let lora = p.lora(self.adapters.global()).clone();
         let Pending { id, tx, req } = p;
         let n_prompt = req.prompt.len();
+        self.update_prompt_cache(i, &req.prompt, &lora, req.cache_prompt);
         let slot_cache = &self.slots[i].cache;
         // KV computed under other LoRA scales is not this request's.
         let same_lora = self.slots[i].cache_lora[..] == lora[..];
@@ -436,6 +469,7 @@ impl<'m> Host<'m> {
             lora,
             budget: req.budget,
         });
+        self.cache_idle_slots();
         // The first report comes before any prompt token is decoded (llama-server's 0 %).
         self.send_progress(i);
     }

@@ -134,6 +134,20 @@ fn llama_server_families(f: &ServedFigures) -> Vec<(&'static str, &'static str, 
             GAUGE,
             f.busy_slots_per_decode(),
         ),
+        // Not llama-server's (it only logs its prompt cache): the host-RAM prompt cache
+        // (`--cache-ram`), in the same namespace so that it sits with the other figures.
+        (
+            "prompt_cache_hits_total",
+            "Number of prompts restored from the host-RAM prompt cache",
+            COUNTER,
+            f.prompt_cache_hits as f64,
+        ),
+        (
+            "prompt_cache_bytes",
+            "Bytes held by the host-RAM prompt cache",
+            GAUGE,
+            f.prompt_cache_bytes as f64,
+        ),
     ]
 }
 

@@ -124,6 +124,8 @@ const CONTEXT_KEYS: &[&str] = &[
     "kv_unified",
     "swa_full",
     "prefill_chunk",
+    "cache_ram_mib",
+    "cache_idle_slots",
 ];
 
 /// Every key [`apply_overrides`] accepts.

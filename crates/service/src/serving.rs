@@ -112,6 +112,10 @@ pub struct ServedFigures {
     pub busy_slot_steps: u64,
     /// Longest sequence a slot held (`n_tokens_max`).
     pub max_seq_tokens: u64,
+    /// Prompts restored from the host-RAM prompt cache, and the bytes it holds now
+    /// (`prompt_cache_hits_total`, `prompt_cache_bytes`: llama-server only logs these).
+    pub prompt_cache_hits: u64,
+    pub prompt_cache_bytes: u64,
     /// Slots working right now (`requests_processing`); 0 while the model is not loaded.
     pub processing: u64,
     /// Requests waiting for a slot (`requests_deferred`).
@@ -130,6 +134,8 @@ impl ServedFigures {
         self.decode_calls += o.decode_calls;
         self.busy_slot_steps += o.busy_slot_steps;
         self.max_seq_tokens = self.max_seq_tokens.max(o.max_seq_tokens);
+        self.prompt_cache_hits += o.prompt_cache_hits;
+        self.prompt_cache_bytes += o.prompt_cache_bytes;
         self.processing += o.processing;
         self.deferred += o.deferred;
     }
@@ -197,6 +203,8 @@ impl ServingStats {
                     decode_calls: engine.decode_calls,
                     busy_slot_steps: engine.busy_slot_steps,
                     max_seq_tokens: engine.max_seq_tokens,
+                    prompt_cache_hits: engine.prompt_cache_hits,
+                    prompt_cache_bytes: engine.prompt_cache_bytes,
                     processing,
                     deferred,
                 };

@@ -280,6 +280,12 @@ fn launch_flags(a: &ServeArgs) -> Result<Map<String, Value>> {
     if a.swa_full {
         m.insert("swa_full".into(), json!(true));
     }
+    if let Some(mib) = a.cache_ram {
+        m.insert("cache_ram_mib".into(), json!(mib));
+    }
+    if a.cache_idle_slots || a.no_cache_idle_slots {
+        m.insert("cache_idle_slots".into(), json!(a.cache_idle_slots));
+    }
     let mut lora: Vec<Value> = a
         .lora
         .iter()
@@ -409,6 +415,47 @@ mod tests {
         // Nothing given, nothing set.
         assert!(super::launch_flags(&serve_args(&[])).unwrap().is_empty());
         assert!(super::overrides(&serve_args(&["-cb"]), 0).is_empty());
+    }
+
+    #[test]
+    fn cache_ram_flags_are_launch_parameters() {
+        let flags = |args: &[&str]| Value::Object(super::launch_flags(&serve_args(args)).unwrap());
+        assert_eq!(
+            flags(&["-cram", "100", "--no-cache-idle-slots"]),
+            json!({"cache_ram_mib": 100, "cache_idle_slots": false})
+        );
+        assert_eq!(
+            flags(&["--cache-ram", "-1", "--cache-idle-slots"]),
+            json!({"cache_ram_mib": -1, "cache_idle_slots": true})
+        );
+        let launch = super::launch_flags(&serve_args(&["--cache-ram", "0"])).unwrap();
+        let c = config::Config::default();
+        let spec = service::load_spec(
+            &c.models,
+            std::path::Path::new("/m.gguf"),
+            &Map::new(),
+            &launch,
+        )
+        .unwrap();
+        assert_eq!(spec.context.cache_ram_mib, 0);
+        assert!(spec.context.cache_idle_slots);
+        // Not given: llama-server's default.
+        let spec = service::load_spec(
+            &c.models,
+            std::path::Path::new("/m.gguf"),
+            &Map::new(),
+            &Map::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            spec.context.cache_ram_mib,
+            service::ContextParams::default().cache_ram_mib
+        );
+        let bad = serve_args(&["--cache-ram", "-5"]);
+        let err = super::checked_launch_flags(&bad, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cache_ram_mib"), "{err}");
     }
 
     #[test]

@@ -12,4 +12,5 @@ mod grammar_depth;
 mod infill;
 mod load;
 mod lora;
+mod prompt_cache;
 mod slots;

@@ -82,6 +82,9 @@ fn devices_include_the_cpu_with_its_memory() {
 async fn unified_kv_slots_share_one_pool() {
     let Some(h) = load_smollm(engine::ContextParams {
         kv_unified: true,
+        // Without the prompt cache, which would clear idle slots when a task starts
+        // (`cache_idle_slots`, see prompt_cache.rs): this is the pool's own rule.
+        cache_ram_mib: 0,
         ..ctx(512, 2)
     }) else {
         return;

@@ -221,3 +221,54 @@ async fn a_sleeping_model_keeps_its_metrics_and_status_reads_do_not_wake_it() {
     assert!(counted["input_tokens"].as_u64().unwrap() > 0, "{counted}");
     assert!(!s.state.models.is_sleeping(SMOL));
 }
+
+/// `--cache-ram` (launch parameter `cache_ram_mib`) on a one-slot server: two prompts
+/// alternating, the second request for A restores its prefix from the host-RAM cache
+/// (`timings.cache_n`; `/metrics` counts the restore and the cache's bytes); with 0, A is
+/// evaluated again.
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_ram_restores_an_overwritten_prompt() {
+    for (mib, reused) in [(64, true), (0, false)] {
+        let mut launch = serde_json::Map::new();
+        launch.insert("cache_ram_mib".into(), json!(mib));
+        let Some(s) = TestServer::start(Opts {
+            parallel: Some(1),
+            launch,
+            ..Default::default()
+        })
+        .await
+        else {
+            return;
+        };
+        let a = format!("Towers. {}", "The tower is old and tall. ".repeat(12));
+        let b = format!("Rivers. {}", "The river is wide and long. ".repeat(12));
+        let mut timings = Vec::new();
+        for prompt in [&a, &b, &a] {
+            let (status, body) = s
+                .post(
+                    "/completion",
+                    &json!({"model": SMOL, "prompt": prompt, "n_predict": 2}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            timings.push(body["timings"].clone());
+        }
+        let n_a = timings[0]["prompt_n"].as_u64().unwrap();
+        assert!(n_a > 60, "{}", timings[0]);
+        let m = server_totals(&s.text("/metrics").await);
+        if reused {
+            assert_eq!(timings[2]["cache_n"], n_a - 1, "{}", timings[2]);
+            assert_eq!(timings[2]["prompt_n"], 1, "{}", timings[2]);
+            assert_eq!(value(&m, "prompt_cache_hits_total"), 1.0);
+            assert!(value(&m, "prompt_cache_bytes") > 0.0);
+        } else {
+            assert!(
+                timings[2]["prompt_n"].as_u64().unwrap() > n_a - 5,
+                "{}",
+                timings[2]
+            );
+            assert_eq!(value(&m, "prompt_cache_hits_total"), 0.0);
+            assert_eq!(value(&m, "prompt_cache_bytes"), 0.0);
+        }
+    }
+}
