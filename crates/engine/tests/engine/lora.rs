@@ -290,7 +290,13 @@ async fn cached_prompt_is_not_reused_under_other_scales() {
     let Some(model) = smollm() else { return };
     let dir = tempfile::tempdir().unwrap();
     let a0 = adapter(dir.path(), "a0.gguf", Adapter::smollm(1));
-    let h = ModelHost::load(params(&model, &[&a0]), ctx(256, 1), |_| {}).unwrap();
+    // The slot's own cache only: the RAM prompt cache would (rightly) restore the KV each
+    // configuration computed earlier (its entries are matched by scales, see prompt_cache.rs).
+    let no_ram_cache = engine::ContextParams {
+        cache_ram_mib: 0,
+        ..ctx(256, 1)
+    };
+    let h = ModelHost::load(params(&model, &[&a0]), no_ram_cache, |_| {}).unwrap();
     let cached = |lora| {
         let mut r = request(FRANCE, lora);
         r.cache_prompt = true;
