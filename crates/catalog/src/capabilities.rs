@@ -12,6 +12,8 @@ pub const CAPABILITIES: &[&str] = &[
     "vision",
     "tools",
     "infill",
+    // Set by the service (the chat templates know which templates think), or by the user.
+    "thinking",
 ];
 
 /// Architectures that only encode (no text generation): embedding models.
@@ -30,14 +32,18 @@ const POOLING_RANK: u64 = 4;
 
 /// Reads `entry`'s header (values only, arrays skipped) and says what it can do. Blocking.
 pub fn capabilities(entry: &ModelEntry) -> Result<Vec<String>, gguf::GgufError> {
-    let file = gguf::read_path(
+    Ok(from_file(&read_header(entry)?, entry.mmproj.is_some()))
+}
+
+/// `entry`'s header as capabilities read it: values only, arrays skipped. Blocking.
+pub fn read_header(entry: &ModelEntry) -> Result<gguf::GgufFile, gguf::GgufError> {
+    gguf::read_path(
         &entry.path,
         &gguf::ReadOptions {
             array_keep_whole: 0,
             array_preview: 0,
         },
-    )?;
-    Ok(from_file(&file, entry.mmproj.is_some()))
+    )
 }
 
 /// What a model with this header can do; `has_mmproj`: a projector file goes with it.

@@ -95,6 +95,19 @@ pub struct Status {
     pub log: Vec<String>,
     /// Where the files go.
     pub files: Vec<PathBuf>,
+    /// Each file's own figures, in the task's order (for protocols that report per file, as
+    /// Ollama's pull reports per layer); not part of the task's serialized status.
+    #[serde(skip)]
+    pub parts: Vec<PartStatus>,
+}
+
+/// One file of a task: what it is (its sha256 when known) and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartStatus {
+    pub sha256: Option<String>,
+    /// Bytes of the file on disk so far.
+    pub done: u64,
+    pub total: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -598,7 +611,8 @@ async fn run(
     Ok(true)
 }
 
-fn write_atomically(f: &FinalFile) -> Result<()> {
+/// Writes a small file atomically (temp file in the same folder, fsync, rename).
+pub fn write_atomically(f: &FinalFile) -> Result<()> {
     use std::io::Write;
     let dir = f.path.parent().unwrap_or(std::path::Path::new("."));
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
@@ -664,6 +678,17 @@ impl Task {
             eta_seconds,
             log: self.progress.iter().flat_map(Progress::log).collect(),
             files: self.spec.files.iter().map(|f| f.dest.clone()).collect(),
+            parts: self
+                .spec
+                .files
+                .iter()
+                .zip(self.progress.iter())
+                .map(|(f, p)| PartStatus {
+                    sha256: f.sha256.clone(),
+                    done: p.done(),
+                    total: f.size.or(p.total()),
+                })
+                .collect(),
         }
     }
 }

@@ -380,6 +380,7 @@ impl<L: Loader> Manager<L> {
                     in_flight,
                     idle_seconds: idle.map(|d| d.as_secs()),
                     expires_in_seconds,
+                    keep_alive: e.keep,
                 }
             })
             .collect();

@@ -30,6 +30,10 @@ pub struct ModelStatus {
     /// Seconds until an idle loaded model sleeps (its keep-alive); `None` while it is in
     /// use, not loaded, or kept forever.
     pub expires_in_seconds: Option<u64>,
+    /// How long the model stays loaded after its last request (its current busy period's
+    /// keep-alive): with `idle_seconds`, when it will sleep once in use no more.
+    #[serde(skip)]
+    pub keep_alive: crate::KeepAlive,
 }
 
 /// A state change, for the WebSocket feed and logs.

@@ -31,6 +31,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
+pub use download::queue::PartStatus as DownloadPart;
 pub use download::queue::State as DownloadState;
 pub use download::queue::Status as DownloadStatus;
 pub use download::queue::TaskId as DownloadId;

@@ -18,6 +18,8 @@
 //!   adapter maps to its own wire format.
 //! - [`reasoning`]: thinking models: the request's [`Thinking`], the server's
 //!   [`ReasoningDefaults`] and the `enable_thinking` a template renders with.
+//! - [`identity`]: a model's digest and modification time (cheap: no multi-GB hashing), and
+//!   a second name for it (a second Ollama manifest, else an alias): Ollama's list and `cp`.
 //! - [`remove`]: deleting a model from disk, with the one rule for what may be deleted
 //!   (ours always, another app's store only when forced).
 //! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
@@ -31,6 +33,7 @@ pub mod downloads;
 mod embed;
 mod error;
 pub mod generate;
+pub mod identity;
 pub mod limits;
 mod load_params;
 mod loader;
@@ -60,7 +63,7 @@ pub use loader::{EngineLoader, LoadSpec, LoadedModel};
 pub use model_defaults::{ModelDefaults, PromptDefaults, SamplingOverrides};
 pub use models::{Listed, ModelLease, Models, roots};
 pub use reasoning::{ReasoningDefaults, Thinking};
-pub use resolve::{Routing, resolve};
+pub use resolve::{Routing, latest_twin, resolve};
 pub use sampling::SamplingDefaults;
 
 /// The engine's data types that cross this layer: requests and their results, embeddings,

@@ -420,6 +420,11 @@ impl Models {
         self.capabilities.get(entry, loaded_fim).await
     }
 
+    /// How many weights `entry` has (from its header; cached like the capabilities).
+    pub async fn parameter_count(&self, entry: &ModelEntry) -> Option<u64> {
+        self.capabilities.parameters(entry).await
+    }
+
     /// Checks a request against what `entry` can do, before it is loaded or anything queued:
     /// image parts need a vision model ([`crate::generate::ChatInput::check_images`]).
     pub async fn check_for(
