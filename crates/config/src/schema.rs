@@ -104,6 +104,13 @@ pub struct ServerConfig {
     /// The model a request naming an unknown model gets, instead of 404 (id, alias or path).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
+    /// Ollama's own port: a second listener serving the whole API, for clients that only
+    /// know `localhost:11434` (opened at start when `ollama_port_enabled`).
+    pub ollama_port: u16,
+    pub ollama_port_enabled: bool,
+    /// LM Studio's own port (its clients' default `localhost:1234`), the same way.
+    pub lmstudio_port: u16,
+    pub lmstudio_port_enabled: bool,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +134,10 @@ impl Default for ServerConfig {
             metrics_endpoint: true,
             verbose_responses: false,
             slot_save_path: None,
+            ollama_port: 11434,
+            ollama_port_enabled: false,
+            lmstudio_port: 1234,
+            lmstudio_port_enabled: false,
         }
     }
 }
@@ -154,6 +165,10 @@ impl fmt::Debug for ServerConfig {
             .field("metrics_endpoint", &self.metrics_endpoint)
             .field("verbose_responses", &self.verbose_responses)
             .field("slot_save_path", &self.slot_save_path)
+            .field("ollama_port", &self.ollama_port)
+            .field("ollama_port_enabled", &self.ollama_port_enabled)
+            .field("lmstudio_port", &self.lmstudio_port)
+            .field("lmstudio_port_enabled", &self.lmstudio_port_enabled)
             .finish()
     }
 }

@@ -235,6 +235,30 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Text,
         "The model (id, alias or path) a request gets when the model it names is not found, instead of 404; a request naming none gets it too when several models are available. `serve -m FILE` alone serves that one model whatever requests name, as llama-server does.",
     ),
+    key(
+        "server.ollama_port",
+        "LLAMA_DASHBOARD_SERVER_OLLAMA_PORT",
+        int(1, 65535),
+        "Ollama's port: a second listener on `server.host` serving the same API (Ollama clients default to 11434), opened at start when `ollama_port_enabled` (`serve --ollama-port N` sets both); `POST /api/system/ports/ollama/start|stop` at run time.",
+    ),
+    key(
+        "server.ollama_port_enabled",
+        "LLAMA_DASHBOARD_SERVER_OLLAMA_PORT_ENABLED",
+        Kind::Bool,
+        "Open `server.ollama_port` at start (off by default: port 11434 may belong to a running Ollama).",
+    ),
+    key(
+        "server.lmstudio_port",
+        "LLAMA_DASHBOARD_SERVER_LMSTUDIO_PORT",
+        int(1, 65535),
+        "LM Studio's port: a second listener on `server.host` serving the same API (LM Studio clients default to 1234), opened at start when `lmstudio_port_enabled` (`serve --lmstudio-port N` sets both); `POST /api/system/ports/lmstudio/start|stop` at run time.",
+    ),
+    key(
+        "server.lmstudio_port_enabled",
+        "LLAMA_DASHBOARD_SERVER_LMSTUDIO_PORT_ENABLED",
+        Kind::Bool,
+        "Open `server.lmstudio_port` at start (off by default).",
+    ),
     // [models]
     key(
         "models.dirs",

@@ -6,7 +6,8 @@
 //!   protocol-neutral request and writes the outputs back in its own wire format.
 //! - [`guard`]: Host and Origin checks (browsers must not drive a local server) and CORS.
 //! - [`auth`], [`middleware`]: keys and rate limits; error shapes, metrics, shutdown.
-//! - [`ports`]: deployments' own ports (the per-model routes, pinned to one model).
+//! - [`ports`]: deployments' own ports (the per-model routes, pinned to one model), and
+//!   Ollama's and LM Studio's ports (the whole application), opened the same way.
 //! - [`error`]: the one error type, rendered per API family.
 //!
 //! Layers, outermost first: request id → tracing → Host/Origin guard (which answers CORS
@@ -103,6 +104,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
             models.clone(),
             Box::new(ports::HttpPorts { state: me.clone() }),
         ),
+        app_ports: Default::default(),
         models,
         paths: opts.paths.clone(),
         config: RwLock::new(c.clone()),
@@ -358,6 +360,14 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         }
         tracing::info!(%local, "listening");
     }
+    // Ollama's and LM Studio's ports, when the configuration opens them at start; a port
+    // that cannot be bound (the app itself runs) is said and the server goes on.
+    for which in ports::AppPort::ALL {
+        let (port, enabled) = which.configured(&c.server);
+        if enabled && let Err(e) = state.app_ports.start(&state, which, Some(port)).await {
+            tracing::error!("{}", e.message);
+        }
+    }
     let app = app(state.clone());
     let mut serving = tokio::task::JoinSet::new();
     for listener in listeners {
@@ -380,6 +390,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     let _ = stop2.wait_for(|s| *s).await;
     // Deployments' ports stop accepting too (they come back with the next start).
     state.deployments.close_all().await;
+    state.app_ports.close_all().await;
     // Stopped accepting; give in-flight requests their grace period.
     match tokio::time::timeout(opts.grace, handle).await {
         Ok(Ok(())) => tracing::info!("all requests finished"),

@@ -9,6 +9,9 @@
 //!   right after).
 //!
 //! Keys, the rate limit, metrics and error shapes are the server's, through the same layers.
+//!
+//! [`AppPorts`] are the same mechanism ([`serve_port`]) for the ports other apps' clients
+//! expect (Ollama's 11434, LM Studio's 1234), serving the whole application.
 
 use crate::error::{ApiError, Flavor};
 use crate::state::{AppState, SharedState};
@@ -42,39 +45,157 @@ impl PortServer for HttpPorts {
             .state
             .upgrade()
             .ok_or_else(|| "the server is stopping".to_string())?;
-        let hosts = state.config().server.host;
-        // A deployment's port is opened on the server's first address.
-        let host = crate::listen::hosts(&hosts)
-            .next()
-            .unwrap_or("127.0.0.1")
-            .to_string();
-        let listener = crate::listen::resolve(&host, port)
-            .map_err(std::io::Error::other)
-            .and_then(std::net::TcpListener::bind)
-            .and_then(|l| l.set_nonblocking(true).map(|()| l))
-            .and_then(tokio::net::TcpListener::from_std)
-            .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
-        let bound = listener.local_addr().map_err(|e| e.to_string())?.port();
         let pin = Pinned {
             deployment: deployment.to_string(),
             model: model.to_string(),
         };
-        let limits = state.config().limits;
-        let app = crate::deployment_app(state, pin);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (closed_tx, closed) = oneshot::channel::<()>();
-        let listener = Closing {
-            inner: listener,
-            _closed: closed_tx,
-        };
-        tokio::spawn(async move {
-            crate::listen::serve_on(listener, app, &limits, async move {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        tracing::info!(%deployment, %model, port = bound, "deployment port open");
-        Ok(OpenPort::new(bound, stop, closed))
+        let app = crate::deployment_app(state.clone(), pin);
+        let open = serve_port(&state, port, app)?;
+        tracing::info!(%deployment, %model, port = open.port(), "deployment port open");
+        Ok(open)
+    }
+}
+
+/// Binds `port` on the server's first address (`0`: any free port) and serves `app` there
+/// with the server's read timeouts ([`crate::listen::serve_on`]) until the port is closed:
+/// the one way a second port is opened (deployments', Ollama's and LM Studio's).
+pub fn serve_port(state: &AppState, port: u16, app: axum::Router) -> Result<OpenPort, String> {
+    let hosts = state.config().server.host;
+    let host = crate::listen::hosts(&hosts)
+        .next()
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let listener = crate::listen::resolve(&host, port)
+        .map_err(std::io::Error::other)
+        .and_then(std::net::TcpListener::bind)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(tokio::net::TcpListener::from_std)
+        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let limits = state.config().limits;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (closed_tx, closed) = oneshot::channel::<()>();
+    let listener = Closing {
+        inner: listener,
+        _closed: closed_tx,
+    };
+    tokio::spawn(async move {
+        crate::listen::serve_on(listener, app, &limits, async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Ok(OpenPort::new(bound, stop, closed))
+}
+
+/// The other apps' ports a client may expect us on: Ollama's and LM Studio's. Each serves
+/// the whole application (as Ollama serves `/api` and `/v1` on its one port), with the same
+/// keys, limits, metrics and error shapes as the main port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppPort {
+    Ollama,
+    Lmstudio,
+}
+
+impl AppPort {
+    pub const ALL: [AppPort; 2] = [AppPort::Ollama, AppPort::Lmstudio];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AppPort::Ollama => "ollama",
+            AppPort::Lmstudio => "lmstudio",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AppPort> {
+        AppPort::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The configured port and whether it opens at start.
+    pub fn configured(self, c: &config::ServerConfig) -> (u16, bool) {
+        match self {
+            AppPort::Ollama => (c.ollama_port, c.ollama_port_enabled),
+            AppPort::Lmstudio => (c.lmstudio_port, c.lmstudio_port_enabled),
+        }
+    }
+
+    /// The config key of its port (named in errors).
+    pub fn setting(self) -> &'static str {
+        match self {
+            AppPort::Ollama => "server.ollama_port",
+            AppPort::Lmstudio => "server.lmstudio_port",
+        }
+    }
+}
+
+/// The open [`AppPort`]s (opened at start from the config, or from the API).
+#[derive(Default)]
+pub struct AppPorts {
+    open: tokio::sync::Mutex<std::collections::HashMap<AppPort, OpenPort>>,
+}
+
+impl AppPorts {
+    /// Opens `which` on `port` (`None`: the configured one). An open port is closed first
+    /// when another port is asked for; asking for the port it has is a no-op. Returns the
+    /// bound port.
+    pub async fn start(
+        &self,
+        state: &SharedState,
+        which: AppPort,
+        port: Option<u16>,
+    ) -> Result<u16, ApiError> {
+        let port = port.unwrap_or_else(|| which.configured(&state.config().server).0);
+        let mut open = self.open.lock().await;
+        if let Some(current) = open.get(&which) {
+            if current.port() == port {
+                return Ok(port);
+            }
+            if let Some(old) = open.remove(&which) {
+                old.close().await;
+            }
+        }
+        let app = crate::app(state.clone());
+        let opened = serve_port(state, port, app).map_err(|e| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "{} port: {e} (choose another with `port`, or set {})",
+                    which.name(),
+                    which.setting()
+                ),
+            )
+        })?;
+        let bound = opened.port();
+        tracing::info!(port = bound, "{} port open", which.name());
+        open.insert(which, opened);
+        Ok(bound)
+    }
+
+    /// Closes `which`; `false` when it was not open.
+    pub async fn stop(&self, which: AppPort) -> bool {
+        let closing = self.open.lock().await.remove(&which);
+        match closing {
+            Some(p) => {
+                p.close().await;
+                tracing::info!("{} port closed", which.name());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The port `which` is served on, if open.
+    pub async fn port(&self, which: AppPort) -> Option<u16> {
+        self.open.lock().await.get(&which).map(OpenPort::port)
+    }
+
+    /// Closes every one (server shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<OpenPort> = self.open.lock().await.drain().map(|(_, p)| p).collect();
+        for p in all {
+            p.close().await;
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct AppState {
     pub events: Events,
     pub bench: Arc<BenchRunner>,
     pub deployments: Arc<service::Deployments>,
+    /// Ollama's and LM Studio's ports, when open (`crate::ports::AppPorts`).
+    pub app_ports: crate::ports::AppPorts,
     /// Model downloads: the one queue, hub and registry clients, made on first use
     /// ([`AppState::downloads`]): its HTTP client and TLS roots are memory an idle server
     /// that downloads nothing does not need.

@@ -1,5 +1,5 @@
 //! Global configuration and the system: `/api/config`, `/api/config/model-paths`,
-//! `/api/system/{devices,resources,logs,log-level,fs/browse,shutdown}`.
+//! `/api/system/{devices,resources,logs,log-level,fs/browse,shutdown,ports}`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -434,4 +434,64 @@ pub async fn shutdown(State(state): State<SharedState>) -> (StatusCode, Json<Val
         StatusCode::ACCEPTED,
         Json(json!({"status": "shutting_down"})),
     )
+}
+
+/// `GET /api/system/ports`: Ollama's and LM Studio's ports, configured and open.
+pub async fn ports(State(state): State<SharedState>) -> Json<Value> {
+    let server = state.config().server;
+    let mut out = Map::new();
+    for which in crate::ports::AppPort::ALL {
+        let (port, enabled) = which.configured(&server);
+        let open = state.app_ports.port(which).await;
+        out.insert(
+            which.name().into(),
+            json!({"open": open.is_some(), "port": open, "configured_port": port,
+                "enabled_at_start": enabled, "setting": which.setting()}),
+        );
+    }
+    Json(json!({"ports": out}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PortBody {
+    /// The port to open (`0`: any free one); the configured one when absent.
+    port: Option<u16>,
+}
+
+fn app_port(name: &str) -> ApiResult<crate::ports::AppPort> {
+    crate::ports::AppPort::parse(name)
+        .ok_or_else(|| ApiError::not_found(format!("no port named '{name}' (ollama or lmstudio)")))
+}
+
+/// `POST /api/system/ports/{name}/start` (body `{port?}`, or none): opens Ollama's or LM
+/// Studio's port until the server stops (the configuration says whether it opens at the next
+/// start); another port than the open one moves it.
+pub async fn port_start(
+    State(state): State<SharedState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let which = app_port(&name)?;
+    let req: PortBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PortBody::default()
+    } else {
+        crate::extract::parse(&body)?
+    };
+    let port = state.app_ports.start(&state, which, req.port).await?;
+    Ok(Json(
+        json!({"name": which.name(), "open": true, "port": port}),
+    ))
+}
+
+/// `POST /api/system/ports/{name}/stop`: closes it (connections running finish).
+pub async fn port_stop(
+    State(state): State<SharedState>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> ApiResult<Json<Value>> {
+    let which = app_port(&name)?;
+    let was_open = state.app_ports.stop(which).await;
+    Ok(Json(
+        json!({"name": which.name(), "open": false, "was_open": was_open}),
+    ))
 }
