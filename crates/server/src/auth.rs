@@ -356,14 +356,23 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
     query?.split('&').find_map(|kv| kv.strip_prefix("api_key="))
 }
 
-/// What a request needs: nothing for health and the API document, admin for management
+/// What a request needs: nothing for health, the API document and `/`; for Ollama's routes
+/// an inference key, admin for those that change the installed models; admin for management
 /// and for the native routes that change server state (`POST /props`, slot actions,
 /// LoRA scales), an inference key for the rest. Reading the hub (search, a repository's
 /// files, categories) needs an inference key only: it shows nothing of this machine.
 pub fn required_access(method: &str, path: &str) -> Access {
     let changes = !method.eq_ignore_ascii_case("get");
     match path {
-        "/health" | "/v1/health" | "/readiness" | "/openapi.json" => Access::None,
+        // `/`: the probe Ollama clients send ("Ollama is running"), and a browser's page.
+        "/health" | "/v1/health" | "/readiness" | "/openapi.json" | "/" => Access::None,
+        p if crate::error::OLLAMA_ROUTES.contains(&p) => {
+            if changes_installed_models(p) {
+                Access::Admin
+            } else {
+                Access::Inference
+            }
+        }
         p if !changes && reads_the_hub(p) => Access::Inference,
         // LM Studio's REST API v0: inference, as the OpenAI routes it answers like.
         p if p.starts_with("/api/v0/") => Access::Inference,
@@ -372,6 +381,15 @@ pub fn required_access(method: &str, path: &str) -> Access {
         p if p.starts_with("/slots/") => Access::Admin,
         _ => Access::Inference,
     }
+}
+
+/// Ollama's routes that change what is installed (pull, delete, copy, create, push): admin.
+/// Its other routes (list, show, ps, version, chat, generate, embed) take an inference key.
+fn changes_installed_models(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/pull" | "/api/delete" | "/api/copy" | "/api/create" | "/api/push"
+    )
 }
 
 /// The download routes that only read a model hub.

@@ -1,7 +1,9 @@
 //! Every route, registered once with its documentation: the router and `/openapi.json` are
 //! built from the same table, so the document cannot miss a route.
 
-use crate::api::{admin, bench, deployments, downloads, lmstudio, native, openai, system, ws};
+use crate::api::{
+    admin, bench, deployments, downloads, lmstudio, native, ollama_models, openai, system, ws,
+};
 use crate::state::SharedState;
 use axum::Router;
 use axum::routing::{MethodRouter, delete, get, post, put};
@@ -377,6 +379,76 @@ pub fn table() -> Routes {
             post(crate::api::embed::lora_set),
             &[("post", "Set LoRA scales (admin)")],
         )
+        // Ollama's API: the model routes (its chat, generate and embed are inference routes).
+        .add(
+            "/",
+            "ollama",
+            get(ollama_models::root),
+            &[(
+                "get",
+                "\"Ollama is running\" (text; HEAD too), for clients that probe for Ollama (public)",
+            )],
+        )
+        .add(
+            "/api/tags",
+            "ollama",
+            get(ollama_models::tags),
+            &[("get", "Ollama: list models (every name with a tag)")],
+        )
+        .add(
+            "/api/show",
+            "ollama",
+            post(ollama_models::show),
+            &[(
+                "post",
+                "Ollama: a model's template, parameters, details, model_info, capabilities",
+            )],
+        )
+        .add(
+            "/api/ps",
+            "ollama",
+            get(ollama_models::ps),
+            &[("get", "Ollama: loaded models, memory, expiry, context")],
+        )
+        .add(
+            "/api/version",
+            "ollama",
+            get(ollama_models::version),
+            &[("get", "Ollama: the Ollama API version this server follows")],
+        )
+        .add(
+            "/api/pull",
+            "ollama",
+            post(ollama_models::pull),
+            &[(
+                "post",
+                "Ollama: pull a model from an Ollama registry, NDJSON progress (admin)",
+            )],
+        )
+        .add(
+            "/api/delete",
+            "ollama",
+            delete(ollama_models::delete),
+            &[("delete", "Ollama: delete a model or a copy's name (admin)")],
+        )
+        .add(
+            "/api/copy",
+            "ollama",
+            post(ollama_models::copy),
+            &[("post", "Ollama: give a model a second name (admin)")],
+        )
+        .add(
+            "/api/create",
+            "ollama",
+            post(ollama_models::create),
+            &[("post", "Ollama: create from a Modelfile (501, admin)")],
+        )
+        .add(
+            "/api/push",
+            "ollama",
+            post(ollama_models::push),
+            &[("post", "Ollama: push to a registry (501, admin)")],
+        )
         // Management
         .add(
             "/api/models",
@@ -535,6 +607,27 @@ pub fn table() -> Routes {
             "system",
             get(system::browse),
             &[("get", "Browse inside the model folders")],
+        )
+        .add(
+            "/api/system/ports",
+            "system",
+            get(system::ports),
+            &[("get", "Ollama's and LM Studio's ports: configured, open")],
+        )
+        .add(
+            "/api/system/ports/{name}/start",
+            "system",
+            post(system::port_start),
+            &[(
+                "post",
+                "Open Ollama's or LM Studio's port ({name} = ollama | lmstudio; body {port?}, 0 = any free one)",
+            )],
+        )
+        .add(
+            "/api/system/ports/{name}/stop",
+            "system",
+            post(system::port_stop),
+            &[("post", "Close Ollama's or LM Studio's port")],
         )
         .add(
             "/api/system/shutdown",

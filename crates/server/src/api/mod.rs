@@ -11,6 +11,7 @@ pub mod downloads;
 pub mod embed;
 pub mod lmstudio;
 pub mod native;
+pub mod ollama_models;
 pub mod openai;
 pub mod params;
 pub mod prompt;

@@ -17,6 +17,7 @@ mod metrics;
 mod models;
 mod native;
 mod ollama;
+mod ollama_models;
 mod openai;
 mod reasoning;
 mod requests;
