@@ -71,6 +71,18 @@ pub enum Command {
     /// --force-external
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
+    /// Models a running server has loaded (as `ollama ps`): name, id, size, processor, until
+    Ps(PsArgs),
+}
+
+/// `ps`: asks a running server.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// The server's address [default: http://<server.host>:<server.port>]
+    #[arg(long)]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub json: JsonFlag,
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +226,14 @@ pub struct ServeArgs {
     /// can reach it could use and manage it) [config: server.allow_open_network]
     #[arg(long)]
     pub insecure_open: bool,
+    /// Also serve on Ollama's port (Ollama's clients default to 11434) [config:
+    /// server.ollama_port, server.ollama_port_enabled]
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "11434")]
+    pub ollama_port: Option<u16>,
+    /// Also serve on LM Studio's port (its clients default to 1234) [config:
+    /// server.lmstudio_port, server.lmstudio_port_enabled]
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "1234")]
+    pub lmstudio_port: Option<u16>,
     /// Host name the server answers to besides loopback names and IP addresses (repeatable or
     /// comma-separated; "*" for any; guards against DNS rebinding) [config:
     /// server.allowed_hosts]

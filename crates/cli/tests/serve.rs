@@ -443,3 +443,73 @@ fn vertex_ai_predict_route() {
     assert_eq!(r.status(), 400);
     assert!(r.text().unwrap().contains("limits.max_completions"));
 }
+
+/// `serve --ollama-port N` answers Ollama's clients on N too (the same keys), and `ps` shows
+/// what the running server has loaded, as `ollama ps` does.
+#[test]
+fn ollama_port_and_ps() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let ollama = free_port();
+    let (s, _) = start(
+        Some(&model),
+        &["--api-key", "k", "--ollama-port", &ollama.to_string()],
+    );
+    let c = reqwest::blocking::Client::new();
+    let other = format!("http://127.0.0.1:{ollama}");
+    let r = c.get(format!("{other}/")).send().unwrap();
+    assert_eq!(r.text().unwrap(), "Ollama is running");
+    let r = c.get(format!("{other}/api/tags")).send().unwrap();
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(format!("{other}/api/show"))
+        .bearer_auth("k")
+        .json(&json!({"model": "smol"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let ps = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_llama-dashboard"))
+            .env_clear()
+            .env("LLAMA_DASHBOARD_API_KEY", "k")
+            .args(["ps", "--url", &s.base])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let table = ps(&[]);
+    assert!(table.contains("NAME") && !table.contains("smol"), "{table}");
+    let r = c
+        .post(format!("{}/v1/chat/completions", s.base))
+        .bearer_auth("k")
+        .json(&json!({"model": "smol", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let table = ps(&[]);
+    let row = table
+        .lines()
+        .find(|l| l.contains("smol:latest"))
+        .unwrap_or_else(|| panic!("{table}"));
+    // `serve` keeps models loaded unless models.sleep_idle_seconds says otherwise.
+    assert!(row.contains("100% CPU") && row.contains("Forever"), "{row}");
+    let json: serde_json::Value = serde_json::from_str(&ps(&["--json"])).unwrap();
+    assert_eq!(json["models"][0]["name"], "smol:latest");
+    // No server there: a clear error, not a panic.
+    let out = Command::new(env!("CARGO_BIN_EXE_llama-dashboard"))
+        .env_clear()
+        .args(["ps", "--url", &format!("http://127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no server answers"));
+}

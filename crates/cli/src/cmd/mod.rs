@@ -4,6 +4,7 @@ mod bench;
 mod config;
 mod download;
 mod models;
+mod ps;
 mod run;
 mod serve;
 
@@ -38,5 +39,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => download::pull(&ctx, args),
         Command::List(flag) => models::run(&ctx, crate::args::ModelsCommand::List(flag)),
         Command::Rm(args) => models::remove(&ctx, args),
+        Command::Ps(args) => ps::run(&ctx, args),
     }
 }

@@ -64,6 +64,20 @@ fn overrides(a: &ServeArgs, verbose: u8) -> Vec<(String, String)> {
     };
     put("server.host", a.host.clone());
     put("server.port", a.port.map(|v| v.to_string()));
+    // `--ollama-port [N]`: that port, opened at start (the same for LM Studio's).
+    put("server.ollama_port", a.ollama_port.map(|v| v.to_string()));
+    put(
+        "server.ollama_port_enabled",
+        a.ollama_port.map(|_| "true".into()),
+    );
+    put(
+        "server.lmstudio_port",
+        a.lmstudio_port.map(|v| v.to_string()),
+    );
+    put(
+        "server.lmstudio_port_enabled",
+        a.lmstudio_port.map(|_| "true".into()),
+    );
     put("server.api_key", a.api_key.clone());
     put("server.admin_api_key", a.admin_api_key.clone());
     put("server.timeout_seconds", a.timeout.map(|v| v.to_string()));
