@@ -33,7 +33,8 @@ pub struct StoredDownload {
 }
 
 impl Store {
-    /// Creates or replaces a task.
+    /// Records a new task; an id already recorded is refused (a task never takes over
+    /// another's row).
     pub fn put_download(&self, d: &StoredDownload) -> Result<(), StoreError> {
         check_state(&d.state)?;
         let id = i64::try_from(d.id)
@@ -41,10 +42,7 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO downloads (id, label, spec, state, reason, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (id) DO UPDATE SET
-                   label = excluded.label, spec = excluded.spec, state = excluded.state,
-                   reason = excluded.reason, updated_at = excluded.updated_at",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     id,
                     d.label,
@@ -57,6 +55,14 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+
+    /// The id after the largest one recorded (0 when none is): where a queue's new ids
+    /// start, whether or not it brought unfinished tasks back.
+    pub fn next_download_id(&self) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        let max: Option<i64> = conn.query_row("SELECT MAX(id) FROM downloads", [], |r| r.get(0))?;
+        Ok(max.map_or(0, |m| m as u64 + 1))
     }
 
     /// Records a task's new state; false when there is no such task.

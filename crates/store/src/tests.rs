@@ -474,6 +474,17 @@ fn downloads_round_trip_with_their_state() {
     };
     store.put_download(&other).unwrap();
     assert_eq!(store.downloads().unwrap(), vec![other.clone(), d.clone()]);
+    assert_eq!(store.next_download_id().unwrap(), 8);
+    // A recorded id is never taken over by another task.
+    assert!(
+        store
+            .put_download(&crate::StoredDownload {
+                label: "another".into(),
+                ..d.clone()
+            })
+            .is_err()
+    );
+    assert_eq!(store.downloads().unwrap()[1].label, d.label);
 
     assert!(
         store
