@@ -67,6 +67,13 @@ pub enum Error {
         margin: u64,
         available: u64,
     },
+    /// Another transfer (this process or another one) is writing the same partial file.
+    #[error(
+        "another download is writing {} (a second llama-dashboard on the same data folder?); \
+         wait for it or stop it",
+        path.display()
+    )]
+    Busy { path: PathBuf },
     #[error("{url}: gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         url: String,

@@ -349,10 +349,17 @@ impl Hub {
         let relative = safe_relative(&file.path).ok_or_else(|| {
             Error::InvalidName(format!("{repo}: refusing the file path {:?}", file.path))
         })?;
+        // One name per (repo, revision, file): a repository id has no `--` (the hub forbids
+        // it), a file's own `/` and `%` are escaped so that `a/b` and `a--b` differ, and a
+        // revision other than main is part of the name.
+        let at = match revision {
+            "main" => String::new(),
+            rev => format!("@{}", path_safe(rev)),
+        };
         let partial_name = format!(
-            "{}--{}.part",
+            "{}{at}--{}.part",
             repo.replace('/', "--"),
-            relative.replace('/', "--")
+            relative.replace('%', "%25").replace('/', "%2F")
         );
         let url = self.resolve_url(repo, revision, &file.path)?;
         // Under `auto` the spec names the main endpoint and the mirror both, so that the
@@ -411,9 +418,11 @@ impl Hub {
             bearer,
             origin,
         };
-        // Never the token to the mirror.
+        // Never the token to the mirror, nor to a page URL on another origin (a `Link:
+        // rel=next` or a search page a caller passes).
         let on_mirror = self.on_mirror.load(Ordering::Relaxed);
-        let bearer = self.token.as_deref().filter(|_| !on_mirror);
+        let ours = Url::parse(url).is_ok_and(|u| u.origin() == self.endpoint.origin());
+        let bearer = self.token.as_deref().filter(|_| !on_mirror && ours);
         let result = request(url, bearer).json().await;
         match (&result, &self.mirror) {
             (Err(e @ Error::Unreachable { .. }), Some((mirror, MirrorPolicy::Auto))) => {
@@ -427,6 +436,19 @@ impl Hub {
             _ => result,
         }
     }
+}
+
+/// `s` as one file-name segment: separators and anything unusual become `_`.
+pub fn path_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// An endpoint's base URL, ending in `/` so that paths join under it.
@@ -608,7 +630,30 @@ mod tests {
             )
             .unwrap();
         assert_eq!(spec.dest, Path::new("/models/org/m/dir/m.gguf"));
-        assert_eq!(spec.partial, Path::new("/partial/org--m--dir--m.gguf.part"));
+        assert_eq!(
+            spec.partial,
+            Path::new("/partial/org--m--dir%2Fm.gguf.part")
+        );
         assert_eq!(spec.bearer.as_deref(), Some("t"));
+        // `dir/m.gguf` and `dir--m.gguf` are two files, two partial files; another
+        // revision is a third.
+        let partial = |path: &str, rev: &str| {
+            let file = RemoteFile {
+                path: path.into(),
+                size: 3,
+                sha256: None,
+            };
+            hub.file_spec("org/m", rev, &file, Path::new("/m"), Path::new("/p"))
+                .unwrap()
+                .partial
+        };
+        assert_ne!(
+            partial("dir/m.gguf", "main"),
+            partial("dir--m.gguf", "main")
+        );
+        assert_eq!(
+            partial("dir--m.gguf", "refs/pr/1"),
+            Path::new("/p/org--m@refs_pr_1--dir--m.gguf.part")
+        );
     }
 }

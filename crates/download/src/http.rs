@@ -201,16 +201,12 @@ impl Request<'_> {
         )
     }
 
-    /// GET a JSON document.
+    /// GET a JSON document (at most [`MAX_JSON`] bytes).
     pub async fn json<T: serde::de::DeserializeOwned>(&self) -> Result<(T, HeaderMap)> {
         let followed = self.send().await?;
         let headers = followed.response.headers().clone();
         let url = followed.url;
-        let bytes = followed
-            .response
-            .bytes()
-            .await
-            .map_err(|e| Error::connection(&url, &e))?;
+        let bytes = read_capped(followed.response, MAX_JSON, &url).await?;
         let value = serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
             url: url.clone(),
             message: format!("not the JSON expected: {e}"),
@@ -444,6 +440,34 @@ pub(crate) fn range_from(offset: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("bytes={offset}-")).expect("ASCII")
 }
 
+/// The largest JSON answer read (a hub's tree page or model info is far smaller).
+pub const MAX_JSON: usize = 32 << 20;
+
+/// A whole body of at most `max` bytes: a larger announced `Content-Length` is refused
+/// before anything is read, and a body without one is cut off as soon as it passes `max`,
+/// so that a hostile server cannot make the process hold more.
+pub(crate) async fn read_capped(mut response: Response, max: usize, url: &str) -> Result<Vec<u8>> {
+    let too_large = |n: String| Error::Protocol {
+        url: url.to_string(),
+        message: format!("an answer of {n} bytes, more than the {max} accepted"),
+    };
+    if let Some(n) = response.content_length().filter(|&n| n > max as u64) {
+        return Err(too_large(n.to_string()));
+    }
+    let mut buf = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::connection(url, &e))?
+    {
+        if buf.len() + chunk.len() > max {
+            return Err(too_large("more than that".into()));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
 /// Up to `limit` bytes of a body as text, for error messages.
 async fn read_some(mut response: Response, limit: usize) -> String {
     let mut buf = Vec::new();
@@ -474,6 +498,65 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that answers every connection with `head` and then `body_len` bytes.
+    async fn raw_server(head: String, body_len: usize) -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let head = head.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = tokio::io::AsyncReadExt::read(&mut socket, &mut request).await;
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let chunk = vec![b'x'; 64 << 10];
+                    let mut left = body_len;
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if socket.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        left -= n;
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    async fn capped(url: &str, max: usize) -> Result<Vec<u8>> {
+        let client = client(&ClientOptions::default()).unwrap();
+        let response = client.get(url).send().await.unwrap();
+        read_capped(response, max, url).await
+    }
+
+    #[tokio::test]
+    async fn a_body_larger_than_the_cap_is_refused_whether_announced_or_not() {
+        // Announced: refused before a byte is read (the server never sends them).
+        let url = raw_server(
+            "HTTP/1.1 200 OK\r\ncontent-length: 1000000000000\r\n\r\n".into(),
+            0,
+        )
+        .await;
+        let e = capped(&url, 1 << 20).await.unwrap_err();
+        assert!(
+            e.to_string().contains("more than the 1048576 accepted"),
+            "{e}"
+        );
+        // Not announced (read until the connection closes): cut off past the cap.
+        let url = raw_server(
+            "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".into(),
+            4 << 20,
+        )
+        .await;
+        let e = capped(&url, 1 << 20).await.unwrap_err();
+        assert!(e.to_string().contains("accepted"), "{e}");
+        // Within the cap: the whole body.
+        let url = raw_server("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n".into(), 100).await;
+        assert_eq!(capped(&url, 1 << 20).await.unwrap().len(), 100);
+    }
 
     #[test]
     fn etags_lose_quotes_and_weakness() {

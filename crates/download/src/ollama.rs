@@ -82,7 +82,9 @@ impl Name {
         if !word(tag, 80) {
             return Err(bad("the tag is letters, digits, '.', '_' and '-'"));
         }
+        // The host is a folder of the manifest path: `.`, `..` or `.x` must not be one.
         let host_ok = !host.is_empty()
+            && !host.starts_with('.')
             && host.len() <= 253
             && host
                 .bytes()
@@ -243,19 +245,11 @@ impl Registry {
         }
         .send_authorized(&self.tokens)
         .await?;
-        let raw = followed
-            .response
-            .bytes()
-            .await
-            .map_err(|e| Error::connection(&url, &e))?
-            .to_vec();
+        let raw = crate::http::read_capped(followed.response, MAX_MANIFEST, &url).await?;
         let protocol = |message: String| Error::Protocol {
             url: url.clone(),
             message,
         };
-        if raw.len() > MAX_MANIFEST {
-            return Err(protocol(format!("manifest of {} bytes", raw.len())));
-        }
         let manifest: Manifest = serde_json::from_slice(&raw)
             .map_err(|e| protocol(format!("not a docker v2 manifest: {e}")))?;
         if manifest.schema_version != 2 {
@@ -387,6 +381,9 @@ mod tests {
             "h/ns/m@sha256:00",
             "a b",
             "/m",
+            "../ns/m",
+            "./ns/m:t",
+            ".hidden/ns/m",
         ] {
             assert!(Name::parse(bad, false).is_err(), "{bad}");
         }

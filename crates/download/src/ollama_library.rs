@@ -84,14 +84,14 @@ impl Library {
         let mut url = self.url(&["search"]);
         url.query_pairs_mut().append_pair("q", query);
         let page = self.page(&url).await?;
-        parse_listing(&page).map_err(|message| protocol(&url, message))
+        off_runtime(&url, move || parse_listing(&page)).await
     }
 
     /// `GET /library`: the official models.
     pub async fn list(&self) -> Result<Vec<LibraryModel>> {
         let url = self.url(&["library"]);
         let page = self.page(&url).await?;
-        parse_listing(&page).map_err(|message| protocol(&url, message))
+        off_runtime(&url, move || parse_listing(&page)).await
     }
 
     /// `GET /library/{name}/tags`: a model and its tags (`name` may be `namespace/model`;
@@ -110,7 +110,8 @@ impl Library {
         };
         let url = self.url(&segments);
         let page = self.page(&url).await?;
-        parse_tags(&page, name).map_err(|message| protocol(&url, message))
+        let name = name.to_string();
+        off_runtime(&url, move || parse_tags(&page, &name)).await
     }
 
     fn url(&self, segments: &[&str]) -> Url {
@@ -148,15 +149,19 @@ impl Library {
             other => other,
         })?;
         let final_url = followed.url.clone();
-        let bytes = followed
-            .response
-            .bytes()
-            .await
-            .map_err(|e| Error::connection(&final_url, &e))?;
-        if bytes.len() > MAX_PAGE {
-            return Err(protocol(url, format!("a page of {} bytes", bytes.len())));
-        }
+        let bytes = crate::http::read_capped(followed.response, MAX_PAGE, &final_url).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// Parses a page (up to [`MAX_PAGE`] of HTML) on a blocking thread, not the runtime's.
+async fn off_runtime<T: Send + 'static>(
+    url: &Url,
+    parse: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(parse).await {
+        Ok(parsed) => parsed.map_err(|message| protocol(url, message)),
+        Err(e) => Err(protocol(url, format!("the page could not be read: {e}"))),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::transfer::{self, FileSpec, Outcome, Progress, TransferOptions};
 use reqwest::Client;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -182,8 +182,16 @@ impl Queue {
 
     /// A queue that records every task and state change in `store`; [`Queue::restore`]
     /// brings the unfinished ones back after a restart.
+    /// New ids follow the largest recorded one, whether or not `restore` runs. Reads the
+    /// store: call it on a blocking thread or at startup.
     pub fn with_store(client: Client, options: QueueOptions, store: Arc<Store>) -> Queue {
-        Queue::build(client, options, Some(store))
+        let next_id = store.next_download_id().unwrap_or_else(|e| {
+            tracing::warn!("cannot read the recorded download ids: {e}");
+            0
+        });
+        let queue = Queue::build(client, options, Some(store));
+        queue.inner.lock().next_id = next_id;
+        queue
     }
 
     fn build(client: Client, options: QueueOptions, store: Option<Arc<Store>>) -> Queue {
@@ -210,18 +218,36 @@ impl Queue {
     pub fn add(&self, spec: TaskSpec) -> TaskId {
         let id = {
             let mut tasks = self.inner.lock();
-            let id = tasks.next_id;
-            tasks.next_id += 1;
-            let ticket = tasks.ticket();
-            self.inner.record_new(id, &spec, &State::Queued);
-            tasks
-                .by_id
-                .insert(id, Task::new(spec, State::Queued, ticket));
-            id
+            self.inner.insert(&mut tasks, spec)
         };
         self.inner.changed();
         Inner::dispatch(&self.inner);
         id
+    }
+
+    /// The unfinished task with `spec`'s label (queued again if it was paused or failed),
+    /// else `spec` queued as a new task: found or added under one lock, so that the same
+    /// download asked for twice at once is one task. `true` when the task existed. With a
+    /// store this writes to it: call it on a blocking thread.
+    pub fn add_unique(&self, spec: TaskSpec) -> (TaskId, bool) {
+        let found = {
+            let mut tasks = self.inner.lock();
+            let existing = tasks
+                .by_id
+                .iter()
+                .find(|(_, t)| t.spec.label == spec.label && t.state != State::Completed)
+                .map(|(id, _)| *id);
+            match existing {
+                Some(id) => {
+                    self.inner.requeue(&mut tasks, id);
+                    (id, true)
+                }
+                None => (self.inner.insert(&mut tasks, spec), false),
+            }
+        };
+        self.inner.changed();
+        Inner::dispatch(&self.inner);
+        found
     }
 
     /// Pauses a queued or downloading task; returns once its runner has flushed the
@@ -232,7 +258,7 @@ impl Queue {
                 let mut tasks = inner.lock();
                 let task = tasks.get(id)?;
                 match task.state {
-                    State::Queued | State::Downloading | State::Verifying => {
+                    State::Queued | State::Downloading => {
                         task.state = State::Paused;
                         task.cancel.cancel();
                         inner.record_state(id, &State::Paused);
@@ -265,16 +291,9 @@ impl Queue {
     pub fn resume(&self, id: TaskId) -> Result<()> {
         {
             let mut tasks = self.inner.lock();
-            let ticket = tasks.ticket();
-            let task = tasks.get(id)?;
-            match task.state {
-                State::Paused | State::Failed { .. } => {
-                    task.state = State::Queued;
-                    task.ticket = ticket;
-                    task.cancel = CancellationToken::new();
-                    self.inner.record_state(id, &State::Queued);
-                }
-                State::Queued | State::Downloading | State::Verifying => {}
+            match tasks.get(id)?.state {
+                State::Paused | State::Failed { .. } => self.inner.requeue(&mut tasks, id),
+                State::Queued | State::Downloading => {}
                 ref s => return Err(refused(id, "resume", s)),
             }
         }
@@ -297,14 +316,15 @@ impl Queue {
                     task.removal = Some(delete_partial);
                     None
                 } else {
-                    tasks.by_id.remove(&id)
+                    let task = tasks.by_id.remove(&id);
+                    task.map(|t| (t, tasks.partials()))
                 })
             })
             .await?;
         match removed {
-            Some(task) => {
+            Some((task, in_use)) => {
                 if delete_partial {
-                    delete_partials(&task.spec);
+                    delete_partials(&task.spec, &in_use);
                 }
                 self.inner.changed();
             }
@@ -360,9 +380,15 @@ fn refused(id: TaskId, what: &str, state: &State) -> Error {
     Error::InvalidName(format!("cannot {what} task {id}: it is {state:?}"))
 }
 
-fn delete_partials(spec: &TaskSpec) {
-    for f in &spec.files {
-        for p in [f.partial.clone(), transfer::record_path(&f.partial)] {
+/// Deletes a removed task's partial files, except those another task uses (a blob two
+/// Ollama models share, the same file asked for under two names).
+fn delete_partials(spec: &TaskSpec, in_use: &HashSet<PathBuf>) {
+    for f in spec.files.iter().filter(|f| !in_use.contains(&f.partial)) {
+        for p in [
+            f.partial.clone(),
+            transfer::record_path(&f.partial),
+            transfer::lock_path(&f.partial),
+        ] {
             if let Err(e) = std::fs::remove_file(&p)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
@@ -377,6 +403,14 @@ impl Tasks {
         self.by_id
             .get_mut(&id)
             .ok_or_else(|| Error::InvalidName(format!("no download task {id}")))
+    }
+
+    /// Every partial file the tasks in the queue name.
+    fn partials(&self) -> HashSet<PathBuf> {
+        self.by_id
+            .values()
+            .flat_map(|t| t.spec.files.iter().map(|f| f.partial.clone()))
+            .collect()
     }
 
     fn ticket(&mut self) -> u64 {
@@ -457,6 +491,33 @@ impl Inner {
         }
     }
 
+    /// Inserts a new queued task (under the tasks lock).
+    fn insert(&self, tasks: &mut Tasks, spec: TaskSpec) -> TaskId {
+        let id = tasks.next_id;
+        tasks.next_id += 1;
+        let ticket = tasks.ticket();
+        self.record_new(id, &spec, &State::Queued);
+        tasks
+            .by_id
+            .insert(id, Task::new(spec, State::Queued, ticket));
+        id
+    }
+
+    /// A paused or failed task queued again at the back (under the tasks lock); any other
+    /// state is left as it is.
+    fn requeue(&self, tasks: &mut Tasks, id: TaskId) {
+        let ticket = tasks.ticket();
+        let Some(task) = tasks.by_id.get_mut(&id) else {
+            return;
+        };
+        if matches!(task.state, State::Paused | State::Failed { .. }) {
+            task.state = State::Queued;
+            task.ticket = ticket;
+            task.cancel = CancellationToken::new();
+            self.record_state(id, &State::Queued);
+        }
+    }
+
     /// A store that fails to record is logged, never a reason to stop a download.
     fn record_new(&self, id: TaskId, spec: &TaskSpec, state: &State) {
         if let Some(store) = &self.store {
@@ -506,7 +567,15 @@ impl Inner {
         {
             let mut tasks = inner.lock();
             let running = tasks.by_id.values().filter(|t| t.running).count();
-            let free = inner.options.max_concurrent.max(1).saturating_sub(running);
+            let mut free = inner.options.max_concurrent.max(1).saturating_sub(running);
+            // One writer per partial file: a task whose partial another running task
+            // writes (a blob two Ollama models share) waits for it.
+            let mut writing: HashSet<PathBuf> = tasks
+                .by_id
+                .values()
+                .filter(|t| t.running)
+                .flat_map(|t| t.spec.files.iter().map(|f| f.partial.clone()))
+                .collect();
             let mut waiting: Vec<(u64, TaskId)> = tasks
                 .by_id
                 .iter()
@@ -514,8 +583,16 @@ impl Inner {
                 .map(|(id, t)| (t.ticket, *id))
                 .collect();
             waiting.sort_unstable();
-            for (_, id) in waiting.into_iter().take(free) {
+            for (_, id) in waiting {
+                if free == 0 {
+                    break;
+                }
                 let t = tasks.by_id.get_mut(&id).expect("listed above");
+                if t.spec.files.iter().any(|f| writing.contains(&f.partial)) {
+                    continue;
+                }
+                writing.extend(t.spec.files.iter().map(|f| f.partial.clone()));
+                free -= 1;
                 t.state = State::Downloading;
                 t.running = true;
                 inner.record_state(id, &State::Downloading);
@@ -557,7 +634,9 @@ impl Inner {
                         // Paused (or resumed meanwhile): the state says which.
                         Ok(false) => {}
                         Ok(true) => task.state = State::Completed,
-                        Err(e) if task.state != State::Paused => {
+                        // Only a task still downloading failed: one paused, or resumed
+                        // while its runner stopped (queued), runs again from its partial.
+                        Err(e) if task.state == State::Downloading => {
                             let reason = e.to_string();
                             tracing::warn!("download {} failed: {reason}", task.spec.label);
                             task.state = State::Failed { reason };
@@ -568,14 +647,18 @@ impl Inner {
                         inner.record_state(id, &task.state);
                     }
                     match task.removal {
-                        Some(delete) => tasks.by_id.remove(&id).map(|t| (t, delete)),
+                        Some(true) => tasks.by_id.remove(&id).map(|t| (t, tasks.partials())),
+                        Some(false) => {
+                            tasks.by_id.remove(&id);
+                            None
+                        }
                         None => None,
                     }
                 }
             }
         };
-        if let Some((task, true)) = removed {
-            delete_partials(&task.spec);
+        if let Some((task, in_use)) = removed {
+            delete_partials(&task.spec, &in_use);
         }
         inner.changed();
         Inner::dispatch(inner);
@@ -605,9 +688,13 @@ async fn run(
     if cancel.is_cancelled() {
         return Ok(false);
     }
-    for f in &spec.finish {
-        write_atomically(f)?;
-    }
+    let finish = spec.finish.clone();
+    tokio::task::spawn_blocking(move || finish.iter().try_for_each(write_atomically))
+        .await
+        .map_err(|e| Error::Io {
+            path: PathBuf::from("manifest"),
+            source: std::io::Error::other(e),
+        })??;
     Ok(true)
 }
 
@@ -640,7 +727,10 @@ impl Task {
     }
 
     fn status(&mut self, id: TaskId, now: Instant) -> Status {
-        let done: u64 = self.progress.iter().map(Progress::done).sum();
+        let done: u64 = self
+            .progress
+            .iter()
+            .fold(0u64, |a, p| a.saturating_add(p.done()));
         let sizes: Option<Vec<u64>> = self
             .spec
             .files
@@ -648,7 +738,8 @@ impl Task {
             .zip(self.progress.iter())
             .map(|(f, p)| f.size.or(p.total()))
             .collect();
-        let total: Option<u64> = sizes.map(|s| s.iter().sum());
+        // Sizes come from a registry: saturating, a hostile one cannot overflow the sum.
+        let total: Option<u64> = sizes.map(|s| s.iter().fold(0u64, |a, &b| a.saturating_add(b)));
         let fetched = self.progress.iter().map(Progress::fetched).sum();
         let mut state = self.state.clone();
         if state == State::Downloading && self.progress.iter().any(Progress::is_verifying) {

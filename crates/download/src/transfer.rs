@@ -7,8 +7,8 @@
 //! ignores the range, starts again from zero and says so in the task's log. The sha256 is
 //! computed as the bytes arrive (the kept prefix is hashed once on resume) and checked
 //! before the file is moved into place with a rename, so the destination only ever holds
-//! a complete, verified file. A mismatch fails the transfer and keeps the partial file for
-//! inspection. A cut or stalled connection is retried from where it stopped.
+//! a complete, verified file. A mismatch fails the transfer and sets the partial file aside
+//! (`<partial>.bad`) so that the next attempt starts from zero. A cut or stalled connection is retried from where it stopped.
 //!
 //! With [`TransferOptions::parts`] above one, a large file is fetched in that many ranged
 //! parts at once ([`parts`]), written at their offsets into the same partial file, each
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use tokio_util::sync::CancellationToken;
 
 /// One file to fetch.
@@ -97,6 +97,9 @@ impl Default for TransferOptions {
     }
 }
 
+/// Lines a transfer's log keeps (the newest).
+pub const MAX_LOG: usize = 50;
+
 /// Live figures of one transfer, shared with whoever shows them.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -131,10 +134,13 @@ impl Progress {
     }
     pub(crate) fn note(&self, message: String) {
         tracing::info!("download: {message}");
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(message);
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        // A connection cut again and again adds a line each time: the newest are kept.
+        if log.len() >= MAX_LOG {
+            let extra = log.len() + 1 - MAX_LOG;
+            log.drain(..extra);
+        }
+        log.push(message);
     }
     fn set_done(&self, n: u64) {
         self.done.store(n, Ordering::Relaxed);
@@ -167,6 +173,30 @@ struct PartialRecord {
     /// file then has the whole size, with holes where parts are not done).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     parts: Option<Vec<parts::Part>>,
+    /// One stream: the bytes known to be on disk (flushed). After a power loss the
+    /// partial file is cut back to this, since the file system may have kept a later
+    /// length without its bytes. Absent in records of older versions: the length is
+    /// trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flushed: Option<u64>,
+    /// The machine's boot when the record was written: in the same boot (a process that
+    /// was killed, not a machine that lost power) the kernel still has every byte written,
+    /// and the file's length is trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    boot: Option<String>,
+}
+
+/// This boot of the machine (Linux's boot id); `None` elsewhere, where a restart always
+/// cuts the partial file back to what was flushed.
+fn boot_id() -> Option<String> {
+    static BOOT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+    .clone()
 }
 
 /// The sha256 state over the partial file's first `len` bytes, kept across attempts so
@@ -213,9 +243,60 @@ pub async fn fetch(
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<Outcome> {
-    if let Some(done) = already_in_place(spec, progress) {
+    if let Some(done) = already_in_place(spec, progress, cancel).await? {
         return Ok(done);
     }
+    // One writer per partial file: two transfers appending to one file would each verify
+    // the bytes they received while the file on disk mixes both.
+    let lock = PartialLock::acquire(&spec.partial)?;
+    let outcome = fetch_locked(client, spec, options, progress, cancel).await;
+    if matches!(outcome, Ok(Outcome::Completed { .. })) {
+        lock.remove();
+    }
+    outcome
+}
+
+/// `<partial>.lock`, held exclusively (an OS file lock, so that it also binds another
+/// process on the same data folder) while a transfer writes the partial file.
+struct PartialLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl PartialLock {
+    fn acquire(partial: &Path) -> Result<PartialLock> {
+        let dir = partial.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        let path = lock_path(partial);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(PartialLock { file, path }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
+                path: partial.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path)(e)),
+        }
+    }
+
+    /// The partial is gone (moved into place): its lock file goes too, still held.
+    fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+        drop(self.file);
+    }
+}
+
+async fn fetch_locked(
+    client: &Client,
+    spec: &FileSpec,
+    options: &TransferOptions,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<Outcome> {
     let mut hashed: Option<Hashed> = None;
     let (mut failures, mut restarts) = (0u32, 0u32);
     let mut url = spec.url.as_str();
@@ -311,20 +392,49 @@ async fn pause(options: &TransferOptions, failures: u32, cancel: &CancellationTo
     }
 }
 
-/// A destination that already holds a file of the expected size is not fetched again
-/// (a layer shared by two Ollama models, a rerun after completion).
-fn already_in_place(spec: &FileSpec, progress: &Progress) -> Option<Outcome> {
-    let size = spec.size?;
-    let len = std::fs::metadata(&spec.dest).ok()?.len();
-    (len == size).then(|| {
-        progress.total.store(size, Ordering::Relaxed);
-        progress.set_done(size);
-        Outcome::Completed {
-            path: spec.dest.clone(),
-            size,
-            sha256: None,
+/// A destination that already holds the expected file is not fetched again (a layer
+/// shared by two Ollama models, a rerun after completion). An Ollama blob's name is its
+/// digest, written only verified: its size suffices. Any other file with a known sha256
+/// is read again to compare (a file of the right size is not yet the right file).
+async fn already_in_place(
+    spec: &FileSpec,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<Option<Outcome>> {
+    let Some(size) = spec.size else {
+        return Ok(None);
+    };
+    let dest = spec.dest.clone();
+    let len = tokio::task::spawn_blocking(move || std::fs::metadata(&dest).map(|m| m.len()))
+        .await
+        .map_err(|e| Error::io(&spec.dest)(io::Error::other(e)))?;
+    if len.ok() != Some(size) {
+        return Ok(None);
+    }
+    let sha256 = match (&spec.origin, &spec.sha256) {
+        (Origin::Ollama { .. }, _) | (_, None) => None,
+        (_, Some(expected)) => {
+            let Some(hasher) = take_hasher(&mut None, &spec.dest, size, cancel).await? else {
+                return Ok(Some(Outcome::Paused));
+            };
+            let actual = format!("{:x}", hasher.finalize());
+            if !actual.eq_ignore_ascii_case(expected) {
+                progress.note(format!(
+                    "{} has the expected size but not the expected sha256: fetched again",
+                    spec.dest.display()
+                ));
+                return Ok(None);
+            }
+            Some(actual)
         }
-    })
+    };
+    progress.total.store(size, Ordering::Relaxed);
+    progress.set_done(size);
+    Ok(Some(Outcome::Completed {
+        path: spec.dest.clone(),
+        size,
+        sha256,
+    }))
 }
 
 async fn attempt(
@@ -338,7 +448,13 @@ async fn attempt(
     hashed: &mut Option<Hashed>,
 ) -> Result<Outcome, Step> {
     let record_path = record_path(&spec.partial);
-    let (mut have, saved) = partial_state(spec, &record_path)?;
+    let (mut have, saved) = {
+        let (spec, record_path) = (spec.clone(), record_path.clone());
+        off_runtime(&spec.partial.clone(), move || {
+            partial_state(&spec, &record_path)
+        })
+        .await?
+    };
     if let Some(saved) = saved.as_ref().filter(|r| r.parts.is_some()) {
         *hashed = None;
         let ctx = parts::Ctx::new(client, spec, url, options, progress, cancel, saved.clone());
@@ -366,7 +482,13 @@ async fn attempt(
         bearer: spec.bearer_for(url),
         origin: &spec.origin,
     };
-    let followed = request.send_raw_authorized(&options.tokens).await?;
+    // Connecting, redirects and a registry's token can each wait for a read timeout: a
+    // pause does not wait for them.
+    let followed = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => return Ok(Outcome::Paused),
+        followed = request.send_raw_authorized(&options.tokens) => followed?,
+    };
     let status = followed.response.status();
     let identity = followed.identity.clone();
 
@@ -374,7 +496,7 @@ async fn attempt(
         && let Some(reason) = changed(saved, &identity)
     {
         progress.note(format!("{reason}: restarting from zero"));
-        discard_partial(spec, &record_path, hashed)?;
+        discard_partial(spec, &record_path, hashed).await?;
         return Err(Step::Restart);
     }
     if status == StatusCode::RANGE_NOT_SATISFIABLE {
@@ -385,13 +507,13 @@ async fn attempt(
                 sha256: saved.sha256.clone(),
                 size: saved.size,
             };
-            return finish(spec, &expected, progress, hashed, have).await;
+            return finish(spec, &expected, progress, hashed, have, cancel).await;
         }
         progress.note(format!(
             "the server refused the range from byte {have} (remote size {}): restarting from zero",
             remote.map_or("unknown".into(), |n| n.to_string())
         ));
-        discard_partial(spec, &record_path, hashed)?;
+        discard_partial(spec, &record_path, hashed).await?;
         return Err(Step::Restart);
     }
     if !status.is_success() {
@@ -407,7 +529,7 @@ async fn attempt(
                 progress.note(format!(
                     "the server answered a range from byte {start} instead of {have}: restarting from zero"
                 ));
-                discard_partial(spec, &record_path, hashed)?;
+                discard_partial(spec, &record_path, hashed).await?;
                 return Err(Step::Restart);
             }
             total = remote.or(total);
@@ -415,7 +537,7 @@ async fn attempt(
             progress.note(format!(
                 "the server ignored the range request (answered {status}): restarting from zero"
             ));
-            discard_partial(spec, &record_path, hashed)?;
+            discard_partial(spec, &record_path, hashed).await?;
             have = 0;
             progress.set_done(0);
         }
@@ -429,13 +551,15 @@ async fn attempt(
         let first = response.content_length().filter(|&n| n > 0);
         let (Some((0, Some(size))), Some(first)) = (content_range(response.headers()), first)
         else {
-            return Err(Step::Fail(Error::Protocol {
-                url: spec.url.clone(),
-                message: format!(
-                    "the answer to a range from byte 0 has Content-Range {:?}",
-                    response.headers().get(header::CONTENT_RANGE)
-                ),
-            }));
+            // Without its length or the file's size the parts cannot be laid out; one
+            // stream needs neither.
+            progress.note(format!(
+                "the answer to a range from byte 0 has Content-Range {:?} and Content-Length \
+                 {:?}: one stream",
+                response.headers().get(header::CONTENT_RANGE),
+                response.content_length()
+            ));
+            return Err(Step::OneStream);
         };
         if identity.etag.is_none() && identity.commit.is_none() {
             // Nothing ties the parts' answers to one file: a file that changed between
@@ -453,6 +577,7 @@ async fn attempt(
         ));
     }
     let fresh = have == 0;
+    let saved_record = saved.clone();
     let expected = match saved.filter(|_| !fresh) {
         Some(saved) => Expected {
             sha256: saved.sha256,
@@ -477,30 +602,52 @@ async fn attempt(
     }
     if let Some(total) = total {
         progress.total.store(total, Ordering::Relaxed);
-        check_space(&spec.partial, total.saturating_sub(have), options)?;
+        let (partial, options) = (spec.partial.clone(), options.clone());
+        let remaining = total.saturating_sub(have);
+        off_runtime(&spec.partial, move || {
+            check_space(&partial, remaining, &options)
+        })
+        .await?;
     }
-    if fresh {
-        let record = PartialRecord {
-            url: spec.url.clone(),
-            etag: identity.etag.clone(),
-            commit: identity.commit.clone(),
-            sha256: expected.sha256.clone(),
-            size: expected.size.or(total),
-            parts: parallel.clone(),
-        };
-        write_record(&record_path, &record)?;
-        if parallel.is_some() {
-            *hashed = None;
-            let ctx = parts::Ctx::new(client, spec, url, options, progress, cancel, record);
-            return ctx.start(response).await;
+    let mut record = match saved_record.filter(|_| !fresh) {
+        Some(saved) => saved,
+        None => {
+            let record = PartialRecord {
+                url: spec.url.clone(),
+                etag: identity.etag.clone(),
+                commit: identity.commit.clone(),
+                sha256: expected.sha256.clone(),
+                size: expected.size.or(total),
+                parts: parallel.clone(),
+                flushed: parallel.is_none().then_some(0),
+                boot: boot_id(),
+            };
+            {
+                let (path, record) = (record_path.clone(), record.clone());
+                off_runtime(&record_path, move || write_record(&path, &record)).await?;
+            }
+            if parallel.is_some() {
+                *hashed = None;
+                let ctx = parts::Ctx::new(client, spec, url, options, progress, cancel, record);
+                return ctx.start(response).await;
+            }
+            record
         }
-    }
+    };
 
-    let mut hasher = take_hasher(hashed, &spec.partial, have).await?;
-    let file = tokio::fs::OpenOptions::new()
+    let Some(mut hasher) = take_hasher(hashed, &spec.partial, have, cancel).await? else {
+        return Ok(Outcome::Paused);
+    };
+    // Written at `have`, not appended: the bytes go where the count says they do.
+    let mut file = tokio::fs::OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(false)
+        .write(true)
         .open(&spec.partial)
+        .await
+        .map_err(Error::io(&spec.partial))?;
+    file.set_len(have).await.map_err(Error::io(&spec.partial))?;
+    file.seek(io::SeekFrom::Start(have))
         .await
         .map_err(Error::io(&spec.partial))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -511,6 +658,7 @@ async fn attempt(
             biased;
             _ = cancel.cancelled() => {
                 sync(&mut out, &spec.partial).await?;
+                mark_flushed(&record_path, &mut record, have).await?;
                 *hashed = Some(Hashed { hasher, len: have });
                 return Ok(Outcome::Paused);
             }
@@ -537,13 +685,23 @@ async fn attempt(
                 progress.fetched.fetch_add(n, Ordering::Relaxed);
                 since_sync += n;
                 if since_sync >= options.sync_every {
-                    flushing.start(&mut out, &spec.partial, have).await?;
+                    if total.is_none() {
+                        // No size to check the space against before: the margin is kept
+                        // as the bytes come, so that an endless answer cannot fill the disk.
+                        let (partial, options) = (spec.partial.clone(), options.clone());
+                        off_runtime(&spec.partial, move || check_space(&partial, 0, &options))
+                            .await?;
+                    }
+                    if let Some(durable) = flushing.start(&mut out, &spec.partial, have).await? {
+                        mark_flushed(&record_path, &mut record, durable).await?;
+                    }
                     since_sync = 0;
                 }
             }
             Ok(None) => break,
             Err(e) => {
                 sync(&mut out, &spec.partial).await?;
+                mark_flushed(&record_path, &mut record, have).await?;
                 *hashed = Some(Hashed { hasher, len: have });
                 return Err(Step::Retry(format!(
                     "the connection failed after byte {have}: {}",
@@ -553,6 +711,7 @@ async fn attempt(
         }
     }
     sync(&mut out, &spec.partial).await?;
+    mark_flushed(&record_path, &mut record, have).await?;
     *hashed = Some(Hashed { hasher, len: have });
     if let Some(total) = total
         && have < total
@@ -561,7 +720,7 @@ async fn attempt(
             "the connection closed at byte {have} of {total}"
         )));
     }
-    finish(spec, &expected, progress, hashed, have).await
+    finish(spec, &expected, progress, hashed, have, cancel).await
 }
 
 /// Verifies the complete partial file and moves it into place.
@@ -571,9 +730,10 @@ async fn finish(
     progress: &Progress,
     hashed: &mut Option<Hashed>,
     len: u64,
+    cancel: &CancellationToken,
 ) -> Result<Outcome, Step> {
     progress.verifying.store(true, Ordering::Relaxed);
-    let result = verify_and_move(spec, expected, progress, hashed, len).await;
+    let result = verify_and_move(spec, expected, progress, hashed, len, cancel).await;
     progress.verifying.store(false, Ordering::Relaxed);
     result
 }
@@ -584,20 +744,33 @@ async fn verify_and_move(
     progress: &Progress,
     hashed: &mut Option<Hashed>,
     len: u64,
+    cancel: &CancellationToken,
 ) -> Result<Outcome, Step> {
-    let hasher = take_hasher(hashed, &spec.partial, len).await?;
+    let Some(hasher) = take_hasher(hashed, &spec.partial, len, cancel).await? else {
+        return Ok(Outcome::Paused);
+    };
     let actual = format!("{:x}", hasher.finalize());
     if let Some(expected) = &expected.sha256
         && !expected.eq_ignore_ascii_case(&actual)
     {
+        // Set aside, and its record dropped: kept as it was, the next attempt would find
+        // the whole length already there and fail the same way forever.
+        *hashed = None;
+        let mut bad = OsString::from(spec.partial.as_os_str());
+        bad.push(".bad");
+        let bad = PathBuf::from(bad);
+        std::fs::rename(&spec.partial, &bad).map_err(Error::io(&spec.partial))?;
+        remove_if_exists(&record_path(&spec.partial))?;
         progress.note(format!(
-            "sha256 mismatch: expected {expected}, got {actual}; partial kept"
+            "sha256 mismatch: expected {expected}, got {actual}; the file is kept at {} and \
+             the next attempt starts from zero",
+            bad.display()
         ));
         return Err(Step::Fail(Error::ChecksumMismatch {
             file: spec.url.clone(),
             expected: expected.clone(),
             actual,
-            partial: spec.partial.clone(),
+            partial: bad,
         }));
     }
     if let Some(expected) = expected.size
@@ -607,6 +780,17 @@ async fn verify_and_move(
             file: spec.url.clone(),
             expected,
             actual: len,
+        }));
+    }
+    // What is moved is the file on disk, not the bytes counted: they must be the same.
+    let on_disk = std::fs::metadata(&spec.partial)
+        .map_err(Error::io(&spec.partial))?
+        .len();
+    if on_disk != len {
+        return Err(Step::Fail(Error::SizeMismatch {
+            file: spec.url.clone(),
+            expected: len,
+            actual: on_disk,
         }));
     }
     let (partial, dest) = (spec.partial.clone(), spec.dest.clone());
@@ -668,8 +852,10 @@ fn is_sha256(s: &str) -> bool {
 /// Why the remote is not the file the partial was a prefix of, if it is not.
 ///
 /// The ETag (on the hub: the LFS sha256 via `X-Linked-Etag`) names the content; the
-/// commit is compared only when neither side has an ETag, because a new commit on a
-/// branch usually leaves most files unchanged.
+/// commit is compared only when the two sides do not both have an ETag, because a new
+/// commit on a branch usually leaves most files unchanged. A resume needs one of them on
+/// both sides and equal: an identity the record has and the answer lacks (a mirror
+/// without ETags) is no proof of the same file.
 fn changed(saved: &PartialRecord, now: &crate::http::FileIdentity) -> Option<String> {
     match (&saved.etag, &now.etag) {
         (Some(a), Some(b)) if a != b => Some(format!("the remote file changed (etag {a} → {b})")),
@@ -678,10 +864,10 @@ fn changed(saved: &PartialRecord, now: &crate::http::FileIdentity) -> Option<Str
             (Some(a), Some(b)) if a != b => {
                 Some(format!("the remote repository changed (commit {a} → {b})"))
             }
-            (None, None) => {
-                Some("the server gives no ETag to check the partial file against".into())
+            (Some(_), Some(_)) => None,
+            _ => {
+                Some("the server gives no ETag or commit to check the partial file against".into())
             }
-            _ => None,
         },
     }
 }
@@ -689,12 +875,18 @@ fn changed(saved: &PartialRecord, now: &crate::http::FileIdentity) -> Option<Str
 /// The partial file's usable length and its record; a partial without a record, or one
 /// recorded for another URL, is discarded.
 fn partial_state(spec: &FileSpec, record_path: &Path) -> Result<(u64, Option<PartialRecord>)> {
-    let saved = std::fs::read(record_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<PartialRecord>(&b).ok());
+    let saved = read_record(record_path);
     let len = std::fs::metadata(&spec.partial).map_or(0, |m| m.len());
     match saved {
-        Some(r) if r.url == spec.url => Ok((len, Some(r))),
+        Some(r) if r.url == spec.url => {
+            // Bytes past the last flush may be garbage after a power loss: written again.
+            let same_boot = r.boot.is_some() && r.boot == boot_id();
+            let len = match (r.parts.is_none(), r.flushed) {
+                (true, Some(flushed)) if !same_boot => len.min(flushed),
+                _ => len,
+            };
+            Ok((len, Some(r)))
+        }
         _ => {
             remove_if_exists(&spec.partial)?;
             remove_if_exists(record_path)?;
@@ -703,10 +895,19 @@ fn partial_state(spec: &FileSpec, record_path: &Path) -> Result<(u64, Option<Par
     }
 }
 
-fn discard_partial(spec: &FileSpec, record_path: &Path, hashed: &mut Option<Hashed>) -> Result<()> {
+/// Deletes the partial file and its record (on a blocking thread: it may be GBs).
+async fn discard_partial(
+    spec: &FileSpec,
+    record_path: &Path,
+    hashed: &mut Option<Hashed>,
+) -> Result<()> {
     *hashed = None;
-    remove_if_exists(&spec.partial)?;
-    remove_if_exists(record_path)
+    let (partial, record) = (spec.partial.clone(), record_path.to_path_buf());
+    off_runtime(&spec.partial, move || {
+        remove_if_exists(&partial)?;
+        remove_if_exists(&record)
+    })
+    .await
 }
 
 fn remove_if_exists(path: &Path) -> Result<()> {
@@ -714,6 +915,31 @@ fn remove_if_exists(path: &Path) -> Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(path)(e)),
         _ => Ok(()),
     }
+}
+
+fn read_record(path: &Path) -> Option<PartialRecord> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// Records that the partial's first `n` bytes are on disk (on a blocking thread).
+async fn mark_flushed(path: &Path, record: &mut PartialRecord, n: u64) -> Result<()> {
+    record.flushed = Some(n);
+    record.boot = boot_id();
+    let (owned, record) = (path.to_path_buf(), record.clone());
+    off_runtime(path, move || write_record(&owned, &record)).await
+}
+
+/// Runs file-system work (a statvfs, a multi-GB delete, a record written) on a blocking
+/// thread, not on the runtime's; `path` names it in an error.
+async fn off_runtime<T: Send + 'static>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::io(path)(io::Error::other(e)))?
 }
 
 fn write_record(path: &Path, record: &PartialRecord) -> Result<()> {
@@ -735,30 +961,57 @@ pub(crate) fn record_path(partial: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `<partial>.lock`.
+pub(crate) fn lock_path(partial: &Path) -> PathBuf {
+    let mut s = OsString::from(partial.as_os_str());
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
 /// The hasher over the partial's first `len` bytes: the kept one when it covers exactly
-/// that, else computed by reading them.
-async fn take_hasher(hashed: &mut Option<Hashed>, partial: &Path, len: u64) -> Result<Sha256> {
+/// that, else computed by reading them, in blocks between which a pause is seen (`None`:
+/// paused; a multi-GB prefix must not hold a pause for minutes).
+async fn take_hasher(
+    hashed: &mut Option<Hashed>,
+    partial: &Path,
+    len: u64,
+    cancel: &CancellationToken,
+) -> Result<Option<Sha256>> {
     if let Some(h) = hashed.take()
         && h.len == len
     {
-        return Ok(h.hasher);
+        return Ok(Some(h.hasher));
     }
     if len == 0 {
-        return Ok(Sha256::new());
+        return Ok(Some(Sha256::new()));
     }
-    let path = partial.to_path_buf();
-    tokio::task::spawn_blocking(move || -> Result<Sha256> {
+    let (path, cancel) = (partial.to_path_buf(), cancel.clone());
+    tokio::task::spawn_blocking(move || -> Result<Option<Sha256>> {
         use std::io::Read;
-        let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
+        let mut file = std::fs::File::open(&path)
+            .map_err(Error::io(&path))?
+            .take(len);
         let mut hasher = Sha256::new();
-        let copied = io::copy(&mut file.take(len), &mut hasher).map_err(Error::io(&path))?;
+        let mut block = vec![0u8; 4 << 20];
+        let mut copied = 0u64;
+        loop {
+            if cancel.is_cancelled() {
+                return Ok(None);
+            }
+            let n = file.read(&mut block).map_err(Error::io(&path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&block[..n]);
+            copied += n as u64;
+        }
         if copied != len {
             return Err(Error::io(&path)(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!("the partial file shrank to {copied} bytes"),
             )));
         }
-        Ok(hasher)
+        Ok(Some(hasher))
     })
     .await
     .map_err(|e| Error::io(partial)(io::Error::other(e)))?
@@ -803,6 +1056,21 @@ impl Flushing {
         self.pending = Some((tokio::spawn(async move { file.sync_data().await }), mark));
         Ok(durable)
     }
+}
+
+/// Bytes of `spec`'s file already on disk, as a transfer would resume from them: the
+/// parts' bytes when fetched in parts (the partial file then has its full length, with
+/// holes), the flushed length of one stream; 0 without a partial for the same URL.
+pub fn partial_bytes(spec: &FileSpec) -> u64 {
+    let Some(record) = read_record(&record_path(&spec.partial)).filter(|r| r.url == spec.url)
+    else {
+        return 0;
+    };
+    if let Some(parts) = &record.parts {
+        return parts.iter().fold(0u64, |sum, p| sum.saturating_add(p.done));
+    }
+    let len = std::fs::metadata(&spec.partial).map_or(0, |m| m.len());
+    record.flushed.map_or(len, |f| len.min(f))
 }
 
 /// Refuses to start when the partial file's filesystem lacks `remaining` + margin bytes.
@@ -877,6 +1145,18 @@ mod tests {
     }
 
     #[test]
+    fn the_log_keeps_the_newest_lines_only() {
+        let progress = Progress::default();
+        for i in 0..MAX_LOG + 20 {
+            progress.note(format!("line {i}"));
+        }
+        let log = progress.log();
+        assert_eq!(log.len(), MAX_LOG);
+        assert_eq!(log.last().unwrap(), &format!("line {}", MAX_LOG + 19));
+        assert_eq!(log[0], "line 20");
+    }
+
+    #[test]
     fn content_range_forms_are_read() {
         assert_eq!(
             content_range(&with_range("bytes 10-99/100")),
@@ -898,6 +1178,8 @@ mod tests {
             sha256: None,
             size: None,
             parts: None,
+            flushed: None,
+            boot: None,
         }
     }
 
@@ -927,5 +1209,14 @@ mod tests {
         );
         // Nothing to check against: never resume blindly.
         assert!(changed(&record(None, None), &identity(None, None)).is_some());
+        // The record had an ETag, the answer has nothing (another server): not the same.
+        assert!(changed(&record(Some("a"), None), &identity(None, None)).is_some());
+        assert!(changed(&record(Some("a"), Some("c1")), &identity(None, None)).is_some());
+        assert!(changed(&record(None, Some("c1")), &identity(Some("a"), None)).is_some());
+        // The commit still ties them when only one side has an ETag.
+        assert_eq!(
+            changed(&record(Some("a"), Some("c1")), &identity(None, Some("c1"))),
+            None
+        );
     }
 }

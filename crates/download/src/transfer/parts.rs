@@ -158,13 +158,17 @@ impl<'a> Ctx<'a> {
                 "the partial file has {len} bytes where its parts need {}: restarting from zero",
                 self.size
             ));
-            discard_partial(self.spec, &self.record_path, &mut None)?;
+            discard_partial(self.spec, &self.record_path, &mut None).await?;
             return Err(Step::Restart);
         }
         let done: u64 = self.parts().iter().map(|p| p.done).sum();
         self.progress.total.store(self.size, Ordering::Relaxed);
         self.progress.set_done(done);
-        check_space(&self.spec.partial, self.size - done, self.options)?;
+        check_space(
+            &self.spec.partial,
+            self.size.saturating_sub(done),
+            self.options,
+        )?;
         self.run(None).await
     }
 
@@ -186,7 +190,7 @@ impl<'a> Ctx<'a> {
             }
         }
         if restart {
-            discard_partial(self.spec, &self.record_path, &mut None)?;
+            discard_partial(self.spec, &self.record_path, &mut None).await?;
             return Err(Step::Restart);
         }
         if paused || self.paused.is_cancelled() {
@@ -199,7 +203,15 @@ impl<'a> Ctx<'a> {
                 size: r.size,
             }
         };
-        finish(self.spec, &expected, self.progress, &mut None, self.size).await
+        finish(
+            self.spec,
+            &expected,
+            self.progress,
+            &mut None,
+            self.size,
+            self.paused,
+        )
+        .await
     }
 
     /// Fetches part `i` to its end, retrying a cut connection from its last byte on disk.

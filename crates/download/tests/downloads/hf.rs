@@ -278,3 +278,26 @@ async fn a_silent_hub_without_a_mirror_is_explained_as_no_answer() {
     let e = hf.model_info(REPO).await.unwrap_err();
     assert!(matches!(e, Error::Unreachable { .. }), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_goes_to_a_page_on_another_origin() {
+    let env = Env::new().await;
+    let elsewhere = testhub::Hub::start().await;
+    let hf = env.hf(Some("hf_secret"), Duration::from_secs(30));
+    // A next-page link (or a page URL a caller passes) on another server.
+    let page = hf
+        .search_page(&format!("{}/api/models?search=tiny", elsewhere.url))
+        .await
+        .unwrap();
+    assert!(page.models.is_empty());
+    assert_eq!(
+        elsewhere.authorized_requests(),
+        0,
+        "the token left its origin"
+    );
+    // On the hub's own origin it is sent.
+    hf.search_page(&format!("{}/api/models?search=tiny", env.hub.url))
+        .await
+        .unwrap();
+    assert!(env.hub.authorized_requests() > 0);
+}

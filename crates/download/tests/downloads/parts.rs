@@ -164,6 +164,8 @@ async fn a_pause_keeps_every_parts_bytes_and_the_resume_fetches_only_the_rest() 
     // The partial file has the whole size (the stalled part's rest a hole) and the
     // record says which bytes are in.
     assert_eq!(std::fs::metadata(&spec.partial).unwrap().len(), size);
+    // What a free-space check counts as on disk: the parts' bytes, not the length.
+    assert_eq!(download::transfer::partial_bytes(&spec), size - missing);
 
     let (resumed, task) = spawn_fetch(&spec, parted(), &CancellationToken::new());
     completes(task, &spec, testhub::sha256_hex(&env.q4)).await;

@@ -231,3 +231,121 @@ async fn a_restarted_queue_brings_tasks_back_paused_and_resumes_without_refetchi
     let third = with_store();
     assert_eq!(third.restore(true, None).unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_waits_while_another_writes_its_partial_and_cancelling_it_keeps_the_file() {
+    let env = Env::new().await;
+    let q = queue(4, Duration::from_secs(60));
+    let at = env.q4.len() as u64 / 2;
+    env.hub.set_fault(
+        REPO,
+        Q4,
+        Fault {
+            stall_at: Some(at),
+            ..Fault::default()
+        },
+    );
+    let hf = env.hf(None, Duration::from_secs(60));
+    let task = env.task(&hf, REPO, Q4).await;
+    // The same file under another label (as two Ollama tags share a blob).
+    let twin = TaskSpec {
+        label: "twin".into(),
+        ..task.clone()
+    };
+    let first = q.add(task.clone());
+    wait_bytes(&q, first, at).await;
+    let second = q.add(twin);
+    assert_eq!(
+        q.status(second).unwrap().state,
+        State::Queued,
+        "a free slot, but its partial file is being written"
+    );
+    // Cancelling the waiting twin with its partial files spares the one in use.
+    q.cancel(second, true).await.unwrap();
+    assert!(
+        task.files[0].partial.exists(),
+        "the partial in use was deleted"
+    );
+    env.hub.release();
+    let s = completed(&q, first).await;
+    assert_completed(&s);
+    assert_eq!(sha(&s.files[0]), testhub::sha256_hex(&env.q4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_download_added_twice_is_one_task() {
+    let env = Env::new().await;
+    let q = queue(4, Duration::from_secs(60));
+    let at = env.q4.len() as u64 / 2;
+    let id = paused_at(&env, &q, at).await;
+    let hf = env.hf(None, Duration::from_secs(60));
+    let task = env.task(&hf, REPO, Q4).await;
+    // The paused task is found and goes on.
+    assert_eq!(q.add_unique(task.clone()), (id, true));
+    assert_eq!(q.add_unique(task), (id, true));
+    assert_eq!(q.list().len(), 1);
+    assert_completed(&completed(&q, id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_made_without_restore_does_not_reuse_recorded_ids() {
+    let env = Env::new().await;
+    let db = env.dir.path().join("dashboard.db");
+    let with_store = || {
+        let http = client(&ClientOptions::default()).unwrap();
+        let store = std::sync::Arc::new(store::Store::open(&db).unwrap());
+        Queue::with_store(
+            http,
+            QueueOptions {
+                max_concurrent: 4,
+                transfer: options(),
+            },
+            store,
+        )
+    };
+    let hf = env.hf(None, Duration::from_secs(60));
+    let first = with_store();
+    let done = first.add(env.task(&hf, REPO, Q4).await);
+    assert_completed(&completed(&first, done).await);
+    drop(first);
+    // Nothing unfinished: the server makes its queue without restoring anything.
+    let second = with_store();
+    let next = second.add(env.task(&hf, REPO, "mmproj-tiny-f16.gguf").await);
+    assert!(next > done, "id {next} reused");
+    let rows = store::Store::open(&db).unwrap().downloads().unwrap();
+    let labels: Vec<(u64, &str)> = rows.iter().map(|r| (r.id, r.state.as_str())).collect();
+    assert!(labels.contains(&(done, "completed")), "{labels:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_past_the_last_flush_are_fetched_again() {
+    let env = Env::new().await;
+    let q = queue(4, Duration::from_secs(60));
+    let size = env.q4.len() as u64;
+    let at = size / 2;
+    let id = paused_at(&env, &q, at).await;
+    // As after a power loss: the machine booted again, and the file is longer than what
+    // was flushed, with garbage.
+    let partial = env
+        .partial()
+        .join(format!("{}--{Q4}.part", REPO.replace('/', "--")));
+    let record = std::path::PathBuf::from(format!("{}.json", partial.display()));
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    assert_eq!(saved["flushed"], at, "{saved}");
+    saved["boot"] = "an earlier boot".into();
+    std::fs::write(&record, saved.to_string()).unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&partial)
+            .unwrap();
+        f.write_all(&[0u8; 1000]).unwrap();
+    }
+    q.resume(id).unwrap();
+    let s = completed(&q, id).await;
+    assert_completed(&s);
+    assert_eq!(sha(&s.files[0]), testhub::sha256_hex(&env.q4));
+    assert_eq!(s.fetched, size, "the rest from the flushed {at} bytes on");
+}

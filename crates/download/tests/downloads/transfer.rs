@@ -64,14 +64,27 @@ async fn a_full_pull_is_verified_and_moved_into_place() {
     );
     assert_eq!(env.hub.served(REPO, Q4), size);
 
-    // A rerun finds the file in place and fetches nothing.
+    // A rerun finds the file in place (read again to compare) and fetches nothing.
     let (result, progress, _) = pull(&env, Duration::from_secs(30), &options()).await;
-    assert!(matches!(
+    assert_eq!(
         result.unwrap(),
-        Outcome::Completed { sha256: None, .. }
-    ));
+        Outcome::Completed {
+            path: spec.dest.clone(),
+            size,
+            sha256: Some(want.clone()),
+        }
+    );
     assert_eq!(progress.fetched(), 0);
     assert_eq!(env.hub.requests(REPO, Q4), 1);
+
+    // A file of the same size that is not the expected one is fetched again.
+    let mut wrong = env.q4.clone();
+    *wrong.last_mut().unwrap() ^= 1;
+    std::fs::write(&spec.dest, &wrong).unwrap();
+    let (result, progress, _) = pull(&env, Duration::from_secs(30), &options()).await;
+    assert!(matches!(result.unwrap(), Outcome::Completed { .. }));
+    assert_eq!(progress.fetched(), size);
+    assert_eq!(sha(&spec.dest), want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,17 +133,19 @@ async fn a_stalled_connection_times_out_and_resumes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_checksum_mismatch_fails_and_keeps_the_partial_file() {
+async fn a_checksum_mismatch_sets_the_file_aside_and_the_next_attempt_starts_from_zero() {
     let env = Env::new().await;
+    let size = env.q4.len() as u64;
     env.hub.corrupt(REPO, Q4);
     let (result, _, task) = pull(&env, Duration::from_secs(30), &options()).await;
     let spec = &task.files[0];
+    let bad = std::path::PathBuf::from(format!("{}.bad", spec.partial.display()));
     match result.unwrap_err() {
         Error::ChecksumMismatch {
             expected, partial, ..
         } => {
             assert_eq!(expected, testhub::sha256_hex(&env.q4));
-            assert_eq!(partial, spec.partial);
+            assert_eq!(partial, bad);
         }
         other => panic!("expected a checksum mismatch, got {other}"),
     }
@@ -138,10 +153,14 @@ async fn a_checksum_mismatch_fails_and_keeps_the_partial_file() {
         !spec.dest.exists(),
         "a corrupt file reached the models folder"
     );
-    assert_eq!(
-        std::fs::metadata(&spec.partial).unwrap().len(),
-        env.q4.len() as u64
-    );
+    assert_eq!(std::fs::metadata(&bad).unwrap().len(), size);
+    // The hub serves the right bytes again: the next attempt fetches the whole file
+    // instead of finding the bad one complete and failing the same way forever.
+    env.hub.corrupt(REPO, Q4);
+    let (result, progress, _) = pull(&env, Duration::from_secs(30), &options()).await;
+    assert!(matches!(result.unwrap(), Outcome::Completed { .. }));
+    assert_eq!(progress.fetched(), size);
+    assert_eq!(sha(&spec.dest), testhub::sha256_hex(&env.q4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,4 +178,104 @@ async fn too_little_free_disk_refuses_to_start() {
     assert!(e.to_string().contains("not enough free disk space"), "{e}");
     assert_eq!(progress.fetched(), 0);
     assert!(!task.files[0].dest.exists() && !task.files[0].partial.exists());
+}
+
+/// Polls (byte counts do not signal) until `progress` has exactly `bytes` on disk.
+async fn until_done(progress: &Progress, bytes: u64) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while progress.done() != bytes {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck at {}",
+            progress.done()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_transfer_of_the_same_partial_is_refused_while_the_first_writes() {
+    let env = Env::new().await;
+    let size = env.q4.len() as u64;
+    let at = size / 2;
+    env.hub.set_fault(
+        REPO,
+        Q4,
+        testhub::Fault {
+            stall_at: Some(at),
+            ..Default::default()
+        },
+    );
+    let hf = env.hf(None, Duration::from_secs(60));
+    let spec = env.task(&hf, REPO, Q4).await.files[0].clone();
+    let http = client(&ClientOptions::default()).unwrap();
+    let first = std::sync::Arc::new(Progress::default());
+    let running = {
+        let (http, spec, first) = (http.clone(), spec.clone(), first.clone());
+        tokio::spawn(async move {
+            fetch(&http, &spec, &options(), &first, &CancellationToken::new()).await
+        })
+    };
+    until_done(&first, at).await;
+    // The first transfer is mid-file: a second one would resume the same partial file
+    // and move it into place while the first still writes into it.
+    let second = Progress::default();
+    let refused = fetch(&http, &spec, &options(), &second, &CancellationToken::new()).await;
+    assert!(matches!(refused, Err(Error::Busy { .. })), "{refused:?}");
+    assert_eq!(second.fetched(), 0);
+    env.hub.release();
+    let done = tokio::time::timeout(PATIENCE, running)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(done, Outcome::Completed { .. }), "{done:?}");
+    assert_eq!(sha(&spec.dest), testhub::sha256_hex(&env.q4));
+    assert_eq!(std::fs::read_dir(env.partial()).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_does_not_wait_for_a_server_that_has_not_answered() {
+    let env = Env::new().await;
+    // A server that takes the request and never answers; the client would wait an hour.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/m.gguf", silent.local_addr().unwrap());
+    let (accepted, took) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (socket, _) = silent.accept().await.unwrap();
+        let _ = accepted.send(());
+        std::future::pending::<()>().await;
+        drop(socket);
+    });
+    let spec = download::transfer::FileSpec {
+        url,
+        mirror_url: None,
+        dest: env.models().join("m.gguf"),
+        partial: env.partial().join("m.part"),
+        sha256: None,
+        size: None,
+        origin: download::Origin::Url,
+        bearer: None,
+    };
+    let http = client(&ClientOptions {
+        read_timeout: Duration::from_secs(3600),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let cancel = CancellationToken::new();
+    let running = {
+        let cancel = cancel.clone();
+        tokio::spawn(
+            async move { fetch(&http, &spec, &options(), &Progress::default(), &cancel).await },
+        )
+    };
+    took.await.unwrap();
+    cancel.cancel();
+    // Only a hang reaches the limit: the pause is seen while the request waits.
+    let outcome = tokio::time::timeout(PATIENCE, running)
+        .await
+        .expect("the pause waited for the server")
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome, Outcome::Paused);
 }
