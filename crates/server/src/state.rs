@@ -110,18 +110,10 @@ impl AppState {
     }
 
     /// Brings back the unfinished downloads of an earlier run, paused or resuming
-    /// (`download.resume_on_start`); the service is made only when there are some.
+    /// (`download.resume_on_start`). The service is made here whether or not tasks wait:
+    /// it claims the data folder's download queue for this server (`Downloads::claim_queue`),
+    /// so that a `pull` on the same data folder is refused rather than racing it.
     pub async fn restore_downloads(&self) -> usize {
-        let waiting = self
-            .models
-            .with_store(|s| s.downloads())
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|rows| rows.iter().any(|r| r.state != "completed"));
-        if !waiting {
-            return 0;
-        }
         match self.downloads().await {
             Ok(d) => d.restore(self.config().download.resume_on_start).await,
             Err(e) => {

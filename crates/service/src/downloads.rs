@@ -42,6 +42,9 @@ pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 pub use download::hf::DEFAULT_ENDPOINT as DEFAULT_HF_ENDPOINT;
 
+/// How long finding out what a pull means (manifest, repository tree) may take.
+const PLAN_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Longest name, file or query accepted (hub ids are far shorter).
 const MAX_INPUT: usize = 1024;
 
@@ -222,6 +225,10 @@ pub struct Downloads {
     margin: u64,
     hf_token: Option<String>,
     events: broadcast::Sender<DownloadEvent>,
+    /// `<data>/downloads.lock` while this process runs the data folder's queue (see
+    /// [`Downloads::claim_queue`]); `None` in the path when tasks are not recorded.
+    queue_lock: Option<PathBuf>,
+    held: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 impl Downloads {
@@ -268,6 +275,9 @@ impl Downloads {
             Some(store) => Queue::with_store(client.clone(), options, store),
             None => Queue::new(client.clone(), options),
         };
+        let queue_lock = models
+            .store_handle()
+            .map(|_| paths.data_dir.join("downloads.lock"));
         let downloads = Arc::new_cyclic(|me: &Weak<Downloads>| {
             let me = me.clone();
             queue.set_on_complete(Arc::new(move |id, spec| {
@@ -293,6 +303,8 @@ impl Downloads {
                 margin,
                 hf_token: config.hf_token.clone(),
                 events: broadcast::channel(256).0,
+                queue_lock,
+                held: std::sync::Mutex::new(None),
             }
         });
         tokio::spawn(publish_progress(
@@ -302,9 +314,55 @@ impl Downloads {
         Ok(downloads)
     }
 
+    /// Makes this process the one that runs the data folder's download queue, for as long
+    /// as it lives: the tasks recorded in the database and the partial files are then its
+    /// alone. A second process (a `pull` while `serve` runs) is refused with a message
+    /// saying what to do instead: two queues on one database would overwrite each other's
+    /// rows and write the same partial files. An OS file lock, so that a killed process
+    /// leaves none behind. Idempotent.
+    pub fn claim_queue(&self) -> Result<(), ServiceError> {
+        let Some(path) = &self.queue_lock else {
+            return Ok(());
+        };
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if held.is_some() {
+            return Ok(());
+        }
+        let io = |e: std::io::Error| {
+            ServiceError::Internal(format!("the download lock {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(ServiceError::Conflict(format!(
+                "another llama-dashboard process runs the downloads of this data folder ({}): \
+                 start the download through it (`POST /api/download/start` or the web UI of \
+                 `llama-dashboard serve`), or stop it first",
+                path.parent().unwrap_or(path).display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
     /// Brings back the unfinished tasks of an earlier run: paused, or queued again when
-    /// `resume` (`download.resume_on_start`). Returns how many came back.
+    /// `resume` (`download.resume_on_start`). Returns how many came back (none when
+    /// another process runs the queue, see [`Downloads::claim_queue`]).
     pub async fn restore(&self, resume: bool) -> usize {
+        if let Err(e) = self.claim_queue() {
+            tracing::warn!("download tasks not restored: {e}");
+            return 0;
+        }
         let queue = self.queue.clone();
         let token = self.hf_token.clone();
         let restored =
@@ -442,30 +500,30 @@ impl Downloads {
         if let Some(r) = &req.revision {
             check_len("revision", r)?;
         }
-        let spec = self.plan(req).await?;
-        if let Some(existing) = self
-            .queue
-            .list()
-            .into_iter()
-            .find(|s| s.label == spec.label && s.state != DownloadState::Completed)
-        {
-            if matches!(
-                existing.state,
-                DownloadState::Paused | DownloadState::Failed { .. }
-            ) {
-                self.check_space(&spec)?;
-                self.blocking(move |q| q.resume(existing.id)).await?;
-            }
-            return Ok(Started {
-                status: self.status(existing.id)?,
-                existing: true,
-            });
+        self.claim_queue()?;
+        // Every read is capped and times out, but a hub trickling bytes could still hold a
+        // request for long: the whole plan has one deadline.
+        let spec = tokio::time::timeout(PLAN_TIMEOUT, self.plan(req))
+            .await
+            .map_err(|_| {
+                ServiceError::Upstream(format!(
+                    "the hub or registry did not finish describing {:?} within {} s",
+                    req.name,
+                    PLAN_TIMEOUT.as_secs()
+                ))
+            })??;
+        let running = self.queue.list().into_iter().any(|s| {
+            s.label == spec.label && !s.state.is_finished() && s.state != DownloadState::Paused
+        });
+        if !running {
+            // A new task, or a paused or failed one that goes on: it needs the space.
+            self.check_space(&spec).await?;
         }
-        self.check_space(&spec)?;
-        let id = self.blocking(move |q| Ok(q.add(spec))).await?;
+        // Found or added under the queue's lock: the same request twice at once is one task.
+        let (id, existing) = self.blocking(move |q| Ok(q.add_unique(spec))).await?;
         Ok(Started {
             status: self.status(id)?,
-            existing: false,
+            existing,
         })
     }
 
@@ -560,7 +618,14 @@ impl Downloads {
                 chosen.name, chosen.missing_parts
             )));
         }
-        let dest = self.dirs.models.join(repo);
+        // Another revision than main lands beside it, never over it.
+        let dest = match revision {
+            "main" => self.dirs.models.join(repo),
+            rev => self
+                .dirs
+                .models
+                .join(format!("{repo}@{}", hf::path_safe(rev))),
+        };
         let files = chosen
             .parts
             .iter()
@@ -571,7 +636,10 @@ impl Downloads {
             })
             .collect::<Result<Vec<FileSpec>, _>>()?;
         Ok(TaskSpec {
-            label: format!("{repo}/{}", chosen.name),
+            label: match revision {
+                "main" => format!("{repo}/{}", chosen.name),
+                rev => format!("{repo}/{}@{rev}", chosen.name),
+            },
             files,
             finish: Vec::new(),
         })
@@ -587,12 +655,7 @@ impl Downloads {
         let file = parsed
             .path_segments()
             .and_then(|mut s| s.next_back())
-            .map(|f| {
-                url::form_urlencoded::parse(f.as_bytes())
-                    .map(|(k, _)| k.into_owned())
-                    .next()
-                    .unwrap_or_default()
-            })
+            .map(percent_decoded)
             .unwrap_or_default();
         let valid = gguf::split::strip_gguf(&file).is_some()
             && !file.contains(['/', '\\'])
@@ -603,13 +666,32 @@ impl Downloads {
                 format!("{url:?} does not name a .gguf file"),
             ));
         }
-        let host = parsed.host_str().unwrap_or("host").replace(':', "_");
+        // `<models>/<host[_port]>/<file>`: a file of the same name from elsewhere, or the
+        // user's own, is never replaced.
+        let host = hf::path_safe(&match parsed.port() {
+            Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or("host")),
+            None => parsed.host_str().unwrap_or("host").to_string(),
+        });
+        let dest = self.dirs.models.join(&host).join(&file);
+        if dest.exists() {
+            return Err(ServiceError::Conflict(format!(
+                "{} already exists: remove it first to download {url} again",
+                dest.display()
+            )));
+        }
+        let digest = {
+            use sha2::Digest;
+            format!("{:x}", sha2::Sha256::digest(url.as_bytes()))
+        };
         Ok(TaskSpec {
             label: url.to_string(),
             files: vec![FileSpec {
                 url: url.to_string(),
-                dest: self.dirs.models.join(&file),
-                partial: self.dirs.partial.join(format!("url--{host}--{file}.part")),
+                dest,
+                partial: self
+                    .dirs
+                    .partial
+                    .join(format!("url--{host}--{}--{file}.part", &digest[..16])),
                 sha256: None,
                 size: None,
                 origin: Origin::Url,
@@ -620,24 +702,36 @@ impl Downloads {
         })
     }
 
-    /// Refuses a download the disk cannot hold with the margin left free.
-    fn check_space(&self, spec: &TaskSpec) -> Result<(), ServiceError> {
-        let remaining: u64 = spec
-            .files
-            .iter()
-            .filter_map(|f| {
-                let size = f.size?;
-                let in_place = std::fs::metadata(&f.dest).is_ok_and(|m| m.len() == size);
-                let partial = std::fs::metadata(&f.partial).map_or(0, |m| m.len());
-                (!in_place).then(|| size.saturating_sub(partial))
+    /// Refuses a download the disk cannot hold, with the margin left free, after what the
+    /// tasks already downloading or queued still need. The file system is read on a
+    /// blocking thread.
+    async fn check_space(&self, spec: &TaskSpec) -> Result<(), ServiceError> {
+        let others = self
+            .queue
+            .list()
+            .into_iter()
+            .filter(|s| s.label != spec.label)
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    DownloadState::Queued | DownloadState::Downloading | DownloadState::Verifying
+                )
             })
-            .sum();
+            .filter_map(|s| s.total.map(|t| t.saturating_sub(s.done)))
+            .fold(0u64, u64::saturating_add);
+        let spec = spec.clone();
         let probe = self.dirs.partial.join("probe");
         let options = TransferOptions {
             free_space_margin: self.margin,
             ..TransferOptions::default()
         };
-        download::transfer::check_space(&probe, remaining, &options).map_err(|e| match e {
+        let checked = tokio::task::spawn_blocking(move || {
+            let remaining = remaining_bytes(&spec).saturating_add(others);
+            download::transfer::check_space(&probe, remaining, &options)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("free space check: {e}")))?;
+        checked.map_err(|e| match e {
             DlError::DiskSpace { .. } => ServiceError::Rejected(format!(
                 "{e}; free some space or lower download.free_space_margin_mb"
             )),
@@ -665,6 +759,19 @@ impl Downloads {
             });
         }
     }
+}
+
+/// What `spec` still has to download: each file's size less what is in place or on disk
+/// (saturating: sizes come from a registry).
+fn remaining_bytes(spec: &TaskSpec) -> u64 {
+    spec.files
+        .iter()
+        .filter_map(|f| {
+            let size = f.size?;
+            let in_place = std::fs::metadata(&f.dest).is_ok_and(|m| m.len() == size);
+            (!in_place).then(|| size.saturating_sub(download::transfer::partial_bytes(f)))
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 /// Publishes `download.progress`: each state change, and figures while a task downloads at
@@ -816,14 +923,17 @@ fn hub_file_url(url: &str, endpoint: &str) -> Option<Pull> {
     Some(Pull::Hf {
         repo: format!("{owner}/{repo}"),
         quant: None,
-        file: Some(
-            url::form_urlencoded::parse(file.as_bytes())
-                .map(|(k, _)| k.into_owned())
-                .next()
-                .unwrap_or_else(|| file.to_string()),
-        ),
-        revision: rev.to_string(),
+        file: Some(percent_decoded(file)),
+        revision: percent_decoded(rev),
     })
+}
+
+/// A URL path segment as the text it encodes (`%2F` → `/`; a `+` stays a `+`, as in a
+/// path, unlike a form's), for file names and revisions taken from URLs.
+fn percent_decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The one model of the repository that the request names.
@@ -933,7 +1043,6 @@ fn check_len(field: &str, value: &str) -> Result<(), ServiceError> {
 
 /// A hub or registry error: a missing repository, file or model is 404, another refusal
 /// (gated, bad token) 400 with the hub's explanation, the network or the hub failing 503.
-/// 404, a refused token 403), the network or the hub failing is 503.
 fn upstream(e: DlError) -> ServiceError {
     match &e {
         DlError::Status { status: 404, .. } => ServiceError::NotFound(e.to_string()),
@@ -1014,6 +1123,22 @@ mod tests {
             classify(&explicit, HUB).unwrap(),
             Pull::Ollama("ns/model:tag".into())
         );
+        // Segments are percent-decoded as paths: `+` stays, `%2F` in a revision is `/`.
+        assert_eq!(
+            classify(
+                &req(&format!(
+                    "{HUB}/org/repo/resolve/refs%2Fpr%2F1/a+b%20c&d=e.gguf"
+                )),
+                HUB
+            )
+            .unwrap(),
+            Pull::Hf {
+                repo: "org/repo".into(),
+                quant: None,
+                file: Some("a+b c&d=e.gguf".into()),
+                revision: "refs/pr/1".into(),
+            }
+        );
         assert!(classify(&req("a/b/c/d"), HUB).is_err());
         assert!(classify(&req("  "), HUB).is_err());
     }
@@ -1072,5 +1197,25 @@ mod tests {
             choose("o/r", &models, None, Some("../../etc/passwd")),
             Err(ServiceError::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn sizes_a_registry_announces_cannot_overflow_the_remaining_bytes() {
+        let file = |n: u8| FileSpec {
+            url: format!("http://127.0.0.1:1/{n}"),
+            mirror_url: None,
+            dest: PathBuf::from(format!("/nonexistent/{n}")),
+            partial: PathBuf::from(format!("/nonexistent/{n}.part")),
+            sha256: None,
+            size: Some(u64::MAX - 1),
+            origin: Origin::Url,
+            bearer: None,
+        };
+        let spec = TaskSpec {
+            label: "huge".into(),
+            files: vec![file(1), file(2)],
+            finish: Vec::new(),
+        };
+        assert_eq!(remaining_bytes(&spec), u64::MAX);
     }
 }

@@ -117,6 +117,9 @@ async fn search(ctx: &Context, args: DownloadSearchArgs) -> Result<ExitCode> {
 
 async fn pull_async(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
     let (models, downloads) = downloads(ctx)?;
+    // One process runs a data folder's downloads: with `serve` running, the pull is
+    // refused with what to do instead (start it through the server).
+    downloads.claim_queue()?;
     // Unfinished tasks of earlier runs come back paused; asking for the same download
     // again resumes its task.
     downloads.restore(false).await;
@@ -154,7 +157,13 @@ async fn pull_async(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
         }
         tokio::select! {
             _ = &mut ctrl_c => {
-                let s = downloads.pause(id).await?;
+                let paused = downloads.pause(id).await;
+                // A pause during the verification ends with the file in place: pulled.
+                let s = downloads.status(id)?;
+                if s.state == DownloadState::Completed {
+                    break s;
+                }
+                paused?;
                 bar.abandon();
                 eprintln!(
                     "paused {} at {}; run the same command again to resume",

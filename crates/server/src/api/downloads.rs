@@ -128,7 +128,10 @@ pub async fn start(
     let b: StartBody = parse(&body)?;
     let source = b.source.as_deref().map(SourceKind::parse).transpose()?;
     let name = match b.quant.filter(|q| !q.is_empty()) {
-        Some(q) if !b.name.contains(':') => format!("{}:{q}", b.name),
+        // A colon before the last `/` is a registry's port (`host:port/ns/model`).
+        Some(q) if !b.name.rsplit('/').next().unwrap_or("").contains(':') => {
+            format!("{}:{q}", b.name)
+        }
         Some(_) => return Err(ApiError::invalid("quant", "the name already has a :tag")),
         None => b.name,
     };

@@ -482,3 +482,92 @@ async fn an_ollama_pull_from_a_plain_http_registry_is_listed_with_its_events() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_on_the_same_data_folder_cannot_run_the_downloads() {
+    let (_hub, s) = setup(|_| {}).await;
+    // What `pull` does while this server runs: its own service over the same folders.
+    let other = service::Downloads::new(
+        s.state.models.clone(),
+        &s.state.config().download,
+        &s.state.paths,
+    )
+    .unwrap();
+    let refused = other.claim_queue().unwrap_err().to_string();
+    assert!(
+        refused.contains("another llama-dashboard process")
+            && refused.contains("/api/download/start"),
+        "{refused}"
+    );
+    let e = other
+        .start(&service::downloads::PullRequest {
+            name: format!("{REPO}:Q4_K_M"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, service::ServiceError::Conflict(_)), "{e}");
+    assert_eq!(other.restore(false).await, 0);
+    // The server itself still downloads.
+    let (status, task) = start(&s, json!({"name": format!("{REPO}:Q4_K_M")})).await;
+    assert_eq!(status, 202, "{task}");
+    wait_task(&s, task["id"].as_u64().unwrap(), completed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_revision_is_its_own_task_and_lands_beside_main() {
+    let (hub, s) = setup(|_| {}).await;
+    let commit = hub.commit(REPO);
+    let (status, pinned) = start(
+        &s,
+        json!({"name": format!("{REPO}:Q4_K_M"), "revision": commit}),
+    )
+    .await;
+    assert_eq!(status, 202, "{pinned}");
+    assert_eq!(pinned["label"], format!("{REPO}/{Q4}@{commit}"));
+    let pinned = wait_task(&s, pinned["id"].as_u64().unwrap(), completed).await;
+    let pinned_file = s.models_dir().join(format!("{REPO}@{commit}")).join(Q4);
+    assert_eq!(pinned["files"][0], json!(pinned_file));
+    // main is another download, not the pinned task again, and goes to its own place.
+    let (status, main) = start(&s, json!({"name": format!("{REPO}:Q4_K_M")})).await;
+    assert_eq!(status, 202, "{main}");
+    assert_eq!(main["existing"], false);
+    wait_task(&s, main["id"].as_u64().unwrap(), completed).await;
+    assert!(s.models_dir().join(REPO).join(Q4).exists());
+    assert!(pinned_file.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_port_is_not_taken_for_a_tag_when_a_quant_is_given() {
+    let (_hub, s) = setup(|_| {}).await;
+    // `host:port/ns/model` + quant: the colon is the port's, so the quant is the tag.
+    let (status, body) = start(
+        &s,
+        json!({"name": "127.0.0.1:1/library/tiny", "quant": "q4"}),
+    )
+    .await;
+    assert!(
+        !body.to_string().contains("already has a :tag"),
+        "{status} {body}"
+    );
+    // A tag after the last `/` still conflicts with a quant.
+    let (status, body) = start(&s, json!({"name": "tiny:1b", "quant": "q4"})).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_download_lands_under_its_host_and_never_replaces_a_file() {
+    let (hub, s) = setup(|_| {}).await;
+    let url = format!("{}/{REPO}/resolve/main/{Q4}", hub.url);
+    let (status, task) = start(&s, json!({"name": url, "source": "url"})).await;
+    assert_eq!(status, 202, "{task}");
+    let task = wait_task(&s, task["id"].as_u64().unwrap(), completed).await;
+    let host = hub.url.trim_start_matches("http://").replace(':', "_");
+    let file = s.models_dir().join(&host).join(Q4);
+    assert_eq!(task["files"][0], json!(file));
+    assert!(file.exists());
+    // Asked again, the file there is not overwritten.
+    let (status, body) = start(&s, json!({"name": url, "source": "url"})).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("already exists"), "{body}");
+}
