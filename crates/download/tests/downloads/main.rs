@@ -159,6 +159,34 @@ pub async fn wait_bytes(q: &Queue, id: TaskId, bytes: u64) -> Status {
     }
 }
 
+/// Polls until one transfer has exactly `bytes` on disk.
+pub async fn until_done(progress: &download::transfer::Progress, bytes: u64) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while progress.done() != bytes {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck at {} of the expected {bytes}: {:?}",
+            progress.done(),
+            progress.log()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A queue recording its tasks in the database at `db`.
+pub fn stored_queue(db: &Path) -> Queue {
+    let http = client(&ClientOptions::default()).unwrap();
+    let store = std::sync::Arc::new(store::Store::open(db).unwrap());
+    Queue::with_store(
+        http,
+        QueueOptions {
+            max_concurrent: 4,
+            transfer: options(),
+        },
+        store,
+    )
+}
+
 pub async fn completed(q: &Queue, id: TaskId) -> Status {
     wait_state(q, id, |s| s.state.is_finished()).await
 }

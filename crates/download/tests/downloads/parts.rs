@@ -60,20 +60,6 @@ fn spawn_fetch(
     (progress, task)
 }
 
-/// Polls until the transfer has exactly `bytes` on disk.
-async fn until_done(progress: &Progress, bytes: u64) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while progress.done() != bytes {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stuck at {} of the expected {bytes}: {:?}",
-            progress.done(),
-            progress.log()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_are_fetched_at_once_and_the_whole_is_verified() {
     let env = Env::new().await;

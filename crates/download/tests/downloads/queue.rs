@@ -170,18 +170,7 @@ async fn a_restarted_queue_brings_tasks_back_paused_and_resumes_without_refetchi
     let db = env.dir.path().join("dashboard.db");
     let size = env.q4.len() as u64;
     let at = size / 2;
-    let with_store = || {
-        let http = client(&ClientOptions::default()).unwrap();
-        let store = std::sync::Arc::new(store::Store::open(&db).unwrap());
-        Queue::with_store(
-            http,
-            QueueOptions {
-                max_concurrent: 4,
-                transfer: options(),
-            },
-            store,
-        )
-    };
+    let with_store = || stored_queue(&db);
     let first = with_store();
     let id = paused_at(&env, &first, at).await;
     // A second, failed task comes back failed, with its reason.
@@ -291,18 +280,7 @@ async fn the_same_download_added_twice_is_one_task() {
 async fn a_queue_made_without_restore_does_not_reuse_recorded_ids() {
     let env = Env::new().await;
     let db = env.dir.path().join("dashboard.db");
-    let with_store = || {
-        let http = client(&ClientOptions::default()).unwrap();
-        let store = std::sync::Arc::new(store::Store::open(&db).unwrap());
-        Queue::with_store(
-            http,
-            QueueOptions {
-                max_concurrent: 4,
-                transfer: options(),
-            },
-            store,
-        )
-    };
+    let with_store = || stored_queue(&db);
     let hf = env.hf(None, Duration::from_secs(60));
     let first = with_store();
     let done = first.add(env.task(&hf, REPO, Q4).await);

@@ -180,19 +180,6 @@ async fn too_little_free_disk_refuses_to_start() {
     assert!(!task.files[0].dest.exists() && !task.files[0].partial.exists());
 }
 
-/// Polls (byte counts do not signal) until `progress` has exactly `bytes` on disk.
-async fn until_done(progress: &Progress, bytes: u64) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while progress.done() != bytes {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stuck at {}",
-            progress.done()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_transfer_of_the_same_partial_is_refused_while_the_first_writes() {
     let env = Env::new().await;
