@@ -11,7 +11,7 @@ mod output;
 mod placement;
 mod prompt_cache;
 mod sample;
-mod slot_state;
+mod slot_file;
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;

@@ -6,7 +6,7 @@
 //! without a model: which entry a prompt restores, what a new entry replaces, what the
 //! limits evict (least recently stored first: a restored entry leaves the cache and comes
 //! back, as the newest, when its slot is saved again). Taking and restoring a slot's state
-//! is `slot_state.rs`'s.
+//! is `slot_file.rs`'s (beside the slot files).
 
 use std::collections::VecDeque;
 
