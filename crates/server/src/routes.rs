@@ -86,8 +86,9 @@ pub const MODEL_ID_IN_PATH: &str = "The model's id, alias or path, in one path s
     Ids of Hugging Face models hold `/` (`org/repo/file`): send them percent-encoded \
     (`org%2Frepo%2Ffile`). The unencoded form (`/api/models/org/repo/file/details`) works \
     too: when a path under `/api/models/` has more segments than its route, every segment \
-    before the operation's name (the last one) is taken as the id. Ids with `:` \
-    (Ollama's `name:tag`) need no encoding.";
+    before the operation's name (the last one) is taken as the id; on the routes that return \
+    one model (`/v1/models/{id}`, `/models/{id}`, `/api/v0/models/{id}`) everything after \
+    `models/` is. Ids with `:` (Ollama's `name:tag`) need no encoding.";
 
 const MODELS_PREFIX: &str = "/api/models/";
 
@@ -826,7 +827,10 @@ pub fn openapi(docs: &[Doc]) -> Value {
     let mut paths = Map::new();
     for d in docs {
         let path = d.path.to_string();
-        let model_id = path.starts_with("/api/models/{id}");
+        let model_id = path.starts_with("/api/models/{id}")
+            || MODEL_ROUTES
+                .iter()
+                .any(|p| path.strip_prefix(p) == Some("{id}"));
         let params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
