@@ -258,3 +258,31 @@ async fn lmstudio_routes_take_the_inference_key() {
         .await;
     assert_eq!(status, 403);
 }
+
+/// LM Studio's own port (`server.lmstudio_port`, opened from the API here) serves these
+/// routes as the main port does.
+#[tokio::test(flavor = "multi_thread")]
+async fn lmstudio_routes_answer_on_lm_studios_port() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let (status, body) = s
+        .post("/api/system/ports/lmstudio/start", &json!({"port": 0}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let other = format!("http://127.0.0.1:{}", body["port"].as_u64().unwrap());
+    let (status, models) = s.send(s.client.get(format!("{other}/api/v0/models"))).await;
+    assert_eq!(status, 200, "{models}");
+    assert_eq!(models["data"][0]["compatibility_type"], "gguf", "{models}");
+    let (status, body) = s
+        .send(
+            s.client
+                .post(format!("{other}/api/v0/chat/completions"))
+                .json(&chat(FRANCE, 24)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stats"]["stop_reason"], "eosFound", "{body}");
+    let (status, _) = s.post("/api/system/ports/lmstudio/stop", &json!({})).await;
+    assert_eq!(status, 200);
+}
