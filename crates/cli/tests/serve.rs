@@ -513,3 +513,45 @@ fn ollama_port_and_ps() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no server answers"));
 }
+
+/// The official `ollama` Python library against the Ollama model routes
+/// (`scripts/py/ollama_models_sdk_check.py`): list, show, ps, copy, delete, and a pull from a
+/// local registry (testhub, plain http: `download.insecure`) with an admin key.
+#[test]
+fn ollama_python_sdk_models() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let Some(python) = testkit::python() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hub = rt.block_on(testhub::Hub::start());
+    hub.add_ollama_model(
+        "library",
+        "tiny",
+        "latest",
+        &[(
+            "application/vnd.ollama.image.model",
+            testhub::gguf_model("tiny", 15),
+        )],
+    );
+    let name = format!(
+        "{}/library/tiny:latest",
+        hub.url.strip_prefix("http://").unwrap()
+    );
+    let (s, _) = start_env(
+        Some(&model),
+        &["--api-key", "sdk-key", "--admin-api-key", "adm"],
+        &[("LLAMA_DASHBOARD_DOWNLOAD_INSECURE", "true".into())],
+    );
+    let out = Command::new(python)
+        .arg(testkit::py_script("ollama_models_sdk_check.py"))
+        .args([&s.base, "smol", "sdk-key", "adm", &name])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("all ok"), "{stdout}");
+}
