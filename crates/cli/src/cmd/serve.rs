@@ -410,13 +410,7 @@ mod tests {
             })
         );
         // They are the launch parameters a model's spec takes.
-        let spec = service::load_spec(
-            &c.models,
-            std::path::Path::new("/m.gguf"),
-            &Map::new(),
-            &launch,
-        )
-        .unwrap();
+        let spec = spec_with(&c, &launch);
         assert_eq!((spec.context.n_batch, spec.context.n_ubatch), (32, 16));
         assert!(spec.context.kv_unified && spec.context.swa_full);
         assert_eq!(spec.model.lora.len(), 2);
@@ -429,6 +423,17 @@ mod tests {
         // Nothing given, nothing set.
         assert!(super::launch_flags(&serve_args(&[])).unwrap().is_empty());
         assert!(super::overrides(&serve_args(&["-cb"]), 0).is_empty());
+    }
+
+    /// The load spec of a model under these launch flags.
+    fn spec_with(c: &config::Config, launch: &Map<String, Value>) -> service::LoadSpec {
+        service::load_spec(
+            &c.models,
+            std::path::Path::new("/m.gguf"),
+            &Map::new(),
+            launch,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -444,23 +449,11 @@ mod tests {
         );
         let launch = super::launch_flags(&serve_args(&["--cache-ram", "0"])).unwrap();
         let c = config::Config::default();
-        let spec = service::load_spec(
-            &c.models,
-            std::path::Path::new("/m.gguf"),
-            &Map::new(),
-            &launch,
-        )
-        .unwrap();
+        let spec = spec_with(&c, &launch);
         assert_eq!(spec.context.cache_ram_mib, 0);
         assert!(spec.context.cache_idle_slots);
         // Not given: llama-server's default.
-        let spec = service::load_spec(
-            &c.models,
-            std::path::Path::new("/m.gguf"),
-            &Map::new(),
-            &Map::new(),
-        )
-        .unwrap();
+        let spec = spec_with(&c, &Map::new());
         assert_eq!(
             spec.context.cache_ram_mib,
             service::ContextParams::default().cache_ram_mib
