@@ -29,6 +29,9 @@ impl Roles {
     /// are blocks of a user message.
     pub const ANTHROPIC: Roles = Roles(&["user", "assistant"]);
 
+    /// Ollama's `/api/chat` (tool results are `tool` messages with a `tool_name`).
+    pub const OLLAMA: Roles = Roles(&["system", "user", "assistant", "tool"]);
+
     pub fn contains(&self, role: &str) -> bool {
         self.0.contains(&role)
     }

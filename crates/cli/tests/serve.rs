@@ -328,6 +328,13 @@ fn anthropic_python_sdk() {
     python_sdk_check("anthropic_sdk_check.py");
 }
 
+/// The official `ollama` Python library against `/api/chat`, `/api/generate`, `/api/embed`
+/// and `/api/embeddings`: streams and not, a tool call round trip, `format` schemas, `think`.
+#[test]
+fn ollama_python_sdk() {
+    python_sdk_check("ollama_sdk_check.py");
+}
+
 /// With `-m`, `/health` is 503 ("Loading model", as llama-server) until the model is found and
 /// loaded: clients that wait for a healthy server (llama.cpp's own test suite does) must never
 /// get a 404 for a model the folder scan has not reached yet.

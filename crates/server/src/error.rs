@@ -171,7 +171,7 @@ impl ApiError {
 
     /// Ollama's error text. A prompt over the context is said with both counts, as the
     /// other flavors carry them in fields.
-    fn ollama_message(&self) -> String {
+    pub(crate) fn ollama_message(&self) -> String {
         match self.context_overflow {
             Some((n_prompt, n_ctx)) => format!(
                 "the input length ({n_prompt} tokens) exceeds the context length ({n_ctx} tokens): {}",

@@ -231,6 +231,31 @@ pub fn table() -> Routes {
             post(crate::api::anthropic::count_tokens),
             &[("post", "Count the input tokens of an Anthropic Messages request")],
         )
+        // Ollama's inference routes (its clients call `{base}/api/chat`, ...).
+        .model(
+            "/api/chat",
+            "ollama",
+            post(crate::api::ollama_chat::chat),
+            &[("post", "Ollama chat (NDJSON stream, format, tools, think)")],
+        )
+        .model(
+            "/api/generate",
+            "ollama",
+            post(crate::api::ollama_chat::generate),
+            &[("post", "Ollama generate (raw, suffix, images, context; NDJSON stream)")],
+        )
+        .model(
+            "/api/embed",
+            "ollama",
+            post(crate::api::ollama_chat::embed),
+            &[("post", "Ollama embeddings (normalised, several inputs)")],
+        )
+        .model(
+            "/api/embeddings",
+            "ollama",
+            post(crate::api::ollama_chat::embeddings),
+            &[("post", "Ollama legacy embeddings (one prompt, not normalised)")],
+        )
         .model(
             "/v1/rerank",
             "native",

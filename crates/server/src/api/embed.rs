@@ -100,18 +100,7 @@ pub async fn openai_embeddings(
             return Err(ApiError::internal("expected a pooled embedding"));
         };
         if let Some(d) = req.dimensions {
-            if d == 0 || d as usize > v.len() {
-                return Err(ApiError::invalid(
-                    "dimensions",
-                    format!("must be between 1 and {}", v.len()),
-                ));
-            }
-            // Matryoshka-style truncation, renormalised.
-            v.truncate(d as usize);
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                v.iter_mut().for_each(|x| *x /= norm);
-            }
+            truncate_dimensions(&mut v, d)?;
         }
         let embedding = if base64 {
             let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
@@ -127,6 +116,23 @@ pub async fn openai_embeddings(
         "model": entry.id,
         "usage": {"prompt_tokens": n_tokens, "total_tokens": n_tokens},
     })))
+}
+
+/// `dimensions` (OpenAI's and Ollama's): the first `d` values, renormalised (Matryoshka-style
+/// truncation).
+pub(crate) fn truncate_dimensions(v: &mut Vec<f32>, d: u32) -> ApiResult<()> {
+    if d == 0 || d as usize > v.len() {
+        return Err(ApiError::invalid(
+            "dimensions",
+            format!("must be between 1 and {}", v.len()),
+        ));
+    }
+    v.truncate(d as usize);
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

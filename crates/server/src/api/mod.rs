@@ -12,6 +12,8 @@ pub mod embed;
 pub mod lmstudio;
 pub mod native;
 pub mod ollama_models;
+pub mod ollama_chat;
+pub mod ollama_types;
 pub mod openai;
 pub mod params;
 pub mod prompt;

@@ -18,6 +18,7 @@ mod models;
 mod native;
 mod ollama;
 mod ollama_models;
+mod ollama_chat;
 mod openai;
 mod reasoning;
 mod requests;
