@@ -990,11 +990,12 @@ mod tests {
                 d.path
             );
         }
-        // Deployments' ports serve inference only, never management.
-        assert!(
-            docs.iter()
-                .filter(|d| d.per_model)
-                .all(|d| !d.path.starts_with("/api/") && !d.path.starts_with("/ws/"))
-        );
+        // Deployments' ports serve inference only (Ollama's inference routes are under
+        // `/api/` too), never management.
+        let ollama = crate::api::ollama_types::INFERENCE_ROUTES;
+        assert!(docs.iter().filter(|d| d.per_model).all(|d| {
+            (!d.path.starts_with("/api/") || ollama.contains(&d.path))
+                && !d.path.starts_with("/ws/")
+        }));
     }
 }
