@@ -296,7 +296,12 @@ pub fn content(text: String, images: Option<&[String]>, field: &str) -> ApiResul
     }
     let mut parts = Vec::with_capacity(images.len() + 1);
     for (i, img) in images.iter().enumerate() {
-        parts.push(image_part(img, &format!("{field}.images[{i}]"))?);
+        let at = if field.is_empty() {
+            format!("images[{i}]")
+        } else {
+            format!("{field}.images[{i}]")
+        };
+        parts.push(image_part(img, &at)?);
     }
     if !text.is_empty() {
         parts.push(ContentPart::Text { text });
@@ -307,8 +312,10 @@ pub fn content(text: String, images: Option<&[String]>, field: &str) -> ApiResul
 impl Message {
     /// As a chat message: tool calls with object arguments, a tool message's name, images
     /// as image parts, an assistant's thoughts as its reasoning.
-    pub fn into_chat(self, i: usize) -> ApiResult<ChatMessage> {
+    pub fn into_chat(mut self, i: usize) -> ApiResult<ChatMessage> {
         let field = format!("messages[{i}]");
+        // Ollama lowercases roles when it reads a message.
+        self.role.make_ascii_lowercase();
         ROLES
             .check(&self.role)
             .map_err(|e| ApiError::bad_request(e).with_param(format!("{field}.role")))?;

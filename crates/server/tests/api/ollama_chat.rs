@@ -69,11 +69,12 @@ pub fn ollama_normalize(v: &Value) -> Value {
     }
 }
 
-/// Vectors as their shape: each number becomes `<float>`, the first three kept as a sample.
+/// Vectors as their length (`["<576 floats>"]`): computed values differ in their last
+/// digits between CPUs.
 fn embedding_shape(v: &Value) -> Value {
     match v {
         Value::Array(a) if a.iter().all(Value::is_number) => {
-            json!({"len": a.len(), "values": "<float>"})
+            json!([format!("<{} floats>", a.len())])
         }
         Value::Array(a) => Value::Array(a.iter().map(embedding_shape).collect()),
         other => other.clone(),

@@ -14,6 +14,7 @@ mod browser;
 mod downloads;
 mod exhaustion;
 mod fair;
+mod ollama;
 
 #[path = "../support/mod.rs"]
 mod support;
