@@ -376,7 +376,6 @@ pub fn required_access(method: &str, path: &str) -> Access {
         p if !changes && reads_the_hub(p) => Access::Inference,
         // LM Studio's REST API v0: inference, as the OpenAI routes it answers like.
         p if p.starts_with("/api/v0/") => Access::Inference,
-        p if crate::api::ollama_types::INFERENCE_ROUTES.contains(&p) => Access::Inference,
         p if p.starts_with("/api/") || p.starts_with("/ws/") => Access::Admin,
         "/props" | "/lora-adapters" if changes => Access::Admin,
         p if p.starts_with("/slots/") => Access::Admin,

@@ -9,7 +9,7 @@ use super::params::GenFields;
 use crate::error::{ApiError, ApiResult};
 use base64::Engine as _;
 use chat::{ChatMessage, ContentPart, ImageUrl, MessageContent, Roles, ToolCall};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use service::{Done, Finish, ReasoningFormat, ResponseFormat, Thinking};
 use std::time::{Duration, SystemTime};
@@ -49,17 +49,6 @@ pub fn required_model(model: Option<&str>) -> ApiResult<&str> {
         Some(m) if !m.is_empty() => Ok(m),
         _ => Err(ApiError::invalid("model", "model is required")),
     }
-}
-
-/// A model's `details` (in `/api/tags`, `/api/show`, `/api/ps`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ModelDetails {
-    pub parent_model: String,
-    pub format: String,
-    pub family: String,
-    pub families: Option<Vec<String>>,
-    pub parameter_size: String,
-    pub quantization_level: String,
 }
 
 /// What `options` sets besides sampling: `num_ctx` is read (and checked) but the context
