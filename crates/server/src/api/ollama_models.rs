@@ -6,6 +6,7 @@
 //! queue, Ollama's registry client); deletes through `service::remove`'s rule; copies through
 //! `service::identity`. Errors are `{"error": "..."}` (`Flavor::Ollama`, from the path).
 
+use super::ollama_types::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse;
 use crate::state::SharedState;
@@ -41,11 +42,6 @@ pub fn tagged(name: &str) -> String {
         Some(twin) if twin.ends_with(":latest") && !name.ends_with(":latest") => twin,
         _ => name.to_string(),
     }
-}
-
-/// RFC 3339 with nanoseconds, as Go writes `time.Time` (Ollama's `modified_at`, `expires_at`).
-fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_nanos(t).to_string()
 }
 
 /// Ollama's parameter counts (`format.HumanNumber`): `134.52M`, `1.2B`, `7B`, `500K`.

@@ -22,9 +22,15 @@ pub const INFERENCE_ROUTES: &[&str] = &[
     "/api/embeddings",
 ];
 
-/// `created_at`: RFC 3339 with nanoseconds, as Go's `time.Time` marshals.
+/// A time as Ollama writes it (`created_at`, `modified_at`, `expires_at`): RFC 3339 with
+/// nanoseconds, as Go's `time.Time` marshals.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+/// `created_at`: now, in Ollama's format.
 pub fn created_at() -> String {
-    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+    rfc3339(SystemTime::now())
 }
 
 /// Ollama's 404 for a model it does not have.
