@@ -292,7 +292,7 @@ fn shutdown_api_exits_cleanly() {
     assert!(!err.contains("adm\""), "a key must never be logged");
 }
 
-/// Runs `scripts/py/<script>` (an official SDK driving the binary) against `serve` with a
+/// Runs `tests/clients/<script>` (an official SDK driving the binary) against `serve` with a
 /// key; it prints `all ok` when every check passed.
 fn python_sdk_check(script: &str) {
     let Some(model) = testkit::smollm2() else {
@@ -303,7 +303,7 @@ fn python_sdk_check(script: &str) {
     };
     let (s, _) = start(Some(&model), &["--api-key", "sdk-key"]);
     let out = Command::new(python)
-        .arg(testkit::py_script(script))
+        .arg(testkit::client_check(script))
         .args([&s.base, "smol", "sdk-key"])
         .output()
         .unwrap();
@@ -522,7 +522,7 @@ fn ollama_port_and_ps() {
 }
 
 /// The official `ollama` Python library against the Ollama model routes
-/// (`scripts/py/ollama_models_sdk_check.py`): list, show, ps, copy, delete, and a pull from a
+/// (`tests/clients/ollama_models_sdk_check.py`): list, show, ps, copy, delete, and a pull from a
 /// local registry (testhub, plain http: `download.insecure`) with an admin key.
 #[test]
 fn ollama_python_sdk_models() {
@@ -553,7 +553,7 @@ fn ollama_python_sdk_models() {
         &[("LLAMA_DASHBOARD_DOWNLOAD_INSECURE", "true".into())],
     );
     let out = Command::new(python)
-        .arg(testkit::py_script("ollama_models_sdk_check.py"))
+        .arg(testkit::client_check("ollama_models_sdk_check.py"))
         .args([&s.base, "smol", "sdk-key", "adm", &name])
         .output()
         .unwrap();

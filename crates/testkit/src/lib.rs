@@ -56,3 +56,11 @@ pub fn py_script(name: &str) -> PathBuf {
         .join("../../scripts/py")
         .join(name)
 }
+
+/// `tests/clients/<name>`: an official client SDK (openai, anthropic, ollama) driving the
+/// binary, run by the Rust tests in the venv `scripts/setup.sh` makes.
+pub fn client_check(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/clients")
+        .join(name)
+}
