@@ -302,9 +302,14 @@ fn python_sdk_check(script: &str) {
         return;
     };
     let (s, _) = start(Some(&model), &["--api-key", "sdk-key"]);
+    run_client_check(&python, script, &[&s.base, "smol", "sdk-key"]);
+}
+
+/// Runs `tests/clients/<script>` with `args`; it must exit 0 and print `all ok`.
+fn run_client_check(python: &Path, script: &str, args: &[&str]) {
     let out = Command::new(python)
         .arg(testkit::client_check(script))
-        .args([&s.base, "smol", "sdk-key"])
+        .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -552,13 +557,9 @@ fn ollama_python_sdk_models() {
         &["--api-key", "sdk-key", "--admin-api-key", "adm"],
         &[("LLAMA_DASHBOARD_DOWNLOAD_INSECURE", "true".into())],
     );
-    let out = Command::new(python)
-        .arg(testkit::client_check("ollama_models_sdk_check.py"))
-        .args([&s.base, "smol", "sdk-key", "adm", &name])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("all ok"), "{stdout}");
+    run_client_check(
+        &python,
+        "ollama_models_sdk_check.py",
+        &[&s.base, "smol", "sdk-key", "adm", &name],
+    );
 }

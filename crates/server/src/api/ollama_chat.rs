@@ -8,7 +8,7 @@
 
 use super::common::{self, Timed};
 use super::ollama_types::{
-    Message, content, created_at, embed_metrics, final_fields, for_model, format, options,
+    self, Message, content, created_at, embed_metrics, final_fields, for_model, format, options,
     required_model, think, tool_call,
 };
 use super::openai::parse_tools;
@@ -17,7 +17,6 @@ use crate::extract::ApiJson;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chat::{ChatMessage, ToolCall};
 use manager::KeepAlive;
@@ -236,7 +235,7 @@ impl Writer {
 /// An NDJSON stream (`application/x-ndjson`, one object a line) of the generation; a
 /// failure midway ends it with an `{"error": "..."}` line. Dropping the body (client gone)
 /// drops the generation, which cancels it.
-fn ndjson(route: Route, model: String, run: Run) -> Response {
+fn stream_answer(route: Route, model: String, run: Run) -> Response {
     use futures_util::StreamExt;
     let writer = Writer {
         route,
@@ -268,18 +267,8 @@ fn ndjson(route: Route, model: String, run: Run) -> Response {
             }
         },
     )
-    .flat_map(|values| {
-        futures_util::stream::iter(
-            values
-                .into_iter()
-                .map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n"))),
-        )
-    });
-    (
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        axum::body::Body::from_stream(lines),
-    )
-        .into_response()
+    .flat_map(futures_util::stream::iter);
+    ollama_types::ndjson(lines)
 }
 
 async fn answer(
@@ -289,7 +278,7 @@ async fn answer(
     run: Run,
 ) -> ApiResult<Response> {
     if stream.unwrap_or(true) {
-        Ok(ndjson(route, model, run))
+        Ok(stream_answer(route, model, run))
     } else {
         whole(route, &model, run).await
     }

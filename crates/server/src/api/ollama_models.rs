@@ -6,12 +6,12 @@
 //! queue, Ollama's registry client); deletes through `service::remove`'s rule; copies through
 //! `service::identity`. Errors are `{"error": "..."}` (`Flavor::Ollama`, from the path).
 
-use super::ollama_types::rfc3339;
+use super::ollama_types::{ndjson, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::parse;
 use crate::state::SharedState;
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -520,16 +520,6 @@ pub async fn pull(State(state): State<SharedState>, body: Bytes) -> ApiResult<Re
 }
 
 use futures_util::StreamExt as _;
-
-/// NDJSON lines, as Ollama streams (`application/x-ndjson`).
-fn ndjson(lines: impl futures_util::Stream<Item = Value> + Send + 'static) -> Response {
-    let body = lines.map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n")));
-    (
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(body),
-    )
-        .into_response()
-}
 
 /// A pull task's progress as Ollama's objects, until it completes (or fails, or is paused or
 /// deleted from the download API: an error line then).

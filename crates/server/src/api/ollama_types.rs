@@ -22,6 +22,21 @@ pub const INFERENCE_ROUTES: &[&str] = &[
     "/api/embeddings",
 ];
 
+/// NDJSON lines, as Ollama streams (`application/x-ndjson`, one object a line): the one
+/// framing of every Ollama stream (generation and pull progress).
+pub fn ndjson(
+    lines: impl futures_util::Stream<Item = Value> + Send + 'static,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use futures_util::StreamExt;
+    let body = lines.map(|v| Ok::<_, std::convert::Infallible>(format!("{v}\n")));
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
 /// A time as Ollama writes it (`created_at`, `modified_at`, `expires_at`): RFC 3339 with
 /// nanoseconds, as Go's `time.Time` marshals.
 pub fn rfc3339(t: SystemTime) -> String {
