@@ -325,6 +325,10 @@ pub(crate) fn embed_inputs(
                 format!("input {i} is empty"),
             ));
         }
+        let mut toks = toks;
+        if req.truncate {
+            toks.truncate(lim.embed_n_ctx as usize);
+        }
         check_embed_len(toks.len(), lim.embed_n_ctx)?;
         // Refused as soon as the inputs so far are too many, before anything is computed.
         n_tokens += toks.len() as u64;

@@ -107,6 +107,9 @@ pub struct EmbedRequest {
     pub normalize: Normalize,
     /// Refuse pooling `none` (OpenAI's shape has one vector per input), before any work.
     pub pooled_only: bool,
+    /// Cut an input longer than the context to its first tokens (Ollama's `truncate`,
+    /// on by default there) instead of refusing it (llama-server's and OpenAI's rule).
+    pub truncate: bool,
     /// What this request may ask (inputs, tokens, floats out); the service sets it.
     #[serde(skip)]
     pub caps: crate::request::Caps,

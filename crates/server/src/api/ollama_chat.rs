@@ -461,6 +461,7 @@ async fn embed_texts(
     keep_alive: Option<KeepAlive>,
     inputs: Vec<String>,
     normalize: Normalize,
+    truncate: bool,
 ) -> ApiResult<(Vec<Vec<f32>>, u64, Duration)> {
     let begun = Instant::now();
     let entry = common::pick(state, Some(model))
@@ -485,6 +486,7 @@ async fn embed_texts(
         pooling: None,
         normalize,
         pooled_only: true,
+        truncate,
         ..Default::default()
     };
     let out = service::embed(&lease, req, ticket).await?;
@@ -503,8 +505,9 @@ async fn embed_texts(
 }
 
 /// `POST /api/embed`: `input` a string or a list of strings; vectors L2-normalised, as
-/// Ollama's; `dimensions` keeps the first values, renormalised. An over-long input is
-/// refused (400 naming the context) whatever `truncate` says: inputs are not cut here.
+/// Ollama's; `dimensions` keeps the first values, renormalised. An input longer than the
+/// context is cut to its first tokens unless `truncate` is false (then 400 naming the
+/// context), as Ollama's.
 pub async fn embed(
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<EmbedBody>,
@@ -534,8 +537,15 @@ pub async fn embed(
             ));
         }
     };
-    let (mut vectors, tokens, load) =
-        embed_texts(&state, &model, keep_alive, inputs, Normalize::Euclidean).await?;
+    let (mut vectors, tokens, load) = embed_texts(
+        &state,
+        &model,
+        keep_alive,
+        inputs,
+        Normalize::Euclidean,
+        req.truncate.unwrap_or(true),
+    )
+    .await?;
     if let Some(d) = req.dimensions {
         for v in &mut vectors {
             super::embed::truncate_dimensions(v, d)?;
@@ -558,7 +568,8 @@ pub async fn embeddings(
     let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     options(req.options.as_ref())?;
     let inputs: Vec<String> = req.prompt.into_iter().filter(|p| !p.is_empty()).collect();
-    let (vectors, _, _) = embed_texts(&state, &model, keep_alive, inputs, Normalize::None).await?;
+    let (vectors, _, _) =
+        embed_texts(&state, &model, keep_alive, inputs, Normalize::None, false).await?;
     let embedding = vectors.into_iter().next().unwrap_or_default();
     Ok(Json(json!({"embedding": embedding})))
 }

@@ -383,6 +383,27 @@ async fn embeddings_normalised_and_legacy() {
         .post("/api/embed", &json!({"model": SMOL, "input": []}))
         .await;
     assert_eq!(body["embeddings"], json!([]));
+    // Longer than the context: cut to its first tokens by default (Ollama's `truncate`),
+    // refused with 400 naming the context when `truncate` is false.
+    let long = "word ".repeat(5000);
+    let (status, body) = s
+        .post("/api/embed", &json!({"model": SMOL, "input": long}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let n = body["prompt_eval_count"].as_u64().unwrap();
+    assert!(n > 0 && n <= 2048, "{n}");
+    assert!((norm(&body["embeddings"][0]) - 1.0).abs() < 1e-3);
+    let (status, body) = s
+        .post(
+            "/api/embed",
+            &json!({"model": SMOL, "input": long, "truncate": false}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("context"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
