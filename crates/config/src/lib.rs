@@ -39,7 +39,7 @@ pub use kind::{FloatRange, Kind};
 pub use paths::{CONFIG_DIR_ENV, DATA_DIR_ENV, Paths};
 pub use schema::{
     ApiKey, Config, DownloadConfig, GpuLayers, LimitsConfig, LogConfig, LogFormat, LogLevel,
-    ModelsConfig, ReasoningConfig, SamplingConfig, ServerConfig, SourcesConfig,
+    ModelsConfig, ReasoningConfig, SamplingConfig, ServerConfig, SessionsConfig, SourcesConfig,
 };
 pub use sources::SourceDirs;
 pub use table::{ENV_PREFIX, LOG_ENV, SETTINGS, Scope, Setting, setting, setting_for_env};

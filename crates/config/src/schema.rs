@@ -47,6 +47,7 @@ pub struct Config {
     pub reasoning: ReasoningConfig,
     pub limits: LimitsConfig,
     pub download: DownloadConfig,
+    pub sessions: SessionsConfig,
     pub log: LogConfig,
 }
 
@@ -425,6 +426,29 @@ pub struct LimitsConfig {
     pub header_timeout_seconds: u32,
     /// Seconds a client may take to send the request body.
     pub body_timeout_seconds: u32,
+}
+
+/// `[sessions]`: server-side chat sessions (issue 13): stored conversations with branches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// Messages of the active branch sent to the model at most (besides the system prompt);
+    /// older ones are left out, and the answer says which.
+    pub max_history_messages: u32,
+    /// Sessions the database may hold; creating or importing one more is refused.
+    pub max_sessions: u32,
+    /// Characters one message sent to a session may hold.
+    pub max_message_chars: u32,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            max_history_messages: 20,
+            max_sessions: 10_000,
+            max_message_chars: 200_000,
+        }
+    }
 }
 
 /// `[download]`: pulling models from Hugging Face and Ollama registries. Downloads go into

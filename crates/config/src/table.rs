@@ -566,6 +566,25 @@ pub static SETTINGS: &[Setting] = &[
         int(1, 86400),
         "Seconds a client may take to send the request body.",
     ),
+    // [sessions]
+    key(
+        "sessions.max_history_messages",
+        "LLAMA_DASHBOARD_SESSIONS_MAX_HISTORY_MESSAGES",
+        int(1, 100_000),
+        "Messages of a chat session's active branch sent to the model at most, besides the system prompt (seed 003: the last 20); older ones, and any that do not fit the model's context, are left out and the answer lists them.",
+    ),
+    key(
+        "sessions.max_sessions",
+        "LLAMA_DASHBOARD_SESSIONS_MAX_SESSIONS",
+        int(1, u32::MAX as i64),
+        "Chat sessions the database may hold; creating or importing one more is refused with 409 until some are deleted.",
+    ),
+    key(
+        "sessions.max_message_chars",
+        "LLAMA_DASHBOARD_SESSIONS_MAX_MESSAGE_CHARS",
+        int(1, u32::MAX as i64),
+        "Characters one message sent to a chat session (send, edit, import) may hold; more is refused with 413.",
+    ),
     // [download]
     key(
         "download.max_concurrent",

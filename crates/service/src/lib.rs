@@ -22,6 +22,8 @@
 //!   a second name for it (a second Ollama manifest, else an alias): Ollama's list and `cp`.
 //! - [`remove`]: deleting a model from disk, with the one rule for what may be deleted
 //!   (ours always, another app's store only when forced).
+//! - [`sessions`]: server-side chat sessions: a tree of stored messages, branches, the send
+//!   loop over the same generation path as the chat routes, export and import.
 //! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
 //!   is queued; [`Admission`]: the bound on requests in flight and the engine caps.
 
@@ -44,6 +46,7 @@ pub mod remove;
 mod resolve;
 mod sampling;
 pub mod serving;
+pub mod sessions;
 
 pub use chat::ReasoningFormat;
 pub use chat_format::{ChatFormat, PromptEnding, SpecialTokens, TemplateChoice};
@@ -65,6 +68,7 @@ pub use models::{Listed, ModelLease, Models, roots};
 pub use reasoning::{ReasoningDefaults, Thinking};
 pub use resolve::{Routing, latest_twin, resolve};
 pub use sampling::SamplingDefaults;
+pub use sessions::Sessions;
 
 /// The engine's data types that cross this layer: requests and their results, embeddings,
 /// LoRA, devices, memory estimates and benchmark parameters. The server and the CLI take them

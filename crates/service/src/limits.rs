@@ -262,6 +262,31 @@ fn check_prompt_chars(chars: u64, field: &str, limits: &Limits) -> Result<(), Se
     ))
 }
 
+/// A chat session's message (send, edit, import): at most `sessions.max_message_chars`
+/// characters, checked before it is stored or any work is queued.
+pub fn check_message_chars(
+    text: &str,
+    field: &str,
+    sessions: &config::SessionsConfig,
+) -> Result<(), ServiceError> {
+    let cap = u64::from(sessions.max_message_chars);
+    let chars = text.chars().count() as u64;
+    if chars <= cap {
+        return Ok(());
+    }
+    Err(ServiceError::Limit(
+        LimitExceeded {
+            field: field.into(),
+            what: "characters",
+            found: Some(chars),
+            limit: cap,
+            setting: "sessions.max_message_chars",
+            too_large: false,
+        }
+        .too_large(),
+    ))
+}
+
 /// The text a client sends in a conversation: contents, reasoning, tool-call arguments.
 fn messages_chars(messages: &[ChatMessage]) -> u64 {
     let count = |s: &str| s.chars().count() as u64;

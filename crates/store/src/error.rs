@@ -43,6 +43,10 @@ pub enum StoreError {
     #[error("alias `{alias}` is already used by model `{model_id}`")]
     AliasTaken { alias: String, model_id: String },
 
+    /// A table holds as many rows as its setting allows (the message names the setting).
+    #[error("{0}")]
+    Full(String),
+
     /// An argument the caller should not have passed (bad alias, empty id, ...).
     #[error("{0}")]
     Invalid(String),

@@ -1,5 +1,5 @@
 //! The dashboard's SQLite database (`<data_dir>/dashboard.db`): per-model settings, benchmark
-//! results, deployments and download tasks.
+//! results, deployments, download tasks and chat sessions.
 //!
 //! [`Store::open`] creates and migrates the database. It refuses a file that is not SQLite
 //! ([`StoreError::NotADatabase`]) or that a newer build has migrated further than this one knows
@@ -12,6 +12,7 @@ mod downloads;
 mod error;
 mod migrations;
 mod model_settings;
+pub mod sessions;
 
 pub use bench_runs::BenchRun;
 pub use db::Store;
@@ -20,6 +21,7 @@ pub use downloads::StoredDownload;
 pub use error::StoreError;
 pub use migrations::SCHEMA_VERSION;
 pub use model_settings::{ALIAS_MAX_CHARS, ModelSettings};
+pub use sessions::{Finished, SessionPage, StoredMessage, StoredSession};
 
 /// Now, in Unix seconds (the unit of every timestamp in the database).
 fn now() -> i64 {
