@@ -377,6 +377,8 @@ pub fn required_access(method: &str, path: &str) -> Access {
         // LM Studio's REST API v0: inference, as the OpenAI routes it answers like.
         p if p.starts_with("/api/v0/") => Access::Inference,
         p if p.starts_with("/api/") || p.starts_with("/ws/") => Access::Admin,
+        // Seed 003's spellings of the chat session routes: as `/api/chat/*`.
+        p if crate::api::sessions::is_alias(p) => Access::Admin,
         "/props" | "/lora-adapters" if changes => Access::Admin,
         p if p.starts_with("/slots/") => Access::Admin,
         _ => Access::Inference,

@@ -51,7 +51,10 @@ impl Flavor {
             Flavor::Ollama
         } else if path.starts_with("/v1/") || path == "/v1" || path.starts_with("/api/v0/") {
             Flavor::OpenAi
-        } else if path.starts_with("/api/") || path.starts_with("/ws/") {
+        } else if path.starts_with("/api/")
+            || path.starts_with("/ws/")
+            || crate::api::sessions::is_alias(path)
+        {
             Flavor::Admin
         } else if matches!(
             path,

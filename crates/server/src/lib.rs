@@ -97,9 +97,16 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
     events.forward_models(models.manager().subscribe());
     let bench = service::bench::BenchRunner::new(models.clone());
     events.forward_bench(bench.subscribe());
+    // Answers a killed server left unfinished become `interrupted` here, before any send.
+    let sessions = service::Sessions::for_models(&models, c.sessions.clone(), true)
+        .unwrap_or_else(|e| {
+            tracing::warn!("chat sessions are unavailable: {e}");
+            None
+        });
     let (shutdown, _) = tokio::sync::watch::channel(false);
     let state = Arc::new_cyclic(|me| AppState {
         downloads: Default::default(),
+        sessions,
         deployments: service::Deployments::new(
             models.clone(),
             Box::new(ports::HttpPorts { state: me.clone() }),

@@ -2,7 +2,8 @@
 //! built from the same table, so the document cannot miss a route.
 
 use crate::api::{
-    admin, bench, deployments, downloads, lmstudio, native, ollama_models, openai, system, ws,
+    admin, bench, deployments, downloads, lmstudio, native, ollama_models, openai, sessions,
+    system, ws,
 };
 use crate::state::SharedState;
 use axum::Router;
@@ -813,6 +814,121 @@ pub fn table() -> Routes {
             "bench",
             delete(bench::delete),
             &[("delete", "Delete a result")],
+        )
+        // Chat sessions (issue 13): seed 001's spelling, REST-style listing, seed 003's aliases.
+        .add(
+            "/api/chat/sessions/create",
+            "sessions",
+            post(sessions::create),
+            &[("post", "Create a chat session (title, model or models, params)")],
+        )
+        .add(
+            "/api/chat/sessions",
+            "sessions",
+            get(sessions::list),
+            &[("get", "List chat sessions, newest first (limit, offset, search)")],
+        )
+        .add(
+            "/sessions",
+            "sessions",
+            get(sessions::list),
+            &[("get", "List chat sessions (seed 003's spelling)")],
+        )
+        .add(
+            "/api/chat/sessions/{id}",
+            "sessions",
+            get(sessions::get)
+                .patch(sessions::patch)
+                .delete(sessions::delete),
+            &[
+                ("get", "A chat session's settings"),
+                ("patch", "Change a session's title, models, params or active branch"),
+                ("delete", "Delete a chat session and its messages"),
+            ],
+        )
+        .add(
+            "/api/chat/history/{id}",
+            "sessions",
+            get(sessions::history),
+            &[(
+                "get",
+                "A session's active branch (?branch=<message id> another, ?tree=1 every message)",
+            )],
+        )
+        .add(
+            "/chat/history/{id}",
+            "sessions",
+            get(sessions::history).delete(sessions::delete),
+            &[
+                ("get", "A session's history (seed 003's spelling)"),
+                ("delete", "Delete a session (seed 003's spelling)"),
+            ],
+        )
+        .add(
+            "/api/chat/history/{id}/rollback",
+            "sessions",
+            post(sessions::rollback),
+            &[("post", "Drop the last n messages of the active branch")],
+        )
+        .add(
+            "/chat/history/{id}/rollback",
+            "sessions",
+            post(sessions::rollback),
+            &[("post", "Drop the last n messages (seed 003's spelling)")],
+        )
+        .add(
+            "/api/chat/send",
+            "sessions",
+            post(sessions::send),
+            &[(
+                "post",
+                "Send a message to a session; each model's answer (models: [a, b]) as JSON or SSE",
+            )],
+        )
+        .add(
+            "/api/chat/sessions/{id}/regenerate",
+            "sessions",
+            post(sessions::regenerate),
+            &[("post", "A new answer to the last question (a new branch)")],
+        )
+        .add(
+            "/api/chat/sessions/{id}/edit",
+            "sessions",
+            post(sessions::edit),
+            &[("post", "Ask an earlier question again, changed (a new branch)")],
+        )
+        .add(
+            "/api/chat/sessions/{id}/stop",
+            "sessions",
+            post(sessions::stop),
+            &[("post", "Stop the session's running answers, keeping their text")],
+        )
+        .add(
+            "/api/chat/export/{id}",
+            "sessions",
+            post(sessions::export).get(sessions::export),
+            &[
+                ("post", "Download a session (?format=json|markdown)"),
+                ("get", "Download a session (?format=json|markdown)"),
+            ],
+        )
+        .add(
+            "/api/chat/import",
+            "sessions",
+            post(sessions::import),
+            &[("post", "Import a session's JSON export as a new session")],
+        )
+        .add(
+            "/ws/chat/stream",
+            "websocket",
+            get(sessions::socket),
+            &[("get", "Chat sessions over a WebSocket (seed 001)")],
+        )
+        .add(
+            "/chat/ws",
+            "websocket",
+            get(sessions::socket),
+            &[("get", "Chat sessions over a WebSocket (seed 003's spelling)")],
         )
         .add(
             "/ws/events",

@@ -32,6 +32,8 @@ pub struct AppState {
     /// ([`AppState::downloads`]): its HTTP client and TLS roots are memory an idle server
     /// that downloads nothing does not need.
     pub downloads: tokio::sync::OnceCell<Arc<service::Downloads>>,
+    /// Chat sessions (`None` without a database).
+    pub sessions: Option<Arc<service::Sessions>>,
     pub started: Instant,
     /// Set to true to begin a graceful shutdown.
     pub shutdown: watch::Sender<bool>,

@@ -1,5 +1,7 @@
 //! Helpers every API family uses: leasing the model a request names, keep-alive values,
-//! starting a generation with the per-request timeout, and SSE framing.
+//! starting a generation with the per-request timeout, and SSE framing. The steps to a model
+//! return the service's error (each family shapes it), so the chat sessions' runner
+//! (`api::sessions`) takes the same steps.
 
 use crate::error::ApiError;
 use crate::state::{AppState, SharedState};
@@ -114,7 +116,7 @@ pub async fn acquire(
     named: Option<&str>,
     keep_alive: Option<KeepAlive>,
     deadline: Deadline,
-) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
+) -> Result<(catalog::ModelEntry, service::ModelLease), ServiceError> {
     let entry = pick(state, named).await?;
     acquire_entry(state, entry, keep_alive, deadline).await
 }
@@ -122,7 +124,7 @@ pub async fn acquire(
 /// The model a request names, picked once ([`service::Models::pick`]) and checked before
 /// the request takes its place among those in flight: with `models.autoload` off it must
 /// be loaded.
-pub async fn pick(state: &AppState, named: Option<&str>) -> Result<catalog::ModelEntry, ApiError> {
+pub async fn pick(state: &AppState, named: Option<&str>) -> Result<catalog::ModelEntry, ServiceError> {
     let entry = state.models.pick(named).await?;
     state.models.check_autoload(&entry)?;
     Ok(entry)
@@ -135,7 +137,7 @@ pub async fn lease_for_chat(
     state: &AppState,
     named: Option<&str>,
     chat: &service::ChatInput,
-) -> Result<(String, service::ModelLease), ApiError> {
+) -> Result<(String, service::ModelLease), ServiceError> {
     let entry = pick(state, named).await?;
     state.models.check_chat_for(&entry, chat).await?;
     let (entry, lease) = acquire_entry(state, entry, None, deadline(&state.config())).await?;
@@ -149,7 +151,7 @@ pub async fn count_chat_tokens(
     state: &AppState,
     named: Option<&str>,
     chat: service::ChatInput,
-) -> Result<usize, ApiError> {
+) -> Result<usize, ServiceError> {
     let (id, lease) = lease_for_chat(state, named, &chat).await?;
     let template = state.models.template_choice(&id).await?;
     Ok(service::generate::count_chat_tokens(&lease, &template, chat).await?)
@@ -161,7 +163,7 @@ pub async fn acquire_entry(
     entry: catalog::ModelEntry,
     keep_alive: Option<KeepAlive>,
     deadline: Deadline,
-) -> Result<(catalog::ModelEntry, service::ModelLease), ApiError> {
+) -> Result<(catalog::ModelEntry, service::ModelLease), ServiceError> {
     let acquiring = state.models.acquire_entry(&entry, keep_alive);
     match tokio::time::timeout_at(deadline.at.into(), acquiring).await {
         Ok(lease) => Ok((entry, lease?)),
@@ -181,7 +183,7 @@ pub async fn start(
     model: Option<&str>,
     keep_alive: Option<KeepAlive>,
     req: Request,
-) -> Result<Timed, ApiError> {
+) -> Result<Timed, ServiceError> {
     let mut all = start_all(state, model, keep_alive, vec![req]).await?;
     Ok(all.remove(0))
 }
@@ -195,7 +197,7 @@ pub async fn start_all(
     model: Option<&str>,
     keep_alive: Option<KeepAlive>,
     mut reqs: Vec<Request>,
-) -> Result<Vec<Timed>, ApiError> {
+) -> Result<Vec<Timed>, ServiceError> {
     let config = state.config();
     service::limits::check_all(&mut reqs, &config.limits)?;
     let deadline = deadline(&config);

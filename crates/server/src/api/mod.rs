@@ -18,6 +18,7 @@ pub mod openai;
 pub mod params;
 pub mod prompt;
 pub mod responses;
+pub mod sessions;
 pub mod system;
 pub mod vertex;
 pub mod ws;

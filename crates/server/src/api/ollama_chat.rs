@@ -90,7 +90,7 @@ async fn run(
     let begun = Instant::now();
     let timed = common::start(state, Some(model), keep_alive, req)
         .await
-        .map_err(for_model(model))?;
+        .map_err(|e| for_model(model)(e.into()))?;
     Ok(Run {
         timed,
         begun,
@@ -108,7 +108,7 @@ async fn preload(
 ) -> ApiResult<&'static str> {
     let entry = common::pick(state, Some(model))
         .await
-        .map_err(for_model(model))?;
+        .map_err(|e| for_model(model)(e.into()))?;
     let unload = keep_alive == Some(KeepAlive::For(Duration::ZERO));
     if unload && state.models.peek(&entry.id).is_none() {
         return Ok("unload");
@@ -466,7 +466,7 @@ async fn embed_texts(
     let begun = Instant::now();
     let entry = common::pick(state, Some(model))
         .await
-        .map_err(for_model(model))?;
+        .map_err(|e| for_model(model)(e.into()))?;
     let ticket = state.models.admit()?;
     let deadline = common::deadline(&state.config());
     let (_, lease) = common::acquire_entry(state, entry, keep_alive, deadline).await?;

@@ -122,6 +122,9 @@ fn apply_live(state: &AppState, c: &config::Config) {
     state.models.set_config(c.models.clone());
     state.models.set_fallback(c.server.default_model.clone());
     state.models.admission().set_config(c.limits.clone());
+    if let Some(s) = &state.sessions {
+        s.set_config(c.sessions.clone());
+    }
     state
         .models
         .set_reasoning(service::ReasoningDefaults::from_config(&c.reasoning));

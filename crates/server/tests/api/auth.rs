@@ -60,6 +60,7 @@ async fn every_route_checks_keys() {
             let admin_only = ollama_admin
                 || !ollama && !reads_hub && !lm_studio && path.starts_with("/api/")
                 || path.starts_with("/ws/")
+                || server::api::sessions::is_alias(path)
                 || path.starts_with("/slots/")
                 || (method != "get" && (path == "/props" || path == "/lora-adapters"));
             if path == "/api/system/shutdown" {

@@ -23,6 +23,7 @@ mod openai;
 mod reasoning;
 mod requests;
 mod seed_routes;
+mod sessions;
 mod switches;
 mod templates;
 

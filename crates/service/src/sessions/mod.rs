@@ -272,12 +272,21 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Sessions in `store`. Answers a previous process left `generating` become `interrupted`
-    /// here (that process is gone; the text it wrote stays).
-    pub fn new(store: Arc<Store>, config: config::SessionsConfig) -> Result<Arc<Self>, ServiceError> {
-        let n = store.interrupt_generating().map_err(store_error)?;
-        if n > 0 {
-            tracing::info!("{n} chat answer(s) left unfinished by the last run marked interrupted");
+    /// Sessions in `store`. With `recover` (the server at start), answers a previous process
+    /// left `generating` become `interrupted` (that process is gone; the text it wrote
+    /// stays); commands that may run next to a live server pass false.
+    pub fn new(
+        store: Arc<Store>,
+        config: config::SessionsConfig,
+        recover: bool,
+    ) -> Result<Arc<Self>, ServiceError> {
+        if recover {
+            let n = store.interrupt_generating().map_err(store_error)?;
+            if n > 0 {
+                tracing::info!(
+                    "{n} chat answer(s) left unfinished by the last run marked interrupted"
+                );
+            }
         }
         Ok(Arc::new(Sessions {
             store,
@@ -290,10 +299,11 @@ impl Sessions {
     pub fn for_models(
         models: &crate::Models,
         config: config::SessionsConfig,
+        recover: bool,
     ) -> Result<Option<Arc<Self>>, ServiceError> {
         models
             .store_handle()
-            .map(|store| Sessions::new(store, config))
+            .map(|store| Sessions::new(store, config, recover))
             .transpose()
     }
 

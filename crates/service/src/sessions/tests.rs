@@ -6,7 +6,7 @@ use store::StoredMessage;
 
 fn sessions() -> Arc<Sessions> {
     let store = Arc::new(Store::open_in_memory().unwrap());
-    Sessions::new(store, config::SessionsConfig::default()).unwrap()
+    Sessions::new(store, config::SessionsConfig::default(), true).unwrap()
 }
 
 /// A tree: q1 → a1 → q2 → {a2, a2b (active)}.
