@@ -512,6 +512,24 @@ impl Downloads {
                     PLAN_TIMEOUT.as_secs()
                 ))
             })??;
+        if let Some(done) = self.downloaded_before(&spec) {
+            return Ok(Started {
+                status: done,
+                existing: true,
+            });
+        }
+        if let Some(taken) = spec
+            .files
+            .iter()
+            .find(|f| matches!(f.origin, Origin::Url) && f.dest.exists())
+        {
+            return Err(ServiceError::Conflict(format!(
+                "{} already exists and was not downloaded from {}: remove it first to \
+                 download it",
+                taken.dest.display(),
+                taken.url
+            )));
+        }
         let running = self.queue.list().into_iter().any(|s| {
             s.label == spec.label && !s.state.is_finished() && s.state != DownloadState::Paused
         });
@@ -525,6 +543,27 @@ impl Downloads {
             status: self.status(id)?,
             existing,
         })
+    }
+
+    /// A URL download finished before whose files are still in place: pulling it again
+    /// is a no-op that succeeds (as pulling an Ollama model one has), answered with that
+    /// task. A URL gives no sha256 to check a file in place against; hub and registry
+    /// files have one, and a new task checks them instead (completing at once when they
+    /// match). A file that is gone is downloaded again.
+    fn downloaded_before(&self, spec: &TaskSpec) -> Option<Status> {
+        let in_place = spec
+            .files
+            .iter()
+            .all(|f| matches!(f.origin, Origin::Url) && f.dest.exists());
+        if !in_place {
+            return None;
+        }
+        self.queue
+            .list()
+            .into_iter()
+            .filter(|s| s.label == spec.label && s.state == DownloadState::Completed)
+            .filter(|s| s.files.iter().eq(spec.files.iter().map(|f| &f.dest)))
+            .max_by_key(|s| s.id)
     }
 
     /// Pauses a task; returns once its partial file is flushed.
@@ -672,13 +711,8 @@ impl Downloads {
             Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or("host")),
             None => parsed.host_str().unwrap_or("host").to_string(),
         });
+        // An existing file there is looked at by `start` (`downloaded_before`).
         let dest = self.dirs.models.join(&host).join(&file);
-        if dest.exists() {
-            return Err(ServiceError::Conflict(format!(
-                "{} already exists: remove it first to download {url} again",
-                dest.display()
-            )));
-        }
         let digest = {
             use sha2::Digest;
             format!("{:x}", sha2::Sha256::digest(url.as_bytes()))

@@ -132,7 +132,9 @@ async fn pull_async(ctx: &Context, args: PullArgs) -> Result<ExitCode> {
         })
         .await?;
     let id = started.status.id;
-    if started.existing {
+    if started.existing && started.status.state == DownloadState::Completed {
+        eprintln!("{} is already downloaded", started.status.label);
+    } else if started.existing {
         eprintln!(
             "resuming {} from {}",
             started.status.label,

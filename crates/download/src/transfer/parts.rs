@@ -4,23 +4,24 @@
 //! The partial file is given the whole size up front (sparse where nothing is written
 //! yet) and its record lists every part with the bytes of it flushed to disk; each part
 //! resumes from there on its own, after a cut connection as after a pause or a restart.
-//! The record is rewritten (whole, by rename) after each flush, so after a crash at most
-//! about twice `sync_every` bytes of each part are fetched again (one flush runs in the
-//! background while the next bytes arrive). A part's answer must be the same file
-//! (ETag / commit, as for a resume) and the range asked for; a changed remote or a server
-//! that stops honouring `Range` starts the file again from zero. The sha256 is computed
-//! once every part is in, by reading the file, before the same verification and atomic
-//! move as one stream.
+//! Each part streams through its own [`Sink`] (a writer thread at the part's offset and a
+//! flushing thread); the record is rewritten (whole, by rename, one writer at a time) on a
+//! flushing thread after each flush, so after a crash at most about twice `sync_every`
+//! bytes of each part are fetched again. A part's answer must be the same file (ETag /
+//! commit, as for a resume) and the range asked for; a changed remote or a server that
+//! stops honouring `Range` starts the file again from zero. The sha256 is computed by a
+//! [`Follower`] that reads the file in order as the parts write it, so that the hash is
+//! ready soon after the last byte (a whole read of the file afterwards took as long as
+//! the download on loopback), before the same verification and atomic move as one stream.
 //!
-//! The parts run as futures of the transfer's own task: they wait on the network, and a
-//! second core would only copy bytes.
+//! The parts' reads run as futures of the transfer's own task: they wait on the network;
+//! the copies to disk and the hash run on blocking threads.
 
 use super::*;
 use futures_util::future::join_all;
 use reqwest::Response;
 use reqwest::header::HeaderValue;
-use std::io::SeekFrom;
-use tokio::io::AsyncSeekExt;
+use std::sync::Arc;
 
 /// One part: bytes `start..end` of the file, of which `done` are on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,8 +91,11 @@ pub(super) struct Ctx<'a> {
     /// Cancelled by the caller (pause) or by a part that failed (stops the others).
     stop: CancellationToken,
     paused: &'a CancellationToken,
-    record: Mutex<PartialRecord>,
-    record_path: PathBuf,
+    /// Read on the runtime only for short copies; written (and the file rewritten) on the
+    /// parts' flushing threads.
+    record: Arc<Records>,
+    /// Where each part's bytes written so far end (an offset), for the follower.
+    written: Vec<Arc<AtomicU64>>,
     size: u64,
 }
 
@@ -118,8 +122,17 @@ impl<'a> Ctx<'a> {
             progress,
             stop: cancel.child_token(),
             paused: cancel,
-            record: Mutex::new(record),
-            record_path: record_path(&spec.partial),
+            written: record
+                .parts
+                .iter()
+                .flatten()
+                .map(|p| Arc::new(AtomicU64::new(p.next())))
+                .collect(),
+            record: Arc::new(Records {
+                record: Mutex::new(record),
+                writing: Mutex::new(()),
+                path: record_path(&spec.partial),
+            }),
             size,
         }
     }
@@ -129,7 +142,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PartialRecord> {
-        self.record.lock().unwrap_or_else(|e| e.into_inner())
+        self.record.lock()
     }
 
     /// A fresh file: `first` is the answer for the first part.
@@ -158,7 +171,7 @@ impl<'a> Ctx<'a> {
                 "the partial file has {len} bytes where its parts need {}: restarting from zero",
                 self.size
             ));
-            discard_partial(self.spec, &self.record_path, &mut None).await?;
+            discard_partial(self.spec, &self.record.path, &mut None).await?;
             return Err(Step::Restart);
         }
         let done: u64 = self.parts().iter().map(|p| p.done).sum();
@@ -175,6 +188,7 @@ impl<'a> Ctx<'a> {
     async fn run(self, first: Option<Response>) -> Result<Outcome, Step> {
         let mut first = first;
         let count = self.parts().len();
+        let follower = Follower::start(&self.spec.partial, &self.parts(), &self.written);
         let ends =
             join_all((0..count).map(|i| self.part(i, if i == 0 { first.take() } else { None })))
                 .await;
@@ -190,7 +204,7 @@ impl<'a> Ctx<'a> {
             }
         }
         if restart {
-            discard_partial(self.spec, &self.record_path, &mut None).await?;
+            discard_partial(self.spec, &self.record.path, &mut None).await?;
             return Err(Step::Restart);
         }
         if paused || self.paused.is_cancelled() {
@@ -203,11 +217,16 @@ impl<'a> Ctx<'a> {
                 size: r.size,
             }
         };
+        // Without the follower's hash (it failed to read), `finish` reads the file.
+        let mut hashed = follower.finish().await.map(|hasher| Hashed {
+            hasher,
+            len: self.size,
+        });
         finish(
             self.spec,
             &expected,
             self.progress,
-            &mut None,
+            &mut hashed,
             self.size,
             self.paused,
         )
@@ -313,69 +332,77 @@ impl<'a> Ctx<'a> {
         Err(request.status_error(followed).await.into())
     }
 
-    /// Writes an answer for part `i` at its offset, flushing to disk and recording the
-    /// part's progress every `sync_every` bytes and whenever it stops.
+    /// Writes an answer for part `i` at its offset; the part's progress is flushed to
+    /// disk and recorded every `sync_every` bytes and whenever it stops.
     async fn stream(&self, i: usize, mut response: Response) -> Result<PartEnd, Step> {
         let p = self.parts()[i];
         let path = &self.spec.partial;
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .await
-            .map_err(Error::io(path))?;
-        file.seek(SeekFrom::Start(p.next()))
-            .await
-            .map_err(Error::io(path))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let file = {
+            let path = path.clone();
+            off_runtime(&self.spec.partial, move || {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(Error::io(&path))
+            })
+            .await?
+        };
+        let on_durable: sink::OnDurable = {
+            let record = self.record.clone();
+            Box::new(move |end| record.part_done(i, end - p.start))
+        };
+        let mut sink = Sink::start(
+            path,
+            file,
+            p.next(),
+            None,
+            self.options.sync_every,
+            on_durable,
+            Some(self.written[i].clone()),
+        )?;
         let mut done = p.done;
         let len = p.end - p.start;
-        let mut since_sync = 0u64;
-        let mut flushing = Flushing::default();
-        loop {
+        // How the part stopped before its end, if it did.
+        let stopped: Option<Result<PartEnd, Step>> = loop {
             let chunk = tokio::select! {
                 biased;
-                _ = self.stop.cancelled() => {
-                    self.flushed(i, &mut out, done).await?;
-                    return Ok(PartEnd::Paused);
-                }
+                _ = self.stop.cancelled() => break Some(Ok(PartEnd::Paused)),
                 chunk = response.chunk() => chunk,
             };
             match chunk {
                 Ok(Some(bytes)) => {
                     let n = bytes.len() as u64;
                     if done + n > len {
-                        return Err(Step::Fail(Error::Protocol {
+                        break Some(Err(Step::Fail(Error::Protocol {
                             url: self.spec.url.clone(),
                             message: format!(
                                 "the server sent more than the {len} bytes of part {}",
                                 i + 1
                             ),
-                        }));
+                        })));
                     }
-                    out.write_all(&bytes).await.map_err(Error::io(path))?;
+                    if sink.push(bytes).await.is_err() {
+                        break None; // the writer failed: `finish` says why
+                    }
                     done += n;
                     self.progress.done.fetch_add(n, Ordering::Relaxed);
                     self.progress.fetched.fetch_add(n, Ordering::Relaxed);
-                    since_sync += n;
-                    if since_sync >= self.options.sync_every {
-                        if let Some(durable) = flushing.start(&mut out, path, done).await? {
-                            self.record(i, durable)?;
-                        }
-                        since_sync = 0;
-                    }
                 }
-                Ok(None) => break,
+                Ok(None) => break None,
                 Err(e) => {
-                    self.flushed(i, &mut out, done).await?;
-                    return Err(Step::Retry(format!(
+                    break Some(Err(Step::Retry(format!(
                         "the connection failed after byte {}: {}",
                         p.start + done,
                         chain(&e)
-                    )));
+                    ))));
                 }
             }
+        };
+        // Written, flushed and recorded before the part counts as stopped.
+        sink.finish().await?;
+        if let Some(stopped) = stopped {
+            return stopped;
         }
-        self.flushed(i, &mut out, done).await?;
         if done < len {
             return Err(Step::Retry(format!(
                 "the connection closed at byte {} of part {} (bytes {}-{})",
@@ -387,26 +414,96 @@ impl<'a> Ctx<'a> {
         }
         Ok(PartEnd::Done)
     }
+}
 
-    /// Flushes part `i`'s bytes to disk, then records them: the record never claims a
-    /// byte that is not on disk.
-    async fn flushed(
-        &self,
-        i: usize,
-        out: &mut BufWriter<tokio::fs::File>,
-        done: u64,
-    ) -> Result<()> {
-        sync(out, &self.spec.partial).await?;
-        self.record(i, done)
+/// Hashes the partial file from its start while the parts write it: it reads each part's
+/// bytes once they are written (from the page cache), so that the sha256 is ready about
+/// when the last byte arrives instead of a whole read of the file later.
+struct Follower {
+    stop: Arc<AtomicBool>,
+    thread: Option<tokio::task::JoinHandle<Option<Sha256>>>,
+}
+
+impl Follower {
+    /// How long the follower sleeps when it has caught up with the parts.
+    const IDLE: Duration = Duration::from_millis(2);
+
+    fn start(path: &Path, parts: &[Part], written: &[Arc<AtomicU64>]) -> Follower {
+        let stop = Arc::new(AtomicBool::new(false));
+        let parts: Vec<(Part, Arc<AtomicU64>)> =
+            parts.iter().copied().zip(written.iter().cloned()).collect();
+        let (path, stopped) = (path.to_path_buf(), stop.clone());
+        let thread = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek};
+            let mut file = std::fs::File::open(&path).ok()?;
+            let mut hasher = Sha256::new();
+            let mut block = vec![0u8; 4 << 20];
+            for (part, written) in &parts {
+                let mut at = part.start;
+                while at < part.end {
+                    if stopped.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let ready = written.load(Ordering::Acquire).min(part.end);
+                    if ready <= at {
+                        std::thread::sleep(Self::IDLE);
+                        continue;
+                    }
+                    let n = (ready - at).min(block.len() as u64) as usize;
+                    // The file's own descriptor position follows `at`: parts are read in
+                    // order, each from its start.
+                    if at == part.start {
+                        file.seek(io::SeekFrom::Start(at)).ok()?;
+                    }
+                    file.read_exact(&mut block[..n]).ok()?;
+                    hasher.update(&block[..n]);
+                    at += n as u64;
+                }
+            }
+            Some(hasher)
+        });
+        Follower {
+            stop,
+            thread: Some(thread),
+        }
     }
 
-    /// Records that part `i` has `done` bytes on disk.
-    fn record(&self, i: usize, done: u64) -> Result<()> {
-        let mut record = self.lock();
-        if let Some(part) = record.parts.as_mut().and_then(|p| p.get_mut(i)) {
+    /// The hash of the whole file, once every part is written; `None` if reading failed.
+    async fn finish(mut self) -> Option<Sha256> {
+        self.thread.take()?.await.ok().flatten()
+    }
+}
+
+impl Drop for Follower {
+    /// A transfer that stops before the end stops its follower.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The parts' record and its file, shared with the flushing threads.
+struct Records {
+    record: Mutex<PartialRecord>,
+    /// Held while the file is rewritten: one writer at a time (they share the temporary
+    /// file), each writing the newest state.
+    writing: Mutex<()>,
+    path: PathBuf,
+}
+
+impl Records {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PartialRecord> {
+        self.record.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that part `i` has `done` bytes on disk (on a flushing thread: the record
+    /// never claims a byte that is not flushed).
+    fn part_done(&self, i: usize, done: u64) -> Result<()> {
+        if let Some(part) = self.lock().parts.as_mut().and_then(|p| p.get_mut(i)) {
             part.done = done;
         }
-        write_record(&self.record_path, &record)
+        let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let newest = self.lock().clone();
+        write_record(&self.path, &newest)
     }
 }
 

@@ -566,8 +566,35 @@ async fn a_url_download_lands_under_its_host_and_never_replaces_a_file() {
     let file = s.models_dir().join(&host).join(Q4);
     assert_eq!(task["files"][0], json!(file));
     assert!(file.exists());
-    // Asked again, the file there is not overwritten.
+    // Asked again, it is already downloaded: the finished task, nothing fetched again
+    // and the file there untouched.
+    let served = hub.served(REPO, Q4);
+    let (status, again) = start(&s, json!({"name": url, "source": "url"})).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["existing"], true, "{again}");
+    assert_eq!(again["id"], task["id"], "{again}");
+    assert_eq!(again["state"], "completed", "{again}");
+    assert_eq!(hub.served(REPO, Q4), served);
+    // A file that is gone is downloaded again, by a new task.
+    std::fs::remove_file(&file).unwrap();
+    let (status, fresh) = start(&s, json!({"name": url, "source": "url"})).await;
+    assert_eq!(status, 202, "{fresh}");
+    assert_ne!(fresh["id"], task["id"], "{fresh}");
+    wait_task(&s, fresh["id"].as_u64().unwrap(), completed).await;
+    assert!(file.exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_download_never_replaces_a_file_it_did_not_bring() {
+    let (hub, s) = setup(|_| {}).await;
+    let url = format!("{}/{REPO}/resolve/main/{Q4}", hub.url);
+    let host = hub.url.trim_start_matches("http://").replace(':', "_");
+    let file = s.models_dir().join(&host).join(Q4);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"the user's own file").unwrap();
     let (status, body) = start(&s, json!({"name": url, "source": "url"})).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.to_string().contains("already exists"), "{body}");
+    assert_eq!(std::fs::read(&file).unwrap(), b"the user's own file");
+    assert_eq!(hub.served(REPO, Q4), 0);
 }
