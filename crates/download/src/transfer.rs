@@ -271,12 +271,7 @@ impl PartialLock {
         let dir = partial.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let path = lock_path(partial);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(Error::io(&path))?;
+        let file = open_to_write(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(PartialLock { file, path }),
             Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
@@ -291,6 +286,16 @@ impl PartialLock {
         let _ = std::fs::remove_file(&self.path);
         drop(self.file);
     }
+}
+
+/// Opens `path` for writing, created if missing, its bytes kept.
+fn open_to_write(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io(path))
 }
 
 async fn fetch_locked(
@@ -645,12 +650,7 @@ async fn attempt(
     let file = {
         let path = spec.partial.clone();
         off_runtime(&spec.partial, move || {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(Error::io(&path))?;
+            let file = open_to_write(&path)?;
             file.set_len(have).map_err(Error::io(&path))?;
             Ok(file)
         })

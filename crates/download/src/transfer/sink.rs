@@ -291,3 +291,78 @@ impl Flusher {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn marks() -> (Arc<Mutex<Vec<u64>>>, OnDurable) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = seen.clone();
+        (
+            seen,
+            Box::new(move |n| {
+                recorder.lock().unwrap().push(n);
+                Ok(())
+            }),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_byte_is_written_in_order_hashed_and_recorded_only_once_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial");
+        std::fs::write(&path, b"kept prefix|").unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let (seen, on_durable) = marks();
+        let prefix = b"kept prefix|".len() as u64;
+        let mut hasher = Sha256::new();
+        hasher.update(b"kept prefix|");
+        // Pieces of every size around the batch, and checkpoints every 100 000 bytes.
+        let pieces: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| vec![i as u8; (i as usize * 37_501) % (BATCH + 3) + 1])
+            .collect();
+        let mut sink =
+            Sink::start(&path, file, prefix, Some(hasher), 100_000, on_durable, None).unwrap();
+        for piece in &pieces {
+            sink.push(Bytes::from(piece.clone())).await.unwrap();
+        }
+        let finished = sink.finish().await.unwrap();
+        let mut expected = b"kept prefix|".to_vec();
+        pieces.iter().for_each(|p| expected.extend_from_slice(p));
+        assert_eq!(finished.end, expected.len() as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        assert_eq!(
+            format!("{:x}", finished.hasher.unwrap().finalize()),
+            format!("{:x}", Sha256::digest(&expected))
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert!(seen.len() > 2, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        assert_eq!(seen.last(), Some(&finished.end), "the end is recorded last");
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_an_error_and_nothing_past_the_written_bytes_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("partial");
+        std::fs::write(&path, b"").unwrap();
+        // Opened for reading only: every write fails.
+        let file = std::fs::File::open(&path).unwrap();
+        let (seen, on_durable) = marks();
+        let mut sink =
+            Sink::start(&path, file, 0, Some(Sha256::new()), 1, on_durable, None).unwrap();
+        let mut stopped = false;
+        for _ in 0..64 {
+            if sink.push(Bytes::from(vec![7u8; BATCH])).await.is_err() {
+                stopped = true;
+                break;
+            }
+        }
+        assert!(stopped, "the reader is told the writer stopped");
+        let err = sink.finish().await.err().expect("the write error");
+        assert!(matches!(err, crate::Error::Io { .. }), "{err}");
+        assert!(seen.lock().unwrap().iter().all(|&n| n == 0));
+    }
+}
