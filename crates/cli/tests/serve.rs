@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 struct Server {
     child: Child,
     base: String,
-    _dir: tempfile::TempDir,
+    /// Its config and data folders (shared by a restart, [`spawn_in`]).
+    dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Drop for Server {
@@ -54,6 +55,18 @@ fn start_command(
         std::os::unix::fs::symlink(m, models.join("smol.gguf")).unwrap();
     }
     std::fs::create_dir_all(dir.path().join("home")).unwrap();
+    spawn_in(std::sync::Arc::new(dir), command, extra, env)
+}
+
+/// Starts the binary over the folders of `dir` (made by [`start_command`]), as a restart
+/// of the process finds them.
+fn spawn_in(
+    dir: std::sync::Arc<tempfile::TempDir>,
+    command: &[&str],
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> (Server, Duration) {
+    let models = dir.path().join("models");
     let port = free_port();
     let t0 = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_llama-dashboard"))
@@ -88,11 +101,7 @@ fn start_command(
     wait_healthy(&base);
     let took = t0.elapsed();
     (
-        Server {
-            child,
-            base,
-            _dir: dir,
-        },
+        Server { child, base, dir },
         took,
     )
 }
@@ -144,7 +153,7 @@ fn no_command_runs_serve() {
     let server = Server {
         child,
         base: format!("http://127.0.0.1:{port}"),
-        _dir: dir,
+        dir: std::sync::Arc::new(dir),
     };
     wait_healthy(&server.base);
 }
@@ -263,6 +272,61 @@ fn sigterm_lets_a_stream_finish() {
     assert!(status.success(), "{status}");
     // It stopped accepting.
     assert!(reqwest::blocking::get(format!("{}/health", s.base)).is_err());
+}
+
+/// A chat session's answer survives `kill -9` mid-stream: after a restart the text written
+/// so far is there, marked `interrupted` (issue 13). The answer is flushed to the database
+/// every 64 pieces of text at the latest, so once the client has read 65 the store holds
+/// some of it.
+#[test]
+fn a_session_answer_survives_kill_9_as_interrupted() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let (mut s, _) = start(Some(&model), &[]);
+    let client = reqwest::blocking::Client::new();
+    let session: serde_json::Value = client
+        .post(format!("{}/api/chat/sessions/create", s.base))
+        .json(&json!({"model": "smol", "params": {"max_tokens": 600, "temperature": 0}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = session["id"].as_str().unwrap().to_string();
+    let resp = client
+        .post(format!("{}/api/chat/send", s.base))
+        .json(&json!({"session_id": id, "stream": true,
+            "message": "Write a very long story about a lighthouse keeper and the sea."}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text());
+    let mut reader = BufReader::new(resp);
+    let (mut line, mut deltas) = (String::new(), 0);
+    while deltas < 65 {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the answer ended first");
+        assert!(!line.contains("event: done"), "the answer ended before 65 pieces");
+        if line.starts_with("event: delta") {
+            deltas += 1;
+        }
+    }
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    let dir = s.dir.clone();
+    drop(s);
+    let (again, _) = spawn_in(dir, &["serve"], &[], &[]);
+    let history: serde_json::Value = client
+        .get(format!("{}/api/chat/history/{id}", again.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let answer = &history["messages"][1];
+    assert_eq!(answer["finish_reason"], "interrupted", "{history}");
+    assert!(
+        !answer["content"].as_str().unwrap().is_empty(),
+        "the partial answer is lost: {history}"
+    );
 }
 
 #[test]
