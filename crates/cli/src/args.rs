@@ -73,6 +73,59 @@ pub enum Command {
     Rm(RmArgs),
     /// Models a running server has loaded (as `ollama ps`): name, id, size, processor, until
     Ps(PsArgs),
+    /// Stored chat sessions (the server's /api/chat/*, `run --session`): list, show, export, rm
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Sessions, most recently used first
+    List(SessionsListArgs),
+    /// A session's active branch (or every message with --tree)
+    Show(SessionsShowArgs),
+    /// Write a session as JSON (re-importable) or Markdown
+    Export(SessionsExportArgs),
+    /// Delete a session and its messages
+    Rm(SessionsRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsListArgs {
+    /// Only sessions whose title holds this text
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Sessions to show (1-200)
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsShowArgs {
+    pub id: String,
+    /// Every message of every branch
+    #[arg(long)]
+    pub tree: bool,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsExportArgs {
+    pub id: String,
+    /// json or markdown
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// Write to this file instead of standard output
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsRmArgs {
+    pub id: String,
 }
 
 /// `ps`: asks a running server.
@@ -418,6 +471,10 @@ pub struct RunArgs {
     /// Print prompt and generation speed after each answer
     #[arg(long)]
     pub timings: bool,
+    /// Continue a stored chat session (its id), or start one (`new`): the conversation is
+    /// kept in the database, as the server's /api/chat sessions
+    #[arg(long, value_name = "ID|new")]
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -85,6 +85,11 @@ fn every_command_has_help() {
         vec!["config", "--help"],
         vec!["config", "show", "--help"],
         vec!["config", "set", "--help"],
+        vec!["sessions", "--help"],
+        vec!["sessions", "list", "--help"],
+        vec!["sessions", "show", "--help"],
+        vec!["sessions", "export", "--help"],
+        vec!["sessions", "rm", "--help"],
     ] {
         env.cmd()
             .args(&args)
@@ -579,6 +584,56 @@ fn run_answers_a_prompt_and_exits() {
             .success()
             .stdout(predicate::str::contains("Paris"));
     }
+}
+
+/// `run --session new` starts a stored chat session, `run --session ID` continues it with
+/// the earlier turns in the prompt, and `sessions list|show|export|rm` read and remove it.
+#[test]
+fn run_keeps_a_stored_session_and_sessions_manages_it() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let env = Env::new();
+    let run = |session: &str, prompt: &str| {
+        let out = env
+            .cmd()
+            .arg("run")
+            .arg(&model)
+            .args(["--temp", "0", "-n", "24", "-t", "1", "--session", session, prompt])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let stderr = run("new", "My name is Ada. Say hello.");
+    let id = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("session "))
+        .unwrap_or_else(|| panic!("no session id in {stderr}"))
+        .to_string();
+    let list = env.json(&["sessions", "list", "--json"]);
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["sessions"][0]["id"], id.as_str());
+    // Continuing prints the earlier turns and adds two messages.
+    let stderr = run(&id, "What is my name?");
+    assert!(stderr.contains("[user] My name is Ada."), "{stderr}");
+    let shown = env.json(&["sessions", "show", &id, "--json"]);
+    let msgs = shown["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 4, "{shown}");
+    assert_eq!(msgs[2]["content"], "What is my name?");
+    assert_eq!(msgs[3]["model"], "SmolLM2-135M-Instruct.Q4_1");
+    let md = env
+        .cmd()
+        .args(["sessions", "export", &id, "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&md.stdout).contains("## User\n\nWhat is my name?"));
+    env.cmd().args(["sessions", "rm", &id]).assert().success();
+    env.cmd()
+        .args(["sessions", "show", &id])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not found"));
 }
 
 /// A model without a chat template gets the built-in one of its family.

@@ -7,6 +7,7 @@ mod models;
 mod ps;
 mod run;
 mod serve;
+mod sessions;
 
 use crate::args::{Cli, Command};
 use crate::context::Context;
@@ -40,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(flag) => models::run(&ctx, crate::args::ModelsCommand::List(flag)),
         Command::Rm(args) => models::remove(&ctx, args),
         Command::Ps(args) => ps::run(&ctx, args),
+        Command::Sessions(cmd) => sessions::run(&ctx, cmd),
     }
 }

@@ -16,6 +16,7 @@ use service::{
 };
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// The config keys `run`'s flags set: they join the config's layers (flags > env > file),
 /// so the model loads by the same rules as everywhere ([`service::load_spec`]).
@@ -52,7 +53,11 @@ struct Settings {
 
 async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
     let entry = locate(ctx, &args.model)?;
-    let models = Models::new(Vec::new(), ctx.store().ok(), ctx.config.models.clone());
+    let models = Arc::new(Models::new(
+        Vec::new(),
+        ctx.store().ok(),
+        ctx.config.models.clone(),
+    ));
     models.admission().set_config(ctx.config.limits.clone());
     // `[reasoning]`: whether thinking models think, and how their thoughts come back.
     models.set_reasoning(ReasoningDefaults::from_config(&ctx.config.reasoning));
@@ -76,6 +81,14 @@ async fn run_async(ctx: &Context, args: RunArgs) -> Result<ExitCode> {
         .chat_format(&template)
         .context("compiling the chat template")?;
     tracing::info!(template = %format.origin, "chat template");
+
+    if let Some(which) = &args.session {
+        let stored = StoredChat::open(ctx, &models, &entry, template.clone(), &args, which).await?;
+        let result = stored.chat(ctx, once).await;
+        drop(lease);
+        models.manager().shutdown().await;
+        return result;
+    }
 
     let mut sampling = SamplingDefaults::from_config(&ctx.config.sampling).params();
     sampling.seed = args.seed;
@@ -392,4 +405,207 @@ async fn answer(session: &Session<'_>, history: &mut Vec<ChatMessage>) -> Result
     }
     history.push(message("assistant", &reply));
     Ok(())
+}
+
+/// How a stored session reaches the model `run` loaded: the same steps as [`answer`] (a
+/// lease with one slot, a ticket, `generate::start`), for `service::Sessions`.
+struct RunRunner {
+    models: Arc<Models>,
+    entry: catalog::ModelEntry,
+    template: service::TemplateChoice,
+    sampling: SamplingDefaults,
+}
+
+type BoxFuture<'a, T> = service::sessions::send::BoxFuture<'a, T>;
+
+impl service::sessions::Runner for RunRunner {
+    /// `run` has one model (located before loading; its `Models` scans no folder), so a
+    /// session's other models are refused rather than looked up.
+    fn pick<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<String, service::ServiceError>> {
+        Box::pin(async move {
+            if name != self.entry.id {
+                return Err(service::ServiceError::invalid(
+                    "model",
+                    format!("`run` talks to {} only, not {name}", self.entry.id),
+                ));
+            }
+            Ok(self.entry.id.clone())
+        })
+    }
+
+    fn sampling<'a>(&'a self, _model: &'a str) -> BoxFuture<'a, SamplingDefaults> {
+        Box::pin(async move { self.sampling.clone() })
+    }
+
+    fn measure<'a>(
+        &'a self,
+        _model: &'a str,
+        chat: ChatInput,
+    ) -> BoxFuture<'a, Result<service::sessions::Measure, service::ServiceError>> {
+        Box::pin(async move {
+            let lease = self.models.acquire_with(&self.entry, &one_slot()).await?;
+            let n_ctx = lease.handle.info().n_ctx_slot;
+            let tokens = service::generate::count_chat_tokens(&lease, &self.template, chat).await?;
+            Ok(service::sessions::Measure { tokens, n_ctx })
+        })
+    }
+
+    fn start<'a>(
+        &'a self,
+        _model: &'a str,
+        req: Request,
+    ) -> BoxFuture<'a, Result<Box<dyn service::sessions::Outputs>, service::ServiceError>> {
+        Box::pin(async move {
+            let lease = self.models.acquire_with(&self.entry, &one_slot()).await?;
+            let ticket = self.models.admit()?;
+            let g = service::generate::start(lease, &self.template, req, ticket).await?;
+            Ok(Box::new(RunOutputs(g)) as Box<dyn service::sessions::Outputs>)
+        })
+    }
+}
+
+/// A generation started in process is a session's outputs as it is.
+struct RunOutputs(service::Generation);
+
+impl service::sessions::Outputs for RunOutputs {
+    fn next(&mut self) -> BoxFuture<'_, Option<Result<Output, service::ServiceError>>> {
+        Box::pin(self.0.next())
+    }
+}
+
+/// `run --session`: the conversation lives in the database's chat sessions.
+struct StoredChat {
+    sessions: Arc<service::Sessions>,
+    runner: Arc<dyn service::sessions::Runner>,
+    id: String,
+    model: String,
+    timings: bool,
+}
+
+impl StoredChat {
+    async fn open(
+        ctx: &Context,
+        models: &Arc<Models>,
+        entry: &catalog::ModelEntry,
+        template: service::TemplateChoice,
+        args: &RunArgs,
+        which: &str,
+    ) -> Result<StoredChat> {
+        let sessions = super::sessions::open(ctx)?;
+        let id = if which == "new" {
+            let s = sessions
+                .create(service::sessions::NewSession {
+                    model: Some(entry.id.clone()),
+                    params: service::sessions::SessionParams {
+                        system_prompt: args.system.clone(),
+                        seed: args.seed,
+                        max_tokens: u32::try_from(args.n_predict).ok(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                })
+                .await?;
+            eprintln!("session {}", s.id);
+            s.id
+        } else {
+            let h = sessions
+                .history(which, service::sessions::View::Active)
+                .await?;
+            for m in &h.messages {
+                eprintln!("[{}] {}", m.role, m.content.trim_end());
+            }
+            which.to_string()
+        };
+        Ok(StoredChat {
+            sessions,
+            runner: Arc::new(RunRunner {
+                models: models.clone(),
+                entry: entry.clone(),
+                template,
+                sampling: SamplingDefaults::from_config(&ctx.config.sampling),
+            }),
+            id,
+            model: entry.id.clone(),
+            timings: args.timings,
+        })
+    }
+
+    async fn chat(&self, ctx: &Context, once: Option<String>) -> Result<ExitCode> {
+        if let Some(prompt) = once {
+            self.send(prompt).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut editor = rustyline::DefaultEditor::new()?;
+        let history_file = ctx.paths.data_dir.join("run_history.txt");
+        let _ = editor.load_history(&history_file);
+        eprintln!("{} (session {}). /bye to leave.", self.model, self.id);
+        while let Some(line) = read_input(&mut editor)? {
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            let _ = editor.add_history_entry(trimmed);
+            if matches!(trimmed, "/bye" | "/exit") {
+                break;
+            }
+            if let Err(e) = self.send(line).await {
+                eprintln!("error: {e:#}");
+            }
+        }
+        let _ = std::fs::create_dir_all(&ctx.paths.data_dir);
+        let _ = editor.save_history(&history_file);
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// One question through the session service, its answer streamed to stdout; Ctrl-C
+    /// stops it (the text so far is kept, `cancelled`).
+    async fn send(&self, text: String) -> Result<()> {
+        use service::sessions::SendEvent;
+        let ask = service::sessions::send::Ask {
+            models: vec![self.model.clone()],
+        };
+        let mut sent = self
+            .sessions
+            .send(self.runner.clone(), &self.id, text, ask)
+            .await?;
+        let mut out = std::io::stdout();
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                ev = sent.events.recv() => match ev {
+                    Some(SendEvent::Delta { text, .. }) => {
+                        out.write_all(text.as_bytes())?;
+                        out.flush()?;
+                    }
+                    Some(SendEvent::Reasoning { text, .. }) => eprint!("{text}"),
+                    Some(SendEvent::Done(m)) => {
+                        println!();
+                        if self.timings
+                            && let Some(t) = &m.timings
+                        {
+                            eprintln!("[{t}]");
+                        }
+                        match m.finish_reason.as_deref() {
+                            Some("length") => eprintln!("[stopped: length limit]"),
+                            Some("cancelled") => eprintln!("[interrupted]"),
+                            _ => {}
+                        }
+                        if let Some(l) = m.left_out.filter(|l| !l.is_empty()) {
+                            eprintln!("[{} earlier messages left out of the context]", l.len());
+                        }
+                    }
+                    Some(SendEvent::Error { error, .. }) => eprintln!("error: {error}"),
+                    Some(SendEvent::Started(_)) => {}
+                    None => break,
+                },
+                _ = &mut ctrl_c, if !stopped => {
+                    stopped = true;
+                    self.sessions.stop(&self.id);
+                }
+            }
+        }
+        Ok(())
+    }
 }
