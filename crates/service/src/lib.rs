@@ -24,6 +24,8 @@
 //!   (ours always, another app's store only when forced).
 //! - [`sessions`]: server-side chat sessions: a tree of stored messages, branches, the send
 //!   loop over the same generation path as the chat routes, export and import.
+//! - [`fit`]: the one policy that keeps a conversation within a model's context by leaving
+//!   out its oldest turns (sessions, Ollama's `/api/chat` and its `num_ctx`).
 //! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
 //!   is queued; [`Admission`]: the bound on requests in flight and the engine caps.
 
@@ -34,6 +36,7 @@ pub mod deployments;
 pub mod downloads;
 mod embed;
 mod error;
+pub mod fit;
 pub mod generate;
 pub mod identity;
 pub mod limits;

@@ -603,7 +603,9 @@ pub async fn count_tokens(
     ApiJson(mut req): ApiJson<MessagesRequest>,
 ) -> ApiResult<Json<Value>> {
     let (chat, _) = req.chat_input()?;
-    let n = common::count_chat_tokens(&state, req.model.as_deref(), chat).await?;
+    let n = common::measure_chat(&state, req.model.as_deref(), chat)
+        .await?
+        .tokens;
     Ok(Json(json!({"input_tokens": n})))
 }
 

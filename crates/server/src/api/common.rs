@@ -124,7 +124,10 @@ pub async fn acquire(
 /// The model a request names, picked once ([`service::Models::pick`]) and checked before
 /// the request takes its place among those in flight: with `models.autoload` off it must
 /// be loaded.
-pub async fn pick(state: &AppState, named: Option<&str>) -> Result<catalog::ModelEntry, ServiceError> {
+pub async fn pick(
+    state: &AppState,
+    named: Option<&str>,
+) -> Result<catalog::ModelEntry, ServiceError> {
     let entry = state.models.pick(named).await?;
     state.models.check_autoload(&entry)?;
     Ok(entry)
@@ -144,17 +147,20 @@ pub async fn lease_for_chat(
     Ok((entry.id, lease))
 }
 
-/// The one token count of a conversation's prompt (every API family's token-count route):
-/// rendered and tokenized as generation would render it, image parts refused on a text
-/// model as the chat route refuses them; nothing is generated.
-pub async fn count_chat_tokens(
+/// The one token count of a conversation's prompt (every API family's token-count route, the
+/// context policy of sessions and Ollama's chat): rendered and tokenized as generation would
+/// render it, image parts refused on a text model as the chat route refuses them; nothing is
+/// generated. With the context one request has on the model (a slot's).
+pub async fn measure_chat(
     state: &AppState,
     named: Option<&str>,
     chat: service::ChatInput,
-) -> Result<usize, ServiceError> {
+) -> Result<service::fit::Measure, ServiceError> {
     let (id, lease) = lease_for_chat(state, named, &chat).await?;
     let template = state.models.template_choice(&id).await?;
-    Ok(service::generate::count_chat_tokens(&lease, &template, chat).await?)
+    let n_ctx = lease.handle.info().n_ctx_slot;
+    let tokens = service::generate::count_chat_tokens(&lease, &template, chat).await?;
+    Ok(service::fit::Measure { tokens, n_ctx })
 }
 
 /// [`acquire`] for a model already picked.

@@ -341,13 +341,13 @@ pub async fn chat_input_tokens(
 }
 
 /// `/chat/completions/input_tokens` and `/responses/input_tokens`' answer: the one count
-/// ([`common::count_chat_tokens`]) in llama-server's shape.
+/// ([`common::measure_chat`]) in llama-server's shape.
 pub(super) async fn count_input_tokens(
     state: &SharedState,
     model: Option<&str>,
     chat: ChatInput,
 ) -> ApiResult<Json<Value>> {
-    let n = common::count_chat_tokens(state, model, chat).await?;
+    let n = common::measure_chat(state, model, chat).await?.tokens;
     Ok(Json(
         json!({"input_tokens": n, "object": "response.input_tokens"}),
     ))

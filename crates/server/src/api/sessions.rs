@@ -63,13 +63,7 @@ impl Runner for HttpRunner {
         model: &'a str,
         chat: ChatInput,
     ) -> BoxFuture<'a, Result<Measure, ServiceError>> {
-        Box::pin(async move {
-            let (id, lease) = common::lease_for_chat(&self.state, Some(model), &chat).await?;
-            let template = self.state.models.template_choice(&id).await?;
-            let n_ctx = lease.handle.info().n_ctx_slot;
-            let tokens = service::generate::count_chat_tokens(&lease, &template, chat).await?;
-            Ok(Measure { tokens, n_ctx })
-        })
+        Box::pin(common::measure_chat(&self.state, Some(model), chat))
     }
 
     fn start<'a>(

@@ -34,14 +34,7 @@ pub trait Outputs: Send {
     fn next(&mut self) -> BoxFuture<'_, Option<Result<Output, ServiceError>>>;
 }
 
-/// A prompt's size on a model.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Measure {
-    /// The prompt's tokens, rendered and tokenized as generation would.
-    pub tokens: usize,
-    /// The context one request has (a slot's).
-    pub n_ctx: u32,
-}
+pub use crate::fit::Measure;
 
 /// How sessions reach models: the caller's one path for chat requests (the HTTP server's
 /// and `run`'s), so limits, admission, model picking and the request deadline are theirs.
