@@ -303,23 +303,94 @@ pub async fn chat(
         .enumerate()
         .map(|(i, m)| m.into_chat(i))
         .collect::<ApiResult<Vec<_>>>()?;
+    let opts = options(req.options.as_ref())?;
+    let mut params = opts.fields.to_request(&state.sampling())?;
+    let response_format = format(req.format.as_ref())?;
+    let chat = ChatInput {
+        messages,
+        tools: parse_tools(req.tools.as_deref())?,
+        tool_choice: ToolChoice::Auto,
+        template_kwargs,
+        parallel_tool_calls: true,
+        thinking,
+        ..Default::default()
+    };
+    let (chat, window) = fit_to_context(&state, &model, chat, opts.num_ctx, params.max_tokens)
+        .await
+        .map_err(for_model(&model))?;
+    if let (Some(_), Some(w)) = (opts.num_ctx, window) {
+        // A window smaller than the slot: the answer ends where the window does.
+        let room = w.n_ctx.saturating_sub(w.tokens as u32).max(1);
+        params.max_tokens = Some(params.max_tokens.map_or(room, |m| m.min(room)));
+    }
     let request = Request {
-        input: Input::Chat(ChatInput {
-            messages,
-            tools: parse_tools(req.tools.as_deref())?,
-            tool_choice: ToolChoice::Auto,
-            template_kwargs,
-            parallel_tool_calls: true,
-            thinking,
-            ..Default::default()
-        }),
-        params: options(req.options.as_ref())?
-            .fields
-            .to_request(&state.sampling())?,
-        response_format: format(req.format.as_ref())?,
+        input: Input::Chat(chat),
+        params,
+        response_format,
     };
     let run = run(&state, &model, keep_alive, request).await?;
     answer(Route::Chat, model, req.stream, run).await
+}
+
+/// Ollama's context rule: a conversation longer than the window (`num_ctx`, at most the
+/// context one request has on the loaded model) loses its oldest turns instead of failing, as
+/// Ollama's; the system messages it starts with are always sent. The policy (where a window
+/// may start, the room kept for the answer) is `service::fit`'s, as for chat sessions. The
+/// prompt is measured once when it fits; `None` when there are only system messages.
+async fn fit_to_context(
+    state: &SharedState,
+    model: &str,
+    mut chat: ChatInput,
+    num_ctx: Option<u32>,
+    max_tokens: Option<u32>,
+) -> ApiResult<(ChatInput, Option<service::fit::Measure>)> {
+    let head = chat
+        .messages
+        .iter()
+        .take_while(|m| m.role == "system")
+        .count();
+    if head == chat.messages.len() {
+        return Ok((chat, None));
+    }
+    let all = std::mem::take(&mut chat.messages);
+    let (system, turns) = all.split_at(head);
+    let window = {
+        let chat = &chat;
+        service::fit::fit(
+            "messages",
+            turns.iter().map(|m| m.role.as_str()),
+            usize::MAX,
+            max_tokens,
+            model,
+            |from| {
+                let mut c = chat.clone();
+                c.messages = system.iter().chain(&turns[from..]).cloned().collect();
+                async move {
+                    let m = common::measure_chat(state, Some(model), c).await?;
+                    Ok(service::fit::Measure {
+                        n_ctx: num_ctx.map_or(m.n_ctx, |n| n.min(m.n_ctx)),
+                        ..m
+                    })
+                }
+            },
+        )
+        .await?
+    };
+    if window.from > 0 {
+        tracing::info!(
+            model,
+            left_out = window.from,
+            prompt_tokens = window.measure.tokens,
+            n_ctx = window.measure.n_ctx,
+            "the conversation is longer than the context: its oldest messages are left out"
+        );
+    }
+    chat.messages = system
+        .iter()
+        .chain(&turns[window.from..])
+        .cloned()
+        .collect();
+    Ok((chat, Some(window.measure)))
 }
 
 /// `POST /api/generate`: the prompt as a user turn of the model's chat template (with

@@ -72,8 +72,8 @@ pub fn required_model(model: Option<&str>) -> ApiResult<&str> {
     }
 }
 
-/// What `options` sets besides sampling: `num_ctx` is read (and checked) but the context
-/// is the model's load parameter, not a request's (see [`options`]).
+/// What `options` sets besides sampling: `num_ctx`, the request's context window within the
+/// loaded model's (see [`options`]).
 #[derive(Debug, Default)]
 pub struct Options {
     pub fields: GenFields,
@@ -128,9 +128,10 @@ const OPTIONS: &[(&str, Kind, Option<&str>)] = &[
 /// typed as Ollama types them (an integer option takes a float and truncates it, as Go's
 /// decoder does). Unknown options are accepted and ignored, as Ollama only warns.
 /// `num_predict`: -1 no limit, -2 until the context is full (the same here: generation
-/// stops at the context's end). `num_ctx` is checked but does not reload a shared model:
-/// the context is the model's load parameter (`models.ctx_size`, per-model launch
-/// parameters, an Ollama model's own `num_ctx`).
+/// stops at the context's end). `num_ctx` is the window `/api/chat` fits the conversation
+/// into and the answer ends at, up to the context one request has on the loaded model; it
+/// never reloads a shared model (the loaded context is the model's load parameter:
+/// `models.ctx_size`, per-model launch parameters, an Ollama model's own `num_ctx`).
 pub fn options(v: Option<&Value>) -> ApiResult<Options> {
     let map = match v {
         None | Some(Value::Null) => return Ok(Options::default()),

@@ -501,3 +501,61 @@ async fn errors_are_ollamas_and_the_inference_key_opens_the_routes() {
         assert!(message.contains(word), "{bad}: {body}");
     }
 }
+
+/// Ollama's context rule: a conversation longer than the window (`num_ctx`) loses its oldest
+/// turns instead of failing; the answer ends where the window does; a last message longer
+/// than the window on its own is a 400 that says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conversation_longer_than_num_ctx_loses_its_oldest_turns() {
+    let Some(s) = TestServer::start(Opts::default()).await else {
+        return;
+    };
+    let mut messages = vec![json!({"role": "system", "content": "You are terse."})];
+    for i in 0..12 {
+        messages
+            .push(json!({"role": "user", "content": format!("Fact {i}: {}", "blah ".repeat(20))}));
+        messages.push(json!({"role": "assistant", "content": format!("Noted {i}.")}));
+    }
+    messages.push(json!({"role": "user", "content": "What is 2+2?"}));
+    let ask = |options: Value| json!({"model": SMOL, "messages": messages, "stream": false, "options": options});
+    let (status, fitted) = s
+        .post("/api/chat", &ask(json!({"num_ctx": 200, "num_predict": 8})))
+        .await;
+    assert_eq!(status, 200, "{fitted}");
+    let kept = fitted["prompt_eval_count"].as_u64().unwrap();
+    assert!(kept > 0 && kept + 8 <= 200, "{fitted}");
+    assert!(fitted["eval_count"].as_u64().unwrap() <= 8, "{fitted}");
+    // The slot's whole context holds the conversation: everything is sent.
+    let (status, whole) = s.post("/api/chat", &ask(json!({"num_predict": 8}))).await;
+    assert_eq!(status, 200, "{whole}");
+    assert!(
+        whole["prompt_eval_count"].as_u64().unwrap() > 200,
+        "{whole}"
+    );
+    // The answer ends where a small window does, without num_predict.
+    let (status, capped) = s
+        .post(
+            "/api/chat",
+            &json!({"model": SMOL, "stream": false, "options": {"num_ctx": 64},
+                "messages": [{"role": "user", "content": "Write a long story about a cat."}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{capped}");
+    let used =
+        capped["prompt_eval_count"].as_u64().unwrap() + capped["eval_count"].as_u64().unwrap();
+    assert!(used <= 64, "{capped}");
+    // A last message longer than the window on its own.
+    let (status, body) = s
+        .post(
+            "/api/chat",
+            &json!({"model": SMOL, "stream": false, "options": {"num_ctx": 64},
+                "messages": [{"role": "user", "content": "blah ".repeat(200)}]}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("tokens of prompt") && message.contains("64"),
+        "{body}"
+    );
+}
