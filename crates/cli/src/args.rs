@@ -76,6 +76,11 @@ pub enum Command {
     /// Stored chat sessions (the server's /api/chat/*, `run --session`): list, show, export, rm
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// MCP servers whose tools the server runs while a model answers (stored in the
+    /// database; a running server takes changes made here at its next start, or through its
+    /// API at once)
+    #[command(subcommand)]
+    Mcp(McpCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +131,50 @@ pub struct SessionsExportArgs {
 #[derive(Debug, Args)]
 pub struct SessionsRmArgs {
     pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// List the stored MCP servers
+    List(JsonFlag),
+    /// Add a server: `NAME -- COMMAND [ARGS...]`, `NAME --url URL`, or `--import FILE|JSON`
+    /// (a `{"mcpServers": ...}` document, as Claude Desktop and Cursor keep it)
+    Add(McpAddArgs),
+    /// Remove a stored server
+    #[command(visible_alias = "remove")]
+    Rm {
+        name: String,
+    },
+    /// Start the stored servers and list their tools (`<server>_<tool>`) and state
+    Tools(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct McpAddArgs {
+    /// The server's name: its tools are named `<name>_<tool>`
+    #[arg(required_unless_present = "import")]
+    pub name: Option<String>,
+    /// The command (and its arguments) of a stdio server, after `--`
+    #[arg(last = true)]
+    pub command: Vec<String>,
+    /// The URL of a remote server (streamable HTTP; `/sse` URLs or --sse: the SSE transport)
+    #[arg(long, conflicts_with = "import")]
+    pub url: Option<String>,
+    /// The legacy SSE transport for --url
+    #[arg(long, requires = "url")]
+    pub sse: bool,
+    /// An HTTP header for --url, `Name: value` (repeatable)
+    #[arg(long = "header", value_name = "NAME: VALUE", requires = "url")]
+    pub headers: Vec<String>,
+    /// An environment variable for the command, `NAME=value` (repeatable)
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// A file holding `{"mcpServers": ...}`, or that JSON itself
+    #[arg(long, value_name = "FILE|JSON", conflicts_with_all = ["url", "command"])]
+    pub import: Option<String>,
+    /// Replace servers that exist under the same name
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// `ps`: asks a running server.
@@ -271,6 +320,13 @@ pub struct ServeArgs {
     /// File with one key per line ("admin:<key>" for admin keys)
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+    /// A JSON file of MCP servers (`{"mcpServers": ...}`, the Claude Desktop / Cursor format)
+    /// run for this process, as llama-server's [config: tools.mcp_servers_config]
+    #[arg(long, value_name = "PATH")]
+    pub mcp_servers_config: Option<PathBuf>,
+    /// The same as inline JSON [config: tools.mcp_servers_json]
+    #[arg(long, value_name = "JSON")]
+    pub mcp_servers_json: Option<String>,
     /// Requests per minute per key (sliding window; 0 = no limit) [config:
     /// server.rate_limit_per_minute]
     #[arg(long, value_name = "N")]

@@ -40,6 +40,7 @@ pub use paths::{CONFIG_DIR_ENV, DATA_DIR_ENV, Paths};
 pub use schema::{
     ApiKey, Config, DownloadConfig, GpuLayers, LimitsConfig, LogConfig, LogFormat, LogLevel,
     ModelsConfig, ReasoningConfig, SamplingConfig, ServerConfig, SessionsConfig, SourcesConfig,
+    ToolsConfig,
 };
 pub use sources::SourceDirs;
 pub use table::{ENV_PREFIX, LOG_ENV, SETTINGS, Scope, Setting, setting, setting_for_env};

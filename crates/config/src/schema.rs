@@ -48,6 +48,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub download: DownloadConfig,
     pub sessions: SessionsConfig,
+    pub tools: ToolsConfig,
     pub log: LogConfig,
 }
 
@@ -498,6 +499,84 @@ impl Default for DownloadConfig {
             resume_on_start: true,
             insecure: false,
         }
+    }
+}
+
+/// `[tools]`: tools the server runs while a model answers (issue 14): MCP servers and the
+/// built-in tools, and who may use them.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolsConfig {
+    /// A tool call (MCP or built-in) longer than this is cut off; its result says so.
+    pub call_timeout_seconds: u32,
+    /// Generations one request may run with tool calls in between before it must answer.
+    pub max_steps: u32,
+    /// Inference keys may use server tools (the agent loop and `POST /tools`); off = admin only.
+    pub inference_keys: bool,
+    /// A `{"mcpServers": ...}` file run for this process (llama-server's `--mcp-servers-config`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_servers_config: Option<PathBuf>,
+    /// The same as inline JSON (`--mcp-servers-json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_servers_json: Option<String>,
+    /// The `current_datetime` tool.
+    pub datetime: bool,
+    /// A SearXNG-style JSON search endpoint; unset = no `web_search` tool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_search_url: Option<String>,
+    /// Sent to the search endpoint as a bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_search_api_key: Option<String>,
+    /// The `fetch_url` tool.
+    pub fetch: bool,
+    /// `fetch_url` may reach loopback and private addresses.
+    pub fetch_allow_private: bool,
+    /// The most bytes `fetch_url` reads from a page.
+    pub fetch_max_bytes: u64,
+    pub fetch_timeout_seconds: u32,
+    /// Folders the read-only file tools may read; empty = no file tools.
+    pub file_roots: Vec<PathBuf>,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        ToolsConfig {
+            call_timeout_seconds: 60,
+            max_steps: 8,
+            inference_keys: false,
+            mcp_servers_config: None,
+            mcp_servers_json: None,
+            datetime: true,
+            web_search_url: None,
+            web_search_api_key: None,
+            fetch: true,
+            fetch_allow_private: false,
+            fetch_max_bytes: 1 << 20,
+            fetch_timeout_seconds: 20,
+            file_roots: Vec::new(),
+        }
+    }
+}
+
+/// The search key (and headers in the inline MCP JSON) never reach a log.
+impl fmt::Debug for ToolsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mask = |o: &Option<String>| o.as_ref().map(|_| crate::keys::MASK);
+        f.debug_struct("ToolsConfig")
+            .field("call_timeout_seconds", &self.call_timeout_seconds)
+            .field("max_steps", &self.max_steps)
+            .field("inference_keys", &self.inference_keys)
+            .field("mcp_servers_config", &self.mcp_servers_config)
+            .field("mcp_servers_json", &mask(&self.mcp_servers_json))
+            .field("datetime", &self.datetime)
+            .field("web_search_url", &self.web_search_url)
+            .field("web_search_api_key", &mask(&self.web_search_api_key))
+            .field("fetch", &self.fetch)
+            .field("fetch_allow_private", &self.fetch_allow_private)
+            .field("fetch_max_bytes", &self.fetch_max_bytes)
+            .field("fetch_timeout_seconds", &self.fetch_timeout_seconds)
+            .field("file_roots", &self.file_roots)
+            .finish()
     }
 }
 

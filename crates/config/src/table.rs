@@ -648,6 +648,86 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Bool,
         "Allow plain-http Ollama registries (`ollama pull --insecure`), e.g. a local registry.",
     ),
+    // [tools]
+    key(
+        "tools.call_timeout_seconds",
+        "LLAMA_DASHBOARD_TOOLS_CALL_TIMEOUT_SECONDS",
+        int(1, 86400),
+        "A tool call (MCP or built-in) running longer is cut off; the model reads that it timed out. An MCP server's own `timeout_ms` wins.",
+    ),
+    key(
+        "tools.max_steps",
+        "LLAMA_DASHBOARD_TOOLS_MAX_STEPS",
+        int(1, 100),
+        "Generations one chat request may run with server tool calls in between (`server_tools`); the last must answer.",
+    ),
+    key(
+        "tools.inference_keys",
+        "LLAMA_DASHBOARD_TOOLS_INFERENCE_KEYS",
+        Kind::Bool,
+        "Inference keys may use server tools (`server_tools` in a chat, `POST /tools`); off = only the admin key.",
+    ),
+    key(
+        "tools.mcp_servers_config",
+        "LLAMA_DASHBOARD_TOOLS_MCP_SERVERS_CONFIG",
+        Kind::Path,
+        "A `{\"mcpServers\": ...}` file (Claude Desktop / Cursor format) whose servers run for this process, besides the stored ones; `serve --mcp-servers-config`.",
+    ),
+    key(
+        "tools.mcp_servers_json",
+        "LLAMA_DASHBOARD_TOOLS_MCP_SERVERS_JSON",
+        Kind::Text,
+        "The same as inline JSON; `serve --mcp-servers-json`.",
+    ),
+    key(
+        "tools.datetime",
+        "LLAMA_DASHBOARD_TOOLS_DATETIME",
+        Kind::Bool,
+        "Offer the built-in `current_datetime` tool.",
+    ),
+    key(
+        "tools.web_search_url",
+        "LLAMA_DASHBOARD_TOOLS_WEB_SEARCH_URL",
+        Kind::Text,
+        "A SearXNG-style search endpoint (`GET <url>?q=...&format=json`) for the built-in `web_search` tool; unset = no search tool.",
+    ),
+    key(
+        "tools.web_search_api_key",
+        "LLAMA_DASHBOARD_TOOLS_WEB_SEARCH_API_KEY",
+        Kind::Secret,
+        "Sent to `web_search_url` as `Authorization: Bearer`.",
+    )
+    .secret(&[]),
+    key(
+        "tools.fetch",
+        "LLAMA_DASHBOARD_TOOLS_FETCH",
+        Kind::Bool,
+        "Offer the built-in `fetch_url` tool (a page as readable text).",
+    ),
+    key(
+        "tools.fetch_allow_private",
+        "LLAMA_DASHBOARD_TOOLS_FETCH_ALLOW_PRIVATE",
+        Kind::Bool,
+        "`fetch_url` may reach loopback and private addresses (refused by default, after resolving the name, at every redirect).",
+    ),
+    key(
+        "tools.fetch_max_bytes",
+        "LLAMA_DASHBOARD_TOOLS_FETCH_MAX_BYTES",
+        int(1024, 1 << 30),
+        "The most bytes `fetch_url` reads from one page; the rest is cut.",
+    ),
+    key(
+        "tools.fetch_timeout_seconds",
+        "LLAMA_DASHBOARD_TOOLS_FETCH_TIMEOUT_SECONDS",
+        int(1, 600),
+        "Seconds `fetch_url` and `web_search` may take.",
+    ),
+    key(
+        "tools.file_roots",
+        "LLAMA_DASHBOARD_TOOLS_FILE_ROOTS",
+        Kind::Paths,
+        "Folders the built-in read-only file tools (`read_file`, `file_glob_search`, `grep_search`) may read; empty = no file tools.",
+    ),
     // [log]
     key(
         "log.level",

@@ -573,6 +573,13 @@ fn non_default_config() -> Config {
     c.sampling.temperature = 0.7;
     c.sampling.min_p = 0.0;
     c.log.level = LogLevel::Trace;
+    c.tools.web_search_url = Some("http://127.0.0.1:8888/search".into());
+    c.tools.web_search_api_key = Some("k".into());
+    c.tools.mcp_servers_config = Some("/mcp.json".into());
+    c.tools.mcp_servers_json = Some(r#"{"mcpServers": {}}"#.into());
+    c.tools.file_roots = vec!["/srv".into()];
+    c.tools.fetch_allow_private = true;
+    c.tools.max_steps = 3;
     c
 }
 

@@ -112,6 +112,7 @@ pub fn build_state(opts: &ServeOptions) -> SharedState {
             Box::new(ports::HttpPorts { state: me.clone() }),
         ),
         app_ports: Default::default(),
+        tools: service::Tools::new(models.clone(), &c.tools),
         models,
         paths: opts.paths.clone(),
         config: RwLock::new(c.clone()),
@@ -291,6 +292,9 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         .map(|l| l.local_addr())
         .collect::<Result<Vec<_>, _>>()?;
     let state = build_state(&opts);
+    // MCP servers start supervised in the background; a config file that cannot be read or
+    // parsed stops `serve` here (its bad entries are only warnings).
+    state.tools.start().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     // The Host guard asks whether the server is reachable from the network: it is if any
     // of its addresses is not loopback.
     state.set_bound(
@@ -408,6 +412,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         ),
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), state.models.manager().shutdown()).await;
+    // MCP servers' process groups go with us (bounded: a hung server is killed).
+    let _ = tokio::time::timeout(Duration::from_secs(15), state.tools.shutdown()).await;
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 
 use crate::api::{
     admin, bench, deployments, downloads, lmstudio, native, ollama_models, openai, sessions,
-    system, ws,
+    system, tools, ws,
 };
 use crate::state::SharedState;
 use axum::Router;
@@ -661,6 +661,52 @@ pub fn table() -> Routes {
             "system",
             post(system::shutdown),
             &[("post", "Graceful shutdown")],
+        )
+        .add(
+            "/tools",
+            "tools",
+            get(tools::llama_list).post(tools::llama_call),
+            &[
+                ("get", "llama-server: every tool (built-in and MCP) with its definition"),
+                ("post", "llama-server: run a tool, {tool, params} → {plain_text_response} or {error}"),
+            ],
+        )
+        .add(
+            "/api/tools",
+            "tools",
+            get(tools::list),
+            &[("get", "Built-in and MCP tools (each MCP tool with its server's state), and the MCP servers")],
+        )
+        .add(
+            "/api/mcp/servers",
+            "tools",
+            get(tools::servers).post(tools::add),
+            &[
+                ("get", "MCP servers with their state"),
+                ("post", "Add {name, config} or import {mcpServers: {...}, replace?}"),
+            ],
+        )
+        .add(
+            "/api/mcp/servers/{name}",
+            "tools",
+            get(tools::server).put(tools::edit).delete(tools::remove),
+            &[
+                ("get", "One MCP server"),
+                ("put", "Replace its mcpServers entry"),
+                ("delete", "Stop and forget it"),
+            ],
+        )
+        .add(
+            "/api/mcp/servers/{name}/enable",
+            "tools",
+            post(tools::enable),
+            &[("post", "Start it and keep it on")],
+        )
+        .add(
+            "/api/mcp/servers/{name}/disable",
+            "tools",
+            post(tools::disable),
+            &[("post", "Stop it and keep it off")],
         )
         .add(
             "/api/deployments/start",

@@ -26,6 +26,9 @@ pub struct AppState {
     pub events: Events,
     pub bench: Arc<BenchRunner>,
     pub deployments: Arc<service::Deployments>,
+    /// The tool registry: MCP servers and built-in tools (started by `serve`,
+    /// [`service::Tools::start`]).
+    pub tools: Arc<service::Tools>,
     /// Ollama's and LM Studio's ports, when open (`crate::ports::AppPorts`).
     pub app_ports: crate::ports::AppPorts,
     /// Model downloads: the one queue, hub and registry clients, made on first use

@@ -28,7 +28,11 @@
 //!   out its oldest turns (sessions, Ollama's `/api/chat` and its `num_ctx`).
 //! - [`limits`]: the per-request `[limits]`, checked once for every API family before work
 //!   is queued; [`Admission`]: the bound on requests in flight and the engine caps.
+//! - [`Tools`]: the tool registry at run time (MCP servers stored or given to this process,
+//!   built-in tools); [`agent`]: the loop that runs the model's server tool calls between
+//!   generations.
 
+pub mod agent;
 pub mod bench;
 mod capabilities;
 pub mod chat_format;
@@ -50,6 +54,7 @@ mod resolve;
 mod sampling;
 pub mod serving;
 pub mod sessions;
+pub mod tools;
 
 pub use chat::ReasoningFormat;
 pub use chat_format::{ChatFormat, PromptEnding, SpecialTokens, TemplateChoice};
@@ -72,6 +77,7 @@ pub use reasoning::{ReasoningDefaults, Thinking};
 pub use resolve::{Routing, latest_twin, resolve};
 pub use sampling::SamplingDefaults;
 pub use sessions::Sessions;
+pub use tools::Tools;
 
 /// The engine's data types that cross this layer: requests and their results, embeddings,
 /// LoRA, devices, memory estimates and benchmark parameters. The server and the CLI take them

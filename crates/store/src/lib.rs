@@ -1,5 +1,5 @@
 //! The dashboard's SQLite database (`<data_dir>/dashboard.db`): per-model settings, benchmark
-//! results, deployments, download tasks and chat sessions.
+//! results, deployments, download tasks, chat sessions and MCP servers.
 //!
 //! [`Store::open`] creates and migrates the database. It refuses a file that is not SQLite
 //! ([`StoreError::NotADatabase`]) or that a newer build has migrated further than this one knows
@@ -10,6 +10,7 @@ mod db;
 mod deployments;
 mod downloads;
 mod error;
+mod mcp_servers;
 mod migrations;
 mod model_settings;
 pub mod sessions;
@@ -19,6 +20,7 @@ pub use db::Store;
 pub use deployments::StoredDeployment;
 pub use downloads::StoredDownload;
 pub use error::StoreError;
+pub use mcp_servers::StoredMcpServer;
 pub use migrations::SCHEMA_VERSION;
 pub use model_settings::{ALIAS_MAX_CHARS, ModelSettings};
 pub use sessions::{Finished, SessionPage, StoredMessage, StoredSession};

@@ -12,6 +12,7 @@ const STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/002_deployments.sql")),
     M::up(include_str!("migrations/003_downloads.sql")),
     M::up(include_str!("migrations/004_sessions.sql")),
+    M::up(include_str!("migrations/005_mcp.sql")),
 ];
 
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);

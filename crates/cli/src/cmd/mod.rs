@@ -3,6 +3,7 @@
 mod bench;
 mod config;
 mod download;
+mod mcp;
 mod models;
 mod ps;
 mod run;
@@ -42,5 +43,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rm(args) => models::remove(&ctx, args),
         Command::Ps(args) => ps::run(&ctx, args),
         Command::Sessions(cmd) => sessions::run(&ctx, cmd),
+        Command::Mcp(cmd) => mcp::run(&ctx, cmd),
     }
 }

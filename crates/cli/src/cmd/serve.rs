@@ -80,6 +80,13 @@ fn overrides(a: &ServeArgs, verbose: u8) -> Vec<(String, String)> {
     );
     put("server.api_key", a.api_key.clone());
     put("server.admin_api_key", a.admin_api_key.clone());
+    put(
+        "tools.mcp_servers_config",
+        a.mcp_servers_config
+            .as_deref()
+            .map(|p| absolute(p).to_string_lossy().into_owned()),
+    );
+    put("tools.mcp_servers_json", a.mcp_servers_json.clone());
     put("server.timeout_seconds", a.timeout.map(|v| v.to_string()));
     put(
         "server.rate_limit_per_minute",

@@ -20,5 +20,6 @@ pub mod prompt;
 pub mod responses;
 pub mod sessions;
 pub mod system;
+pub mod tools;
 pub mod vertex;
 pub mod ws;

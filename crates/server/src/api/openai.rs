@@ -25,6 +25,9 @@ use service::{
 use service::{Prompt, ServiceError, TokenProbs};
 use std::convert::Infallible;
 
+mod server_tools;
+use server_tools::chat_with_server_tools;
+
 pub const FINGERPRINT: &str = concat!("llama-dashboard-", env!("CARGO_PKG_VERSION"));
 
 // ---------------------------------------------------------------- /v1/models
@@ -170,6 +173,9 @@ pub struct ChatCompletionRequest {
     pub keep_alive: Option<Value>,
     /// llama-server: add the `__verbose` debug object (default: `server.verbose_responses`).
     pub verbose: Option<bool>,
+    /// Our extension (issue 14): server tools offered to the model and run by the server
+    /// (`["*"]` = every tool `GET /api/tools` lists), with the agent loop between generations.
+    pub server_tools: Option<Vec<String>>,
     #[serde(flatten)]
     pub sampling: GenFields,
 }
@@ -413,18 +419,21 @@ fn add_verbose(answer: &mut Value, metas: Option<&[NativeMeta]>, collected: &[se
 
 pub async fn chat_completions(
     State(state): State<SharedState>,
-    ApiJson(req): ApiJson<ChatCompletionRequest>,
+    access: Option<axum::Extension<crate::auth::Access>>,
+    ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> ApiResult<Response> {
-    chat_completions_with(state, req, None).await
+    match req.server_tools.take().filter(|names| !names.is_empty()) {
+        Some(names) => chat_with_server_tools(state, req, names, access).await,
+        None => chat_completions_with(state, req, None).await,
+    }
 }
 
-/// The chat route, with another route family's fields (`extra`) on its answer.
-pub(crate) async fn chat_completions_with(
-    state: SharedState,
-    mut req: ChatCompletionRequest,
-    extra: Option<Extra>,
-) -> ApiResult<Response> {
-    let n = common::choices(req.n)?;
+/// The service request of a chat body, its generation parameters and whether it asked for
+/// logprobs.
+async fn chat_request(
+    state: &SharedState,
+    req: &mut ChatCompletionRequest,
+) -> ApiResult<(Request, service::GenerateRequest, bool)> {
     let chat = req.chat_input()?;
     let response_format = parse_response_format(req.response_format.as_ref())?;
     let mut params = req
@@ -437,13 +446,24 @@ pub(crate) async fn chat_completions_with(
             return Err(ApiError::invalid("top_logprobs", "must be at most 20"));
         }
     }
-    let model = req.model.clone();
-    let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     let request = Request {
         input: Input::Chat(chat),
         params: params.clone(),
         response_format,
     };
+    Ok((request, params, logprobs))
+}
+
+/// The chat route, with another route family's fields (`extra`) on its answer.
+pub(crate) async fn chat_completions_with(
+    state: SharedState,
+    mut req: ChatCompletionRequest,
+    extra: Option<Extra>,
+) -> ApiResult<Response> {
+    let n = common::choices(req.n)?;
+    let (request, params, logprobs) = chat_request(&state, &mut req).await?;
+    let model = req.model.clone();
+    let keep_alive = common::keep_alive(req.keep_alive.as_ref())?;
     // `n` choices are `n` generations of the one request, as on the completion routes.
     let timeds = common::start_all(&state, model.as_deref(), keep_alive, vec![request; n]).await?;
     let verbose = verbose_metas(&state, req.verbose, &timeds, &params, req.stream);
@@ -603,80 +623,79 @@ fn chat_stream(timeds: Vec<Timed>, meta: Meta) -> impl Stream<Item = Result<SseE
         usage: None,
         natives: Vec::new(),
     };
-    common::sse_events_all(
-        timeds,
-        ctx,
-        first,
-        |ctx, i, output| {
-            let meta = &ctx.meta;
-            match output {
-                Output::Reasoning { text } => vec![sse_json(&chunk(
-                    meta,
-                    i,
-                    json!({"reasoning_content": text}),
-                    None,
-                    Value::Null,
-                ))],
-                Output::Text {
-                    text,
-                    probs,
-                    timings,
-                    ..
-                } => {
-                    if text.is_empty() {
-                        return Vec::new();
-                    }
-                    let lp = match (&probs, meta.logprobs) {
-                        (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
-                        _ => Value::Null,
-                    };
-                    let mut c = chunk(meta, i, json!({"content": text}), None, lp);
-                    // `timings_per_token`: the timings so far on each chunk, as llama-server.
-                    if let Some(t) = timings {
-                        c["timings"] = json!(t);
-                    }
-                    vec![sse_json(&c)]
-                }
-                Output::ToolCallStart { index, id, name } => vec![sse_json(&chunk(
-                    meta,
-                    i,
-                    json!({"tool_calls": [{
-                        "index": index, "id": id, "type": "function",
-                        "function": {"name": name, "arguments": ""},
-                    }]}),
-                    None,
-                    Value::Null,
-                ))],
-                Output::ToolCallArguments { index, delta } => vec![sse_json(&chunk(
-                    meta,
-                    i,
-                    json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
-                    None,
-                    Value::Null,
-                ))],
-                // llama-server: a role delta carrying the prompt's progress.
-                Output::Progress(p) => {
-                    let mut c = chunk(
-                        meta,
-                        i,
-                        json!({"role": "assistant", "content": null}),
-                        None,
-                        Value::Null,
-                    );
-                    c["prompt_progress"] = super::native::progress_json(&p);
-                    c["timings"] = json!(p.timings);
-                    vec![sse_json(&c)]
-                }
-                Output::Done(d) => {
-                    let mut last =
-                        chunk(meta, i, json!({}), Some(d.finish.as_openai()), Value::Null);
-                    last["timings"] = json!(d.timings);
-                    ctx.finished(last, &d)
-                }
+    common::sse_events_all(timeds, ctx, first, chat_event, |_, e| {
+        sse_json(&common::stream_error(e))
+    })
+}
+
+/// The SSE events of one output of a streamed chat completion (choice `i`).
+fn chat_event(ctx: &mut StreamState, i: usize, output: Output) -> Vec<SseEvent> {
+    let meta = &ctx.meta;
+    match output {
+        Output::Reasoning { text } => vec![sse_json(&chunk(
+            meta,
+            i,
+            json!({"reasoning_content": text}),
+            None,
+            Value::Null,
+        ))],
+        Output::Text {
+            text,
+            probs,
+            timings,
+            ..
+        } => {
+            if text.is_empty() {
+                return Vec::new();
             }
-        },
-        |_, e| sse_json(&common::stream_error(e)),
-    )
+            let lp = match (&probs, meta.logprobs) {
+                (Some(p), true) => json!({"content": [logprob_entry(&text, p)]}),
+                _ => Value::Null,
+            };
+            let mut c = chunk(meta, i, json!({"content": text}), None, lp);
+            // `timings_per_token`: the timings so far on each chunk, as llama-server.
+            if let Some(t) = timings {
+                c["timings"] = json!(t);
+            }
+            vec![sse_json(&c)]
+        }
+        Output::ToolCallStart { index, id, name } => vec![sse_json(&chunk(
+            meta,
+            i,
+            json!({"tool_calls": [{
+                "index": index, "id": id, "type": "function",
+                "function": {"name": name, "arguments": ""},
+            }]}),
+            None,
+            Value::Null,
+        ))],
+        Output::ToolCallArguments { index, delta } => vec![sse_json(&chunk(
+            meta,
+            i,
+            json!({"tool_calls": [{"index": index, "function": {"arguments": delta}}]}),
+            None,
+            Value::Null,
+        ))],
+        // llama-server: a role delta carrying the prompt's progress.
+        Output::Progress(p) => {
+            let mut c = chunk(
+                meta,
+                i,
+                json!({"role": "assistant", "content": null}),
+                None,
+                Value::Null,
+            );
+            c["prompt_progress"] = super::native::progress_json(&p);
+            c["timings"] = json!(p.timings);
+            vec![sse_json(&c)]
+        }
+        Output::Done(d) => {
+            let mut last =
+                chunk(meta, i, json!({}), Some(d.finish.as_openai()), Value::Null);
+            last["timings"] = json!(d.timings);
+            ctx.finished(last, &d)
+        }
+    }
 }
 
 /// The last chunk, the usage chunk when asked for, and `[DONE]`. `timings` (and another

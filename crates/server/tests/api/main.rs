@@ -26,6 +26,7 @@ mod seed_routes;
 mod sessions;
 mod switches;
 mod templates;
+mod tools;
 
 #[path = "../support/mod.rs"]
 mod support;

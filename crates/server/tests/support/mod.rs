@@ -149,6 +149,7 @@ impl TestServer {
         // What `serve` does after its scan.
         state.restore_downloads().await;
         state.deployments.restore().await;
+        state.tools.start().await.expect("the MCP servers config");
         let app = server::app_with(state.clone(), opts.vertex.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

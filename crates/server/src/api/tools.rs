@@ -1,0 +1,163 @@
+//! Tools over HTTP (issue 14): llama-server's `GET /tools` and `POST /tools` in its shapes,
+//! our `GET /api/tools`, and the MCP servers' management under `/api/mcp/servers` (admin).
+//! The registry and its storage are `service::Tools`; this only maps requests to it.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::SharedState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use service::tools::{ServerView, ToolInfo, ToolSource};
+
+/// Who may run server tools: the admin, and inference keys when `tools.inference_keys`
+/// allows them (the built-ins are off for inference keys otherwise).
+pub fn may_use_tools(state: &SharedState, access: Option<&Extension<crate::auth::Access>>) -> ApiResult<()> {
+    if crate::auth::is_admin(access) || state.tools.settings().inference_keys {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "server tools need the admin key (tools.inference_keys lets inference keys use them)",
+    ))
+}
+
+/// llama-server's entry of `GET /tools`.
+fn llama_entry(t: &ToolInfo) -> Value {
+    json!({
+        "display_name": t.name,
+        "tool": t.name,
+        "type": match t.source { ToolSource::Builtin => "server", ToolSource::Mcp { .. } => "mcp" },
+        "permissions": {"write": false},
+        "uses_cwd": false,
+        "definition": t.definition(),
+    })
+}
+
+/// `GET /tools`: every tool, as llama-server lists them.
+pub async fn llama_list(
+    State(state): State<SharedState>,
+    access: Option<Extension<crate::auth::Access>>,
+) -> ApiResult<Json<Value>> {
+    may_use_tools(&state, access.as_ref())?;
+    Ok(Json(Value::Array(state.tools.list(true).iter().map(llama_entry).collect())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallRequest {
+    pub tool: String,
+    #[serde(default)]
+    pub params: Value,
+    /// llama-server streams some of its own tools; ours answer at once.
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// `POST /tools {"tool", "params"}`: llama-server's answer, `{"plain_text_response": text}`
+/// or `{"error": text}` (a tool's failure is 200, an unknown tool 404).
+pub async fn llama_call(
+    State(state): State<SharedState>,
+    access: Option<Extension<crate::auth::Access>>,
+    ApiJson(req): ApiJson<CallRequest>,
+) -> ApiResult<Json<Value>> {
+    may_use_tools(&state, access.as_ref())?;
+    if req.stream {
+        return Err(ApiError::invalid("stream", "tool results are not streamed here; leave it out"));
+    }
+    let out = state.tools.call(&req.tool, req.params, true).await?;
+    Ok(Json(if out.is_error { json!({"error": out.text}) } else { json!({"plain_text_response": out.text}) }))
+}
+
+/// `GET /api/tools`: built-ins and MCP tools, each MCP tool with its server's state, and the
+/// servers.
+pub async fn list(State(state): State<SharedState>) -> Json<Value> {
+    let servers = state.tools.servers();
+    let tools: Vec<Value> = state
+        .tools
+        .list(true)
+        .iter()
+        .map(|t| {
+            let mut v = json!({
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.parameters,
+                "source": t.source,
+            });
+            if let ToolSource::Mcp { server } = &t.source
+                && let Some(s) = servers.iter().find(|s| &s.status.name == server)
+            {
+                v["server_state"] = json!(s.status.state);
+            }
+            v
+        })
+        .collect();
+    Json(json!({"tools": tools, "servers": servers}))
+}
+
+fn server_json(s: &ServerView) -> Value {
+    json!(s)
+}
+
+/// `GET /api/mcp/servers`.
+pub async fn servers(State(state): State<SharedState>) -> Json<Value> {
+    Json(json!({"servers": state.tools.servers().iter().map(server_json).collect::<Vec<_>>()}))
+}
+
+/// `GET /api/mcp/servers/{name}`.
+pub async fn server(State(state): State<SharedState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    let s = state
+        .tools
+        .server(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no MCP server named \"{name}\"")))?;
+    Ok(Json(server_json(&s)))
+}
+
+/// `POST /api/mcp/servers`: one server (`{"name", "config": {entry}}`) or an import
+/// (`{"mcpServers": {...}}`, as a config file holds it; `"replace": true` overwrites names
+/// that exist). An import answers with what was added and each bad entry's error.
+pub async fn add(State(state): State<SharedState>, ApiJson(body): ApiJson<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let replace = body.get("replace").and_then(Value::as_bool).unwrap_or(false);
+    if let Some(servers) = body.get("mcpServers") {
+        let doc = json!({"mcpServers": servers}).to_string();
+        let imported = state.tools.import(&doc, replace).await?;
+        let status = if imported.added.is_empty() { StatusCode::BAD_REQUEST } else { StatusCode::CREATED };
+        return Ok((status, Json(json!({"added": imported.added, "errors": imported.errors}))));
+    }
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::invalid("name", "give \"name\" and \"config\", or an \"mcpServers\" object"))?;
+    let config = body.get("config").cloned().ok_or_else(|| ApiError::invalid("config", "missing"))?;
+    let s = state.tools.put(name, config, replace).await?;
+    Ok((StatusCode::CREATED, Json(server_json(&s))))
+}
+
+/// `PUT /api/mcp/servers/{name}`: the server's new `mcpServers` entry.
+pub async fn edit(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    ApiJson(config): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    if state.tools.server(&name).is_none() {
+        return Err(ApiError::not_found(format!("no MCP server named \"{name}\"")));
+    }
+    Ok(Json(server_json(&state.tools.put(&name, config, true).await?)))
+}
+
+/// `POST /api/mcp/servers/{name}/enable`.
+pub async fn enable(State(state): State<SharedState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(server_json(&state.tools.set_enabled(&name, true).await?)))
+}
+
+/// `POST /api/mcp/servers/{name}/disable`.
+pub async fn disable(State(state): State<SharedState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(server_json(&state.tools.set_enabled(&name, false).await?)))
+}
+
+/// `DELETE /api/mcp/servers/{name}`.
+pub async fn remove(State(state): State<SharedState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    state.tools.remove(&name).await?;
+    Ok(Json(json!({"removed": name})))
+}
