@@ -60,9 +60,11 @@ pub struct CallRequest {
 pub async fn llama_call(
     State(state): State<SharedState>,
     access: Option<Extension<crate::auth::Access>>,
-    ApiJson(req): ApiJson<CallRequest>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
+    // Who may call comes before what the body says.
     may_use_tools(&state, access.as_ref())?;
+    let req: CallRequest = serde_json::from_value(body).map_err(|e| ApiError::invalid("tool", e))?;
     if req.stream {
         return Err(ApiError::invalid("stream", "tool results are not streamed here; leave it out"));
     }

@@ -62,6 +62,8 @@ async fn every_route_checks_keys() {
                 || path.starts_with("/ws/")
                 || server::api::sessions::is_alias(path)
                 || path.starts_with("/slots/")
+                // Server tools: admin unless `tools.inference_keys` (off here).
+                || path == "/tools"
                 || (method != "get" && (path == "/props" || path == "/lora-adapters"));
             if path == "/api/system/shutdown" {
                 continue; // checked below, last

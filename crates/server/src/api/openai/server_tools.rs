@@ -72,11 +72,11 @@ pub(super) async fn chat_with_server_tools(
     }
 }
 
-type Task = tokio::task::JoinHandle<Result<service::agent::AgentOutcome, ApiError>>;
+type Task = tokio::task::JoinHandle<Result<service::agent::AgentOutcome, ServiceError>>;
 
 async fn outcome(task: Task) -> Result<(), ApiError> {
     match task.await {
-        Ok(r) => r.map(|_| ()),
+        Ok(r) => r.map(|_| ()).map_err(ApiError::from),
         Err(e) => Err(ApiError::from(ServiceError::Internal(format!("the agent loop failed: {e}")))),
     }
 }
