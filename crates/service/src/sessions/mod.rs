@@ -21,7 +21,7 @@ pub mod transfer;
 use crate::error::ServiceError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use store::{Store, StoredMessage, StoredSession};
 
@@ -269,6 +269,22 @@ pub struct Sessions {
     store: Arc<Store>,
     config: RwLock<config::SessionsConfig>,
     running: Mutex<HashMap<i64, Running>>,
+    /// Sessions a send is getting answers ready for (see [`Claim`]).
+    claims: Mutex<HashSet<String>>,
+}
+
+/// A session held by one send from its check until its answers are running (or it failed):
+/// two sends at once cannot both pass the check and answer on one branch.
+pub(super) struct Claim<'a> {
+    sessions: &'a Sessions,
+    id: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claims = self.sessions.claims.lock().unwrap_or_else(|p| p.into_inner());
+        claims.remove(&self.id);
+    }
 }
 
 impl Sessions {
@@ -292,6 +308,7 @@ impl Sessions {
             store,
             config: RwLock::new(config),
             running: Mutex::new(HashMap::new()),
+            claims: Mutex::new(HashSet::new()),
         }))
     }
 
@@ -485,10 +502,28 @@ impl Sessions {
             .count()
     }
 
-    /// Refuses a change of the active branch while an answer is being written to it.
+    /// Refuses a change of the active branch while an answer is being written to it or a
+    /// send is getting one ready.
     fn ensure_idle(&self, id: &str) -> Result<(), ServiceError> {
+        let claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        self.idle(id, &claims)
+    }
+
+    /// Holds the session for a send (see [`Claim`]); refused as [`Self::ensure_idle`] refuses.
+    pub(super) fn claim(&self, id: &str) -> Result<Claim<'_>, ServiceError> {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        self.idle(id, &claims)?;
+        claims.insert(id.to_string());
+        Ok(Claim {
+            sessions: self,
+            id: id.to_string(),
+        })
+    }
+
+    /// With the claims locked, so a claim and the check of the running answers are one step.
+    fn idle(&self, id: &str, claims: &HashSet<String>) -> Result<(), ServiceError> {
         let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if running.values().any(|r| r.session == id) {
+        if claims.contains(id) || running.values().any(|r| r.session == id) {
             return Err(ServiceError::Conflict(format!(
                 "session {id} is writing an answer; wait for it or stop it \
                  (POST /api/chat/sessions/{id}/stop)"

@@ -149,7 +149,7 @@ impl Sessions {
         ask: Ask,
     ) -> Result<Sent, ServiceError> {
         self.check_message(&text, "message")?;
-        self.ensure_idle(id)?;
+        let _claim = self.claim(id)?;
         let (session, messages) = self.load(id).await?;
         let active = branch(&messages, session.active_leaf)?;
         let mut history = pick(&messages, &active);
@@ -166,7 +166,7 @@ impl Sessions {
         id: &str,
         ask: Ask,
     ) -> Result<Sent, ServiceError> {
-        self.ensure_idle(id)?;
+        let _claim = self.claim(id)?;
         let (session, messages) = self.load(id).await?;
         let mut active = branch(&messages, session.active_leaf)?;
         while let Some(last) = active.last() {
@@ -196,7 +196,7 @@ impl Sessions {
         ask: Ask,
     ) -> Result<Sent, ServiceError> {
         self.check_message(&text, "content")?;
-        self.ensure_idle(id)?;
+        let _claim = self.claim(id)?;
         let (session, messages) = self.load(id).await?;
         let edited = find(&messages, message_id)?;
         if edited.role != "user" {

@@ -135,3 +135,22 @@ async fn bad_imports_and_settings_are_refused_before_anything_is_stored() {
     assert_eq!(err.kind(), crate::ErrorKind::Conflict);
     assert!(err.to_string().contains("sessions.max_sessions"), "{err}");
 }
+
+#[tokio::test]
+async fn one_send_at_a_time_holds_a_session() {
+    let s = sessions();
+    let (session, _) = with_tree(&s).await;
+    let claim = s.claim(&session.id).unwrap();
+    // A second send, a rollback or a branch change waits for the first send to be running.
+    assert!(matches!(s.claim(&session.id), Err(ServiceError::Conflict(_))));
+    assert!(matches!(s.ensure_idle(&session.id), Err(ServiceError::Conflict(_))));
+    assert!(matches!(
+        s.rollback(&session.id, 1).await,
+        Err(ServiceError::Conflict(_))
+    ));
+    // Another session is free.
+    let other = s.create(NewSession::default()).await.unwrap();
+    drop(s.claim(&other.id).unwrap());
+    drop(claim);
+    s.claim(&session.id).unwrap();
+}
