@@ -22,9 +22,10 @@ use chat::{ChatMessage, ToolCall};
 use manager::KeepAlive;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use service::engine_types::EngineError;
 use service::{
     ChatInput, EmbedRequest, EmbeddingValues, InfillPrompt, Input, Normalize, Output, Prompt,
-    PromptPart, Request, ToolChoice,
+    PromptPart, Request, ServiceError, ToolChoice,
 };
 use std::time::{Duration, Instant};
 
@@ -87,10 +88,20 @@ async fn run(
     keep_alive: Option<KeepAlive>,
     req: Request,
 ) -> ApiResult<Run> {
-    let begun = Instant::now();
-    let timed = common::start(state, Some(model), keep_alive, req)
+    try_run(state, model, keep_alive, req)
         .await
-        .map_err(|e| for_model(model)(e.into()))?;
+        .map_err(|e| for_model(model)(e.into()))
+}
+
+/// [`run`] with the service's error, for a caller that acts on its kind.
+async fn try_run(
+    state: &SharedState,
+    model: &str,
+    keep_alive: Option<KeepAlive>,
+    req: Request,
+) -> Result<Run, ServiceError> {
+    let begun = Instant::now();
+    let timed = common::start(state, Some(model), keep_alive, req).await?;
     Ok(Run {
         timed,
         begun,
@@ -315,21 +326,43 @@ pub async fn chat(
         thinking,
         ..Default::default()
     };
-    let (chat, window) = fit_to_context(&state, &model, chat, opts.num_ctx, params.max_tokens)
-        .await
-        .map_err(for_model(&model))?;
-    if let (Some(_), Some(w)) = (opts.num_ctx, window) {
-        // A window smaller than the slot: the answer ends where the window does.
-        let room = w.n_ctx.saturating_sub(w.tokens as u32).max(1);
-        params.max_tokens = Some(params.max_tokens.map_or(room, |m| m.min(room)));
-    }
-    let request = Request {
+    let max_tokens = params.max_tokens;
+    let fit = |chat| fit_to_context(&state, &model, chat, opts.num_ctx, max_tokens);
+    let run = if opts.num_ctx.is_some() {
+        // The client's window: fitted first, and the answer ends where the window does.
+        let (chat, window) = fit(chat).await.map_err(for_model(&model))?;
+        if let Some(w) = window {
+            let room = w.n_ctx.saturating_sub(w.tokens as u32).max(1);
+            params.max_tokens = Some(params.max_tokens.map_or(room, |m| m.min(room)));
+        }
+        let request = chat_request(chat, params, response_format);
+        run(&state, &model, keep_alive, request).await?
+    } else {
+        // The slot's context: measured and fitted only when the engine finds the
+        // conversation too long, so a conversation that fits is rendered once.
+        let request = chat_request(chat.clone(), params.clone(), response_format.clone());
+        match try_run(&state, &model, keep_alive, request).await {
+            Err(ServiceError::Engine(EngineError::PromptTooLong { .. })) => {
+                let (chat, _) = fit(chat).await.map_err(for_model(&model))?;
+                let request = chat_request(chat, params, response_format);
+                run(&state, &model, keep_alive, request).await?
+            }
+            started => started.map_err(|e| for_model(&model)(e.into()))?,
+        }
+    };
+    answer(Route::Chat, model, req.stream, run).await
+}
+
+fn chat_request(
+    chat: ChatInput,
+    params: service::engine_types::GenerateRequest,
+    response_format: service::ResponseFormat,
+) -> Request {
+    Request {
         input: Input::Chat(chat),
         params,
         response_format,
-    };
-    let run = run(&state, &model, keep_alive, request).await?;
-    answer(Route::Chat, model, req.stream, run).await
+    }
 }
 
 /// Ollama's context rule: a conversation longer than the window (`num_ctx`, at most the

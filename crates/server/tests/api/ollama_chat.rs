@@ -532,6 +532,25 @@ async fn a_conversation_longer_than_num_ctx_loses_its_oldest_turns() {
         whole["prompt_eval_count"].as_u64().unwrap() > 200,
         "{whole}"
     );
+    // Longer than the slot's whole context, no num_ctx: fitted too (after the engine
+    // finds it too long), not refused.
+    let mut long = vec![json!({"role": "system", "content": "You are terse."})];
+    for i in 0..40 {
+        long.push(json!({"role": "user", "content": format!("Fact {i}: {}", "blah ".repeat(40))}));
+        long.push(json!({"role": "assistant", "content": format!("Noted {i}.")}));
+    }
+    long.push(json!({"role": "user", "content": "What is 2+2?"}));
+    let (status, fitted) = s
+        .post(
+            "/api/chat",
+            &json!({"model": SMOL, "messages": long, "stream": false, "options": {"num_predict": 8}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{fitted}");
+    assert!(
+        fitted["prompt_eval_count"].as_u64().unwrap() < 2048,
+        "{fitted}"
+    );
     // The answer ends where a small window does, without num_predict.
     let (status, capped) = s
         .post(
