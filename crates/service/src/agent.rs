@@ -72,30 +72,55 @@ pub struct AgentOutcome {
     pub steps: u32,
 }
 
+/// The server tools as chat tools (what the model is shown; also what a caller measures).
+pub fn chat_tools(tools: &[ToolInfo]) -> Vec<chat::Tool> {
+    tools.iter().map(|t| chat::Tool::new(&t.name, Some(&t.description), t.parameters.clone())).collect()
+}
+
 /// The tools offered to the model as chat tools (next to the client's own).
 fn offer(req: &mut Request, tools: &[ToolInfo]) -> Result<(), ServiceError> {
     let Input::Chat(chat) = &mut req.input else {
         return Err(ServiceError::invalid("server_tools", "server tools need a chat request (messages)"));
     };
-    for t in tools {
+    for t in chat_tools(tools) {
         if chat.tools.iter().any(|c| c.name == t.name) {
             return Err(ServiceError::invalid(
                 "server_tools",
                 format!("\"{}\" is both a server tool and one of the request's tools", t.name),
             ));
         }
-        chat.tools.push(chat::Tool::new(&t.name, Some(&t.description), t.parameters.clone()));
+        chat.tools.push(t);
     }
     Ok(())
 }
 
+/// The request of step `step` (the last one must answer: it is offered no tools).
+fn step_request(req: &Request, step: u32, max_steps: u32) -> Request {
+    let mut this = req.clone();
+    if step == max_steps.max(1)
+        && let Input::Chat(chat) = &mut this.input
+    {
+        chat.tool_choice = ToolChoice::None;
+    }
+    this
+}
+
+/// What [`run`] gives `start` for the first step: a caller that must start the first
+/// generation itself (to answer a refusal before anything else happens: a chat session)
+/// starts this one and hands it over on `start`'s first call.
+pub fn first_request(mut req: Request, offered: &[ToolInfo], max_steps: u32) -> Result<Request, ServiceError> {
+    offer(&mut req, offered)?;
+    Ok(step_request(&req, 1, max_steps))
+}
+
 /// Runs the loop. `start` begins one generation; `events` gets every [`AgentEvent`] (the
 /// loop stops when it is closed: the client left). `builtins`: whether built-in tools may
-/// run for this caller.
+/// run for this caller. `tools` may be `None` only when nothing is `offered` (a plain
+/// answer through the same loop).
 pub async fn run<S, E, F, Fut>(
     mut req: Request,
     offered: Vec<ToolInfo>,
-    tools: Arc<Tools>,
+    tools: Option<Arc<Tools>>,
     builtins: bool,
     max_steps: u32,
     mut start: F,
@@ -114,14 +139,7 @@ where
     let mut client_calls = 0usize;
     for step in 1..=max_steps.max(1) {
         outcome.steps = step;
-        let mut this = req.clone();
-        if step == max_steps.max(1)
-            && let Input::Chat(chat) = &mut this.input
-        {
-            // The last step must answer.
-            chat.tool_choice = ToolChoice::None;
-        }
-        let mut generation = start(this).await?;
+        let mut generation = start(step_request(&req, step, max_steps)).await?;
         let mut text = String::new();
         let mut reasoning = String::new();
         // Calls by the generation's index: (call, is a server tool, index given to the client).
@@ -199,7 +217,7 @@ where
         }
         // Concurrently; the client leaving stops waiting (the calls are dropped).
         let results = tokio::select! {
-            r = futures::future::join_all(server_calls.iter().map(|c| call_one(&tools, c, builtins))) => r,
+            r = futures::future::join_all(server_calls.iter().map(|c| call_one(tools.as_deref(), c, builtins))) => r,
             _ = events.closed() => return Ok(outcome),
         };
         req_messages(&mut req).push(assistant.clone());
@@ -242,7 +260,10 @@ fn req_messages(req: &mut Request) -> &mut Vec<ChatMessage> {
     }
 }
 
-async fn call_one(tools: &Tools, call: &ToolCall, builtins: bool) -> crate::tools::ToolOutput {
+async fn call_one(tools: Option<&Tools>, call: &ToolCall, builtins: bool) -> crate::tools::ToolOutput {
+    let Some(tools) = tools else {
+        return crate::tools::ToolOutput::error(format!("no tool named \"{}\" runs here", call.name));
+    };
     let args = if call.arguments.trim().is_empty() {
         Ok(serde_json::Value::Object(Default::default()))
     } else {

@@ -7,12 +7,13 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const STEPS: &[M<'static>] = &[
+pub(crate) const STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_initial.sql")),
     M::up(include_str!("migrations/002_deployments.sql")),
     M::up(include_str!("migrations/003_downloads.sql")),
     M::up(include_str!("migrations/004_sessions.sql")),
     M::up(include_str!("migrations/005_mcp.sql")),
+    M::up(include_str!("migrations/006_session_tools.sql")),
 ];
 
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);

@@ -33,7 +33,7 @@ pub struct StoredMessage {
     pub id: i64,
     pub session_id: String,
     pub parent_id: Option<i64>,
-    /// `system`, `user` or `assistant`.
+    /// `system`, `user`, `assistant` or `tool`.
     pub role: String,
     pub content: String,
     pub reasoning: Option<String>,
@@ -46,6 +46,12 @@ pub struct StoredMessage {
     pub left_out: Option<Vec<i64>>,
     /// Unix seconds.
     pub created_at: i64,
+    /// Assistant messages: the tool calls made (the service's JSON array).
+    pub tool_calls: Option<Value>,
+    /// Tool messages: the call this result answers, the tool, whether it is an error.
+    pub tool_call_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub tool_error: Option<bool>,
 }
 
 /// How an answer ended, written once when it does.
@@ -57,6 +63,8 @@ pub struct Finished {
     pub completion_tokens: Option<u32>,
     pub timings: Option<Value>,
     pub finish_reason: String,
+    /// Calls the answer ended with (kept as they are when `None`).
+    pub tool_calls: Option<Value>,
 }
 
 /// One page of sessions, newest first.
@@ -69,7 +77,11 @@ pub struct SessionPage {
 
 const SESSION_COLUMNS: &str = "id, title, models, params, active_leaf, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, session_id, parent_id, role, content, reasoning, model, \
-     prompt_tokens, completion_tokens, timings, finish_reason, left_out, created_at";
+     prompt_tokens, completion_tokens, timings, finish_reason, left_out, created_at, \
+     tool_calls, tool_call_id, tool_name, tool_error";
+
+/// The roles a session message may have.
+pub const ROLES: [&str; 4] = ["system", "user", "assistant", "tool"];
 
 impl Store {
     /// Records a new session, refused ([`StoreError::Full`]) when `max` sessions exist.
@@ -262,7 +274,8 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "UPDATE session_messages SET content = ?2, reasoning = ?3, prompt_tokens = ?4,
-                 completion_tokens = ?5, timings = ?6, finish_reason = ?7 WHERE id = ?1",
+                 completion_tokens = ?5, timings = ?6, finish_reason = ?7,
+                 tool_calls = COALESCE(?8, tool_calls) WHERE id = ?1",
                 params![
                     id,
                     f.content,
@@ -270,8 +283,21 @@ impl Store {
                     f.prompt_tokens,
                     f.completion_tokens,
                     f.timings.as_ref().map(Value::to_string),
-                    f.finish_reason
+                    f.finish_reason,
+                    f.tool_calls.as_ref().map(Value::to_string)
                 ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records the tool calls of an answer still being written (before the tools run, so a
+    /// stop or a crash during the call keeps them).
+    pub fn set_tool_calls(&self, id: i64, calls: &Value) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE session_messages SET tool_calls = ?2 WHERE id = ?1",
+                params![id, calls.to_string()],
             )?;
             Ok(())
         })
@@ -365,9 +391,9 @@ fn insert_session(tx: &Transaction<'_>, s: &StoredSession) -> Result<(), StoreEr
 }
 
 fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<i64, StoreError> {
-    if !["system", "user", "assistant"].contains(&m.role.as_str()) {
+    if !ROLES.contains(&m.role.as_str()) {
         return Err(StoreError::Invalid(format!(
-            "{:?} is not a session message role (system, user or assistant)",
+            "{:?} is not a session message role (system, user, assistant or tool)",
             m.role
         )));
     }
@@ -388,8 +414,9 @@ fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<i64, StoreE
     }
     tx.execute(
         "INSERT INTO session_messages (session_id, parent_id, role, content, reasoning, model,
-             prompt_tokens, completion_tokens, timings, finish_reason, left_out, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             prompt_tokens, completion_tokens, timings, finish_reason, left_out, created_at,
+             tool_calls, tool_call_id, tool_name, tool_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             m.session_id,
             m.parent_id,
@@ -404,7 +431,11 @@ fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<i64, StoreE
             m.left_out
                 .as_ref()
                 .map(|ids| Value::from(ids.clone()).to_string()),
-            m.created_at
+            m.created_at,
+            m.tool_calls.as_ref().map(Value::to_string),
+            m.tool_call_id,
+            m.tool_name,
+            m.tool_error
         ],
     )?;
     Ok(tx.last_insert_rowid())
@@ -452,6 +483,7 @@ struct MessageRow {
     m: StoredMessage,
     timings: Option<String>,
     left_out: Option<String>,
+    tool_calls: Option<String>,
 }
 
 fn read_message(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
@@ -470,9 +502,14 @@ fn read_message(r: &Row<'_>) -> rusqlite::Result<MessageRow> {
             finish_reason: r.get(10)?,
             left_out: None,
             created_at: r.get(12)?,
+            tool_calls: None,
+            tool_call_id: r.get(14)?,
+            tool_name: r.get(15)?,
+            tool_error: r.get(16)?,
         },
         timings: r.get(9)?,
         left_out: r.get(11)?,
+        tool_calls: r.get(13)?,
     })
 }
 
@@ -481,6 +518,7 @@ fn decode_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
         mut m,
         timings,
         left_out,
+        tool_calls,
     } = row;
     let id = m.session_id.clone();
     if let Some(t) = timings {
@@ -488,6 +526,9 @@ fn decode_message(row: MessageRow) -> Result<StoredMessage, StoreError> {
     }
     if let Some(l) = left_out {
         m.left_out = Some(serde_json::from_str(&l).map_err(|e| corrupt(&id, "left_out", e))?);
+    }
+    if let Some(c) = tool_calls {
+        m.tool_calls = Some(serde_json::from_str(&c).map_err(|e| corrupt(&id, "tool_calls", e))?);
     }
     Ok(m)
 }
@@ -589,6 +630,51 @@ mod tests {
         assert_eq!(got.content, "partial ans");
         assert_eq!(got.finish_reason.as_deref(), Some(INTERRUPTED));
         assert_eq!(store.interrupt_generating().unwrap(), 0);
+    }
+
+    /// A database written before tool messages (version 5) keeps every message through the
+    /// rebuild of migration 006, and then takes `tool` messages.
+    #[test]
+    fn migration_6_keeps_old_messages_and_allows_tool_messages() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("d.db");
+        {
+            let mut conn = rusqlite::Connection::open(&path).unwrap();
+            conn.pragma_update(None, "foreign_keys", true).unwrap();
+            let five = rusqlite_migration::Migrations::from_slice(&crate::migrations::STEPS[..5]);
+            five.to_latest(&mut conn).unwrap();
+            conn.execute_batch(
+                "INSERT INTO sessions VALUES ('s', 't', '[\"m\"]', '{}', 2, 1, 1);
+                 INSERT INTO session_messages (id, session_id, parent_id, role, content, created_at)
+                     VALUES (1, 's', NULL, 'user', 'q', 1), (2, 's', 1, 'assistant', 'a', 1);",
+            )
+            .unwrap();
+            let err = conn.execute(
+                "INSERT INTO session_messages (session_id, parent_id, role, content, created_at)
+                 VALUES ('s', 2, 'tool', 'r', 1)",
+                [],
+            );
+            assert!(err.is_err(), "version 5 has no tool role");
+        }
+        let store = Store::open(&path).unwrap();
+        let all = store.session_messages("s").unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!((all[1].id, all[1].parent_id, all[1].content.as_str()), (2, Some(1), "a"));
+        let mut call = message("s", Some(2), "assistant", "");
+        call.tool_calls = Some(serde_json::json!([{"id": "c1", "name": "t_x", "arguments": "{}"}]));
+        let call = store.add_message(&call, true).unwrap();
+        let mut result = message("s", Some(call.id), "tool", "42");
+        result.tool_call_id = Some("c1".into());
+        result.tool_name = Some("t_x".into());
+        result.tool_error = Some(false);
+        store.add_message(&result, true).unwrap();
+        let all = store.session_messages("s").unwrap();
+        assert_eq!(all[2].tool_calls.as_ref().unwrap()[0]["name"], "t_x");
+        assert_eq!(all[3].tool_call_id.as_deref(), Some("c1"));
+        assert_eq!(all[3].tool_error, Some(false));
+        // The tree still cascades: dropping the answer drops the call's result below it.
+        store.delete_messages("s", &[2], Some(1)).unwrap();
+        assert_eq!(store.session_messages("s").unwrap().len(), 1);
     }
 
     #[test]

@@ -280,18 +280,45 @@ async fn run(
     let peer = running.peer().clone();
     let cancel = running.cancellation_token();
     let mut ended = std::pin::pin!(running.waiting());
+    match watch_session(config, &peer, ended.as_mut(), changed, live, stop, sup).await {
+        End::Exited => {
+            set_failed(live, "the server closed the connection (exited or crashed)".into());
+            false
+        }
+        end @ (End::Stopped | End::Failed) => {
+            // The one way a session is stopped: cancel it and wait (bounded) for its end.
+            cancel.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut ended).await;
+            matches!(end, End::Stopped)
+        }
+    }
+}
+
+/// Why [`watch_session`] returned.
+enum End {
+    /// The server closed the connection (it exited or crashed).
+    Exited,
+    /// We were told to stop it.
+    Stopped,
+    /// Its tools could not be listed (the state says why).
+    Failed,
+}
+
+/// Lists the server's tools, and again on each change notice, until it ends or is stopped.
+async fn watch_session<F: std::future::Future>(
+    config: &ServerConfig,
+    peer: &Peer<RoleClient>,
+    mut ended: std::pin::Pin<&mut F>,
+    changed: &Notify,
+    live: &Mutex<Live>,
+    stop: &mut watch::Receiver<bool>,
+    sup: &Supervision,
+) -> End {
     loop {
         let listed = tokio::select! {
             r = tokio::time::timeout(sup.call_timeout, peer.list_all_tools()) => r,
-            _ = &mut ended => {
-                set_failed(live, "the server closed the connection (exited or crashed)".into());
-                return false;
-            }
-            _ = stopped(stop) => {
-                cancel.cancel();
-                let _ = tokio::time::timeout(Duration::from_secs(10), &mut ended).await;
-                return true;
-            }
+            _ = &mut ended => return End::Exited,
+            _ = stopped(stop) => return End::Stopped,
         };
         match listed {
             Ok(Ok(tools)) => {
@@ -306,23 +333,14 @@ async fn run(
             Err(_) => set_failed(live, format!("tools/list did not answer within {} s", sup.call_timeout.as_secs())),
         }
         if live.lock().unwrap().state != Some(ServerState::Running) {
-            cancel.cancel();
-            let _ = tokio::time::timeout(Duration::from_secs(10), &mut ended).await;
-            return false;
+            return End::Failed;
         }
         // Until the server says its tools changed (a notice during the listing is kept by
         // `Notify`), or it ends, or we stop it.
         tokio::select! {
             _ = changed.notified() => {}
-            _ = &mut ended => {
-                set_failed(live, "the server closed the connection (exited or crashed)".into());
-                return false;
-            }
-            _ = stopped(stop) => {
-                cancel.cancel();
-                let _ = tokio::time::timeout(Duration::from_secs(10), &mut ended).await;
-                return true;
-            }
+            _ = &mut ended => return End::Exited,
+            _ = stopped(stop) => return End::Stopped,
         }
     }
 }

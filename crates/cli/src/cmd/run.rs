@@ -561,8 +561,12 @@ impl StoredChat {
     /// stops it (the text so far is kept, `cancelled`).
     async fn send(&self, text: String) -> Result<()> {
         use service::sessions::SendEvent;
+        // Server tools run in `serve` (MCP servers are supervised there): a session that
+        // enables them answers here without them.
         let ask = service::sessions::send::Ask {
             models: vec![self.model.clone()],
+            server_tools: Some(service::sessions::ServerTools::Switch(false)),
+            tool_choice: None,
         };
         let mut sent = self
             .sessions
@@ -597,7 +601,8 @@ impl StoredChat {
                         }
                     }
                     Some(SendEvent::Error { error, .. }) => eprintln!("error: {error}"),
-                    Some(SendEvent::Started(_)) => {}
+                    Some(SendEvent::ToolCall { call, .. }) => eprintln!("[tool call {}]", call.name),
+                    Some(SendEvent::ToolResult { .. } | SendEvent::Started(_)) => {}
                     None => break,
                 },
                 _ = &mut ctrl_c, if !stopped => {

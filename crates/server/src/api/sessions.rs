@@ -7,8 +7,9 @@
 //!
 //! Stream events (SSE `event:` names, and the `type` of socket messages): `message` (the
 //! question, then each answer's row as created), `delta` (reply text), `reasoning`
-//! (thoughts), `done` (the stored answer: finish reason, usage, timings, left-out ids),
-//! `error`.
+//! (thoughts), `tool_call` and `tool_result` (a server tool's call and its result, stored as
+//! messages; docs/TOOLS.md), `done` (the stored answer: finish reason, usage, timings,
+//! left-out ids), `error`.
 
 use super::common;
 use crate::error::{ApiError, ApiResult};
@@ -27,6 +28,7 @@ use service::sessions::{
     Measure, NewSession, Outputs, Runner, SendEvent, Sent, SessionPatch, Sessions, View,
     transfer::Export,
 };
+use service::sessions::ServerTools;
 use service::{ChatInput, Output, Request, SamplingDefaults, ServiceError};
 use std::sync::Arc;
 
@@ -75,6 +77,10 @@ impl Runner for HttpRunner {
             let timed = common::start(&self.state, Some(model), None, req).await?;
             Ok(Box::new(timed) as Box<dyn Outputs>)
         })
+    }
+
+    fn tools(&self) -> Option<Arc<service::Tools>> {
+        Some(self.state.tools.clone())
     }
 }
 
@@ -232,14 +238,30 @@ pub struct SendRequest {
     /// Ask several models the same question; each answer is a sibling tagged by model.
     #[serde(default)]
     models: Vec<String>,
+    /// This send's server tools (`true`, `false`, names); the session's setting otherwise.
+    #[serde(default)]
+    server_tools: Option<ServerTools>,
+    /// How the first step uses them (OpenAI's `tool_choice`).
+    #[serde(default)]
+    tool_choice: Option<Value>,
     #[serde(default)]
     stream: bool,
 }
 
-fn ask(model: Option<String>, models: Vec<String>) -> Ask {
-    Ask {
+/// What a send asks: models, and its server tools (`tool_choice` as OpenAI's).
+fn ask(
+    model: Option<String>,
+    models: Vec<String>,
+    server_tools: Option<ServerTools>,
+    tool_choice: Option<&Value>,
+) -> ApiResult<Ask> {
+    Ok(Ask {
         models: model.into_iter().chain(models).collect(),
-    }
+        server_tools,
+        tool_choice: tool_choice
+            .map(|v| super::openai::parse_tool_choice(Some(v)))
+            .transpose()?,
+    })
 }
 
 /// `POST /api/chat/send`.
@@ -252,7 +274,7 @@ pub async fn send(
             runner(&state),
             &req.session_id,
             req.message,
-            ask(req.model, req.models),
+            ask(req.model, req.models, req.server_tools, req.tool_choice.as_ref())?,
         )
         .await?;
     Ok(reply(sent, req.stream).await)
@@ -266,6 +288,11 @@ pub struct RegenerateRequest {
     #[serde(default)]
     models: Vec<String>,
     #[serde(default)]
+    server_tools: Option<ServerTools>,
+    /// How the first step uses them (OpenAI's `tool_choice`).
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
     stream: bool,
 }
 
@@ -277,7 +304,7 @@ pub async fn regenerate(
 ) -> ApiResult<Response> {
     let req = optional_body::<RegenerateRequest>(&body)?;
     let sent = sessions(&state)?
-        .regenerate(runner(&state), &id, ask(req.model, req.models))
+        .regenerate(runner(&state), &id, ask(req.model, req.models, req.server_tools, req.tool_choice.as_ref())?)
         .await?;
     Ok(reply(sent, req.stream).await)
 }
@@ -294,6 +321,11 @@ pub struct EditRequest {
     #[serde(default)]
     models: Vec<String>,
     #[serde(default)]
+    server_tools: Option<ServerTools>,
+    /// How the first step uses them (OpenAI's `tool_choice`).
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
     stream: bool,
 }
 
@@ -309,7 +341,7 @@ pub async fn edit(
             &id,
             req.message_id,
             req.content,
-            ask(req.model, req.models),
+            ask(req.model, req.models, req.server_tools, req.tool_choice.as_ref())?,
         )
         .await?;
     Ok(reply(sent, req.stream).await)
@@ -333,6 +365,16 @@ pub fn event_json(ev: &SendEvent) -> Value {
         SendEvent::Reasoning { message_id, text } => {
             json!({"type": "reasoning", "message_id": message_id, "reasoning": text})
         }
+        // The OpenAI stream's extension objects (docs/TOOLS.md) under the same keys.
+        SendEvent::ToolCall { message_id, call } => {
+            json!({"type": "tool_call", "message_id": message_id, "server_tool_call": call})
+        }
+        SendEvent::ToolResult { message, result } => json!({
+            "type": "tool_result",
+            "message_id": message.id,
+            "server_tool_result": result,
+            "message": message,
+        }),
         SendEvent::Done(m) => json!({
             "type": "done",
             "message_id": m.id,
@@ -371,6 +413,9 @@ async fn reply(sent: Sent, stream: bool) -> Response {
             let mut v = to_value(&a.message);
             if let Some(e) = &a.error {
                 v["error"] = common::stream_error(e.clone())["error"].clone();
+            }
+            if !a.tool_calls.is_empty() {
+                v["server_tool_calls"] = Value::Array(a.tool_calls.clone());
             }
             v
         })
@@ -475,7 +520,8 @@ pub async fn import(
     Ok((StatusCode::CREATED, Json(to_value(&s))))
 }
 
-/// A socket message from the client.
+/// A socket message from the client. `request_id` (any string the client picks) comes back
+/// on every event of that request, errors included.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum SocketRequest {
@@ -486,19 +532,30 @@ enum SocketRequest {
         model: Option<String>,
         #[serde(default)]
         models: Vec<String>,
+        #[serde(default)]
+        server_tools: Option<ServerTools>,
+        #[serde(default)]
+        tool_choice: Option<Value>,
+        #[serde(default)]
+        request_id: Option<String>,
     },
     Stop {
         session_id: String,
+        #[serde(default)]
+        request_id: Option<String>,
     },
 }
 
 /// Socket messages the server may have queued for one client before it stops reading them.
 const SOCKET_QUEUE: usize = 1024;
+/// Characters of a client's `request_id`.
+const MAX_REQUEST_ID_CHARS: usize = 256;
 
 /// `/ws/chat/stream` (seed 001) and `/chat/ws` (seed 003): `{"type":"send", session_id,
-/// message, models?}` and `{"type":"stop", session_id}`; every event carries its
-/// `session_id`, so several sessions share one socket. Closing the socket stops its answers
-/// (their text kept, `cancelled`).
+/// message, models?, server_tools?, request_id?}` and `{"type":"stop", session_id,
+/// request_id?}`; every event carries its `session_id` (and the request's `request_id`), so
+/// several sessions share one socket — a refused request's `error` too. Closing the socket
+/// stops its answers (their text kept, `cancelled`).
 pub async fn socket(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| chat_socket(state, socket))
 }
@@ -513,9 +570,10 @@ async fn chat_socket(state: SharedState, mut socket: WebSocket) {
                     Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return,
                     Some(Ok(_)) => continue,
                 };
-                if let Err(e) = on_socket_request(&state, &text, out.clone()).await {
-                    let v = json!({"type": "error", "error": {
+                if let Err((e, tags)) = on_socket_request(&state, &text, out.clone()).await {
+                    let mut v = json!({"type": "error", "error": {
                         "message": e.message, "code": e.status.as_u16()}});
+                    tags.apply(&mut v);
                     if socket.send(WsMessage::Text(v.to_string().into())).await.is_err() {
                         return;
                     }
@@ -530,43 +588,111 @@ async fn chat_socket(state: SharedState, mut socket: WebSocket) {
     }
 }
 
+/// What identifies a socket request on its events: the session and the client's id.
+#[derive(Debug, Clone, Default)]
+struct Tags {
+    session_id: Option<String>,
+    request_id: Option<String>,
+}
+
+impl Tags {
+    /// The tags of a message that did not parse as a request, read from it when it is an
+    /// object holding them as strings (so a client still learns which request failed).
+    fn guess(text: &str) -> Tags {
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let tag = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| s.chars().count() <= MAX_REQUEST_ID_CHARS)
+                .map(str::to_owned)
+        };
+        Tags {
+            session_id: tag("session_id"),
+            request_id: tag("request_id"),
+        }
+    }
+
+    fn apply(&self, v: &mut Value) {
+        if let Some(s) = &self.session_id {
+            v["session_id"] = json!(s);
+        }
+        if let Some(r) = &self.request_id {
+            v["request_id"] = json!(r);
+        }
+    }
+}
+
 async fn on_socket_request(
     state: &SharedState,
     text: &str,
     out: tokio::sync::mpsc::Sender<Value>,
-) -> ApiResult<()> {
-    let req: SocketRequest = serde_json::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("not a chat socket message: {e}")))?;
-    let s = sessions(state)?;
+) -> Result<(), (ApiError, Tags)> {
+    let req: SocketRequest = serde_json::from_str(text).map_err(|e| {
+        (
+            ApiError::bad_request(format!("not a chat socket message: {e}")),
+            Tags::guess(text),
+        )
+    })?;
+    let tags = match &req {
+        SocketRequest::Send {
+            session_id,
+            request_id,
+            ..
+        }
+        | SocketRequest::Stop {
+            session_id,
+            request_id,
+        } => Tags {
+            session_id: Some(session_id.clone()),
+            request_id: request_id.clone(),
+        },
+    };
+    let fail = |e: ApiError| (e, tags.clone());
+    if tags
+        .request_id
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REQUEST_ID_CHARS)
+    {
+        let e = ApiError::invalid(
+            "request_id",
+            format!("at most {MAX_REQUEST_ID_CHARS} characters"),
+        );
+        return Err((e, Tags { request_id: None, ..tags }));
+    }
+    let s = sessions(state).map_err(fail)?;
     match req {
-        SocketRequest::Stop { session_id } => {
-            s.get(&session_id).await?;
+        SocketRequest::Stop { session_id, .. } => {
+            s.get(&session_id).await.map_err(|e| fail(e.into()))?;
             let stopped = s.stop(&session_id);
-            let _ = out
-                .send(json!({"type": "stopped", "session_id": session_id, "stopped": stopped}))
-                .await;
+            let mut v = json!({"type": "stopped", "session_id": session_id, "stopped": stopped});
+            tags.apply(&mut v);
+            let _ = out.send(v).await;
         }
         SocketRequest::Send {
             session_id,
             message,
             model,
             models,
+            server_tools,
+            tool_choice,
+            ..
         } => {
+            let ask = ask(model, models, server_tools, tool_choice.as_ref()).map_err(fail)?;
             let sent = s
-                .send(runner(state), &session_id, message, ask(model, models))
+                .send(runner(state), &session_id, message, ask)
                 .await
-                .map_err(|e| ApiError::from(e))?;
+                .map_err(|e| fail(e.into()))?;
             if let Some(q) = &sent.question {
-                let _ = out
-                    .send(json!({"type": "message", "session_id": session_id, "message": q}))
-                    .await;
+                let mut v = json!({"type": "message", "message": q});
+                tags.apply(&mut v);
+                let _ = out.send(v).await;
             }
             let mut events = sent.events;
             // One forwarder per send: the socket's loop stays free for more requests.
             tokio::spawn(async move {
                 while let Some(ev) = events.recv().await {
                     let mut v = event_json(&ev);
-                    v["session_id"] = json!(session_id);
+                    tags.apply(&mut v);
                     if out.send(v).await.is_err() {
                         return;
                     }

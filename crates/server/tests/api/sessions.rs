@@ -5,7 +5,7 @@
 use super::*;
 use futures_util::{SinkExt, StreamExt};
 
-async fn create(s: &TestServer, body: Value) -> String {
+pub(crate) async fn create(s: &TestServer, body: Value) -> String {
     let (status, session) = s.post("/api/chat/sessions/create", &body).await;
     assert_eq!(status, 201, "{session}");
     session["id"].as_str().unwrap().to_string()
@@ -16,7 +16,7 @@ fn greedy(max_tokens: u32) -> Value {
 }
 
 /// The SSE events of a send: (event name, JSON data).
-async fn stream_events(s: &TestServer, path: &str, body: &Value) -> Vec<(String, Value)> {
+pub(crate) async fn stream_events(s: &TestServer, path: &str, body: &Value) -> Vec<(String, Value)> {
     let resp = s.client.post(s.url(path)).json(body).send().await.unwrap();
     assert_eq!(resp.status(), 200, "{path}");
     let text = resp.text().await.unwrap();
@@ -32,7 +32,7 @@ async fn stream_events(s: &TestServer, path: &str, body: &Value) -> Vec<(String,
     out
 }
 
-async fn tree(s: &TestServer, id: &str) -> Vec<Value> {
+pub(crate) async fn tree(s: &TestServer, id: &str) -> Vec<Value> {
     let (status, h) = s.get(&format!("/api/chat/history/{id}?tree=1")).await;
     assert_eq!(status, 200, "{h}");
     h["messages"].as_array().unwrap().clone()
@@ -190,14 +190,15 @@ async fn a_session_is_sent_to_branched_rolled_back_exported_and_imported() {
 }
 
 /// A tree with ids replaced by positions, and the settings.
-fn shape(e: &Value) -> Value {
+pub(crate) fn shape(e: &Value) -> Value {
     let msgs = e["messages"].as_array().unwrap();
     let pos = |id: &Value| msgs.iter().position(|m| m["id"] == *id);
     let rows: Vec<Value> = msgs
         .iter()
         .map(|m| {
             json!([pos(&m["parent_id"]), m["role"], m["content"], m["model"],
-                   m["finish_reason"], m["completion_tokens"]])
+                   m["finish_reason"], m["completion_tokens"], m["tool_calls"],
+                   m["tool_call_id"], m["name"], m["is_error"]])
         })
         .collect();
     json!({
@@ -487,5 +488,49 @@ async fn one_socket_carries_several_sessions() {
         let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
         assert_eq!(v["type"], "error", "{v}");
         assert_eq!(v["error"]["code"], 404, "{v}");
+        // A refused request names its session and the client's request id, so a client
+        // with several sessions on the socket knows which one failed.
+        let refusals = [
+            (json!({"type": "send", "session_id": "sess_nope", "message": "x", "request_id": "r1"}), 404),
+            (json!({"type": "send", "session_id": a, "message": "x", "model": "nope", "request_id": "r2"}), 404),
+            (json!({"type": "send", "session_id": a, "message": " ", "request_id": "r3"}), 400),
+            (json!({"type": "stop", "session_id": "sess_nope", "request_id": "r4"}), 404),
+            (json!({"type": "send", "session_id": a, "message": 5, "request_id": "r5"}), 400),
+        ];
+        for (req, code) in &refusals {
+            ws.send(tokio_tungstenite::tungstenite::Message::Text(req.to_string().into()))
+                .await
+                .unwrap();
+            let msg = ws.next().await.unwrap().unwrap();
+            let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+            assert_eq!((v["type"].as_str(), v["error"]["code"].as_u64()), (Some("error"), Some(*code)), "{req}: {v}");
+            assert_eq!(v["session_id"], req["session_id"], "{req}: {v}");
+            assert_eq!(v["request_id"], req["request_id"], "{req}: {v}");
+        }
+        // A busy session: the second send while the first (a long answer) runs; then stopped.
+        let c = create(&s, json!({"model": SMOL, "params": {"max_tokens": 400, "temperature": 0.0}})).await;
+        let long = json!({"type": "send", "session_id": c, "message": "Tell a long story.", "request_id": "long"});
+        let busy = json!({"type": "send", "session_id": c, "message": "And another.", "request_id": "busy"});
+        let stop = json!({"type": "stop", "session_id": c, "request_id": "halt"});
+        for m in [&long, &busy] {
+            ws.send(tokio_tungstenite::tungstenite::Message::Text(m.to_string().into()))
+                .await
+                .unwrap();
+        }
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(120), ws.next()).await.unwrap().unwrap().unwrap();
+            let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+            if v["type"] == "error" {
+                assert_eq!((v["request_id"].as_str(), v["session_id"].as_str()), (Some("busy"), Some(c.as_str())), "{v}");
+                assert_eq!(v["error"]["code"], 409, "{v}");
+                ws.send(tokio_tungstenite::tungstenite::Message::Text(stop.to_string().into()))
+                    .await
+                    .unwrap();
+            }
+            if v["type"] == "done" {
+                assert_eq!(v["request_id"], "long", "the answer's events carry its request id: {v}");
+                break;
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! who may use them, and the agent loop on `/v1/chat/completions` (`server_tools`) on the
 //! test model.
 
+use crate::sessions::{create, shape, stream_events, tree};
 use crate::support::{Opts, SMOL, TestServer};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -253,5 +254,186 @@ async fn the_slot_is_free_while_a_tool_runs() {
     std::fs::write(&gate, "").unwrap();
     let rest = resp.text().await.unwrap();
     assert!(rest.contains("the gate is open") && rest.trim_end().ends_with("data: [DONE]"), "{rest}");
+    s.state.tools.shutdown().await;
+}
+
+/// A session whose send forces the MCP tool: the call and its result are events of their
+/// own, stored as messages (the assistant turn with its calls, then the `tool` message), the
+/// final answer below them; history, export → import (the same tree) and Markdown keep them;
+/// the next turn is sent with them (the context counts them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_runs_a_server_tool_and_stores_the_call_and_its_result() {
+    let Some(py) = python() else { return };
+    let Some(s) = TestServer::start(with_server(&py, Opts::default())).await else { return };
+    wait_for_tool(&s, "t_secret").await;
+    let id = create(
+        &s,
+        json!({"model": SMOL, "params": {"temperature": 0.0, "max_tokens": 40, "server_tools": ["t_secret"]}}),
+    )
+    .await;
+    let force = json!({"type": "function", "function": {"name": "t_secret"}});
+    let events = stream_events(
+        &s,
+        "/api/chat/send",
+        &json!({"session_id": id, "message": "What is the secret word? Use the tool.",
+                "tool_choice": force, "stream": true}),
+    )
+    .await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let call = names.iter().position(|n| *n == "tool_call").expect("a tool_call event");
+    let result = names.iter().position(|n| *n == "tool_result").expect("a tool_result event");
+    assert_eq!(&names[..2], ["message", "message"], "{names:?}");
+    assert!(call < result && names[result + 1] == "message", "{names:?}");
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    let first_row = events[1].1["message"]["id"].clone();
+    let (_, c) = &events[call];
+    assert_eq!(c["message_id"], first_row);
+    assert_eq!(c["server_tool_call"]["name"], "t_secret");
+    assert_eq!(c["server_tool_call"]["step"], 1);
+    let (_, r) = &events[result];
+    assert_eq!(r["server_tool_result"]["content"], "The secret word is PINEAPPLE.");
+    assert_eq!(r["server_tool_result"]["is_error"], false);
+    assert_eq!(r["message"]["role"], "tool");
+    assert_eq!(r["message"]["parent_id"], first_row);
+    assert_eq!(r["message"]["tool_call_id"], c["server_tool_call"]["id"]);
+    let next_row = &events[result + 1].1["message"];
+    assert_eq!(next_row["parent_id"], r["message_id"]);
+    let done = &events.last().unwrap().1;
+    assert_eq!(done["message_id"], next_row["id"]);
+    assert!(["stop", "length"].contains(&done["finish_reason"].as_str().unwrap()), "{done}");
+    assert!(done["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{done}");
+
+    // Stored: question → the call → its result → the answer, the answer the active leaf.
+    let all = tree(&s, &id).await;
+    let roles: Vec<&str> = all.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"], "{all:?}");
+    assert_eq!(all[1]["finish_reason"], "tool_calls");
+    assert_eq!(all[1]["tool_calls"][0]["name"], "t_secret");
+    assert_eq!(all[1]["tool_calls"][0]["id"], all[2]["tool_call_id"]);
+    assert_eq!((all[2]["name"].as_str(), all[2]["is_error"].as_bool()), (Some("t_secret"), Some(false)));
+    let (_, active) = s.get(&format!("/api/chat/history/{id}")).await;
+    assert_eq!(active["messages"].as_array().unwrap().len(), 4, "{active}");
+
+    // Export → import: the same tree, calls and results included; Markdown shows them.
+    let (_, export) = s.get(&format!("/api/chat/export/{id}?format=json")).await;
+    let (status, imported) = s.post("/api/chat/import", &export).await;
+    assert_eq!(status, 201, "{imported}");
+    let (_, again) = s.get(&format!("/api/chat/export/{}?format=json", imported["id"].as_str().unwrap())).await;
+    assert_eq!(shape(&export), shape(&again));
+    let md = s.client.get(s.url(&format!("/api/chat/export/{id}?format=markdown"))).send().await.unwrap();
+    let md = md.text().await.unwrap();
+    assert!(md.contains("**Tool call** `t_secret`"), "{md}");
+    assert!(md.contains("## Tool result: t_secret\n\n```\nThe secret word is PINEAPPLE.\n```"), "{md}");
+
+    // The next turn (tools off for this send) is sent with the call and its result: its
+    // prompt is longer than the conversation without them would be.
+    let (status, r) = s
+        .post("/api/chat/send", &json!({"session_id": id, "message": "Thanks.", "server_tools": false}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert!(r["answers"][0].get("error").is_none(), "{r}");
+    assert!(r["answers"][0].get("server_tool_calls").is_none(), "no tools this time: {r}");
+    let with_tools = r["answers"][0]["prompt_tokens"].as_u64().unwrap();
+    let texts: Vec<(&str, &str)> = vec![("user", all[0]["content"].as_str().unwrap()), ("assistant", all[3]["content"].as_str().unwrap())];
+    let (_, m) = s
+        .post("/apply-template", &json!({"messages": texts.iter().map(|(r, c)| json!({"role": r, "content": c})).chain([json!({"role": "user", "content": "Thanks."})]).collect::<Vec<_>>()}))
+        .await;
+    let (_, toks) = s.post("/tokenize", &json!({"content": m["prompt"]})).await;
+    let without = toks["tokens"].as_array().unwrap().len() as u64;
+    assert!(with_tools > without, "the tool call and result are sent back ({with_tools} vs {without} tokens)");
+
+    // Not streamed: the answer carries the trace as the OpenAI route does.
+    let (status, r) = s
+        .post("/api/chat/send", &json!({"session_id": id, "message": "Again, please.", "tool_choice": force}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let answer = &r["answers"][0];
+    assert_eq!(answer["server_tool_calls"][0]["content"], "The secret word is PINEAPPLE.", "{r}");
+    assert_eq!(answer["role"], "assistant");
+    let all = tree(&s, &id).await;
+    let parent = all.iter().find(|m| m["id"] == answer["parent_id"]).unwrap();
+    assert_eq!(parent["role"], "tool", "the answer hangs below the tool's result");
+    s.state.tools.shutdown().await;
+}
+
+/// Refused before anything is stored: tools named that do not run, a forced tool not
+/// offered, a setting that is not a switch or names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_tool_settings_are_checked_before_anything_is_stored() {
+    let s = TestServer::empty(Opts::default()).await;
+    let id = create(&s, json!({"model": "nope"})).await;
+    for (body, status, needle) in [
+        (json!({"session_id": id, "message": "hi", "server_tools": ["t_none"]}), 400, "no server tool named \"t_none\""),
+        (json!({"session_id": id, "message": "hi", "tool_choice": "required"}), 400, "needs server tools"),
+        (
+            json!({"session_id": id, "message": "hi", "server_tools": ["current_datetime"],
+                   "tool_choice": {"type": "function", "function": {"name": "t_x"}}}),
+            400,
+            "not one of the server tools",
+        ),
+        (json!({"session_id": id, "message": "hi", "server_tools": "all"}), 400, "true, false or a list"),
+        (json!({"session_id": id, "message": "hi", "server_tools": [1]}), 400, "must be a string"),
+        (json!({"session_id": id, "message": "hi", "server_tools": vec!["x"; 300]}), 400, "at most 256"),
+    ] {
+        let (got, r) = s.post("/api/chat/send", &body).await;
+        assert_eq!(got, status, "{body}: {r}");
+        let msg = r["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains(needle), "{msg:?} lacks {needle:?}");
+    }
+    assert!(tree(&s, &id).await.is_empty());
+    // The session setting: PATCHable like the other params, checked when set.
+    let (status, p) = s
+        .send(s.client.patch(s.url(&format!("/api/chat/sessions/{id}"))).json(&json!({"params": {"server_tools": true}})))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["params"]["server_tools"], true);
+    let (status, p) = s
+        .send(s.client.patch(s.url(&format!("/api/chat/sessions/{id}"))).json(&json!({"params": {"server_tools": [""]}})))
+        .await;
+    assert_eq!(status, 400, "{p}");
+}
+
+/// Stopping an answer while its tool runs keeps the call on the stored turn (`cancelled`,
+/// no result), and the session goes on: the unanswered call is not sent to the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_session_answer_during_a_tool_call_keeps_the_call() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let mut server = entry(&py);
+    server["env"] = json!({"MCP_TEST_GATE": gate.display().to_string()});
+    let json = json!({"mcpServers": {"t": server}}).to_string();
+    let opts = Opts::default().tweak(move |c| c.tools.mcp_servers_json = Some(json.clone()));
+    let Some(s) = TestServer::start(opts).await else { return };
+    wait_for_tool(&s, "t_gate").await;
+    let id = create(&s, json!({"model": SMOL, "params": {"temperature": 0.0, "max_tokens": 24, "server_tools": true}})).await;
+    let body = json!({"session_id": id, "message": "Open the gate.", "stream": true,
+                      "tool_choice": {"type": "function", "function": {"name": "t_gate"}}});
+    let mut resp = s.client.post(s.url("/api/chat/send")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("event: tool_call") {
+        let Some(chunk) = resp.chunk().await.unwrap() else { panic!("ended before the call: {seen}") };
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // The call is stored before the tool runs.
+    let all = tree(&s, &id).await;
+    assert_eq!(all[1]["tool_calls"][0]["name"], "t_gate", "{all:?}");
+    assert_eq!(all[1]["finish_reason"], "generating");
+    let (status, r) = s.post(&format!("/api/chat/sessions/{id}/stop"), &json!({})).await;
+    assert_eq!((status, r["stopped"].as_u64()), (200, Some(1)), "{r}");
+    let rest = resp.text().await.unwrap();
+    assert!(rest.contains("event: done") && rest.contains("\"finish_reason\":\"cancelled\""), "{rest}");
+    assert!(!rest.contains("event: tool_result"), "{rest}");
+    let all = tree(&s, &id).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1]["finish_reason"], "cancelled");
+    assert_eq!(all[1]["tool_calls"][0]["name"], "t_gate");
+    let (status, r) = s
+        .post("/api/chat/send", &json!({"session_id": id, "message": "Never mind.", "server_tools": false}))
+        .await;
+    assert_eq!(status, 200, "{r}");
+    assert!(r["answers"][0].get("error").is_none(), "{r}");
+    std::fs::write(&gate, "").unwrap();
     s.state.tools.shutdown().await;
 }

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use store::{Store, StoredMessage, StoredSession};
 
 pub use send::{Answer, Measure, Outputs, Runner, SendEvent, Sent};
+pub use crate::agent::{ServerToolCall, ServerToolResult};
 
 /// Characters of a title derived from the first message.
 const TITLE_CHARS: usize = 60;
@@ -53,6 +54,83 @@ pub struct SessionParams {
     pub repeat_penalty: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_prompt: Option<String>,
+    /// Server tools the answers may call (issue 14): `true` (all), `false`, or names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_tools: Option<ServerTools>,
+}
+
+/// Which server tools (MCP tools and built-ins, `GET /api/tools`) a session's answers may
+/// call: `true` (all of them), `false` (none), or a list of names (`"*"` = all). Names are
+/// checked against the running registry when a message is sent (servers come and go).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ServerTools {
+    Switch(bool),
+    Names(Vec<String>),
+}
+
+/// Names one `server_tools` list may hold.
+pub const MAX_SERVER_TOOL_NAMES: usize = 256;
+/// Characters of one tool name.
+const MAX_TOOL_NAME_CHARS: usize = 256;
+
+impl<'de> Deserialize<'de> for ServerTools {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match Value::deserialize(d)? {
+            Value::Bool(b) => Ok(ServerTools::Switch(b)),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(D::Error::custom(format!(
+                        "server_tools: a tool name must be a string, not {other}"
+                    ))),
+                })
+                .collect::<Result<_, _>>()
+                .map(ServerTools::Names),
+            _ => Err(D::Error::custom(
+                "server_tools: true, false or a list of tool names (\"*\" = all)",
+            )),
+        }
+    }
+}
+
+impl ServerTools {
+    /// The names to offer (`"*"`: all); empty when tools are off.
+    pub fn selection(&self) -> Vec<String> {
+        match self {
+            ServerTools::Switch(true) => vec!["*".to_string()],
+            ServerTools::Switch(false) => Vec::new(),
+            ServerTools::Names(n) => n.clone(),
+        }
+    }
+
+    /// The list's size and names (what tools exist is checked at a send).
+    pub fn check(&self) -> Result<(), ServiceError> {
+        let ServerTools::Names(names) = self else {
+            return Ok(());
+        };
+        if names.len() > MAX_SERVER_TOOL_NAMES {
+            return Err(ServiceError::invalid(
+                "server_tools",
+                format!("at most {MAX_SERVER_TOOL_NAMES} tool names"),
+            ));
+        }
+        if let Some(bad) = names
+            .iter()
+            .find(|n| n.trim().is_empty() || n.chars().count() > MAX_TOOL_NAME_CHARS)
+        {
+            return Err(ServiceError::invalid(
+                "server_tools",
+                format!(
+                    "a tool name must be 1 to {MAX_TOOL_NAME_CHARS} characters ({} given)",
+                    bad.chars().count()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl SessionParams {
@@ -84,6 +162,9 @@ impl SessionParams {
     /// The engine's own range checks (the one validation of sampling values), run when the
     /// parameters are set so a bad value is refused then rather than at every send.
     fn check(&self) -> Result<(), ServiceError> {
+        if let Some(t) = &self.server_tools {
+            t.check()?;
+        }
         self.sampling(&crate::SamplingDefaults::from_config(
             &config::SamplingConfig::default(),
         ))
@@ -105,8 +186,18 @@ pub struct Session {
     pub updated_at: i64,
 }
 
-/// A message as the API shows it.
+/// A tool call an answer made, as stored and shown: `arguments` is the JSON text the model
+/// wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCallRecord {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// A message as the API shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub id: i64,
     pub parent_id: Option<i64>,
@@ -129,6 +220,18 @@ pub struct Message {
     pub left_out: Option<Vec<i64>>,
     /// Unix seconds.
     pub created_at: i64,
+    /// Assistant messages: the tools called (server tools have a `tool` message below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallRecord>>,
+    /// Tool messages: the call this result answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// Tool messages: the tool's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Tool messages: whether the result is the tool's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
 }
 
 impl From<StoredMessage> for Message {
@@ -146,6 +249,12 @@ impl From<StoredMessage> for Message {
             finish_reason: m.finish_reason,
             left_out: m.left_out,
             created_at: m.created_at,
+            // A stored value that is not a list of calls is shown as none (the store checks
+            // it is JSON; only this service writes it).
+            tool_calls: m.tool_calls.and_then(|v| serde_json::from_value(v).ok()),
+            tool_call_id: m.tool_call_id,
+            name: m.tool_name,
+            is_error: m.tool_error,
         }
     }
 }
@@ -166,6 +275,13 @@ impl Message {
             finish_reason: self.finish_reason.clone(),
             left_out: self.left_out.clone(),
             created_at: self.created_at,
+            tool_calls: self
+                .tool_calls
+                .as_ref()
+                .and_then(|c| serde_json::to_value(c).ok()),
+            tool_call_id: self.tool_call_id.clone(),
+            tool_name: self.name.clone(),
+            tool_error: self.is_error,
         }
     }
 }

@@ -3,13 +3,21 @@
 //! routes do (limits, admission, the model's lease, `generate::start`): sessions have no
 //! generation path of their own.
 //!
-//! One answer is [`write_answer`]: create the row (`generating`), pump outputs to the client
-//! and, every [`FLUSH_EVERY`] or [`FLUSH_TOKENS`] pieces, to the store, then finish the row.
-//! A later tool step (issue 14) goes between the outputs and the finish there.
+//! One answer is [`Sessions::write_answer`]: create the row (`generating`), run the answer
+//! through the one agent loop (`crate::agent::run`), pump its outputs to the client and,
+//! every [`FLUSH_EVERY`] or [`FLUSH_TOKENS`] pieces, to the store, then finish the row. When
+//! the session enables server tools, each step that calls them ends its row with its calls
+//! (`tool_calls`, stored before the tools run), each result becomes a `tool` message below
+//! it, and the next step writes a new assistant row below the results: the answer is a chain
+//! in the tree. Without tools the loop runs one step, as a plain answer.
 
 use super::context::{self, Fitted};
-use super::{Message, Running, Session, Sessions, branch, find, pick};
+use super::{
+    Message, Running, ServerTools, Session, Sessions, ToolCallRecord, branch, find, pick,
+};
+use crate::agent::{self, AgentEvent, ServerToolCall, ServerToolResult};
 use crate::error::ServiceError;
+use crate::tools::{ToolInfo, Tools};
 use crate::generate::{ChatInput, Finish, Input, Output, Request, ResponseFormat};
 use crate::SamplingDefaults;
 use engine::GenerateRequest;
@@ -57,6 +65,17 @@ pub trait Runner: Send + Sync {
         model: &'a str,
         req: Request,
     ) -> BoxFuture<'a, Result<Box<dyn Outputs>, ServiceError>>;
+    /// The server tools this caller runs (the server's registry); `None`: a session that
+    /// enables tools is refused here.
+    fn tools(&self) -> Option<Arc<Tools>> {
+        None
+    }
+}
+
+impl<'a> agent::Step for Box<dyn Outputs + 'a> {
+    fn next(&mut self) -> impl Future<Output = Option<Result<Output, ServiceError>>> + Send {
+        Outputs::next(self.as_mut())
+    }
 }
 
 /// What happens while answers are written, in order per answer.
@@ -74,6 +93,18 @@ pub enum SendEvent {
     },
     /// A thinking model's thoughts.
     Reasoning { message_id: i64, text: String },
+    /// The answer `message_id` calls a server tool (its row holds the call from now on; the
+    /// tool runs now).
+    ToolCall {
+        message_id: i64,
+        call: ServerToolCall,
+    },
+    /// A tool's result, stored as the `tool` message `message` (the answer's next step
+    /// follows as a new assistant row, announced with [`SendEvent::Started`]).
+    ToolResult {
+        message: Message,
+        result: ServerToolResult,
+    },
     /// The answer as stored at its end (finish reason, usage, timings, left-out ids).
     Done(Message),
     /// The generation failed midway; the text so far is kept (`error`).
@@ -98,8 +129,12 @@ pub struct Sent {
 /// One finished answer, as [`Sent::finish`] collects it.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The answer's last assistant row (its first, without tool calls).
     pub message: Message,
     pub error: Option<ServiceError>,
+    /// Server tool calls made on the way, each with its result (`content`, `is_error`) when
+    /// it has one: the OpenAI route's `server_tool_calls` trace.
+    pub tool_calls: Vec<serde_json::Value>,
 }
 
 impl Sent {
@@ -111,18 +146,51 @@ impl Sent {
             .map(|m| Answer {
                 message: m.clone(),
                 error: None,
+                tool_calls: Vec::new(),
             })
             .collect();
+        // Which answer each row belongs to: its first row's, or its parent's.
+        let mut owner: std::collections::HashMap<i64, usize> =
+            self.answers.iter().enumerate().map(|(i, m)| (m.id, i)).collect();
+        let adopt = |owner: &mut std::collections::HashMap<i64, usize>, m: &Message| {
+            let found = owner
+                .get(&m.id)
+                .or_else(|| m.parent_id.and_then(|p| owner.get(&p)))
+                .copied();
+            if let Some(i) = found {
+                owner.insert(m.id, i);
+            }
+            found
+        };
         while let Some(ev) = self.events.recv().await {
             match ev {
+                SendEvent::Started(m) => {
+                    adopt(&mut owner, &m);
+                }
+                SendEvent::ToolCall { message_id, call } => {
+                    if let Some(&i) = owner.get(&message_id) {
+                        answers[i].tool_calls.push(serde_json::json!(call));
+                    }
+                }
+                SendEvent::ToolResult { message, result } => {
+                    if let Some(i) = adopt(&mut owner, &message)
+                        && let Some(t) = answers[i]
+                            .tool_calls
+                            .iter_mut()
+                            .find(|t| t["id"] == result.id.as_str())
+                    {
+                        t["content"] = serde_json::json!(result.content);
+                        t["is_error"] = serde_json::json!(result.is_error);
+                    }
+                }
                 SendEvent::Done(m) => {
-                    if let Some(a) = answers.iter_mut().find(|a| a.message.id == m.id) {
-                        a.message = m;
+                    if let Some(i) = adopt(&mut owner, &m) {
+                        answers[i].message = m;
                     }
                 }
                 SendEvent::Error { message_id, error } => {
-                    if let Some(a) = answers.iter_mut().find(|a| a.message.id == message_id) {
-                        a.error = Some(error);
+                    if let Some(&i) = owner.get(&message_id) {
+                        answers[i].error = Some(error);
                     }
                 }
                 _ => {}
@@ -137,6 +205,29 @@ impl Sent {
 pub struct Ask {
     /// Models to answer (none: the session's first).
     pub models: Vec<String>,
+    /// The server tools of this send (none: the session's `params.server_tools`).
+    pub server_tools: Option<ServerTools>,
+    /// How the first step may use them (OpenAI's `tool_choice`; a forced call applies to
+    /// the first step only). Default: the model decides.
+    pub tool_choice: Option<crate::ToolChoice>,
+}
+
+/// One answer to write (see [`Sessions::write_answer`]).
+struct Job {
+    session: String,
+    /// Its first row, created `generating`.
+    first: Message,
+    runner: Arc<dyn Runner>,
+    model: String,
+    /// The request before the tools are offered (the loop offers them).
+    request: Request,
+    offered: Vec<ToolInfo>,
+    tools: Option<Arc<Tools>>,
+    max_steps: u32,
+    /// The first step, started already (a refusal was the send's error).
+    outputs: Box<dyn Outputs>,
+    /// Whether its rows become the active branch (the first model's answer).
+    activate: bool,
 }
 
 impl Sessions {
@@ -222,6 +313,8 @@ impl Sessions {
         ask: Ask,
         new_question: bool,
     ) -> Result<Sent, ServiceError> {
+        let (tools, offered, max_steps) = self.offered_tools(runner.as_ref(), &session, &ask)?;
+        let ask_choice = ask.tool_choice.clone();
         let names = if ask.models.is_empty() {
             session.models.iter().take(1).cloned().collect()
         } else {
@@ -234,6 +327,7 @@ impl Sessions {
                 "the session names no model; give `model` or `models`",
             ));
         }
+        let shown = agent::chat_tools(&offered);
         let max_history = self.config().max_history_messages as usize;
         let mut plans = Vec::new();
         for name in &names {
@@ -243,6 +337,7 @@ impl Sessions {
                 &model,
                 session.params.system_prompt.as_deref(),
                 &history,
+                &shown,
                 max_history,
                 session.params.max_tokens,
             )
@@ -266,8 +361,12 @@ impl Sessions {
         let (tx, events) = mpsc::channel(256);
         let mut answers = Vec::new();
         for (i, (model, fitted)) in plans.into_iter().enumerate() {
-            let req = self.request(runner.as_ref(), &model, &session, &fitted).await;
-            let outputs = runner.start(&model, req).await?;
+            let mut req = self.request(runner.as_ref(), &model, &session, &fitted).await;
+            if let (Some(choice), Input::Chat(chat)) = (&ask_choice, &mut req.input) {
+                chat.tool_choice = choice.clone();
+            }
+            let first = agent::first_request(req.clone(), &offered, max_steps)?;
+            let outputs = runner.start(&model, first).await?;
             let row = StoredMessage {
                 session_id: session.id.clone(),
                 parent_id: parent,
@@ -285,9 +384,21 @@ impl Sessions {
             answers.push(message.clone());
             let this = self.clone();
             let tx = tx.clone();
+            let job = Job {
+                session: session.id.clone(),
+                first: message,
+                runner: runner.clone(),
+                model,
+                request: req,
+                offered: offered.clone(),
+                tools: tools.clone(),
+                max_steps,
+                outputs,
+                activate: i == 0,
+            };
             tokio::spawn(async move {
-                let id = message.id;
-                this.write_answer(message, outputs, tx, stopped).await;
+                let id = job.first.id;
+                this.write_answer(job, tx, stopped).await;
                 this.running_remove(id);
             });
         }
@@ -298,6 +409,41 @@ impl Sessions {
             answers,
             events,
         })
+    }
+
+    /// The server tools this send offers (the send's choice, else the session's), checked
+    /// against the running registry before anything is stored; and the loop's step limit.
+    fn offered_tools(
+        &self,
+        runner: &dyn Runner,
+        session: &Session,
+        ask: &Ask,
+    ) -> Result<(Option<Arc<Tools>>, Vec<ToolInfo>, u32), ServiceError> {
+        if let Some(t) = &ask.server_tools {
+            t.check()?;
+        }
+        let selection = ask
+            .server_tools
+            .as_ref()
+            .or(session.params.server_tools.as_ref())
+            .map(ServerTools::selection)
+            .unwrap_or_default();
+        if selection.is_empty() {
+            check_choice(ask.tool_choice.as_ref(), &[])?;
+            return Ok((None, Vec::new(), 1));
+        }
+        let tools = runner.tools().ok_or_else(|| {
+            ServiceError::invalid(
+                "server_tools",
+                "server tools run in the server (`llama-dashboard serve`), not here; \
+                 send with server_tools off",
+            )
+        })?;
+        // Sessions are the admin's (every /api route): built-in tools are allowed.
+        let offered = tools.select(&selection, true)?;
+        let max_steps = tools.settings().max_steps;
+        check_choice(ask.tool_choice.as_ref(), &offered)?;
+        Ok((Some(tools), offered, max_steps))
     }
 
     /// The chat request for one model: the fitted messages, the session's sampling over the
@@ -340,94 +486,195 @@ impl Sessions {
         running.remove(&id);
     }
 
-    /// Writes one answer: outputs go to the client as they come and to the store in
-    /// batches; the row is finished with the finish reason (`cancelled` when stopped or
-    /// when the client is gone, `error` on a failure midway), keeping the text so far.
+    /// Writes one answer: the loop's outputs go to the client as they come and to the store
+    /// in batches; a step that calls server tools keeps its calls on its row before they run,
+    /// each result becomes a `tool` row, and the next step a new assistant row. The last row
+    /// is finished with the finish reason (`cancelled` when stopped or when the client is
+    /// gone, `error` on a failure midway), keeping the text so far; a row stopped while its
+    /// tools run keeps its calls.
     async fn write_answer(
         &self,
-        mut message: Message,
-        mut outputs: Box<dyn Outputs>,
+        job: Job,
         tx: mpsc::Sender<SendEvent>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let id = message.id;
         let stamps = std::env::var_os("LLAMA_DASHBOARD_BENCH_STAMPS").is_some_and(|v| v == "1");
-        let _ = tx.send(SendEvent::Started(message.clone())).await;
-        let mut content = String::new();
-        let mut reasoning = String::new();
-        let mut pieces = 0usize;
-        let mut flushed = Instant::now();
+        let _ = tx.send(SendEvent::Started(job.first.clone())).await;
+        let chain = Chain {
+            session: job.session,
+            model: job.first.model.clone(),
+            left_out: job.first.left_out.clone(),
+            activate: job.activate,
+        };
+        let mut row = Row::new(job.first);
+        let (runner, model) = (job.runner, job.model);
+        let mut first = Some(job.outputs);
+        let start = move |req: Request| {
+            let first = first.take();
+            let (runner, model) = (runner.clone(), model.clone());
+            async move {
+                match first {
+                    // The same request: `first_request` is the loop's first step.
+                    Some(outputs) => Ok(outputs),
+                    None => runner.start(&model, req).await,
+                }
+            }
+        };
+        let (events_tx, mut events) = mpsc::channel(64);
+        let agent = agent::run::<Box<dyn Outputs>, ServiceError, _, _>(
+            job.request,
+            job.offered,
+            job.tools,
+            true,
+            job.max_steps,
+            start,
+            events_tx,
+        );
+        tokio::pin!(agent);
+        let mut result: Option<Result<agent::AgentOutcome, ServiceError>> = None;
+        let mut done = None;
         let mut client_gone = false;
         let end: Result<Option<crate::Done>, ServiceError> = loop {
-            let output = tokio::select! {
-                o = outputs.next() => o,
+            let ev = tokio::select! {
+                biased;
                 _ = stop.wait_for(|s| *s) => break Ok(None),
+                r = &mut agent, if result.is_none() => {
+                    result = Some(r);
+                    continue;
+                }
+                ev = events.recv() => ev,
             };
-            let event = match output {
-                None => break Ok(None),
-                Some(Err(e)) => break Err(e),
-                Some(Ok(Output::Done(d))) => break Ok(Some(d)),
-                Some(Ok(Output::Text { text, .. })) => {
-                    content.push_str(&text);
-                    SendEvent::Delta {
-                        message_id: id,
-                        text,
-                        emitted_at: stamps.then(unix_seconds),
+            let event = match ev {
+                // The loop ended (its sender went with it).
+                None => match result.take() {
+                    Some(Err(e)) => break Err(e),
+                    _ => break Ok(done.take()),
+                },
+                Some(AgentEvent::Done(d)) => {
+                    done = Some(d);
+                    continue;
+                }
+                Some(AgentEvent::Output(out)) => match out {
+                    Output::Text { text, .. } => {
+                        row.content.push_str(&text);
+                        SendEvent::Delta {
+                            message_id: row.message.id,
+                            text,
+                            emitted_at: stamps.then(unix_seconds),
+                        }
+                    }
+                    Output::Reasoning { text } => {
+                        row.reasoning.push_str(&text);
+                        SendEvent::Reasoning {
+                            message_id: row.message.id,
+                            text,
+                        }
+                    }
+                    // A call of a tool that is not a server tool (a name the model made
+                    // up): kept on the row, which ends with `tool_calls`.
+                    Output::ToolCallStart { id, name, .. } => {
+                        row.other_calls.push(ToolCallRecord {
+                            id,
+                            name,
+                            arguments: String::new(),
+                        });
+                        continue;
+                    }
+                    Output::ToolCallArguments { delta, .. } => {
+                        if let Some(c) = row.other_calls.last_mut() {
+                            c.arguments.push_str(&delta);
+                        }
+                        continue;
+                    }
+                    _ => continue,
+                },
+                Some(AgentEvent::ToolCall(call)) => {
+                    row.calls.push(ToolCallRecord {
+                        id: call.id.clone(),
+                        name: call.name.clone(),
+                        arguments: call.arguments.clone(),
+                    });
+                    let (id, calls) = (row.message.id, row.calls_json());
+                    let _ = self
+                        .db(move |s| s.set_tool_calls(id, &calls))
+                        .await
+                        .map_err(|e| tracing::warn!("session answer {id}: {e}"));
+                    SendEvent::ToolCall {
+                        message_id: row.message.id,
+                        call,
                     }
                 }
-                Some(Ok(Output::Reasoning { text })) => {
-                    reasoning.push_str(&text);
-                    SendEvent::Reasoning {
-                        message_id: id,
-                        text,
+                Some(AgentEvent::ToolResult(result)) => {
+                    if row.results == 0 {
+                        // The step's tools have run: its row is complete.
+                        self.finish_row(&mut row, "tool_calls".into(), None).await;
                     }
+                    row.results += 1;
+                    let message = self.add_tool_row(&chain, &row, &result).await;
+                    let Some(message) = message else {
+                        break Err(ServiceError::Internal(
+                            "a tool's result could not be stored".into(),
+                        ));
+                    };
+                    row.last_id = message.id;
+                    let event = SendEvent::ToolResult {
+                        message,
+                        result,
+                    };
+                    if row.results == row.calls.len() {
+                        // The next step writes a new assistant row below the results.
+                        match self.next_row(&chain, row.last_id).await {
+                            Some(next) => {
+                                if !client_gone && tx.send(event).await.is_err() {
+                                    client_gone = true;
+                                }
+                                row = Row::new(next);
+                                if client_gone
+                                    || tx.send(SendEvent::Started(row.message.clone())).await.is_err()
+                                {
+                                    client_gone = true;
+                                    break Ok(None);
+                                }
+                                continue;
+                            }
+                            None => {
+                                break Err(ServiceError::Internal(
+                                    "the answer's next row could not be stored".into(),
+                                ));
+                            }
+                        }
+                    }
+                    event
                 }
-                // No tools in sessions yet (issue 14 adds the tool step here).
-                Some(Ok(_)) => continue,
             };
             if !client_gone && tx.send(event).await.is_err() {
                 // The client left: the answer ends here, its text kept.
                 client_gone = true;
                 break Ok(None);
             }
-            pieces += 1;
-            if pieces >= FLUSH_TOKENS || flushed.elapsed() >= FLUSH_EVERY {
-                let (c, r) = (content.clone(), non_empty(&reasoning));
+            row.pieces += 1;
+            if row.pieces >= FLUSH_TOKENS || row.flushed.elapsed() >= FLUSH_EVERY {
+                let (id, c, r) = (row.message.id, row.content.clone(), non_empty(&row.reasoning));
                 let _ = self
                     .db(move |s| s.write_partial(id, &c, r.as_deref()))
                     .await
                     .map_err(|e| tracing::warn!("session answer {id}: {e}"));
-                pieces = 0;
-                flushed = Instant::now();
+                row.pieces = 0;
+                row.flushed = Instant::now();
             }
         };
-        drop(outputs);
-        let (finish_reason, usage, timings, error) = match end {
-            Ok(Some(d)) => (
-                d.finish.as_session().to_string(),
-                Some(d.usage),
-                serde_json::to_value(d.timings).ok(),
-                None,
-            ),
-            Ok(None) => ("cancelled".to_string(), None, None, None),
-            Err(e) => ("error".to_string(), None, None, Some(e)),
+        // The loop (and any tool still running) is dropped before the row is finished.
+        drop(agent);
+        let (finish_reason, usage, error) = match end {
+            Ok(Some(d)) => (d.finish.as_session().to_string(), Some(d), None),
+            Ok(None) => ("cancelled".to_string(), None, None),
+            Err(e) => ("error".to_string(), None, Some(e)),
         };
-        let finished = Finished {
-            content,
-            reasoning: non_empty(&reasoning),
-            prompt_tokens: usage.map(|u| u.prompt_tokens),
-            completion_tokens: usage.map(|u| u.completion_tokens),
-            timings,
-            finish_reason,
-        };
-        message.content = finished.content.clone();
-        message.reasoning = finished.reasoning.clone();
-        message.prompt_tokens = finished.prompt_tokens;
-        message.completion_tokens = finished.completion_tokens;
-        message.timings = finished.timings.clone();
-        message.finish_reason = Some(finished.finish_reason.clone());
-        if let Err(e) = self.db(move |s| s.finish_message(id, &finished)).await {
-            tracing::warn!("session answer {id} not finished in the store: {e}");
+        if row.closed {
+            // Ended after its results were stored but before the next row: nothing more.
+            tracing::debug!("session answer {} ended between steps", row.message.id);
+        } else {
+            self.finish_row(&mut row, finish_reason, usage).await;
         }
         if client_gone {
             return;
@@ -435,12 +682,133 @@ impl Sessions {
         if let Some(error) = error {
             let _ = tx
                 .send(SendEvent::Error {
-                    message_id: id,
+                    message_id: row.message.id,
                     error,
                 })
                 .await;
         }
-        let _ = tx.send(SendEvent::Done(message)).await;
+        let _ = tx.send(SendEvent::Done(row.message)).await;
+    }
+
+    /// Writes how a row ended (its text, thoughts, calls; usage and timings from `done`).
+    async fn finish_row(&self, row: &mut Row, finish_reason: String, done: Option<crate::Done>) {
+        let calls: Vec<ToolCallRecord> =
+            row.calls.iter().chain(&row.other_calls).cloned().collect();
+        let finished = Finished {
+            content: row.content.clone(),
+            reasoning: non_empty(&row.reasoning),
+            prompt_tokens: done.as_ref().map(|d| d.usage.prompt_tokens),
+            completion_tokens: done.as_ref().map(|d| d.usage.completion_tokens),
+            timings: done.as_ref().and_then(|d| serde_json::to_value(&d.timings).ok()),
+            finish_reason,
+            tool_calls: (!calls.is_empty()).then(|| serde_json::json!(calls)),
+        };
+        let m = &mut row.message;
+        m.content = finished.content.clone();
+        m.reasoning = finished.reasoning.clone();
+        m.prompt_tokens = finished.prompt_tokens;
+        m.completion_tokens = finished.completion_tokens;
+        m.timings = finished.timings.clone();
+        m.finish_reason = Some(finished.finish_reason.clone());
+        m.tool_calls = (!calls.is_empty()).then_some(calls);
+        row.closed = true;
+        let id = m.id;
+        if let Err(e) = self.db(move |s| s.finish_message(id, &finished)).await {
+            tracing::warn!("session answer {id} not finished in the store: {e}");
+        }
+    }
+
+    /// Stores a tool's result as a `tool` message below the answer's last row.
+    async fn add_tool_row(
+        &self,
+        chain: &Chain,
+        row: &Row,
+        result: &ServerToolResult,
+    ) -> Option<Message> {
+        let stored = StoredMessage {
+            parent_id: Some(row.last_id),
+            role: "tool".into(),
+            content: result.content.clone(),
+            tool_call_id: Some(result.id.clone()),
+            tool_name: Some(result.name.clone()),
+            tool_error: Some(result.is_error),
+            ..Default::default()
+        };
+        self.add_row(chain, stored).await
+    }
+
+    /// A new assistant row (`generating`) below `parent`, for the answer's next step.
+    async fn next_row(&self, chain: &Chain, parent: i64) -> Option<Message> {
+        let stored = StoredMessage {
+            parent_id: Some(parent),
+            role: "assistant".into(),
+            model: chain.model.clone(),
+            finish_reason: Some(store::sessions::GENERATING.into()),
+            left_out: chain.left_out.clone(),
+            ..Default::default()
+        };
+        self.add_row(chain, stored).await
+    }
+
+    async fn add_row(&self, chain: &Chain, mut stored: StoredMessage) -> Option<Message> {
+        stored.session_id = chain.session.clone();
+        let activate = chain.activate;
+        match self.db(move |s| s.add_message(&stored, activate)).await {
+            Ok(m) => Some(Message::from(m)),
+            Err(e) => {
+                tracing::warn!("session {}: {e}", chain.session);
+                None
+            }
+        }
+    }
+}
+
+/// What every row of one answer shares.
+struct Chain {
+    session: String,
+    model: Option<String>,
+    left_out: Option<Vec<i64>>,
+    /// Whether its rows become the active branch (the first model's answer).
+    activate: bool,
+}
+
+/// The assistant row being written.
+struct Row {
+    message: Message,
+    content: String,
+    reasoning: String,
+    /// Server tool calls of this step, in the order announced.
+    calls: Vec<ToolCallRecord>,
+    /// Calls of tools that are not server tools.
+    other_calls: Vec<ToolCallRecord>,
+    /// Results stored so far.
+    results: usize,
+    /// The answer's last row so far (this one, or its last `tool` row).
+    last_id: i64,
+    /// Finished (its tools' results follow it).
+    closed: bool,
+    pieces: usize,
+    flushed: Instant,
+}
+
+impl Row {
+    fn new(message: Message) -> Self {
+        Row {
+            last_id: message.id,
+            message,
+            content: String::new(),
+            reasoning: String::new(),
+            calls: Vec::new(),
+            other_calls: Vec::new(),
+            results: 0,
+            closed: false,
+            pieces: 0,
+            flushed: Instant::now(),
+        }
+    }
+
+    fn calls_json(&self) -> serde_json::Value {
+        serde_json::json!(self.calls)
     }
 }
 
@@ -454,20 +822,31 @@ impl Finish {
     }
 }
 
+/// A forced `tool_choice` must name a tool the send offers (checked before anything is
+/// stored).
+fn check_choice(choice: Option<&crate::ToolChoice>, offered: &[ToolInfo]) -> Result<(), ServiceError> {
+    use crate::ToolChoice;
+    match choice {
+        Some(ToolChoice::Required) if offered.is_empty() => Err(ServiceError::invalid(
+            "tool_choice",
+            "\"required\" needs server tools: turn on server_tools",
+        )),
+        Some(ToolChoice::Function(name)) if !offered.iter().any(|t| &t.name == name) => {
+            Err(ServiceError::invalid(
+                "tool_choice",
+                format!("\"{name}\" is not one of the server tools this send offers"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn new_user(text: &str, parent: Option<i64>) -> Message {
     Message {
-        id: 0,
         parent_id: parent,
         role: "user".into(),
         content: text.to_string(),
-        reasoning: None,
-        model: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        timings: None,
-        finish_reason: None,
-        left_out: None,
-        created_at: 0,
+        ..Default::default()
     }
 }
 

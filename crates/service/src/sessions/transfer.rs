@@ -68,12 +68,13 @@ impl Sessions {
         for (i, m) in export.messages.iter().enumerate() {
             let field = format!("messages[{i}].content");
             crate::limits::check_message_chars(&m.content, &field, &self.config())?;
-            if !["system", "user", "assistant"].contains(&m.role.as_str()) {
+            if !store::sessions::ROLES.contains(&m.role.as_str()) {
                 return Err(ServiceError::invalid(
                     format!("messages[{i}].role"),
-                    "must be system, user or assistant",
+                    "must be system, user, assistant or tool",
                 ));
             }
+            check_tool_fields(i, m, &self.config())?;
             if let Some(p) = m.parent_id
                 && !seen.contains(&p)
             {
@@ -121,6 +122,53 @@ impl Sessions {
     }
 }
 
+/// A tool message answers a call and names it; tool calls belong to assistant messages and
+/// are as bounded as a message's text.
+fn check_tool_fields(
+    i: usize,
+    m: &Message,
+    config: &config::SessionsConfig,
+) -> Result<(), ServiceError> {
+    let is_tool = m.role == "tool";
+    if is_tool != m.tool_call_id.is_some() {
+        return Err(ServiceError::invalid(
+            format!("messages[{i}].tool_call_id"),
+            "a tool message needs tool_call_id, and only a tool message has one",
+        ));
+    }
+    if !is_tool && (m.name.is_some() || m.is_error.is_some()) {
+        return Err(ServiceError::invalid(
+            format!("messages[{i}]"),
+            "name and is_error belong to tool messages",
+        ));
+    }
+    if let Some(calls) = &m.tool_calls {
+        if m.role != "assistant" {
+            return Err(ServiceError::invalid(
+                format!("messages[{i}].tool_calls"),
+                "only assistant messages call tools",
+            ));
+        }
+        if calls.len() > super::MAX_SERVER_TOOL_NAMES {
+            return Err(ServiceError::invalid(
+                format!("messages[{i}].tool_calls"),
+                format!("at most {} calls", super::MAX_SERVER_TOOL_NAMES),
+            ));
+        }
+        for (j, c) in calls.iter().enumerate() {
+            let field = format!("messages[{i}].tool_calls[{j}]");
+            let text = format!("{}{}{}", c.id, c.name, c.arguments);
+            crate::limits::check_message_chars(&text, &field, config)?;
+        }
+    }
+    for (field, v) in [("tool_call_id", &m.tool_call_id), ("name", &m.name)] {
+        if let Some(v) = v {
+            crate::limits::check_message_chars(v, &format!("messages[{i}].{field}"), config)?;
+        }
+    }
+    Ok(())
+}
+
 /// The Markdown of a branch.
 pub fn markdown(session: &Session, messages: &[Message]) -> String {
     let mut out = format!(
@@ -146,8 +194,17 @@ pub fn markdown(session: &Session, messages: &[Message]) -> String {
                 Some(model) => format!("Assistant ({model})"),
                 None => "Assistant".to_string(),
             },
+            "tool" => format!(
+                "Tool result: {}{}",
+                m.name.as_deref().unwrap_or("tool"),
+                if m.is_error == Some(true) { " (error)" } else { "" }
+            ),
             other => other.to_string(),
         };
+        if m.role == "tool" {
+            out.push_str(&format!("## {who}\n\n{}\n", fenced(&m.content)));
+            continue;
+        }
         out.push_str(&format!("## {who}\n\n"));
         if let Some(r) = m.reasoning.as_deref().filter(|r| !r.is_empty()) {
             for line in r.lines() {
@@ -155,11 +212,27 @@ pub fn markdown(session: &Session, messages: &[Message]) -> String {
             }
             out.push('\n');
         }
-        out.push_str(m.content.trim_end());
-        out.push_str("\n\n");
-        if let Some(f) = m.finish_reason.as_deref().filter(|f| *f != "stop") {
+        if !m.content.trim().is_empty() {
+            out.push_str(m.content.trim_end());
+            out.push_str("\n\n");
+        }
+        for c in m.tool_calls.iter().flatten() {
+            out.push_str(&format!("**Tool call** `{}`:\n\n{}\n", c.name, fenced(&c.arguments)));
+        }
+        if let Some(f) = m.finish_reason.as_deref().filter(|f| !["stop", "tool_calls"].contains(f)) {
             out.push_str(&format!("_(finish reason: {f})_\n\n"));
         }
     }
     out
+}
+
+/// `text` in a fenced code block whose fence is longer than any backtick run inside it.
+fn fenced(text: &str) -> String {
+    let longest = text
+        .split(|c| c != '`')
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}\n{}\n{fence}\n", text.trim_end())
 }

@@ -57,7 +57,7 @@ pub(super) async fn chat_with_server_tools(
         let (st, model) = (st.clone(), model.clone());
         async move { common::start(&st, model.as_deref(), keep_alive, r).await }
     };
-    let task = tokio::spawn(service::agent::run(request, offered, tools, true, max_steps, start, tx));
+    let task = tokio::spawn(service::agent::run(request, offered, Some(tools), true, max_steps, start, tx));
     if req.stream {
         // The first event decides: a request refused before anything was generated (a
         // limit, the model) is an HTTP error, as without server tools.
