@@ -955,3 +955,85 @@ fn rm_deletes_our_models_and_other_apps_only_when_forced() {
         .failure()
         .stderr(predicate::str::contains("no model named"));
 }
+
+/// `mcp add|list|tools|rm` on the real binary with a real MCP server (the official Python
+/// SDK's, over stdio): servers are stored in the database (a command with arguments and
+/// environment, a URL with headers, an import in the `mcpServers` format), listed (JSON
+/// and table, secrets masked), started to list their tools, and removed.
+#[test]
+fn mcp_commands_store_list_start_and_remove_servers() {
+    let Some(py) = testkit::python() else {
+        return;
+    };
+    let env = Env::new();
+    let script = testkit::py_script("mcp_test_server.py");
+    let (py, script) = (py.to_string_lossy(), script.to_string_lossy());
+    env.cmd()
+        .args(["mcp", "add", "t", "--env", "TOKEN=s3cret", "--", &py, &script])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Added t (stdio)"));
+    env.cmd()
+        .args(["mcp", "add", "remote", "--url", "http://127.0.0.1:9/mcp"])
+        .args(["--header", "Authorization: Bearer xyz"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Added remote (streamable_http)"));
+    // The same name again is refused; --replace edits it.
+    env.cmd()
+        .args(["mcp", "add", "t", "--", &py, &script])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("an MCP server named \"t\" exists"));
+    // An import: a bad entry is named, the good one is added.
+    let doc = serde_json::json!({"mcpServers": {
+        "two": {"command": &*py, "args": [&*script]},
+        "bad": {"args": []},
+    }});
+    env.cmd()
+        .args(["mcp", "add", "--import", &doc.to_string()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Added two"))
+        .stderr(predicate::str::contains("bad").and(predicate::str::contains("needs \"command\"")));
+    let listed = env.json(&["mcp", "list", "--json"]);
+    let servers = listed["mcpServers"].as_object().unwrap();
+    let names: Vec<&str> = servers.keys().map(String::as_str).collect();
+    assert_eq!(names, ["remote", "t", "two"], "{listed}");
+    assert_eq!(servers["t"]["args"], serde_json::json!([&*script]));
+    assert_ne!(servers["t"]["env"]["TOKEN"], "s3cret", "secrets are masked: {listed}");
+    assert_ne!(servers["remote"]["headers"]["Authorization"], "Bearer xyz", "{listed}");
+    env.cmd()
+        .args(["mcp", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("remote").and(predicate::str::contains("http://127.0.0.1:9/mcp")));
+
+    // `tools` starts them: the stdio servers' tools by `<server>_<tool>`, the unreachable
+    // URL as a failed server (the others still list).
+    let tools = env.json(&["mcp", "tools", "--json"]);
+    let names: Vec<&str> = tools["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    for want in ["t_echo", "t_add", "two_echo"] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    let echo = tools["tools"].as_array().unwrap().iter().find(|t| t["name"] == "t_echo").unwrap();
+    assert_eq!(echo["parameters"]["properties"]["message"]["type"], "string", "{echo}");
+    let remote = tools["servers"].as_array().unwrap().iter().find(|s| s["name"] == "remote").unwrap();
+    assert_eq!(remote["state"], "failed", "{remote}");
+    env.cmd()
+        .args(["mcp", "tools"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("t_echo").and(predicate::str::contains("running")));
+
+    // Remove; an unknown name is an error.
+    env.cmd().args(["mcp", "rm", "two"]).assert().success().stdout(predicate::str::contains("Removed two"));
+    env.cmd()
+        .args(["mcp", "rm", "two"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no MCP server named \"two\""));
+    let listed = env.json(&["mcp", "list", "--json"]);
+    assert!(listed["mcpServers"].get("two").is_none(), "{listed}");
+    assert!(listed["mcpServers"].get("t").is_some(), "{listed}");
+}

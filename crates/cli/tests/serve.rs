@@ -329,6 +329,75 @@ fn a_session_answer_survives_kill_9_as_interrupted() {
     );
 }
 
+/// `kill -9` while a session's answer waits for a server tool: after a restart the stored
+/// turn holds its call (stored before the tool ran), marked `interrupted` (issues 13, 14).
+#[test]
+fn a_session_tool_call_survives_kill_9_as_interrupted() {
+    let (Some(model), Some(py)) = (testkit::smollm2(), testkit::python()) else {
+        return;
+    };
+    let gate_dir = tempfile::tempdir().unwrap();
+    let gate = gate_dir.path().join("gate");
+    let mcp = json!({"mcpServers": {"t": {
+        "command": py.to_string_lossy(),
+        "args": [testkit::py_script("mcp_test_server.py").to_string_lossy()],
+        "env": {"MCP_TEST_GATE": gate.to_string_lossy()},
+    }}})
+    .to_string();
+    let (mut s, _) = start(Some(&model), &["--mcp-servers-json", &mcp]);
+    let client = reqwest::blocking::Client::new();
+    // The server lists the tool once its MCP server is up.
+    let t0 = Instant::now();
+    while !client
+        .get(format!("{}/api/tools", s.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+        .contains("t_gate")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(60), "t_gate never listed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let session: serde_json::Value = client
+        .post(format!("{}/api/chat/sessions/create", s.base))
+        .json(&json!({"model": "smol", "params": {"max_tokens": 32, "temperature": 0, "server_tools": ["t_gate"]}}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = session["id"].as_str().unwrap().to_string();
+    let resp = client
+        .post(format!("{}/api/chat/send", s.base))
+        .json(&json!({"session_id": id, "stream": true, "message": "Open the gate.",
+            "tool_choice": {"type": "function", "function": {"name": "t_gate"}}}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut reader = BufReader::new(resp);
+    let mut line = String::new();
+    while !line.starts_with("event: tool_call") {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the answer ended before the call");
+    }
+    s.child.kill().unwrap(); // SIGKILL, the tool still waiting on its gate
+    s.child.wait().unwrap();
+    std::fs::write(&gate, "").unwrap(); // lets the orphaned tool end
+    let dir = s.dir.clone();
+    drop(s);
+    let (again, _) = spawn_in(dir, &["serve"], &[], &[]);
+    let history: serde_json::Value = client
+        .get(format!("{}/api/chat/history/{id}", again.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let turn = &history["messages"][1];
+    assert_eq!(turn["finish_reason"], "interrupted", "{history}");
+    assert_eq!(turn["tool_calls"][0]["name"], "t_gate", "the call is kept: {history}");
+    assert_eq!(history["messages"].as_array().unwrap().len(), 2, "no result was stored: {history}");
+}
+
 #[test]
 fn shutdown_api_exits_cleanly() {
     let (mut s, _) = start(None, &["--admin-api-key", "adm"]);
