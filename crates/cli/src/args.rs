@@ -81,6 +81,10 @@ pub enum Command {
     /// API at once)
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Serve one model to the server that started this process (each loaded model runs in
+    /// one, `models.isolation`); not for people
+    #[command(hide = true)]
+    Worker,
 }
 
 #[derive(Debug, Subcommand)]

@@ -11,6 +11,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::parse(std::env::args_os());
+    if matches!(cli.command, Some(args::Command::Worker)) {
+        init_worker_tracing();
+        service::run_worker();
+    }
     if !matches!(cli.command, Some(args::Command::Serve(_))) {
         end_quietly_when_the_reader_goes();
     }
@@ -46,6 +50,21 @@ fn end_quietly_when_the_reader_goes() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// A model worker's log: plain lines on stderr, which the server copies into its own log
+/// (prefixed with the model) and keeps the last of for a crash reason. Warnings and errors
+/// unless the log filter variable says otherwise.
+fn init_worker_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env(config::LOG_ENV)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .without_time()
+        .init();
 }
 
 /// Logs go to stderr so `--json` output on stdout stays machine-readable; `json` makes each

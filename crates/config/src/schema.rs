@@ -251,6 +251,13 @@ pub struct ModelsConfig {
     /// Prompt with the Jinja template in a model's file; `false` = the built-in template of
     /// its family (llama-server's `--no-jinja`).
     pub jinja: bool,
+    /// Where a loaded model runs: `process` (a worker process of its own: an abort inside
+    /// llama.cpp ends that model only) or `thread` (in the server's process).
+    pub isolation: String,
+    /// A model whose worker crashed this many times within `crash_window_seconds` is
+    /// marked failed instead of loaded again, >= 1.
+    pub crash_limit: u32,
+    pub crash_window_seconds: u64,
 }
 
 impl Default for ModelsConfig {
@@ -271,6 +278,9 @@ impl Default for ModelsConfig {
             prefill_chunk: 512,
             chat_template: None,
             jinja: true,
+            isolation: "process".into(),
+            crash_limit: 3,
+            crash_window_seconds: 300,
         }
     }
 }

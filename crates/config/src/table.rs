@@ -357,6 +357,30 @@ pub static SETTINGS: &[Setting] = &[
         "Prompt with the Jinja chat template in the model's file; false = the built-in \
          template of the model's family, like llama-server's built-in formats (`--no-jinja`).",
     ),
+    key(
+        "models.isolation",
+        "LLAMA_DASHBOARD_MODELS_ISOLATION",
+        Kind::Choice(&["process", "thread"]),
+        "Where each loaded model runs: `process`, a `llama-dashboard worker` child process of its \
+         own (an abort or crash inside llama.cpp ends that model's requests with 503 and the \
+         model is loaded again by the next request; the server and other models go on), or \
+         `thread`, inside the server's process (for platforms or debugging where a child is \
+         not wanted). Applies to the next load.",
+    ),
+    key(
+        "models.crash_limit",
+        "LLAMA_DASHBOARD_MODELS_CRASH_LIMIT",
+        int(1, 1000),
+        "A model whose worker crashed this many times within `crash_window_seconds` is marked \
+         failed with the reason instead of loaded again (until the window has passed or it is \
+         loaded by hand); reloads after the second crash wait 1 s, doubling each time.",
+    ),
+    key(
+        "models.crash_window_seconds",
+        "LLAMA_DASHBOARD_MODELS_CRASH_WINDOW_SECONDS",
+        int(1, 86_400 * 365),
+        "The window `crash_limit` counts crashes in.",
+    ),
     // [sources]
     key(
         "sources.ollama",
@@ -753,6 +777,12 @@ pub static SETTINGS: &[Setting] = &[
         Kind::Path,
         "`~/.local/share/llama-dashboard`",
         "Folder for the database, downloaded models and saved slots; the `--data-dir` flag wins.",
+    ),
+    env(
+        "LLAMA_DASHBOARD_WORKER_EXE",
+        Kind::Path,
+        "the running `llama-dashboard`",
+        "The executable started as each model's worker (`models.isolation = \"process\"`).",
     ),
     env(
         LOG_ENV,

@@ -68,7 +68,7 @@ pub struct BenchResult {
 }
 
 /// Progress for a UI: which test, which repetition (0 = warm-up).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchProgress {
     pub test: String,
     pub rep: u32,

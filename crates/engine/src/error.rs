@@ -125,6 +125,12 @@ pub enum EngineError {
     /// `llama_decode` failed.
     #[error("decode failed: {0}")]
     Decode(String),
+
+    /// The model's worker process died (an abort inside llama.cpp, a signal, an
+    /// out-of-memory kill): its requests end with this, and the model is loaded again on
+    /// the next request. `reason` is the signal or exit status and the line that said why.
+    #[error("model {model} stopped unexpectedly: {reason}")]
+    Crashed { model: String, reason: String },
 }
 
 impl EngineError {

@@ -25,6 +25,7 @@ use crate::load::ModelInfo;
 use crate::lora::{LoraAdapterInfo, LoraScale};
 use crate::request::{EventStream, GenerateRequest};
 use crate::slot::{SlotFileInfo, SlotInfo};
+use crate::worker::{Answer, Call, Client, WorkerProcess};
 
 /// One token and its text (the bytes too, for pieces that are not valid UTF-8 alone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +76,20 @@ pub struct HostCounters {
 }
 
 impl HostCounters {
+    /// Sets every counter (a worker's counters, mirrored here).
+    pub(crate) fn set(&self, s: &HostStats) {
+        let st = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+        st(&self.decode_calls, s.decode_calls);
+        st(&self.decoded_tokens, s.decoded_tokens);
+        st(&self.max_batch_tokens, s.max_batch_tokens);
+        st(&self.max_batch_slots, s.max_batch_slots);
+        st(&self.requests_done, s.requests_done);
+        st(&self.busy_slot_steps, s.busy_slot_steps);
+        st(&self.max_seq_tokens, s.max_seq_tokens);
+        st(&self.prompt_cache_hits, s.prompt_cache_hits);
+        st(&self.prompt_cache_bytes, s.prompt_cache_bytes);
+    }
+
     pub fn snapshot(&self) -> HostStats {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         HostStats {
@@ -100,8 +115,8 @@ pub(crate) struct Shared {
 
 type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
-/// Messages to the model host. Everything a handle does is one of these (so the host could
-/// as well live in another process).
+/// Messages to the model host. Everything a handle does is one of these (in a worker
+/// process, `crate::worker::Call` carries the same over a pipe).
 pub(crate) enum Task {
     Generate {
         req: Box<Ready>,
@@ -150,20 +165,43 @@ pub(crate) enum Task {
     },
 }
 
-struct Inner {
+/// The in-process backend: the model's host thread in this process.
+struct ThreadHost {
     tx: std_mpsc::Sender<Task>,
-    info: ModelInfo,
     /// The model, for the callers' side of requests; taken out at shutdown so that the
     /// host can free it (see `load::free_model`).
     model: RwLock<Option<Arc<LlamaModel>>>,
     limits: Limits,
-    shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// A loaded model. Cheap to clone; all clones talk to the same host thread. Dropping the
-/// last clone unloads the model (the host thread ends and frees it shortly after);
-/// [`shutdown`](Self::shutdown) does it now and waits until the memory is freed.
+/// Where the model runs.
+enum Backend {
+    Thread(ThreadHost),
+    /// In a worker process (`crate::worker`), which runs a [`Backend::Thread`] of its own.
+    Process(Arc<Client>),
+}
+
+struct Inner {
+    info: ModelInfo,
+    shared: Arc<Shared>,
+    backend: Backend,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: a worker frees its model and exits (in-process, the host
+        // thread sees its channel close).
+        if let Backend::Process(c) = &self.backend {
+            c.release();
+        }
+    }
+}
+
+/// A loaded model. Cheap to clone; all clones talk to the same host thread (in this process
+/// or in a worker process: callers cannot tell). Dropping the last clone unloads the model
+/// (the host thread ends and frees it shortly after); [`shutdown`](Self::shutdown) does it
+/// now and waits until the memory is freed.
 #[derive(Clone)]
 pub struct ModelHandle {
     inner: Arc<Inner>,
@@ -178,6 +216,17 @@ impl std::fmt::Debug for ModelHandle {
     }
 }
 
+/// Unwraps a worker's answer of the expected kind.
+macro_rules! answer {
+    ($client:expr, $call:expr, $pat:pat => $out:expr) => {{
+        let c = $client;
+        match c.call($call).await? {
+            $pat => Ok($out),
+            _ => Err(c.out_of_turn()),
+        }
+    }};
+}
+
 impl ModelHandle {
     pub(crate) fn new(
         tx: std_mpsc::Sender<Task>,
@@ -189,18 +238,49 @@ impl ModelHandle {
     ) -> Self {
         ModelHandle {
             inner: Arc::new(Inner {
-                tx,
                 info,
-                model: RwLock::new(Some(model)),
-                limits,
                 shared,
-                thread: Mutex::new(Some(thread)),
+                backend: Backend::Thread(ThreadHost {
+                    tx,
+                    model: RwLock::new(Some(model)),
+                    limits,
+                    thread: Mutex::new(Some(thread)),
+                }),
+            }),
+        }
+    }
+
+    pub(crate) fn in_worker(info: ModelInfo, client: Arc<Client>) -> Self {
+        ModelHandle {
+            inner: Arc::new(Inner {
+                info,
+                shared: client.shared.clone(),
+                backend: Backend::Process(client),
             }),
         }
     }
 
     pub fn info(&self) -> &ModelInfo {
         &self.inner.info
+    }
+
+    /// The worker process serving this model (`None` in-process).
+    pub fn process(&self) -> Option<WorkerProcess> {
+        match &self.inner.backend {
+            Backend::Thread(_) => None,
+            Backend::Process(c) => Some(c.process()),
+        }
+    }
+
+    /// For a model in a worker process: resolves with the reason if the worker crashes, or
+    /// `None` once it ends as asked (unload). `None` in-process (nothing to watch).
+    pub fn crash_watch(
+        &self,
+    ) -> Option<impl std::future::Future<Output = Option<String>> + Send + 'static> {
+        match &self.inner.backend {
+            Backend::Thread(_) => None,
+            Backend::Process(c) => Some(c.crashed()),
+        }
     }
 
     /// Requests waiting for a free slot.
@@ -218,8 +298,16 @@ impl ModelHandle {
         self.inner.shared.counters.snapshot()
     }
 
+    fn thread(&self) -> Option<&ThreadHost> {
+        match &self.inner.backend {
+            Backend::Thread(t) => Some(t),
+            Backend::Process(_) => None,
+        }
+    }
+
     fn send(&self, task: Task) -> Result<(), EngineError> {
-        self.inner.tx.send(task).map_err(|_| EngineError::Shutdown)
+        let t = self.thread().ok_or(EngineError::Shutdown)?;
+        t.tx.send(task).map_err(|_| EngineError::Shutdown)
     }
 
     async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Task) -> Result<T, EngineError> {
@@ -233,25 +321,26 @@ impl ModelHandle {
     /// is handed to the host or dropped while the model exists.
     fn with_model<T>(
         &self,
+        t: &ThreadHost,
         f: impl FnOnce(&LlamaModel, &Limits) -> Result<T, EngineError>,
     ) -> Result<T, EngineError> {
-        let model = self
-            .inner
+        let model = t
             .model
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(EngineError::Shutdown)?;
-        f(&model, &self.inner.limits)
+        f(&model, &t.limits)
     }
 
     /// Prepare `req` here and hand it to the host; the receiver gets the stream (or a
     /// refusal that depends on the host's state: queue full).
     fn submit(
         &self,
+        t: &ThreadHost,
         req: GenerateRequest,
     ) -> Result<oneshot::Receiver<Result<EventStream, EngineError>>, EngineError> {
-        self.with_model(|model, limits| {
+        self.with_model(t, |model, limits| {
             let ready = admission::prepare(model, limits, req)?;
             let (reply, rx) = oneshot::channel();
             self.send(Task::Generate {
@@ -264,16 +353,27 @@ impl ModelHandle {
 
     /// Start a generation. Errors found before any token (invalid parameters, grammar,
     /// prompt too long, queue full) come back here; later ones arrive as `Event::Error`.
-    /// Tokenizing and building the samplers happen on this thread, not the model's.
+    /// Tokenizing and building the samplers happen on this thread, not the model's (in a
+    /// worker: on the worker's side, before the request is queued).
     pub async fn generate(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
-        let rx = self.submit(req)?;
-        rx.await.map_err(|_| EngineError::Shutdown)?
+        match &self.inner.backend {
+            Backend::Thread(t) => {
+                let rx = self.submit(t, req)?;
+                rx.await.map_err(|_| EngineError::Shutdown)?
+            }
+            Backend::Process(c) => c.generate(req).await,
+        }
     }
 
     /// [`generate`](Self::generate) for non-async callers.
     pub fn generate_blocking(&self, req: GenerateRequest) -> Result<EventStream, EngineError> {
-        let rx = self.submit(req)?;
-        rx.blocking_recv().map_err(|_| EngineError::Shutdown)?
+        match &self.inner.backend {
+            Backend::Thread(t) => {
+                let rx = self.submit(t, req)?;
+                rx.blocking_recv().map_err(|_| EngineError::Shutdown)?
+            }
+            Backend::Process(c) => c.generate_blocking(req),
+        }
     }
 
     pub async fn tokenize(
@@ -282,27 +382,56 @@ impl ModelHandle {
         add_special: bool,
         parse_special: bool,
     ) -> Result<Vec<i32>, EngineError> {
-        self.with_model(|model, _| {
-            Ok(admission::tokenize(model, text, add_special, parse_special)
-                .into_iter()
-                .map(|t| t.0)
-                .collect())
-        })
+        match &self.inner.backend {
+            Backend::Thread(t) => self.with_model(t, |model, _| {
+                Ok(admission::tokenize(model, text, add_special, parse_special)
+                    .into_iter()
+                    .map(|t| t.0)
+                    .collect())
+            }),
+            Backend::Process(c) => answer!(c, Call::Tokenize {
+                text: text.to_string(),
+                add_special,
+                parse_special,
+            }, Answer::Tokens(t) => t),
+        }
     }
 
     pub async fn detokenize(&self, tokens: &[i32]) -> Result<String, EngineError> {
-        self.with_model(|model, limits| admission::detokenize(model, tokens, limits.n_vocab))
+        match &self.inner.backend {
+            Backend::Thread(t) => self.with_model(t, |model, limits| {
+                admission::detokenize(model, tokens, limits.n_vocab)
+            }),
+            Backend::Process(c) => {
+                answer!(c, Call::Detokenize(tokens.to_vec()), Answer::Text(t) => t)
+            }
+        }
     }
 
     /// Each token's text (special tokens rendered).
     pub async fn token_pieces(&self, tokens: &[i32]) -> Result<Vec<TokenPiece>, EngineError> {
-        self.with_model(|model, limits| admission::token_pieces(model, tokens, limits.n_vocab))
+        match &self.inner.backend {
+            Backend::Thread(t) => self.with_model(t, |model, limits| {
+                admission::token_pieces(model, tokens, limits.n_vocab)
+            }),
+            Backend::Process(c) => {
+                answer!(c, Call::TokenPieces(tokens.to_vec()), Answer::Pieces(p) => p)
+            }
+        }
     }
 
     /// Embeddings of each input, in input order, on an embedding context of the requested
     /// pooling (created on first use). Runs between generation steps: slots keep going.
     pub async fn embed(&self, req: EmbedRequest) -> Result<Vec<Embedding>, EngineError> {
-        let rx = self.with_model(|model, limits| {
+        let t = match &self.inner.backend {
+            Backend::Thread(t) => t,
+            Backend::Process(c) => {
+                let caps = req.caps;
+                return answer!(c, Call::Embed { req: Box::new(req), caps },
+                    Answer::Embeddings(e) => e);
+            }
+        };
+        let rx = self.with_model(t, |model, limits| {
             let job = admission::embed_inputs(model, limits, req)?;
             let (reply, rx) = oneshot::channel();
             self.send(Task::Embed { job, reply })?;
@@ -321,7 +450,13 @@ impl ModelHandle {
         if !self.inner.info.can_rerank {
             return Err(crate::embed::cannot_rerank(self.inner.info.pooling));
         }
-        let rx = self.with_model(|model, limits| {
+        let t = match &self.inner.backend {
+            Backend::Thread(t) => t,
+            Backend::Process(c) => {
+                return answer!(c, Call::Rerank { query, documents }, Answer::Scores(s) => s);
+            }
+        };
+        let rx = self.with_model(t, |model, limits| {
             let inputs = admission::rerank_inputs(model, limits, &query, &documents)?;
             let (reply, rx) = oneshot::channel();
             self.send(Task::Rerank { inputs, reply })?;
@@ -332,7 +467,10 @@ impl ModelHandle {
 
     /// The loaded LoRA adapters with their global scales.
     pub async fn lora_adapters(&self) -> Result<Vec<LoraAdapterInfo>, EngineError> {
-        self.call(|reply| Task::LoraAdapters { reply }).await
+        match &self.inner.backend {
+            Backend::Thread(_) => self.call(|reply| Task::LoraAdapters { reply }).await,
+            Backend::Process(c) => answer!(c, Call::LoraAdapters, Answer::Adapters(a) => a),
+        }
     }
 
     /// Set the global LoRA scales (used by requests that name none): listed adapters get
@@ -340,12 +478,20 @@ impl ModelHandle {
     /// keep theirs; an unknown id or a non-finite scale is `InvalidParameter`.
     pub async fn set_lora_scales(&self, scales: Vec<LoraScale>) -> Result<(), EngineError> {
         crate::lora::validate_scales(&scales)?;
-        self.call(|reply| Task::SetLoraScales { scales, reply })
-            .await
+        match &self.inner.backend {
+            Backend::Thread(_) => {
+                self.call(|reply| Task::SetLoraScales { scales, reply })
+                    .await
+            }
+            Backend::Process(c) => answer!(c, Call::SetLoraScales(scales), Answer::Done => ()),
+        }
     }
 
     pub async fn slots(&self) -> Result<Vec<SlotInfo>, EngineError> {
-        self.call(|reply| Task::Slots { reply }).await
+        match &self.inner.backend {
+            Backend::Thread(_) => self.call(|reply| Task::Slots { reply }).await,
+            Backend::Process(c) => answer!(c, Call::Slots, Answer::Slots(s) => s),
+        }
     }
 
     /// Save an idle slot's KV cache and tokens to `path` (written to a temporary file, then
@@ -356,7 +502,12 @@ impl ModelHandle {
         path: impl Into<PathBuf>,
     ) -> Result<SlotFileInfo, EngineError> {
         let path = path.into();
-        self.call(|reply| Task::SaveSlot { id, path, reply }).await
+        match &self.inner.backend {
+            Backend::Thread(_) => self.call(|reply| Task::SaveSlot { id, path, reply }).await,
+            Backend::Process(c) => {
+                answer!(c, Call::SaveSlot { id, path }, Answer::SlotFile(f) => f)
+            }
+        }
     }
 
     /// Load a saved slot file into an idle slot (replacing its cache).
@@ -366,32 +517,50 @@ impl ModelHandle {
         path: impl Into<PathBuf>,
     ) -> Result<SlotFileInfo, EngineError> {
         let path = path.into();
-        self.call(|reply| Task::RestoreSlot { id, path, reply })
-            .await
+        match &self.inner.backend {
+            Backend::Thread(_) => {
+                self.call(|reply| Task::RestoreSlot { id, path, reply })
+                    .await
+            }
+            Backend::Process(c) => {
+                answer!(c, Call::RestoreSlot { id, path }, Answer::SlotFile(f) => f)
+            }
+        }
     }
 
     /// Clear an idle slot's cache; returns the number of tokens dropped.
     pub async fn erase_slot(&self, id: u32) -> Result<u32, EngineError> {
-        self.call(|reply| Task::EraseSlot { id, reply }).await
+        match &self.inner.backend {
+            Backend::Thread(_) => self.call(|reply| Task::EraseSlot { id, reply }).await,
+            Backend::Process(c) => answer!(c, Call::EraseSlot(id), Answer::Erased(n) => n),
+        }
     }
 
     /// Measures pp/tg speed on this model as loaded, llama-bench's way
     /// ([`crate::bench`]). The host lets running requests finish, starts no new ones until
     /// the benchmark is done (they queue), and measures on a context of its own: the slots'
-    /// caches are kept. `progress` is called on the host thread.
+    /// caches are kept. `progress` is called on the host thread (a worker's: on the thread
+    /// that reads the worker's output).
     pub async fn bench(
         &self,
         params: BenchParams,
         progress: impl FnMut(BenchProgress) + Send + 'static,
     ) -> Result<BenchReport, EngineError> {
         params.validate()?;
-        let mut report = self
-            .call(|reply| Task::Bench {
-                params,
-                progress: Box::new(progress),
-                reply,
-            })
-            .await?;
+        let mut report = match &self.inner.backend {
+            Backend::Thread(_) => {
+                self.call(|reply| Task::Bench {
+                    params,
+                    progress: Box::new(progress),
+                    reply,
+                })
+                .await?
+            }
+            Backend::Process(c) => match c.bench(params, Box::new(progress)).await? {
+                Answer::Bench(r) => *r,
+                _ => return Err(c.out_of_turn()),
+            },
+        };
         report.params.n_gpu_layers = self.inner.info.n_gpu_layers;
         Ok(report)
     }
@@ -400,6 +569,11 @@ impl ModelHandle {
     /// and model are freed. Returns once they are. Other clones of the handle then get
     /// `Shutdown` errors.
     pub async fn shutdown(&self) {
+        if let Backend::Process(c) = &self.inner.backend {
+            let c = c.clone();
+            let _ = tokio::task::spawn_blocking(move || c.shutdown_blocking()).await;
+            return;
+        }
         self.release_model();
         let (done, rx) = oneshot::channel();
         if self.send(Task::Shutdown { done }).is_ok() {
@@ -410,6 +584,10 @@ impl ModelHandle {
 
     /// [`shutdown`](Self::shutdown) for non-async callers.
     pub fn shutdown_blocking(&self) {
+        if let Backend::Process(c) = &self.inner.backend {
+            c.shutdown_blocking();
+            return;
+        }
         self.release_model();
         let (done, rx) = oneshot::channel();
         if self.send(Task::Shutdown { done }).is_ok() {
@@ -420,15 +598,18 @@ impl ModelHandle {
 
     /// Give up the handles' reference to the model, so that the host can free it.
     fn release_model(&self) {
-        self.inner
-            .model
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        if let Some(t) = self.thread() {
+            t.model
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+        }
     }
 
     fn join(&self) {
-        let thread = self.inner.thread.lock().ok().and_then(|mut t| t.take());
+        let thread = self
+            .thread()
+            .and_then(|t| t.thread.lock().ok().and_then(|mut t| t.take()));
         if let Some(t) = thread {
             // The host has signalled that it is done; this only reaps the thread.
             let _ = t.join();

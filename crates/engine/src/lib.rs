@@ -29,6 +29,7 @@ mod sampling;
 mod scheduler;
 mod slot;
 pub mod stop;
+mod worker;
 
 pub use arch::{KNOWN_ARCHITECTURES, is_known_architecture};
 pub use backend::{BackendOptions, DeviceInfo, DeviceKind, NumaStrategy, devices};
@@ -38,7 +39,7 @@ pub use error::{EngineError, Limit};
 pub use estimate::{MemoryEstimate, MemoryReport, estimate};
 pub use host::{HostCounters, HostStats, ModelHandle, TokenPiece};
 pub use infill::{InfillChunk, InfillPrompt};
-pub use load::{ModelHost, ModelInfo};
+pub use load::{Isolation, ModelHost, ModelInfo};
 pub use lora::{LoraAdapterInfo, LoraScale};
 pub use params::{
     ContextParams, DEFAULT_CACHE_RAM_MIB, DEFAULT_MAX_CTX_PER_SLOT, DEFAULT_PREFILL_CHUNK,
@@ -53,3 +54,4 @@ pub use request::{
 pub use sampling::{Grammar, RANDOM_SEED, SamplingParams};
 pub use slot::{SlotFileInfo, SlotInfo, SlotState};
 pub use stop::{StopMatcher, Utf8Buffer};
+pub use worker::{WorkerOptions, WorkerProcess, serve as serve_worker};

@@ -87,6 +87,16 @@ const EMBED_SEQS: u32 = 8;
 #[derive(Debug)]
 pub struct ModelHost;
 
+/// Where a loaded model runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Isolation {
+    /// On a host thread of this process: an abort inside llama.cpp ends the process.
+    Thread,
+    /// In a worker process of its own (`llama-dashboard worker`, see `crate::worker`): an
+    /// abort ends that model only; its requests end with [`EngineError::Crashed`].
+    Process(crate::worker::WorkerOptions),
+}
+
 /// What the host thread hands the loader once the model serves: its description, the
 /// model itself (for the callers' side of requests) and the limits requests are checked
 /// against.
@@ -112,6 +122,32 @@ impl ModelHost {
         progress: impl Fn(f32) + Send,
     ) -> Result<ModelHandle, EngineError> {
         Self::load_counted(model, context, progress, Arc::default())
+    }
+
+    /// [`load_counted`](Self::load_counted) in this process or in a worker process
+    /// ([`Isolation`]). The handle behaves the same either way.
+    pub fn load_isolated(
+        model: ModelParams,
+        context: ContextParams,
+        progress: impl Fn(f32) + Send,
+        counters: Arc<HostCounters>,
+        isolation: &Isolation,
+    ) -> Result<ModelHandle, EngineError> {
+        let opts = match isolation {
+            Isolation::Thread => return Self::load_counted(model, context, progress, counters),
+            Isolation::Process(opts) => opts,
+        };
+        // Checks that need no llama.cpp fail here, cheaply and before a process starts.
+        model.validate()?;
+        context.validate()?;
+        let order = crate::worker::LoadOrder {
+            model,
+            context,
+            backend: backend::options().unwrap_or_default(),
+            counters: counters.snapshot(),
+        };
+        let (info, client) = crate::worker::load_in_worker(opts, order, progress, counters)?;
+        Ok(ModelHandle::in_worker(info, client))
     }
 
     /// [`load`](Self::load), counting into `counters` (see [`HostCounters`]): the caller

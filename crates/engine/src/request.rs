@@ -109,7 +109,7 @@ pub struct GenerateRequest {
 /// service, from its configuration), never by the client. The defaults cap only what the
 /// engine itself cannot survive: grammar depth at what the grammar threads' stack is
 /// measured to hold ([`MAX_GRAMMAR_DEPTH`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Caps {
     /// Nesting depth of a grammar (groups and rule references), and of a JSON schema.
     pub grammar_depth: u32,
@@ -347,6 +347,9 @@ pub struct EventStream {
     pub(crate) logit_bias: Vec<(i32, f32)>,
     /// The prompt's tokens, known once admission tokenized it (see [`EventStream::prompt_tokens`]).
     pub(crate) prompt_tokens: u32,
+    /// A worker's stream: dropped before the end, it tells the worker to cancel (in-process,
+    /// the host notices the dropped receiver itself).
+    pub(crate) cancel: Option<crate::worker::CancelGuard>,
 }
 
 impl EventStream {
@@ -392,6 +395,9 @@ impl EventStream {
             Some(ev) => {
                 if matches!(ev, Event::Done { .. } | Event::Error(_)) {
                     self.finished = true;
+                    if let Some(g) = self.cancel.take() {
+                        g.defuse();
+                    }
                 }
                 Some(ev)
             }

@@ -341,6 +341,7 @@ impl<'m> Host<'m> {
             finished: false,
             logit_bias,
             prompt_tokens,
+            cancel: None,
         };
         // Place the request before replying, so that `queue_len` already counts it when the
         // caller gets its stream. If the caller is gone, the closed channel frees the slot

@@ -15,6 +15,9 @@
 //!   (0 = unload when the request ends, forever = never), clamped by a
 //!   [`KeepAlivePolicy`]; the longest keep-alive of the requests that overlapped wins, so
 //!   one client's `0` never unloads a model others are using or waiting for;
+//! - a model whose worker process dies is marked crashed ([`Event::Crashed`]) and loaded
+//!   again by the next request; one that crashes `crash_limit` times within `crash_window`
+//!   backs off, then is failed with its reason instead of looping;
 //! - every state change is published as an [`Event`].
 
 mod keep_alive;
@@ -22,5 +25,5 @@ mod manager;
 mod state;
 
 pub use keep_alive::{KeepAlive, KeepAlivePolicy};
-pub use manager::{Lease, Loader, Manager, ManagerConfig, ManagerError};
+pub use manager::{CrashWatch, Lease, Loader, Manager, ManagerConfig, ManagerError};
 pub use state::{Event, ModelState, ModelStatus, UnloadReason};

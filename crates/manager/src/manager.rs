@@ -36,7 +36,17 @@ pub trait Loader: Send + Sync + 'static {
     fn unload(&self, model: Self::Model) {
         drop(model);
     }
+
+    /// For a model that can die under the manager (one in a worker process): a future that
+    /// resolves with the reason if it crashes, or `None` when it ends as asked. The
+    /// manager then marks it crashed ([`Event::Crashed`]). The default: nothing to watch.
+    fn watch(&self, _model: &Self::Model) -> Option<CrashWatch> {
+        None
+    }
 }
+
+/// See [`Loader::watch`].
+pub type CrashWatch = std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send>>;
 
 #[derive(Debug, Clone)]
 pub struct ManagerConfig {
@@ -49,6 +59,13 @@ pub struct ManagerConfig {
     pub keep_alive: KeepAlivePolicy,
     /// How often idle models are checked.
     pub reap_interval: Duration,
+    /// A model that crashed this many times within `crash_window` is marked failed
+    /// instead of loaded again (until the window has passed or it is loaded by hand).
+    pub crash_limit: usize,
+    pub crash_window: Duration,
+    /// Wait before loading a model that crashed again: `crash_backoff` after its second
+    /// crash in the window, doubling with each one after (the first reload is at once).
+    pub crash_backoff: Duration,
 }
 
 impl Default for ManagerConfig {
@@ -58,6 +75,9 @@ impl Default for ManagerConfig {
             sleep_idle: KeepAlive::Forever,
             keep_alive: KeepAlivePolicy::default(),
             reap_interval: Duration::from_secs(1),
+            crash_limit: 3,
+            crash_window: Duration::from_secs(300),
+            crash_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -100,6 +120,16 @@ struct Entry<L: Loader> {
     /// Unloaded because it was idle, and not loading again since: it sleeps (llama-server's
     /// `is_sleeping`) and the next request that needs it wakes it.
     asleep: bool,
+    /// When it crashed, within `crash_window`, oldest first.
+    crashes: Vec<Instant>,
+}
+
+impl<L: Loader> Entry<L> {
+    /// Crashes within the window (older ones forgotten).
+    fn recent_crashes(&mut self, window: Duration) -> usize {
+        self.crashes.retain(|t| t.elapsed() < window);
+        self.crashes.len()
+    }
 }
 
 struct Shared<L: Loader> {
@@ -253,7 +283,10 @@ impl<L: Loader> Manager<L> {
                     load_gen: 0,
                     keep: shared.config.sleep_idle,
                     asleep: false,
+                    crashes: Vec::new(),
                 });
+                let crash_blocked = entry.recent_crashes(shared.config.crash_window)
+                    >= shared.config.crash_limit;
                 match &mut entry.slot {
                     Slot::Loaded(l) if !exact || l.spec == *spec => {
                         // A new busy period starts from this request's keep-alive; during
@@ -285,6 +318,13 @@ impl<L: Loader> Manager<L> {
                             reason: reason.clone(),
                         });
                     }
+                    Slot::Failed { reason } if crash_blocked => {
+                        // Crashed too often: no reload loop (an explicit load clears it).
+                        return Err(ManagerError::LoadFailed {
+                            id: id.to_string(),
+                            reason: reason.clone(),
+                        });
+                    }
                     Slot::Unloaded | Slot::Failed { .. } => {
                         if shared.make_room(&mut entries, id) {
                             let entry = entries.get_mut(id).expect("entry inserted above");
@@ -292,6 +332,9 @@ impl<L: Loader> Manager<L> {
                             waited_on = Some(entry.load_gen);
                             entry.slot = Slot::Loading { progress: 0.0 };
                             entry.asleep = false;
+                            let backoff = shared.backoff(
+                                entry.recent_crashes(shared.config.crash_window),
+                            );
                             shared.emit(Event::Loading {
                                 id: id.to_string(),
                                 progress: 0.0,
@@ -301,6 +344,7 @@ impl<L: Loader> Manager<L> {
                                 id.to_string(),
                                 spec.clone(),
                                 entry.load_gen,
+                                backoff,
                             ));
                             continue;
                         }
@@ -314,6 +358,10 @@ impl<L: Loader> Manager<L> {
 
     /// Loads a model without holding on to it (the dashboard's "load" button).
     pub async fn load(&self, id: &str, spec: &L::Spec) -> Result<(), ManagerError> {
+        // Asked for by hand: a model failed for crashing gets another chance.
+        if let Some(e) = self.shared.lock().get_mut(id) {
+            e.crashes.clear();
+        }
         // Its lease has the server's keep-alive, so releasing it does not unload the model
         // even if a request that asked for `0` is running alongside.
         drop(self.acquire(id, spec, None).await?);
@@ -496,6 +544,61 @@ impl<L: Loader> Shared<L> {
         }
     }
 
+    /// How long to wait before loading a model with `crashes` recent crashes.
+    fn backoff(&self, crashes: usize) -> Duration {
+        match crashes {
+            0 | 1 => Duration::ZERO,
+            n => self
+                .config
+                .crash_backoff
+                .saturating_mul(1 << (n - 2).min(16) as u32),
+        }
+    }
+
+    /// The model of load `generation` died: it is no longer loaded (its leases hold the
+    /// dead handle, whose calls fail). Loaded again by the next request, unless it crashed
+    /// `crash_limit` times within `crash_window`: then it is failed with the reason.
+    fn crashed(&self, id: &str, generation: u64, reason: String) {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(id) else {
+            return;
+        };
+        if entry.load_gen != generation || !matches!(entry.slot, Slot::Loaded(_)) {
+            return; // an older load, or already unloaded
+        }
+        entry.crashes.push(Instant::now());
+        let n = entry.recent_crashes(self.config.crash_window);
+        let failed = n >= self.config.crash_limit;
+        let next = if failed {
+            Slot::Failed {
+                reason: format!(
+                    "crashed {n} times within {} s, not loaded again until then or until \
+                     loaded by hand; last: {reason}",
+                    self.config.crash_window.as_secs()
+                ),
+            }
+        } else {
+            Slot::Unloaded
+        };
+        let Slot::Loaded(l) = std::mem::replace(&mut entry.slot, next) else {
+            unreachable!("checked above");
+        };
+        self.free(l.model);
+        self.emit(Event::Crashed {
+            id: id.to_string(),
+            reason,
+        });
+        if let Slot::Failed { reason } = &entry.slot {
+            let reason = reason.clone();
+            self.emit(Event::Failed {
+                id: id.to_string(),
+                reason,
+            });
+        }
+        drop(entries);
+        self.changed.notify_waiters();
+    }
+
     /// Waits until no model is being freed.
     async fn freed(&self) {
         loop {
@@ -541,7 +644,17 @@ impl<L: Loader> Shared<L> {
 }
 
 /// Runs one load to the end and records the outcome, whoever is still waiting.
-async fn load_task<L: Loader>(shared: Arc<Shared<L>>, id: String, spec: L::Spec, generation: u64) {
+async fn load_task<L: Loader>(
+    shared: Arc<Shared<L>>,
+    id: String,
+    spec: L::Spec,
+    generation: u64,
+    backoff: Duration,
+) {
+    if !backoff.is_zero() {
+        tracing::info!(model = %id, ?backoff, "model crashed before; waiting before loading it again");
+        tokio::time::sleep(backoff).await;
+    }
     // Never two models in memory where the limit says one: an evicted model is freed first.
     shared.freed().await;
     let started = Instant::now();
@@ -586,6 +699,17 @@ async fn load_task<L: Loader>(shared: Arc<Shared<L>>, id: String, spec: L::Spec,
     let entry = entries.get_mut(&id).expect("entries are never removed");
     match result {
         Ok(model) => {
+            if let Some(watch) = shared.loader.watch(&model) {
+                let weak = Arc::downgrade(&shared);
+                let id = id.clone();
+                tokio::spawn(async move {
+                    if let Some(reason) = watch.await
+                        && let Some(shared) = weak.upgrade()
+                    {
+                        shared.crashed(&id, generation, reason);
+                    }
+                });
+            }
             entry.slot = Slot::Loaded(Loaded {
                 spec,
                 model: Arc::new(model),

@@ -57,6 +57,12 @@ pub enum Event {
         id: String,
         reason: String,
     },
+    /// The model's worker process died under it; the next request loads it again (or,
+    /// after too many crashes, a `Failed` follows).
+    Crashed {
+        id: String,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,6 +87,7 @@ impl Event {
             Event::Loaded { .. } => "model.loaded",
             Event::Unloaded { .. } => "model.unloaded",
             Event::Failed { .. } => "model.failed",
+            Event::Crashed { .. } => "model.crashed",
         }
     }
 }

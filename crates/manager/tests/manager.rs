@@ -16,6 +16,15 @@ struct Recorder {
     live: AtomicUsize,
     /// The most models alive at once.
     most_live: AtomicUsize,
+    /// Kills the live model of an id (what a worker process dying looks like).
+    crash: Mutex<HashMap<String, tokio::sync::oneshot::Sender<Option<String>>>>,
+}
+
+impl Recorder {
+    fn crash(&self, id: &str, reason: &str) {
+        let tx = self.crash.lock().unwrap().remove(id).expect("a watched model");
+        tx.send(Some(reason.to_string())).unwrap();
+    }
 }
 
 struct TestLoader {
@@ -39,6 +48,7 @@ fn spec() -> Spec {
 }
 
 struct Model {
+    id: String,
     spec: Spec,
     rec: Arc<Recorder>,
 }
@@ -75,6 +85,7 @@ impl Loader for TestLoader {
         let live = self.rec.live.fetch_add(1, Ordering::SeqCst) + 1;
         self.rec.most_live.fetch_max(live, Ordering::SeqCst);
         Ok(Model {
+            id: id.to_string(),
             spec: spec.clone(),
             rec: self.rec.clone(),
         })
@@ -83,6 +94,13 @@ impl Loader for TestLoader {
     fn unload(&self, model: Model) {
         std::thread::sleep(self.unload_delay);
         drop(model);
+    }
+
+    fn watch(&self, model: &Model) -> Option<manager::CrashWatch> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // Loads are one at a time per id: the newest load's trigger replaces the last.
+        self.rec.crash.lock().unwrap().insert(model.id.clone(), tx);
+        Some(Box::pin(async move { rx.await.ok().flatten() }))
     }
 }
 
@@ -106,6 +124,9 @@ fn manager_with(
         sleep_idle,
         keep_alive,
         reap_interval: Duration::from_millis(20),
+        crash_limit: 3,
+        crash_window: Duration::from_secs(60),
+        crash_backoff: Duration::from_millis(10),
     };
     (Manager::new(loader, config), rec)
 }
@@ -495,4 +516,65 @@ async fn a_load_waits_until_the_evicted_model_is_freed() {
     drop(m.acquire("a", &spec(), None).await.unwrap());
     assert_eq!(rec.most_live.load(Ordering::SeqCst), 1);
     assert_eq!(rec.live.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_model_is_loaded_again_and_one_that_keeps_crashing_fails_with_its_reason() {
+    let (m, rec) = manager(4, KeepAlive::Forever);
+    let mut events = m.subscribe();
+    let lease = m.acquire_any("a", &spec(), None).await.unwrap();
+    // The worker dies under a request in flight: the model is no longer loaded (the lease
+    // holds the dead model until the request ends), and the feed says why.
+    rec.crash("a", "killed by SIGKILL");
+    let crashed = loop {
+        match events.recv().await.unwrap() {
+            Event::Crashed { id, reason } => break (id, reason),
+            _ => continue,
+        }
+    };
+    assert_eq!(crashed, ("a".into(), "killed by SIGKILL".into()));
+    assert_eq!(m.state("a"), ModelState::Unloaded);
+    drop(lease);
+    // The next request loads it again.
+    drop(m.acquire_any("a", &spec(), None).await.unwrap());
+    assert_eq!(loads(&rec, "a"), 2);
+    assert_eq!(m.state("a"), ModelState::Loaded);
+
+    rec.crash("a", "killed by SIGSEGV");
+    settle().await;
+    drop(m.acquire_any("a", &spec(), None).await.unwrap());
+    assert_eq!(loads(&rec, "a"), 3);
+    // The third crash in the window: failed with the reason, and requests are refused
+    // without another load.
+    rec.crash("a", "killed by SIGABRT: GGML_ASSERT(x) failed");
+    settle().await;
+    let ModelState::Failed { reason } = m.state("a") else {
+        panic!("{:?}", m.state("a"))
+    };
+    assert!(reason.contains("crashed 3 times"), "{reason}");
+    assert!(reason.contains("GGML_ASSERT(x) failed"), "{reason}");
+    let err = m.acquire_any("a", &spec(), None).await.err().unwrap();
+    assert!(matches!(err, ManagerError::LoadFailed { .. }), "{err:?}");
+    assert_eq!(loads(&rec, "a"), 3);
+    // Other models are untouched.
+    drop(m.acquire_any("b", &spec(), None).await.unwrap());
+    // Loading it by hand gives it another chance.
+    m.load("a", &spec()).await.unwrap();
+    assert_eq!(loads(&rec, "a"), 4);
+    assert_eq!(m.state("a"), ModelState::Loaded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_that_ends_as_asked_is_not_a_crash() {
+    let (m, rec) = manager(4, KeepAlive::Forever);
+    let mut events = m.subscribe();
+    m.load("a", &spec()).await.unwrap();
+    let tx = rec.crash.lock().unwrap().remove("a").unwrap();
+    m.unload("a").unwrap();
+    tx.send(None).unwrap();
+    settle().await;
+    drop(m.acquire_any("a", &spec(), None).await.unwrap());
+    while let Ok(e) = events.try_recv() {
+        assert!(!matches!(e, Event::Crashed { .. }), "{e:?}");
+    }
 }

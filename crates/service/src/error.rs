@@ -129,6 +129,8 @@ impl ServiceError {
                     ..
                 } => ErrorKind::TooLarge,
                 EngineError::Shutdown => ErrorKind::Unavailable,
+                // The model's worker died; the next request loads it again.
+                EngineError::Crashed { .. } => ErrorKind::Unavailable,
                 EngineError::SlotBusy { .. } => ErrorKind::Conflict,
                 EngineError::ModelNotFound(_) => ErrorKind::NotFound,
                 // The model cannot do it (rerank without a rank head, infill without FIM

@@ -70,7 +70,7 @@ pub use generate::{
 };
 pub use limits::{Admission, Ticket};
 pub use load_params::{apply_overrides, launch_param_keys, load_spec, manager_config};
-pub use loader::{EngineLoader, LoadSpec, LoadedModel};
+pub use loader::{EngineLoader, LoadSpec, LoadedModel, WORKER_EXE_ENV, worker_program};
 pub use model_defaults::{ModelDefaults, PromptDefaults, SamplingOverrides};
 pub use models::{Listed, ModelLease, Models, roots};
 pub use reasoning::{ReasoningDefaults, Thinking};
@@ -92,7 +92,13 @@ pub mod engine_types {
         InfillChunk, InfillPrompt, Limit, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
         MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Progress, Prompt,
         PromptPart, RANDOM_SEED, RerankScore, SamplingParams, SlotFileInfo, SlotInfo, SlotState,
-        Timings, TokenPiece, TokenProbs, Usage, devices, estimate,
+        Timings, TokenPiece, TokenProbs, Usage, WorkerProcess, devices, estimate,
     };
+}
+
+/// Runs `llama-dashboard worker`: one model served to the parent process over stdin/stdout
+/// (see `models.isolation`). Never returns.
+pub fn run_worker() -> ! {
+    engine::serve_worker()
 }
 pub use engine_types::*;

@@ -47,6 +47,8 @@ pub fn manager_config(config: &ModelsConfig) -> manager::ManagerConfig {
             min: std::time::Duration::from_secs(config.keep_alive_min_seconds.max(0) as u64),
             max: manager::KeepAlive::from_secs(config.keep_alive_max_seconds),
         },
+        crash_limit: config.crash_limit.max(1) as usize,
+        crash_window: std::time::Duration::from_secs(config.crash_window_seconds.max(1)),
         ..Default::default()
     }
 }

@@ -65,7 +65,17 @@ impl Models {
             roots: RwLock::new(roots),
             catalog: RwLock::new(Arc::new(ScanReport::default())),
             store: store.map(Arc::new),
-            manager: Manager::new(EngineLoader::default(), manager_config(&config)),
+            manager: Manager::new(
+                EngineLoader {
+                    placement: Arc::new(RwLock::new(crate::loader::Placement {
+                        process: config.isolation != "thread",
+                        program: crate::loader::worker_program(),
+                        warned: false,
+                    })),
+                    ..EngineLoader::default()
+                },
+                manager_config(&config),
+            ),
             config: RwLock::new(config),
             capabilities: Default::default(),
             admission: Admission::new(config::LimitsConfig::default()),
@@ -203,7 +213,22 @@ impl Models {
 
     /// A changed `[models]` applies to the next load (the manager's limits need a restart).
     pub fn set_config(&self, config: ModelsConfig) {
+        self.placement().process = config.isolation != "thread";
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+    }
+
+    fn placement(&self) -> std::sync::RwLockWriteGuard<'_, crate::loader::Placement> {
+        self.manager
+            .loader()
+            .placement
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The executable model workers run (`models.isolation = "process"`), for a caller that
+    /// is not `llama-dashboard` itself (a test harness); the next loads use it.
+    pub fn set_worker_program(&self, program: std::path::PathBuf) {
+        self.placement().program = Some(program);
     }
 
     /// Runs `f` on the store, if there is one, on a blocking thread. The one way to the

@@ -64,3 +64,27 @@ pub fn client_check(name: &str) -> PathBuf {
         .join("../../tests/clients")
         .join(name)
 }
+
+/// The `llama-dashboard` binary of this build, as `cargo_bin` finds it: a test runs from
+/// `target/<profile>/deps/<test>-<hash>`, the binary is `target/<profile>/llama-dashboard`
+/// (`cargo nextest run --workspace --all-targets` builds it before the tests). An in-process
+/// test server runs its model workers with it.
+///
+/// # Panics
+/// When it is not there.
+pub fn dashboard_exe() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let dir = exe.parent().expect("deps/");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>")
+    } else {
+        dir
+    };
+    let bin = dir.join(format!("llama-dashboard{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is not built: run the tests with `cargo nextest run --workspace --all-targets`",
+        bin.display()
+    );
+    bin
+}

@@ -32,7 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let ctx = Context::load(&cli.global, &flags)?;
     match command {
-        Command::Serve(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Worker => unreachable!("handled above"),
         Command::Models(cmd) => models::run(&ctx, cmd),
         Command::Config(cmd) => config::run(&ctx, cmd),
         Command::Run(args) => run::run(&ctx, args),

@@ -50,6 +50,12 @@ fn entry_json(state: &SharedState, m: &ModelEntry, settings: &ModelSettings) -> 
             "launch_params".into(),
             Value::Object(settings.launch_params.clone()),
         );
+        // The model's worker process (`models.isolation = "process"`): pid and resident memory.
+        let worker = state
+            .models
+            .peek(&m.id)
+            .and_then(|loaded| loaded.handle.process());
+        o.insert("worker".into(), json!(worker));
         // A running benchmark holds the model (it counts as in use, never evicted).
         let bench = state.bench.current().filter(|r| r.model == m.id);
         o.insert("benchmark".into(), json!(bench.map(|r| r.run_id)));

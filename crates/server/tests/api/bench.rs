@@ -56,7 +56,7 @@ fn most_held_at_once(events: &[Event]) -> usize {
             Event::Loading { id, .. } | Event::Loaded { id, .. } => {
                 held.insert(id.clone());
             }
-            Event::Unloaded { id, .. } | Event::Failed { id, .. } => {
+            Event::Unloaded { id, .. } | Event::Failed { id, .. } | Event::Crashed { id, .. } => {
                 held.remove(id);
             }
         }

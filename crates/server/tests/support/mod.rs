@@ -145,6 +145,9 @@ impl TestServer {
             logs: server::logs::Logs::detached(),
         };
         let state = server::build_state(&serve);
+        // Models run in worker processes of the real binary (`models.isolation`), unless a
+        // test's tweak says `thread`.
+        state.models.set_worker_program(testkit::dashboard_exe());
         state.models.rescan();
         // What `serve` does after its scan.
         state.restore_downloads().await;
