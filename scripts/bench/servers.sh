@@ -27,14 +27,22 @@ bench_start_servers() {
   else
     PA=""
   fi
-  # shellcheck disable=SC2086
-  HOME="$WORK" "$ours" --config-dir "$WORK/c" --data-dir "$WORK/d" serve --port "$PB" -t "$THREADS" \
-    --parallel "$NP" -c $((CTX * NP)) --models-dir "$WORK/models" -m model ${EXTRA_SERVE_ARGS:-} >/dev/null 2>&1 &
+  bench_start_ours "$ours" "$PB" "$WORK/b"
   for p in $PA $PB; do
     for _ in $(seq 600); do curl -sf "127.0.0.1:$p/v1/models" | grep -q model && break; sleep 0.1; done
   done
   # Warm both (loads, first-touch of the weights).
   for p in $PA $PB; do python3 scripts/bench/serve_bench.py "http://127.0.0.1:$p" model tg 0 >/dev/null; done
+}
+
+# Starts `llama-dashboard serve` (binary OURS) on PORT over $WORK/models with the benchmark's
+# threads, slots and context, its folders under DIR; EXTRA_SERVE_ARGS go to it. In the
+# background: wait for it yourself.
+bench_start_ours() {
+  local ours="$1" port="$2" dir="$3"
+  # shellcheck disable=SC2086
+  HOME="$WORK" "$ours" --config-dir "$dir/c" --data-dir "$dir/d" serve --port "$port" -t "$THREADS" \
+    --parallel "$NP" -c $((CTX * NP)) --models-dir "$WORK/models" -m model ${EXTRA_SERVE_ARGS:-} >/dev/null 2>&1 &
 }
 
 bench_args() {

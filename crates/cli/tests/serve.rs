@@ -1,6 +1,7 @@
 //! `llama-dashboard serve` as a process: start-up time and idle memory, graceful shutdown
-//! by signal and by API with a stream in flight, and the official OpenAI and Anthropic
-//! Python SDKs against the real binary and test model.
+//! by signal and by API with a stream in flight, no model worker outliving a killed
+//! server, and the official OpenAI and Anthropic Python SDKs against the real binary and
+//! test model.
 
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read};
@@ -695,4 +696,56 @@ fn ollama_python_sdk_models() {
         "ollama_models_sdk_check.py",
         &[&s.base, "smol", "sdk-key", "adm", &name],
     );
+}
+
+/// Whether process `pid` still runs (a zombie waiting to be reaped has ended).
+fn running(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (comm) S ...`: the state follows the last parenthesis.
+        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+        !state.is_some_and(|s| s.starts_with('Z') || s.starts_with('X'))
+    })
+}
+
+/// However the server ends — even SIGKILL, which it cannot see — its model workers end too
+/// (`PR_SET_PDEATHSIG`, and a worker leaves when its input closes).
+#[test]
+fn a_killed_server_leaves_no_worker_running() {
+    let Some(model) = testkit::smollm2() else {
+        return;
+    };
+    let (mut s, _) = start(Some(&model), &[]);
+    let client = reqwest::blocking::Client::new();
+    let resp = client
+        .post(format!("{}/v1/chat/completions", s.base))
+        .json(&json!({"model": "smol", "messages": [{"role": "user", "content": "Hi"}],
+            "max_tokens": 2}))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let list: serde_json::Value = client
+        .get(format!("{}/api/models", s.base))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pid = list["models"][0]["worker"]["pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("the model runs in a worker: {list}"));
+    assert!(list["models"][0]["worker"]["rss_bytes"].as_u64().unwrap() > 0);
+    // `status_kib` reads any number field of /proc/<pid>/status (PPid has no unit).
+    assert_eq!(
+        status_kib(u32::try_from(pid).unwrap(), "PPid:"),
+        u64::from(s.child.id())
+    );
+    s.child.kill().unwrap(); // SIGKILL
+    s.child.wait().unwrap();
+    let t0 = Instant::now();
+    while running(pid) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "worker {pid} outlived its server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -27,6 +27,7 @@ mod sessions;
 mod switches;
 mod templates;
 mod tools;
+mod workers;
 
 #[path = "../support/mod.rs"]
 mod support;
