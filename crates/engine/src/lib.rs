@@ -54,4 +54,4 @@ pub use request::{
 pub use sampling::{Grammar, RANDOM_SEED, SamplingParams};
 pub use slot::{SlotFileInfo, SlotInfo, SlotState};
 pub use stop::{StopMatcher, Utf8Buffer};
-pub use worker::{WorkerOptions, WorkerProcess, serve as serve_worker};
+pub use worker::{WorkerOptions, WorkerProcess, rss_of, serve as serve_worker};

@@ -66,9 +66,7 @@ pub struct ServeOptions {
 
 /// Resident memory of this process in bytes (Linux), for `/api/system/resources`.
 pub fn process_rss() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    service::rss_of(std::process::id())
 }
 
 /// Builds the shared state (models not scanned yet: call `models.rescan()`).

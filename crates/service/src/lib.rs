@@ -92,7 +92,7 @@ pub mod engine_types {
         InfillChunk, InfillPrompt, Limit, LoraAdapterInfo, LoraScale, MAX_N_PROBS, MemoryEstimate,
         MemoryReport, ModelHandle, ModelInfo, ModelParams, Normalize, Pooling, Progress, Prompt,
         PromptPart, RANDOM_SEED, RerankScore, SamplingParams, SlotFileInfo, SlotInfo, SlotState,
-        Timings, TokenPiece, TokenProbs, Usage, WorkerProcess, devices, estimate,
+        Timings, TokenPiece, TokenProbs, Usage, WorkerProcess, devices, estimate, rss_of,
     };
 }
 

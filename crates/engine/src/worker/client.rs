@@ -707,8 +707,8 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Resident memory of a process, from `/proc/<pid>/statm` (pages).
-pub(crate) fn rss_of(pid: u32) -> Option<u64> {
+/// Resident memory of a process in bytes, from `/proc/<pid>/statm` (Linux).
+pub fn rss_of(pid: u32) -> Option<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.

@@ -12,6 +12,6 @@ mod serve;
 
 pub(crate) use client::{CancelGuard, Client};
 pub(crate) use client::load as load_in_worker;
-pub use client::{WorkerOptions, WorkerProcess};
+pub use client::{WorkerOptions, WorkerProcess, rss_of};
 pub(crate) use protocol::{Answer, Call, LoadOrder};
 pub use serve::serve;

@@ -290,10 +290,17 @@ pub async fn resources(State(state): State<SharedState>) -> Json<Value> {
                 "memory": info.memory,
                 "busy_slots": m.handle.busy_slots(),
                 "queue": m.handle.queue_len(),
+                // Its worker process (`models.isolation = "process"`): pid and RSS.
+                "worker": m.handle.process(),
             }))
         })
         .collect();
     let rss = crate::process_rss();
+    // Models in worker processes are not in this process's RSS: their own is counted here.
+    let workers_rss: u64 = models
+        .iter()
+        .filter_map(|m| m["worker"]["rss_bytes"].as_u64())
+        .sum();
     Json(json!({
         "cpu": {
             "cores": sys.cpus().len(),
@@ -306,6 +313,7 @@ pub async fn resources(State(state): State<SharedState>) -> Json<Value> {
             "used": sys.used_memory(),
             "available": sys.available_memory(),
             "process_rss": rss,
+            "workers_rss": workers_rss,
         },
         "gpus": service::devices().into_iter().filter(|d| d.kind != service::DeviceKind::Cpu).collect::<Vec<_>>(),
         "model_dirs": dirs,
