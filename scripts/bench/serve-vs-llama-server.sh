@@ -16,23 +16,14 @@ REF=$(scripts/bench/build-llama-cpp.sh)
 bench_start_servers "$MODEL" "$REF"
 
 python3 - "$PA" "$PB" "$ROUNDS" "$MODEL" "$THREADS" "$NP" "$CTX" <<'PY'
-import json, statistics, subprocess, sys, time
+import statistics, sys
+sys.path.insert(0, "scripts/bench")
+from ab_rounds import ab_rounds
 pa, pb, rounds, model, threads, np_, ctx = sys.argv[1:]
 rounds = int(rounds)
 servers = [("llama-server", pa), ("llama-dashboard", pb)]
 tests = ["tg", "ttft", "conc4", "conc8", "queue100", "prefix", "models"]
-res = {name: {t: [] for t in tests} for name, _ in servers}
-def run(port, test, rnd):
-    out = subprocess.run(["python3", "scripts/bench/serve_bench.py", f"http://127.0.0.1:{port}", "model", test, str(rnd)],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-for i in range(rounds):
-    for test in tests:
-        pair = servers if i % 2 == 0 else servers[::-1]   # A B, then B A
-        for name, port in pair:
-            res[name][test].append(run(port, test, i + 1))
-            time.sleep(1)
-med = lambda name, test, key: statistics.median(r[key] for r in res[name][test])
+res, med = ab_rounds(servers, tests, rounds)
 A, B = "llama-server", "llama-dashboard"
 print(f"model {model}, threads {threads}, --parallel {np_}, ctx {ctx}/slot, {rounds} rounds A/B/B/A (medians)")
 for test, key, unit, higher in [("tg", "tps", "t/s", True), ("conc4", "tps", "t/s", True), ("conc8", "tps", "t/s", True)]:

@@ -29,23 +29,12 @@ for p in $PA $PB; do
 done
 
 python3 - "$PA" "$PB" "$ROUNDS" "$MODEL" "$THREADS" "$NP" "$CTX" "$PIDA" "$PIDB" <<'PY'
-import json, statistics, subprocess, sys, time, urllib.request
+import json, sys, urllib.request
+sys.path.insert(0, "scripts/bench")
+from ab_rounds import ab_rounds
 pa, pb, rounds, model, threads, np_, ctx, pida, pidb = sys.argv[1:]
 rounds = int(rounds)
-servers = [("thread", pa), ("process", pb)]
-tests = ["tg", "conc4", "ttft"]
-res = {name: {t: [] for t in tests} for name, _ in servers}
-def run(port, test, rnd):
-    out = subprocess.run(["python3", "scripts/bench/serve_bench.py", f"http://127.0.0.1:{port}", "model", test, str(rnd)],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
-for i in range(rounds):
-    for test in tests:
-        pair = servers if i % 2 == 0 else servers[::-1]   # A B, then B A
-        for name, port in pair:
-            res[name][test].append(run(port, test, i + 1))
-            time.sleep(0.5)
-med = lambda name, test, key: statistics.median(r[key] for r in res[name][test])
+res, med = ab_rounds([("thread", pa), ("process", pb)], ["tg", "conc4", "ttft"], rounds, pause=0.5)
 A, B = "thread", "process"
 print(f"model {model}, threads {threads}, --parallel {np_}, ctx {ctx}/slot, {rounds} rounds A/B/B/A (medians)")
 for test, label in [("tg", "1 stream "), ("conc4", "4 streams")]:

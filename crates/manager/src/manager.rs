@@ -332,6 +332,10 @@ impl<L: Loader> Manager<L> {
                             waited_on = Some(entry.load_gen);
                             entry.slot = Slot::Loading { progress: 0.0 };
                             entry.asleep = false;
+                            // A new busy period starts with this request's keep-alive (not
+                            // the last period's: a `0` left from it would let the reaper
+                            // unload the model before its waiters take their leases).
+                            entry.keep = keep;
                             let backoff = shared.backoff(
                                 entry.recent_crashes(shared.config.crash_window),
                             );
@@ -758,6 +762,11 @@ async fn reap_idle<L: Loader>(weak: Weak<Shared<L>>) {
             let KeepAlive::For(limit) = entry.keep else {
                 continue;
             };
+            // A zero keep-alive unloads when its last request ends (`Lease::drop`); here it
+            // could only unload a model just loaded before its waiters got to it.
+            if limit.is_zero() {
+                continue;
+            }
             if let Slot::Loaded(l) = &entry.slot
                 && l.in_flight == 0
             {
