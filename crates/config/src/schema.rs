@@ -521,6 +521,8 @@ pub struct ToolsConfig {
     pub call_timeout_seconds: u32,
     /// Generations one request may run with tool calls in between before it must answer.
     pub max_steps: u32,
+    /// MCP servers the registry holds at most (stored and given to the process together).
+    pub max_mcp_servers: u32,
     /// Inference keys may use server tools (the agent loop and `POST /tools`); off = admin only.
     pub inference_keys: bool,
     /// A `{"mcpServers": ...}` file run for this process (llama-server's `--mcp-servers-config`).
@@ -553,6 +555,7 @@ impl Default for ToolsConfig {
         ToolsConfig {
             call_timeout_seconds: 60,
             max_steps: 8,
+            max_mcp_servers: 32,
             inference_keys: false,
             mcp_servers_config: None,
             mcp_servers_json: None,
@@ -575,6 +578,7 @@ impl fmt::Debug for ToolsConfig {
         f.debug_struct("ToolsConfig")
             .field("call_timeout_seconds", &self.call_timeout_seconds)
             .field("max_steps", &self.max_steps)
+            .field("max_mcp_servers", &self.max_mcp_servers)
             .field("inference_keys", &self.inference_keys)
             .field("mcp_servers_config", &self.mcp_servers_config)
             .field("mcp_servers_json", &mask(&self.mcp_servers_json))

@@ -686,6 +686,12 @@ pub static SETTINGS: &[Setting] = &[
         "Generations one chat request may run with server tool calls in between (`server_tools`); the last must answer.",
     ),
     key(
+        "tools.max_mcp_servers",
+        "LLAMA_DASHBOARD_TOOLS_MAX_MCP_SERVERS",
+        int(1, 1000),
+        "MCP servers held at most (stored ones and those of `--mcp-servers-config/-json` together; each stdio server is a process). Adding more is refused.",
+    ),
+    key(
         "tools.inference_keys",
         "LLAMA_DASHBOARD_TOOLS_INFERENCE_KEYS",
         Kind::Bool,

@@ -130,9 +130,20 @@ impl Policy {
     }
 }
 
-/// The management surface: the routes that need admin access.
+/// The management surface: the routes that need admin access, and llama-server's `/tools`
+/// (server tools fetch URLs and read files with the server's rights: a page on another
+/// loopback port may use the models, not run tools; inference keys may only when
+/// `tools.inference_keys` says, which the handler checks).
 fn is_management(method: &str, path: &str) -> bool {
-    auth::required_access(method, path) == Access::Admin
+    auth::required_access(method, path) == Access::Admin || path == "/tools"
+}
+
+/// On a request from a browser page that the guard let in: whether that page may use the
+/// management surface. Inference routes that can run server tools
+/// (`server_tools` on `/v1/chat/completions`) ask it (`api::tools::may_use_tools`).
+#[derive(Debug, Clone, Copy)]
+pub struct FromPage {
+    pub may_manage: bool,
 }
 
 /// The `Host` a request came to (HTTP/2 carries it in the URI's authority).
@@ -248,6 +259,16 @@ pub async fn guard(
         .is_ok_and(|o| policy.origin_allowed(o, host, management));
     if preflight {
         return preflight_answer(allowed.then_some(&origin), method);
+    }
+    if allowed && !management {
+        let may_manage = origin
+            .to_str()
+            .is_ok_and(|o| policy.origin_allowed(o, host, true));
+        let mut req = req;
+        req.extensions_mut().insert(FromPage { may_manage });
+        let mut response = next.run(req).await;
+        allow_origin(response.headers_mut(), origin);
+        return response;
     }
     if !allowed {
         let origin = shorten(&String::from_utf8_lossy(origin.as_bytes()));

@@ -224,6 +224,9 @@ impl Tools {
         if !replace && exists {
             return Err(ServiceError::Conflict(format!("an MCP server named \"{}\" exists (edit it instead)", server.name)));
         }
+        if !exists {
+            self.check_room().await?;
+        }
         let Value::Object(entry) = server.to_entry() else { unreachable!("an entry is an object") };
         let (name, enabled) = (server.name.clone(), server.enabled);
         self.models
@@ -232,6 +235,24 @@ impl Tools {
             .ok_or_else(|| ServiceError::Unsupported("no database: MCP servers cannot be stored".into()))?;
         if self.started.load(std::sync::atomic::Ordering::Acquire) {
             self.registry.put_server(server).await;
+        }
+        Ok(())
+    }
+
+    /// Refuses one more server when `tools.max_mcp_servers` are held (stored, and given to
+    /// this process).
+    async fn check_room(&self) -> Result<(), ServiceError> {
+        let mut names: std::collections::HashSet<String> =
+            self.registry.server_configs().into_iter().map(|c| c.name).collect();
+        let stored = self.models.with_store(|s| s.mcp_servers()).await?.unwrap_or_default();
+        names.extend(stored.into_iter().map(|s| s.name));
+        let max = self.settings.max_mcp_servers as usize;
+        if names.len() >= max {
+            return Err(ServiceError::Conflict(format!(
+                "{} MCP servers are held, the most tools.max_mcp_servers allows ({max}); \
+                 remove one or raise the setting",
+                names.len()
+            )));
         }
         Ok(())
     }

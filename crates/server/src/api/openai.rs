@@ -420,10 +420,11 @@ fn add_verbose(answer: &mut Value, metas: Option<&[NativeMeta]>, collected: &[se
 pub async fn chat_completions(
     State(state): State<SharedState>,
     access: Option<axum::Extension<crate::auth::Access>>,
+    page: Option<axum::Extension<crate::guard::FromPage>>,
     ApiJson(mut req): ApiJson<ChatCompletionRequest>,
 ) -> ApiResult<Response> {
     match req.server_tools.take().filter(|names| !names.is_empty()) {
-        Some(names) => chat_with_server_tools(state, req, names, access).await,
+        Some(names) => chat_with_server_tools(state, req, names, access, page).await,
         None => chat_completions_with(state, req, None).await,
     }
 }

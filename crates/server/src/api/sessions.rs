@@ -557,7 +557,11 @@ const MAX_REQUEST_ID_CHARS: usize = 256;
 /// several sessions share one socket — a refused request's `error` too. Closing the socket
 /// stops its answers (their text kept, `cancelled`).
 pub async fn socket(State(state): State<SharedState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| chat_socket(state, socket))
+    // A socket message is a request body: the same cap (`server.body_limit_mb`).
+    let limit = (state.config().server.body_limit_mb as usize).saturating_mul(1024 * 1024);
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| chat_socket(state, socket))
 }
 
 async fn chat_socket(state: SharedState, mut socket: WebSocket) {

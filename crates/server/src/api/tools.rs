@@ -13,8 +13,21 @@ use serde_json::{Value, json};
 use service::tools::{ServerView, ToolInfo, ToolSource};
 
 /// Who may run server tools: the admin, and inference keys when `tools.inference_keys`
-/// allows them (the built-ins are off for inference keys otherwise).
-pub fn may_use_tools(state: &SharedState, access: Option<&Extension<crate::auth::Access>>) -> ApiResult<()> {
+/// allows them (the built-ins are off for inference keys otherwise); never a browser page
+/// that may not use the management API (another loopback port's page may chat, not run
+/// tools).
+pub fn may_use_tools(
+    state: &SharedState,
+    access: Option<&Extension<crate::auth::Access>>,
+    page: Option<&Extension<crate::guard::FromPage>>,
+) -> ApiResult<()> {
+    if page.is_some_and(|p| !p.may_manage) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a page of this Origin may not run server tools: only the same origin and origins \
+             listed in server.cors_origins (--cors-origin) may",
+        ));
+    }
     if crate::auth::is_admin(access) || state.tools.settings().inference_keys {
         return Ok(());
     }
@@ -41,7 +54,7 @@ pub async fn llama_list(
     State(state): State<SharedState>,
     access: Option<Extension<crate::auth::Access>>,
 ) -> ApiResult<Json<Value>> {
-    may_use_tools(&state, access.as_ref())?;
+    may_use_tools(&state, access.as_ref(), None)?;
     Ok(Json(Value::Array(state.tools.list(true).iter().map(llama_entry).collect())))
 }
 
@@ -63,7 +76,7 @@ pub async fn llama_call(
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     // Who may call comes before what the body says.
-    may_use_tools(&state, access.as_ref())?;
+    may_use_tools(&state, access.as_ref(), None)?;
     let req: CallRequest = serde_json::from_value(body).map_err(|e| ApiError::invalid("tool", e))?;
     if req.stream {
         return Err(ApiError::invalid("stream", "tool results are not streamed here; leave it out"));
@@ -116,23 +129,35 @@ pub async fn server(State(state): State<SharedState>, Path(name): Path<String>) 
     Ok(Json(server_json(&s)))
 }
 
+/// What `POST /api/mcp/servers` takes: one server, or an import.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddRequest {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default, rename = "mcpServers")]
+    mcp_servers: Option<Value>,
+    #[serde(default)]
+    replace: bool,
+}
+
 /// `POST /api/mcp/servers`: one server (`{"name", "config": {entry}}`) or an import
 /// (`{"mcpServers": {...}}`, as a config file holds it; `"replace": true` overwrites names
 /// that exist). An import answers with what was added and each bad entry's error.
-pub async fn add(State(state): State<SharedState>, ApiJson(body): ApiJson<Value>) -> ApiResult<(StatusCode, Json<Value>)> {
-    let replace = body.get("replace").and_then(Value::as_bool).unwrap_or(false);
-    if let Some(servers) = body.get("mcpServers") {
+pub async fn add(State(state): State<SharedState>, ApiJson(body): ApiJson<AddRequest>) -> ApiResult<(StatusCode, Json<Value>)> {
+    if let Some(servers) = body.mcp_servers {
         let doc = json!({"mcpServers": servers}).to_string();
-        let imported = state.tools.import(&doc, replace).await?;
+        let imported = state.tools.import(&doc, body.replace).await?;
         let status = if imported.added.is_empty() { StatusCode::BAD_REQUEST } else { StatusCode::CREATED };
         return Ok((status, Json(json!({"added": imported.added, "errors": imported.errors}))));
     }
     let name = body
-        .get("name")
-        .and_then(Value::as_str)
+        .name
         .ok_or_else(|| ApiError::invalid("name", "give \"name\" and \"config\", or an \"mcpServers\" object"))?;
-    let config = body.get("config").cloned().ok_or_else(|| ApiError::invalid("config", "missing"))?;
-    let s = state.tools.put(name, config, replace).await?;
+    let config = body.config.ok_or_else(|| ApiError::invalid("config", "missing"))?;
+    let s = state.tools.put(&name, config, body.replace).await?;
     Ok((StatusCode::CREATED, Json(server_json(&s))))
 }
 

@@ -9,12 +9,17 @@
 //! - `inputs`: amplification caps, roles, per-request caps on prompts and responses.
 //! - `fair`: keep_alive, config writes, slot files, the database off the async workers.
 //! - `downloads`: the download routes' bodies, task ids, file names and origins.
+//! - `sessions`: the chat session routes and sockets' bodies, values, ids and origins.
+//! - `tools`: `/tools`, `/api/tools`, `/api/mcp/servers*` and `server_tools`: bodies, names,
+//!   counts, and pages that may chat but not run tools.
 
 mod browser;
 mod downloads;
 mod exhaustion;
 mod fair;
 mod ollama;
+mod sessions;
+mod tools;
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -173,8 +173,9 @@ impl SessionParams {
     }
 }
 
-/// A session as the API shows it.
+/// A session as the API shows it (and an import reads it: no unknown fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Session {
     pub id: String,
     pub title: String,
@@ -196,8 +197,9 @@ pub struct ToolCallRecord {
     pub arguments: String,
 }
 
-/// A message as the API shows it.
+/// A message as the API shows it (and an import reads it: no unknown fields).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Message {
     pub id: i64,
     pub parent_id: Option<i64>,
@@ -498,6 +500,12 @@ impl Sessions {
         }
         let offset = offset.unwrap_or(0);
         let search = search.filter(|s| !s.is_empty());
+        if search.as_ref().is_some_and(|s| s.chars().count() > MAX_TITLE_CHARS) {
+            return Err(ServiceError::invalid(
+                "search",
+                format!("at most {MAX_TITLE_CHARS} characters (the longest title)"),
+            ));
+        }
         let page = self
             .db(move |s| s.sessions(search.as_deref(), limit, offset))
             .await?;
@@ -689,8 +697,13 @@ fn pick(messages: &[Message], ids: &[i64]) -> Vec<Message> {
 }
 
 fn model_list(model: Option<String>, models: Vec<String>) -> Result<Vec<String>, ServiceError> {
-    let mut all: Vec<String> = model.into_iter().chain(models).collect();
-    all.dedup();
+    // Each model once, in the order first named ([a, b, a] is a and b).
+    let mut all: Vec<String> = Vec::new();
+    for m in model.into_iter().chain(models) {
+        if !all.contains(&m) {
+            all.push(m);
+        }
+    }
     if all.iter().any(|m| m.trim().is_empty()) {
         return Err(ServiceError::invalid("models", "a model name must not be empty"));
     }
@@ -703,9 +716,15 @@ fn model_list(model: Option<String>, models: Vec<String>) -> Result<Vec<String>,
     Ok(all)
 }
 
+/// Characters of a title.
+const MAX_TITLE_CHARS: usize = 500;
+
 fn check_title(t: &str) -> Result<String, ServiceError> {
-    if t.chars().count() > 500 {
-        return Err(ServiceError::invalid("title", "must be at most 500 characters"));
+    if t.chars().count() > MAX_TITLE_CHARS {
+        return Err(ServiceError::invalid(
+            "title",
+            format!("must be at most {MAX_TITLE_CHARS} characters"),
+        ));
     }
     Ok(t.trim().to_string())
 }

@@ -31,8 +31,9 @@ pub(super) async fn chat_with_server_tools(
     mut req: super::ChatCompletionRequest,
     names: Vec<String>,
     access: Option<axum::Extension<crate::auth::Access>>,
+    page: Option<axum::Extension<crate::guard::FromPage>>,
 ) -> ApiResult<Response> {
-    crate::api::tools::may_use_tools(&state, access.as_ref())?;
+    crate::api::tools::may_use_tools(&state, access.as_ref(), page.as_ref())?;
     if common::choices(req.n)? != 1 {
         return Err(ApiError::invalid("n", "server_tools runs one answer: n must be 1"));
     }
