@@ -348,6 +348,8 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
                     Err(e) => tracing::error!(model = %name, error = %e, "preloading failed"),
                 }
             }
+            // MCP servers have been starting meanwhile: ready once they list their tools.
+            st.tools.warm_up().await;
             st.starting
                 .store(false, std::sync::atomic::Ordering::Release);
         });

@@ -52,6 +52,8 @@ pub struct Tools {
     settings: ToolsConfig,
     /// Servers run only once [`Tools::start`] ran (the CLI's `mcp add` edits the store alone).
     started: std::sync::atomic::AtomicBool,
+    /// How long a server may take to start and list its tools.
+    start_timeout: Duration,
 }
 
 fn builtin_settings(c: &ToolsConfig) -> tools::BuiltinSettings {
@@ -88,12 +90,13 @@ impl Tools {
             ..Default::default()
         };
         Arc::new(Self {
-            registry: tools::Registry::new(builtin_settings(settings), supervision),
+            registry: tools::Registry::new(builtin_settings(settings), supervision.clone()),
             models,
             flag_names: Default::default(),
             edits: Default::default(),
             settings: settings.clone(),
             started: Default::default(),
+            start_timeout: supervision.start_timeout,
         })
     }
 
@@ -163,6 +166,13 @@ impl Tools {
         {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the servers [`Tools::start`] started have listed their tools or failed
+    /// (at most a server's start timeout): `serve` reports ready after this, as llama-server
+    /// lists its MCP tools before it answers, so a client's first `GET /tools` sees them.
+    pub async fn warm_up(&self) {
+        self.settle(self.start_timeout).await;
     }
 
     fn origin(&self, name: &str) -> Origin {

@@ -119,7 +119,7 @@ async fn tool_routes_refuse_hostile_bodies_names_and_counts() {
             assert_eq!(status, 400, "{what} {ct}: {r}");
             assert!(!error_message(&r).is_empty(), "{what}: {r}");
         }
-        let huge = format!("{{\"tool\": \"{}\"}}", "x".repeat(2 << 20));
+        let huge = format!("{{\"tool\": \"{}\"}}", "x".repeat((1 << 20) + 64));
         status_says(raw(&s, method.clone(), path, "application/json", huge).await, 413, "too large", &what);
     }
     // llama-server's /tools: wrong types, unknown tools, arguments that are not the schema's
