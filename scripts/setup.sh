@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing needs on a fresh Debian machine with Rust:
 #   - Debian packages: cmake and libclang-dev (llama-cpp-sys-2 builds llama.cpp with cmake and
-#     generates bindings with bindgen), python3-venv.
+#     generates bindings with bindgen), python3-venv; chromium and chromium-driver (the web
+#     dashboard's browser tests drive Debian's Chromium: no browser is downloaded); nodejs and
+#     npm when Node.js is missing (crates/web's build script builds web/ with them).
 #   - A Python venv with the reference clients (scripts/py/requirements.txt).
 # Idempotent and quick when everything is already there. Prints `export` lines for the caller.
 set -euo pipefail
@@ -9,11 +11,15 @@ cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*" >&2; }
 
-APT_PACKAGES=(cmake libclang-dev clang pkg-config python3-venv)
+APT_PACKAGES=(cmake libclang-dev clang pkg-config python3-venv chromium chromium-driver)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js may come from elsewhere (NodeSource's nodejs holds npm): only a missing one is installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   log "installing ${missing[*]}"

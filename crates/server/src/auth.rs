@@ -418,7 +418,8 @@ pub async fn require_key(
 ) -> Response {
     let path = req.uri().path().to_string();
     let needed = required_access(req.method().as_str(), &path);
-    if needed == Access::None {
+    // The dashboard's pages and files are public: the page asks for a key itself.
+    if needed == Access::None || crate::pages::is_static(&req) {
         return next.run(req).await;
     }
     let flavor = Flavor::of_path(&path);

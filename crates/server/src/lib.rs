@@ -24,6 +24,7 @@ pub mod listen;
 pub mod logs;
 pub mod metrics;
 pub mod middleware;
+pub mod pages;
 pub mod ports;
 pub mod routes;
 pub mod state;
@@ -187,7 +188,7 @@ pub fn app_with(state: SharedState, vertex: Option<api::vertex::Vertex>) -> Rout
             router = api::vertex::add(router, &routes.docs, &v);
         }
     }
-    let app = with_layers(router, state);
+    let app = with_layers(router, state, true);
     // Before routing (a layer on the router runs after it): a model id with unencoded `/`
     // becomes the one segment the routes declare (`routes::MODEL_ID_IN_PATH`).
     let encode = move |mut req: axum::extract::Request| {
@@ -216,17 +217,22 @@ pub fn deployment_app(state: SharedState, pin: ports::Pinned) -> Router {
             (state.clone(), pin),
             ports::pin_model,
         ));
-    with_layers(router, state)
+    with_layers(router, state, false)
 }
 
 /// Error shapes, metrics, shutdown, keys and the body limit (innermost last), the
-/// Host/Origin guard with CORS, tracing and request ids.
-fn with_layers(router: Router<SharedState>, state: SharedState) -> Router {
+/// Host/Origin guard with CORS, tracing and request ids; with `pages`, the web dashboard's
+/// pages and files innermost (`pages::serve`; the server's own port only).
+fn with_layers(router: Router<SharedState>, state: SharedState, pages: bool) -> Router {
     let c = state.config();
     let body_limit = (c.server.body_limit_mb as usize).saturating_mul(1024 * 1024);
     let request_id = HeaderName::from_static("x-request-id");
+    let mut router = router.fallback(|| async { axum::http::StatusCode::NOT_FOUND });
+    if pages {
+        // After the fallback: a layer covers only what the router has when it is added.
+        router = router.layer(axum::middleware::from_fn(pages::serve));
+    }
     let router = router
-        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

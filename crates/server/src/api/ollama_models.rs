@@ -13,7 +13,7 @@ use crate::state::SharedState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use catalog::ModelEntry;
 use serde::Deserialize;
@@ -373,29 +373,13 @@ pub async fn version() -> Json<Value> {
 }
 
 /// `GET /` and `HEAD /`: "Ollama is running" for the clients that probe for an Ollama server
-/// before using it. The one place a browser's page will be served from (`wants_page`).
-pub async fn root(headers: HeaderMap) -> Response {
-    if wants_page(&headers) {
-        // The dashboard's page goes here (issue 15); until then browsers get the text too.
-        return running();
-    }
-    running()
-}
-
-fn running() -> Response {
+/// before using it. A browser navigating to `/` gets the dashboard instead (`pages`).
+pub async fn root() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         RUNNING,
     )
         .into_response()
-}
-
-/// A browser asking for a page (`Accept: text/html`), as opposed to a client probing.
-fn wants_page(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
 }
 
 #[derive(Deserialize)]

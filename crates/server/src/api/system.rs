@@ -277,6 +277,10 @@ pub async fn resources(State(state): State<SharedState>) -> Json<Value> {
             })
         })
         .collect();
+    // What each model has served since the process started (never empties `/metrics`'
+    // throughput windows): the dashboard's tokens per second.
+    let served: std::collections::HashMap<String, service::serving::ServedFigures> =
+        state.models.served(false).into_iter().collect();
     let models: Vec<Value> = state
         .models
         .manager()
@@ -285,13 +289,18 @@ pub async fn resources(State(state): State<SharedState>) -> Json<Value> {
         .filter_map(|s| {
             let m = state.models.peek(&s.id)?;
             let info = m.handle.info();
+            let figures = served.get(&s.id).cloned().unwrap_or_default();
             Some(json!({
                 "id": s.id,
                 "memory": info.memory,
                 "busy_slots": m.handle.busy_slots(),
+                "slots": info.n_slots,
                 "queue": m.handle.queue_len(),
                 // Its worker process (`models.isolation = "process"`): pid and RSS.
                 "worker": m.handle.process(),
+                "requests": figures.requests,
+                "tokens_per_second": figures.predict.per_second(),
+                "prompt_tokens_per_second": figures.prompt.per_second(),
             }))
         })
         .collect();

@@ -28,6 +28,7 @@ mod switches;
 mod templates;
 mod tools;
 mod workers;
+mod web;
 
 #[path = "../support/mod.rs"]
 mod support;

@@ -1,0 +1,193 @@
+// Typed calls of the server's API, grouped by page. Shapes follow crates/server/src/api/*.rs
+// (and /openapi.json); fields the pages do not use are left out.
+import { get, post, put, del, request, stream, socket, withQuery } from './client'
+export { ApiError } from './client'
+
+export type ModelState = 'loaded' | 'loading' | 'unloaded' | 'unloading' | 'failed' | string
+
+export interface ModelEntry {
+  id: string
+  path: string
+  source?: string
+  name?: string | null
+  size?: number
+  architecture?: string | null
+  quantization?: string | null
+  file_type?: number | null
+  context_length?: number | null
+  repo?: string | null
+  mmproj?: string | null
+  incomplete?: unknown
+  missing_parts?: number[]
+  state: ModelState
+  progress?: number
+  error?: string
+  alias?: string | null
+  favorite?: boolean
+  benchmark?: string | null
+  launch_params?: Record<string, unknown>
+  expires_in_seconds?: number | null
+  [k: string]: unknown
+}
+
+export interface ModelLive {
+  id: string
+  memory?: Record<string, number> | number | null
+  busy_slots: number
+  slots?: number
+  queue: number
+  requests?: number
+  tokens_per_second?: number
+  prompt_tokens_per_second?: number
+}
+
+export interface Resources {
+  cpu: { cores: number; physical_cores?: number | null; usage_percent: number; brand?: string | null }
+  memory: { total: number; used: number; available: number; process_rss?: number | null }
+  gpus: Array<{ name?: string; description?: string; kind?: string; memory_total?: number; memory_free?: number; [k: string]: unknown }>
+  model_dirs: Array<{ path: string; exists: boolean; disk_free?: number | null; disk_total?: number | null }>
+  models: ModelLive[]
+  uptime_seconds: number
+}
+
+/** What a model can do (`catalog::capabilities`): `chat`, `tools`, `embeddings`, ... */
+export type Capabilities = string[]
+
+export interface MemoryEstimate {
+  weights_bytes: number
+  kv_bytes: number
+  compute_bytes: number
+  total_bytes: number
+  n_ctx: number
+}
+
+export interface SessionParams {
+  temperature?: number
+  top_p?: number
+  top_k?: number
+  min_p?: number
+  max_tokens?: number
+  seed?: number
+  repeat_penalty?: number
+  system_prompt?: string
+  [k: string]: unknown
+}
+
+export interface Session {
+  id: string
+  title: string
+  models: string[]
+  params: SessionParams
+  active_leaf: number | null
+  created_at: number
+  updated_at: number
+}
+
+export interface Timings {
+  predicted_n?: number
+  predicted_per_second?: number
+  prompt_n?: number
+  prompt_per_second?: number
+  [k: string]: unknown
+}
+
+/** One tool call or result carried by a chat stream or stored on a message. */
+export interface ToolEvent {
+  kind: 'call' | 'result'
+  name?: string
+  content: string
+}
+
+export interface ChatMessage {
+  id: number
+  parent_id: number | null
+  role: 'user' | 'assistant' | 'system' | 'tool' | string
+  content: string
+  reasoning?: string
+  model?: string
+  prompt_tokens?: number
+  completion_tokens?: number
+  timings?: Timings
+  finish_reason?: string
+  left_out?: number[]
+  created_at: number
+  tool_calls?: unknown[]
+  /** Filled in on this page: tool events streamed with the answer, an error, streaming. */
+  tools?: ToolEvent[]
+  error?: string
+  streaming?: boolean
+}
+
+export interface History {
+  session: Session
+  messages: ChatMessage[]
+  branch: number[]
+}
+
+export interface EventEnvelope {
+  type: string
+  timestamp: string
+  data: Record<string, unknown>
+}
+
+const enc = encodeURIComponent
+
+export type ChatStreamHandler = (event: string, data: unknown) => void
+
+export const api = {
+  models: {
+    list: () => get<{ models: ModelEntry[]; skipped?: unknown[] }>('/api/models'),
+    scan: () => post<{ models: number }>('/api/models/scan'),
+    load: (id: string, params?: Record<string, unknown>) =>
+      post<unknown>(`/api/models/${enc(id)}/load`, params ? { params } : {}),
+    unload: (id: string) => post<unknown>(`/api/models/${enc(id)}/unload`),
+    favorite: (id: string, favorite: boolean) => put<unknown>(`/api/models/${enc(id)}/favorite`, { favorite }),
+    alias: (id: string, alias: string | null) => put<unknown>(`/api/models/${enc(id)}/alias`, { alias }),
+    capabilities: (id: string) =>
+      get<{ model: string; detected: Capabilities; override: Capabilities | null; effective: Capabilities }>(
+        `/api/models/${enc(id)}/capabilities`,
+      ),
+    estimate: (model: string, params: Record<string, unknown>) =>
+      post<{ model: string; estimate: MemoryEstimate; devices: unknown[] }>('/api/models/vram-estimate', { model, params }),
+    details: (id: string) => get<Record<string, unknown>>(`/api/models/${enc(id)}/details`),
+    config: (id: string) =>
+      get<{ model: string; launch_params: Record<string, unknown>; effective: Record<string, any>; keys: string[] }>(
+        `/api/models/${enc(id)}/config`,
+      ),
+    setConfig: (id: string, launch_params: Record<string, unknown>) =>
+      put<unknown>(`/api/models/${enc(id)}/config`, { launch_params }),
+    template: (id: string) => get<Record<string, unknown>>(`/api/models/${enc(id)}/template`),
+    setTemplate: (id: string, template: string) => put<unknown>(`/api/models/${enc(id)}/template`, { template }),
+    clearTemplate: (id: string) => del<unknown>(`/api/models/${enc(id)}/template`),
+  },
+  system: {
+    resources: () => get<Resources>('/api/system/resources'),
+  },
+  chat: {
+    list: (search?: string, limit = 100) =>
+      get<{ sessions: Session[]; total: number }>('/api/chat/sessions', { search, limit }),
+    create: (body: { title?: string; model?: string; models?: string[]; params?: SessionParams }) =>
+      post<Session>('/api/chat/sessions/create', body),
+    patch: (id: string, body: Partial<{ title: string; model: string; models: string[]; params: SessionParams; active_leaf: number }>) =>
+      request<Session>('PATCH', `/api/chat/sessions/${enc(id)}`, { body }),
+    remove: (id: string) => del<unknown>(`/api/chat/sessions/${enc(id)}`),
+    /** Every message of the session (the tree) and its active branch. */
+    tree: (id: string) => get<History>(`/api/chat/history/${enc(id)}`, { tree: 1 }),
+    branch: (id: string) => get<History>(`/api/chat/history/${enc(id)}`),
+    stop: (id: string) => post<{ stopped: number }>(`/api/chat/sessions/${enc(id)}/stop`),
+    send: (body: { session_id: string; message: string; models?: string[] }, onEvent: ChatStreamHandler, signal?: AbortSignal) =>
+      stream('/api/chat/send', { ...body, stream: true }, onEvent, signal),
+    regenerate: (id: string, body: { models?: string[] }, onEvent: ChatStreamHandler, signal?: AbortSignal) =>
+      stream(`/api/chat/sessions/${enc(id)}/regenerate`, { ...body, stream: true }, onEvent, signal),
+    edit: (id: string, body: { message_id: number; content: string; models?: string[] }, onEvent: ChatStreamHandler, signal?: AbortSignal) =>
+      stream(`/api/chat/sessions/${enc(id)}/edit`, { ...body, stream: true }, onEvent, signal),
+    export: (id: string, format: 'json' | 'markdown') =>
+      request<Response>('GET', `/api/chat/export/${enc(id)}`, { query: { format }, raw: true }),
+  },
+  /** The event feed (`/ws/events`): `model.*`, `bench.*`, `deployment.*`, ... */
+  events: (onEvent: (e: EventEnvelope) => void, onState?: (c: boolean) => void) =>
+    socket('/ws/events', (d) => d && typeof d === 'object' && onEvent(d as EventEnvelope), { onState }),
+}
+
+export { get, post, put, del, request, stream, socket, withQuery }
+export type { Socket } from './client'

@@ -1,0 +1,45 @@
+import { describe, it, expect } from 'vitest'
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import en from '@/locales/en'
+import zh from '@/locales/zh'
+import { pickLanguage } from '@/i18n'
+
+function keys(o: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(o).flatMap(([k, v]) =>
+    v && typeof v === 'object' ? keys(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`],
+  )
+}
+
+describe('translations', () => {
+  it('has every English string in Chinese and nothing more', () => {
+    expect(keys(zh).sort()).toEqual(keys(en).sort())
+  })
+
+  it('uses the same placeholders in both languages', () => {
+    const get = (o: unknown, k: string) => k.split('.').reduce((x: any, p) => x?.[p], o) as string
+    for (const k of keys(en)) {
+      const ph = (s: string) => (s.match(/\{\w+\}/g) ?? []).sort()
+      expect(ph(get(zh, k)), k).toEqual(ph(get(en, k)))
+    }
+  })
+
+  it('picks ?lang= over the stored choice over the browser', () => {
+    expect(pickLanguage('?lang=zh', 'en', ['en-US'])).toBe('zh')
+    expect(pickLanguage('', 'en', ['zh-CN'])).toBe('en')
+    expect(pickLanguage('', null, ['zh-TW', 'en'])).toBe('zh')
+    expect(pickLanguage('', null, ['fr-FR', 'en-GB'])).toBe('en')
+    expect(pickLanguage('?lang=xx', null, ['fr'])).toBe('en')
+  })
+})
+
+describe('pages', () => {
+  it('are answered by the server with the page (crates/server/src/pages.rs)', async () => {
+    const rust = readFileSync(resolve(process.cwd(), '../crates/server/src/pages.rs'), 'utf8')
+    const list = rust.match(/pub const PAGES: &\[&str\] = &\[([\s\S]*?)\];/)![1]
+    const server = [...list.matchAll(/"([^"]+)"/g)].map((m) => m[1]).sort()
+    const { routes } = await import('@/router')
+    const client = routes.map((r) => r.path).filter((p) => !p.includes(':')).sort()
+    for (const p of client) expect(server, p).toContain(p)
+  })
+})
