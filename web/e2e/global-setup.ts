@@ -8,7 +8,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
-const ROOT = resolve(__dirname, '../..')
+const ROOT = resolve(process.cwd(), '..')
 
 function freePort(): Promise<number> {
   return new Promise((ok, fail) => {

@@ -1,7 +1,7 @@
 import { test as base, expect, type Page } from '@playwright/test'
 import { resolve } from 'node:path'
 
-export const SHOTS = resolve(__dirname, '../../target/ui-screenshots')
+export const SHOTS = resolve(process.cwd(), '../target/ui-screenshots')
 
 /** Every test starts on the server global-setup started, in English, light theme. */
 export const test = base.extend({

@@ -5,7 +5,9 @@ import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
 export const routes: RouteRecordRaw[] = [
   { path: '/', name: 'dashboard', component: () => import('./pages/DashboardPage.vue') },
   { path: '/models', name: 'models', component: () => import('./pages/ModelsPage.vue') },
+  { path: '/models/:id(.*)', name: 'model', component: () => import('./pages/ModelDetailsPage.vue') },
   { path: '/chat', name: 'chat', component: () => import('./pages/ChatPage.vue') },
+  { path: '/logs', name: 'logs', component: () => import('./pages/LogsPage.vue') },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue') },
 ]
 

@@ -124,6 +124,14 @@ export interface History {
   branch: number[]
 }
 
+export interface LogLine {
+  /** Unix milliseconds. */
+  timestamp: number
+  level: string
+  target: string
+  message: string
+}
+
 export interface EventEnvelope {
   type: string
   timestamp: string
@@ -162,7 +170,22 @@ export const api = {
   },
   system: {
     resources: () => get<Resources>('/api/system/resources'),
+    logs: (level?: string, limit = 500) => get<{ lines: LogLine[]; level: string }>('/api/system/logs', { level, limit }),
+    setLogLevel: (level: string) => put<{ level: string }>('/api/system/log-level', { level }),
+    /** New log lines at `level` or above (`/ws/logs`). */
+    liveLogs: (level: string | undefined, onLine: (l: LogLine) => void, onState?: (c: boolean) => void) =>
+      socket(
+        '/ws/logs',
+        (d) => {
+          const m = d as { type?: string; data?: LogLine }
+          if (m?.type === 'log' && m.data) onLine(m.data)
+        },
+        { query: { level }, onState },
+      ),
   },
+  /** llama-server's `/apply-template`: the prompt a conversation renders to. */
+  applyTemplate: (model: string, messages: Array<{ role: string; content: string }>) =>
+    post<{ prompt: string }>('/apply-template', { model, messages }),
   chat: {
     list: (search?: string, limit = 100) =>
       get<{ sessions: Session[]; total: number }>('/api/chat/sessions', { search, limit }),

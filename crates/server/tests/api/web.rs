@@ -83,8 +83,9 @@ async fn api_clients_on_the_same_paths_get_the_api() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn api_prefixes_and_unknown_paths_are_never_the_page() {
-    let s = keyed().await;
-    // Unknown API paths stay JSON 404s in their family's shape, even for a browser.
+    // Unknown paths stay JSON 404s in their family's shape, even for a browser.
+    let open = TestServer::empty(Opts::default()).await;
+    let s = &open;
     for path in ["/api/nope", "/v1/nope", "/ws/nope", "/nope", "/chat/nope", "/assets/nope.js"] {
         let resp = navigate(&s, path).await;
         assert_eq!(resp.status(), 404, "{path}");
@@ -93,6 +94,8 @@ async fn api_prefixes_and_unknown_paths_are_never_the_page() {
         assert!(body["error"].is_object() || body["error"].is_string(), "{path}: {body}");
     }
     // Existing API routes keep their rules: a browser gets the API's 401, not a page.
+    let keyed = keyed().await;
+    let s = &keyed;
     for path in ["/api/models", "/v1/models", "/api/system/resources", "/metrics", "/props"] {
         let resp = navigate(&s, path).await;
         assert_eq!(resp.status(), 401, "{path}");
