@@ -23,7 +23,7 @@ test('chat: a streamed answer, stop, regenerate, edit into a branch, reload', as
   await expect(answers(page).last().getByTestId('answer')).not.toHaveText('')
   await page.getByTestId('stop').click()
   await finished(page)
-  await expect(answers(page).last().getByTestId('answer-tokens')).toBeVisible()
+  await expect(answers(page).last().getByTestId('answer-stopped')).toBeVisible()
 
   // Shorter answers from here on.
   await setMaxTokens(page, 8)

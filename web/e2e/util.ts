@@ -6,7 +6,12 @@ export const SHOTS = resolve(process.cwd(), '../target/ui-screenshots')
 /** Every test starts on the server global-setup started, in English, light theme. */
 export const test = base.extend({
   baseURL: async ({}, use) => use(process.env.E2E_BASE_URL),
-  page: async ({ page }, use) => {
+  page: async ({ page, request }, use) => {
+    // No model loaded at the start: each test sees the same server state.
+    const list = await (await request.get('/api/models')).json()
+    for (const m of list.models) {
+      if (m.state === 'loaded') await request.post(`/api/models/${encodeURIComponent(m.id)}/unload`, { data: {} })
+    }
     await page.addInitScript(() => {
       if (!sessionStorage.getItem('e2e.init')) {
         sessionStorage.setItem('e2e.init', '1')

@@ -7,6 +7,8 @@ export const routes: RouteRecordRaw[] = [
   { path: '/models', name: 'models', component: () => import('./pages/ModelsPage.vue') },
   { path: '/models/:id(.*)', name: 'model', component: () => import('./pages/ModelDetailsPage.vue') },
   { path: '/chat', name: 'chat', component: () => import('./pages/ChatPage.vue') },
+  { path: '/download', name: 'download', component: () => import('./pages/DownloadPage.vue') },
+  { path: '/bench', name: 'bench', component: () => import('./pages/BenchPage.vue') },
   { path: '/logs', name: 'logs', component: () => import('./pages/LogsPage.vue') },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue') },
 ]

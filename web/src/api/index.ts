@@ -124,6 +124,75 @@ export interface History {
   branch: number[]
 }
 
+/** A search result: a Hugging Face repository or an Ollama library model. */
+export interface HubModel {
+  id?: string
+  name?: string
+  downloads?: number
+  likes?: number
+  pulls?: number
+  lastModified?: string
+  updated?: string
+  description?: string
+  tags?: string[]
+  sizes?: string[]
+  capabilities?: string[]
+}
+
+export interface RepoFiles {
+  repo?: string
+  source?: string
+  files?: Array<{ name: string; quantization?: string | null; size: number; parts: unknown[]; mmproj?: boolean; missing_parts?: number }>
+  tags?: Array<{ tag: string; size?: number; context?: number; is_latest?: boolean; input?: string }>
+  model?: HubModel
+}
+
+export interface DownloadTask {
+  id: number
+  label: string
+  state: string
+  done: number
+  total: number | null
+  speed: number
+  eta_seconds: number | null
+  files?: string[]
+  /** Why it failed (state `failed`). */
+  reason?: string
+  [k: string]: unknown
+}
+
+export interface BenchParams {
+  n_prompt: number
+  n_gen: number
+  reps: number
+  threads: number
+  n_batch?: number
+  n_ubatch?: number
+  n_gpu_layers?: number
+}
+
+export interface BenchRun {
+  run_id: string
+  model: string
+  params: BenchParams
+}
+
+export interface BenchResult {
+  test: string
+  n_prompt: number
+  n_gen: number
+  avg_ts: number
+  stddev_ts: number
+}
+
+export interface BenchStored {
+  id: number
+  model: string
+  created_at: number
+  params: BenchParams
+  results: BenchResult[]
+}
+
 export interface LogLine {
   /** Unix milliseconds. */
   timestamp: number
@@ -186,6 +255,30 @@ export const api = {
   /** llama-server's `/apply-template`: the prompt a conversation renders to. */
   applyTemplate: (model: string, messages: Array<{ role: string; content: string }>) =>
     post<{ prompt: string }>('/apply-template', { model, messages }),
+  download: {
+    search: (q: string, source: 'huggingface' | 'ollama', sort?: string) =>
+      get<{ models: HubModel[]; source: string }>('/api/download/search', { q, source, sort, limit: 30 }),
+    files: (repo: string, source: 'huggingface' | 'ollama') =>
+      get<RepoFiles>('/api/download/files', { repo, source }),
+    start: (body: { name: string; file?: string; source?: string }) => post<DownloadTask>('/api/download/start', body),
+    tasks: () => get<{ tasks: DownloadTask[] }>('/api/download/tasks'),
+    pause: (id: number) => post<DownloadTask>('/api/download/pause', { id }),
+    resume: (id: number) => post<DownloadTask>('/api/download/resume', { id }),
+    remove: (id: number, deletePartial: boolean) =>
+      del<unknown>('/api/download/delete', { id, delete_partial: deletePartial }),
+    /** `download.progress` (a task's status) and `model.added` (`/ws/download-progress`). */
+    live: (onEvent: (e: EventEnvelope) => void, onState?: (c: boolean) => void) =>
+      socket('/ws/download-progress', (d) => d && typeof d === 'object' && onEvent(d as EventEnvelope), { onState }),
+  },
+  bench: {
+    run: (body: { model: string; n_prompt: number; n_gen: number; reps: number; threads?: number; n_gpu_layers?: number }) =>
+      post<{ status: string; run: BenchRun }>('/api/bench/run', body),
+    results: () => get<{ running: BenchRun | null; runs: BenchStored[] }>('/api/bench/results'),
+    remove: (id: number) => del<unknown>(`/api/bench/results/${id}`),
+    /** `bench.started`, `bench.progress`, `bench.completed`, `bench.failed` (`/ws/bench`). */
+    live: (onEvent: (e: EventEnvelope) => void, onState?: (c: boolean) => void) =>
+      socket('/ws/bench', (d) => d && typeof d === 'object' && onEvent(d as EventEnvelope), { onState }),
+  },
   chat: {
     list: (search?: string, limit = 100) =>
       get<{ sessions: Session[]; total: number }>('/api/chat/sessions', { search, limit }),

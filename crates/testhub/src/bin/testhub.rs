@@ -2,9 +2,10 @@
 //! end-to-end tests (web/e2e): it prints `HUB_URL` on one line once serving, then serves
 //! until killed.
 //!
-//! It holds `e2e/tiny-GGUF` with two quantizations of a small model. The Q8_0 file's
-//! transfers stop halfway (`Hub::stall`) and never go on, so a test can see a download in
-//! progress and pause it whatever the machine's speed; the Q4_K_M file downloads whole.
+//! It holds `e2e/tiny-GGUF` with two quantizations of a small model. Every transfer of the
+//! Q8_0 file stops halfway (`Hub::stall`, armed again for each retry) and never goes on, so a
+//! test can see a download in progress and pause it whatever the machine's speed; the Q4_K_M
+//! file downloads whole.
 //! The Ollama registry holds `library/tiny:latest`.
 
 use testhub::{Hub, RepoMeta};
@@ -24,7 +25,6 @@ async fn main() {
         },
         &[("tiny-Q4_K_M.gguf", q4.clone()), ("tiny-Q8_0.gguf", q8)],
     );
-    hub.stall("e2e/tiny-GGUF", "tiny-Q8_0.gguf", half);
     hub.add_ollama_model(
         "library",
         "tiny",
@@ -32,5 +32,10 @@ async fn main() {
         &[("application/vnd.ollama.image.model", q4)],
     );
     println!("{}", hub.url);
-    std::future::pending::<()>().await;
+    // A stall holds one transfer; the downloader's retries (ranged, from where it stopped)
+    // must meet one too.
+    loop {
+        hub.stall("e2e/tiny-GGUF", "tiny-Q8_0.gguf", half);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
