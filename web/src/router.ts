@@ -9,6 +9,7 @@ export const routes: RouteRecordRaw[] = [
   { path: '/chat', name: 'chat', component: () => import('./pages/ChatPage.vue') },
   { path: '/download', name: 'download', component: () => import('./pages/DownloadPage.vue') },
   { path: '/bench', name: 'bench', component: () => import('./pages/BenchPage.vue') },
+  { path: '/settings', name: 'settings', component: () => import('./pages/SettingsPage.vue') },
   { path: '/logs', name: 'logs', component: () => import('./pages/LogsPage.vue') },
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue') },
 ]

@@ -70,6 +70,8 @@ export interface SessionParams {
   seed?: number
   repeat_penalty?: number
   system_prompt?: string
+  /** Server tools the answers may call: all, none, or names. */
+  server_tools?: boolean | string[]
   [k: string]: unknown
 }
 
@@ -91,11 +93,11 @@ export interface Timings {
   [k: string]: unknown
 }
 
-/** One tool call or result carried by a chat stream or stored on a message. */
-export interface ToolEvent {
-  kind: 'call' | 'result'
-  name?: string
-  content: string
+/** A tool call an answer made (`arguments`: the JSON text the model wrote). */
+export interface ToolCallRecord {
+  id: string
+  name: string
+  arguments: string
 }
 
 export interface ChatMessage {
@@ -111,9 +113,13 @@ export interface ChatMessage {
   finish_reason?: string
   left_out?: number[]
   created_at: number
-  tool_calls?: unknown[]
-  /** Filled in on this page: tool events streamed with the answer, an error, streaming. */
-  tools?: ToolEvent[]
+  /** Assistant messages: the server tools it called. */
+  tool_calls?: ToolCallRecord[]
+  /** Tool messages: the tool's name, the call answered, whether the result is an error. */
+  name?: string
+  tool_call_id?: string
+  is_error?: boolean
+  /** Filled in on this page: an error while streaming, whether it still streams. */
   error?: string
   streaming?: boolean
 }
@@ -191,6 +197,17 @@ export interface BenchStored {
   created_at: number
   params: BenchParams
   results: BenchResult[]
+}
+
+export interface McpServer {
+  name: string
+  transport: string
+  state: string
+  error?: string
+  tools: number
+  restarts: number
+  enabled: boolean
+  config: unknown
 }
 
 export interface LogLine {
@@ -278,6 +295,28 @@ export const api = {
     /** `bench.started`, `bench.progress`, `bench.completed`, `bench.failed` (`/ws/bench`). */
     live: (onEvent: (e: EventEnvelope) => void, onState?: (c: boolean) => void) =>
       socket('/ws/bench', (d) => d && typeof d === 'object' && onEvent(d as EventEnvelope), { onState }),
+  },
+  config: {
+    get: () => get<{ config: Record<string, any>; config_file?: string }>('/api/config'),
+    /** Changes keys (`{"server": {"port": 8081}}`); says which need a restart. */
+    set: (config: Record<string, unknown>) =>
+      put<{ updated: string[]; restart_required: string[] }>('/api/config', { config }),
+    modelPaths: () => get<{ paths: string[]; models_dir: string; roots: Array<{ path: string; source: string }> }>('/api/config/model-paths'),
+    addModelPath: (path: string) => post<unknown>('/api/config/model-paths', { path }),
+    removeModelPath: (path: string) => del<unknown>('/api/config/model-paths', undefined, { path }),
+    browse: (path?: string) =>
+      get<{ path: string | null; parent?: string | null; entries: Array<{ kind: string; name: string; path: string }> }>('/api/system/fs/browse', { path }),
+    ports: () => get<{ ports: Record<string, { configured_port: number; enabled_at_start: boolean; open: boolean; port: number | null; setting: string }> }>('/api/system/ports'),
+    openPort: (name: string) => post<unknown>(`/api/system/ports/${enc(name)}/start`),
+    closePort: (name: string) => post<unknown>(`/api/system/ports/${enc(name)}/stop`),
+  },
+  mcp: {
+    servers: () => get<{ servers: McpServer[] }>('/api/mcp/servers'),
+    add: (name: string, config: unknown) => post<unknown>('/api/mcp/servers', { name, config }),
+    enable: (name: string) => post<unknown>(`/api/mcp/servers/${enc(name)}/enable`),
+    disable: (name: string) => post<unknown>(`/api/mcp/servers/${enc(name)}/disable`),
+    remove: (name: string) => del<unknown>(`/api/mcp/servers/${enc(name)}`),
+    tools: () => get<{ tools: Array<{ name: string; description?: string; source: { type: string; server?: string } }> }>('/api/tools'),
   },
   chat: {
     list: (search?: string, limit = 100) =>

@@ -1,5 +1,5 @@
 import { defineStore } from 'pinia'
-import { api, type ChatMessage, type Session, type SessionParams, type ToolEvent } from '@/api'
+import { api, type ChatMessage, type Session, type SessionParams } from '@/api'
 
 /**
  * The chat page's state: the sessions, the open session's whole message tree and which leaf
@@ -94,6 +94,11 @@ export const useChat = defineStore('chat', {
       if (!this.session) return
       this.replaceSession(await api.chat.patch(this.session.id, { params }))
     },
+    /** Server tools (MCP and built-ins) on or off for this conversation's answers. */
+    async setTools(on: boolean) {
+      if (!this.session) return
+      this.replaceSession(await api.chat.patch(this.session.id, { params: { ...this.session.params, server_tools: on } }))
+    },
     async setModel(model: string) {
       if (!this.session) return
       this.replaceSession(await api.chat.patch(this.session.id, { model }))
@@ -167,7 +172,7 @@ export const useChat = defineStore('chat', {
           const m = d.message as ChatMessage | undefined
           if (!m) return
           const first = m.role === 'assistant' && Object.values(this.messages).every((x) => x.parent_id !== m.parent_id || x.role !== 'assistant' || !x.streaming)
-          this.messages[m.id] = { ...m, streaming: m.role === 'assistant', tools: [] }
+          this.messages[m.id] = { ...m, streaming: m.role === 'assistant' }
           // The branch follows the question, then the first answer to it.
           if (m.role !== 'assistant' || first) this.activeLeaf = m.id
           return
@@ -191,16 +196,24 @@ export const useChat = defineStore('chat', {
           } else this.error = new Error(msg)
           return
         }
-        default:
-          // Tool calls and results, when the stream carries them (issue 14).
-          if (id !== undefined && this.messages[id] && /tool/.test(type)) {
-            const ev: ToolEvent = {
-              kind: /result/.test(type) ? 'result' : 'call',
-              name: d.name ?? d.tool ?? d.call?.name ?? d.function?.name,
-              content: typeof d.content === 'string' ? d.content : JSON.stringify(d.arguments ?? d.result ?? d.call ?? d, null, 2),
-            }
-            ;(this.messages[id].tools ??= []).push(ev)
+        case 'tool_call': {
+          // A server tool the answer calls (issue 14): shown inline on the answer.
+          const call = d.server_tool_call as { id?: string; name?: string; arguments?: string } | undefined
+          if (id !== undefined && this.messages[id] && call) {
+            ;(this.messages[id].tool_calls ??= []).push({ id: call.id ?? '', name: call.name ?? '', arguments: call.arguments ?? '' })
           }
+          return
+        }
+        case 'tool_result': {
+          // The result is a `tool` message under the answer that called it; the answer
+          // that reads it comes next, under it.
+          const m = d.message as ChatMessage | undefined
+          if (m) {
+            this.messages[m.id] = m
+            this.activeLeaf = m.id
+          }
+          return
+        }
       }
     },
   },

@@ -51,15 +51,25 @@ describe('chat store', () => {
     expect((c.error as Error).message).toBe('busy')
   })
 
-  it('collects tool calls and results carried by the stream', () => {
+  it('shows server tool calls on the answer and their results as tool messages', () => {
     const c = useChat()
     c.apply('message', { message: msg(1, null, 'user', 'Q') })
     c.apply('message', { message: msg(2, 1, 'assistant') })
-    c.apply('tool_call', { type: 'tool_call', message_id: 2, name: 'date', arguments: { tz: 'UTC' } })
-    c.apply('tool_result', { type: 'tool_result', message_id: 2, name: 'date', content: '2026-01-01' })
-    expect(c.messages[2].tools).toEqual([
-      { kind: 'call', name: 'date', content: JSON.stringify({ tz: 'UTC' }, null, 2) },
-      { kind: 'result', name: 'date', content: '2026-01-01' },
+    c.apply('tool_call', { type: 'tool_call', message_id: 2, server_tool_call: { step: 1, id: 'c1', name: 'date', arguments: '{}' } })
+    c.apply('tool_result', {
+      type: 'tool_result',
+      message_id: 3,
+      server_tool_result: { step: 1, id: 'c1', name: 'date', content: '2026-01-01', is_error: false },
+      message: { ...msg(3, 2, 'tool', '2026-01-01'), name: 'date', tool_call_id: 'c1' },
+    })
+    c.apply('message', { message: msg(4, 3, 'assistant') })
+    c.apply('delta', { message_id: 4, content: 'It is 2026.' })
+    expect(c.messages[2].tool_calls).toEqual([{ id: 'c1', name: 'date', arguments: '{}' }])
+    expect(c.branch.map((m) => [m.role, m.content])).toEqual([
+      ['user', 'Q'],
+      ['assistant', ''],
+      ['tool', '2026-01-01'],
+      ['assistant', 'It is 2026.'],
     ])
   })
 
