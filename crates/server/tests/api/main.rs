@@ -27,8 +27,8 @@ mod sessions;
 mod switches;
 mod templates;
 mod tools;
-mod workers;
 mod web;
+mod workers;
 
 #[path = "../support/mod.rs"]
 mod support;
