@@ -2,7 +2,8 @@
 # Installs what building and testing needs on a fresh Debian machine with Rust:
 #   - Debian packages: cmake and libclang-dev (llama-cpp-sys-2 builds llama.cpp with cmake and
 #     generates bindings with bindgen), python3-venv; chromium and chromium-driver (the web
-#     dashboard's browser tests drive Debian's Chromium: no browser is downloaded); nodejs and
+#     dashboard's browser tests drive Debian's Chromium: no browser is downloaded) and a small
+#     CJK font (the Chinese screenshots); nodejs and
 #     npm when Node.js is missing (crates/web's build script builds web/ with them).
 #   - A Python venv with the reference clients (scripts/py/requirements.txt).
 # Idempotent and quick when everything is already there. Prints `export` lines for the caller.
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*" >&2; }
 
-APT_PACKAGES=(cmake libclang-dev clang pkg-config python3-venv chromium chromium-driver)
+APT_PACKAGES=(cmake libclang-dev clang pkg-config python3-venv chromium chromium-driver fonts-wqy-microhei)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

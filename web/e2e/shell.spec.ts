@@ -24,6 +24,7 @@ test('language and theme switch and stay switched after a reload', async ({ page
   await page.reload()
   await expect(page.getByRole('heading', { name: '概览' })).toBeVisible()
   await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark')
+  await screenshots(page, 'dashboard-zh')
   // ?lang= wins over the stored choice.
   await page.goto('/?lang=en')
   await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible()
