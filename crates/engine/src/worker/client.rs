@@ -4,15 +4,17 @@
 //!
 //! Threads per worker: the *reader* spawns the child and lives exactly as long as it (the
 //! child's `PR_SET_PDEATHSIG` fires when the thread that forked it ends, so that thread must
-//! not be a pool thread), the *writer* owns the child's stdin (sending never blocks a
-//! caller), and one thread copies stderr into our log and keeps its last lines for the
-//! crash reason.
+//! not be a pool thread), and one thread copies stderr into our log and keeps its last lines
+//! for the crash reason. Callers write their frames to the child's stdin themselves, under
+//! a lock: one thread hand-off less per call (each costs a wake-up, milliseconds on a busy
+//! machine), and the write does not wait on the child, whose reader thread only moves
+//! frames into a queue.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak, mpsc as std_mpsc};
 use std::time::{Duration, Instant};
@@ -62,12 +64,6 @@ pub(crate) enum Exit {
     Crashed(String),
 }
 
-enum Outgoing {
-    Frame(Vec<u8>),
-    /// Close the child's stdin (after the frames before this one).
-    Close,
-}
-
 /// Who waits for what a call returns.
 enum Waiter {
     Reply(oneshot::Sender<Result<Answer, EngineError>>),
@@ -90,7 +86,8 @@ struct State {
 pub(crate) struct Client {
     name: String,
     pid: u32,
-    input: Mutex<Option<std_mpsc::Sender<Outgoing>>>,
+    /// The child's stdin; `None` once closed.
+    input: Mutex<Option<BufWriter<Input>>>,
     state: Mutex<State>,
     next_id: AtomicU64,
     pub(crate) shared: Arc<Shared>,
@@ -142,16 +139,47 @@ pub(crate) fn load(
     }
 }
 
-fn spawn_child(opts: &WorkerOptions) -> std::io::Result<Child> {
+/// The child's input: one end of a socket pair (its stdin is the other), written with
+/// `MSG_NOSIGNAL`. A pipe would raise SIGPIPE when the worker has died, and the CLI's
+/// commands keep SIGPIPE's default action (death) for `| head`: a crashed model would take
+/// `run` down with it.
+struct Input(std::os::unix::net::UnixStream);
+
+impl Write for Input {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: send(2) on our open socket with a valid buffer and its length.
+        let n = unsafe {
+            libc::send(
+                self.0.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn spawn_child(opts: &WorkerOptions) -> std::io::Result<(Child, Input)> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
     let mut cmd = Command::new(&opts.program);
     cmd.arg("worker")
         .env(PARENT_ENV, std::process::id().to_string())
         // A failed GGML_ASSERT would otherwise start gdb to print a backtrace.
         .env("GGML_NO_BACKTRACE", "1")
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    cmd.spawn()
+    Ok((cmd.spawn()?, Input(ours)))
 }
 
 /// The reader thread: spawns the child, relays the load, then routes every message until
@@ -162,7 +190,7 @@ fn run_reader(
     shared: Arc<Shared>,
     load_tx: std_mpsc::Sender<LoadMsg>,
 ) {
-    let mut child = match spawn_child(&opts) {
+    let (mut child, stdin) = match spawn_child(&opts) {
         Ok(c) => c,
         Err(e) => {
             let _ = load_tx.send(LoadMsg::Failed(EngineError::LoadFailed {
@@ -175,7 +203,6 @@ fn run_reader(
         }
     };
     let pid = child.id();
-    let stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let tail = Arc::new(Mutex::new(VecDeque::new()));
@@ -186,15 +213,11 @@ fn run_reader(
             .spawn(move || copy_stderr(stderr, &name, &tail))
             .ok()
     };
-    let (in_tx, in_rx) = std_mpsc::channel::<Outgoing>();
-    let _ = std::thread::Builder::new()
-        .name(format!("worker-in:{}", opts.name))
-        .spawn(move || write_input(stdin, in_rx));
 
     let client = Arc::new(Client {
         name: opts.name.clone(),
         pid,
-        input: Mutex::new(Some(in_tx)),
+        input: Mutex::new(Some(BufWriter::with_capacity(64 << 10, stdin))),
         state: Mutex::new(State {
             waiters: HashMap::new(),
             dead: None,
@@ -259,32 +282,6 @@ fn relay_load(
             Ok(None) | Err(_) => return false,
         }
     }
-}
-
-fn write_input(stdin: ChildStdin, rx: std_mpsc::Receiver<Outgoing>) {
-    let mut w = BufWriter::with_capacity(64 << 10, stdin);
-    while let Ok(msg) = rx.recv() {
-        let mut next = Some(msg);
-        // Write what is queued, then flush once.
-        while let Some(msg) = next {
-            match msg {
-                Outgoing::Frame(f) => {
-                    if protocol::write_frame(&mut w, &f).is_err() {
-                        return;
-                    }
-                }
-                Outgoing::Close => {
-                    let _ = w.flush();
-                    return;
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        if w.flush().is_err() {
-            return;
-        }
-    }
-    let _ = w.flush();
 }
 
 fn copy_stderr(stderr: std::process::ChildStderr, name: &str, tail: &Mutex<VecDeque<String>>) {
@@ -383,11 +380,12 @@ impl Client {
             name: "request".into(),
             reason: e.to_string(),
         })?;
-        let input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
-        match input.as_ref() {
-            Some(tx) if tx.send(Outgoing::Frame(frame)).is_ok() => Ok(()),
-            _ => Err(self.gone()),
-        }
+        let mut input = self.input.lock().unwrap_or_else(PoisonError::into_inner);
+        let sent = input
+            .as_mut()
+            .is_some_and(|w| protocol::write_frame(w, &frame).and_then(|()| w.flush()).is_ok());
+        drop(input);
+        if sent { Ok(()) } else { Err(self.gone()) }
     }
 
     fn close_input(&self) {
@@ -396,9 +394,9 @@ impl Client {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(tx) = input {
-            let _ = tx.send(Outgoing::Close);
-        }
+        if let Some(mut w) = input {
+            let _ = w.flush();
+        } // dropped: the child's stdin closes
     }
 
     /// The error for calls on a worker that is gone (or going).

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc as std_mpsc};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -23,14 +23,6 @@ use crate::request::Event;
 
 /// How often changed counters are sent when no other message carries them.
 const STATS_TICK: Duration = Duration::from_millis(100);
-
-enum Out {
-    Msg(FromWorker),
-    /// Send the counters if they changed.
-    Tick,
-    /// Flush, then say so.
-    Flush(std_mpsc::Sender<()>),
-}
 
 /// The model, once loaded (the writer reads its counters).
 static MODEL: OnceLock<ModelHandle> = OnceLock::new();
@@ -49,17 +41,17 @@ pub fn serve() -> ! {
         }
         (File::from_raw_fd(0), File::from_raw_fd(out_fd))
     };
-    let (out_tx, out_rx) = std_mpsc::channel::<Out>();
-    std::thread::Builder::new()
-        .name("worker-out".into())
-        .spawn(move || write_output(output, out_rx))
-        .expect("start the output thread");
-    let tick = out_tx.clone();
+    let out = Outbox(Arc::new(Mutex::new(Writer {
+        out: BufWriter::with_capacity(64 << 10, output),
+        sent: None,
+    })));
+    let tick = out.clone();
     std::thread::Builder::new()
         .name("worker-tick".into())
         .spawn(move || {
-            while tick.send(Out::Tick).is_ok() {
+            loop {
                 std::thread::sleep(STATS_TICK);
+                tick.with(|_| {});
             }
         })
         .expect("start the tick thread");
@@ -81,7 +73,7 @@ pub fn serve() -> ! {
             exit(2)
         }
     };
-    rt.block_on(run(in_rx, out_tx, stopping));
+    rt.block_on(run(in_rx, out, stopping));
     exit(0)
 }
 
@@ -152,73 +144,70 @@ fn current_stats() -> Option<(HostStats, u64, u64)> {
     Some((m.stats(), m.queue_len() as u64, m.busy_slots() as u64))
 }
 
-fn write_output(output: File, rx: std_mpsc::Receiver<Out>) {
-    let mut w = BufWriter::with_capacity(64 << 10, output);
-    let mut sent: Option<(HostStats, u64, u64)> = None;
-    let put = |w: &mut BufWriter<File>, msg: &FromWorker| {
+/// The protocol's output. Whoever has a message writes it, under the lock: no hand-off to
+/// a writer thread (one wake-up less per message).
+struct Writer {
+    out: BufWriter<File>,
+    /// The counters last sent.
+    sent: Option<(HostStats, u64, u64)>,
+}
+
+impl Writer {
+    fn put(&mut self, msg: &FromWorker) {
         let frame = protocol::encode(msg).unwrap_or_else(|e| {
             eprintln!("worker: could not encode a message: {e}");
             exit(2)
         });
-        if protocol::write_frame(w, &frame).is_err() {
+        if protocol::write_frame(&mut self.out, &frame).is_err() {
             exit(0); // the parent is gone
         }
-    };
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(out) = next {
-            // Counters first: whoever reads a `Done` must see its request counted.
-            let now = current_stats();
-            if now.is_some() && now != sent {
-                let (counters, queue_len, busy_slots) = now.expect("checked");
-                put(
-                    &mut w,
-                    &FromWorker::Stats {
-                        counters,
-                        queue_len,
-                        busy_slots,
-                    },
-                );
-                sent = now;
-            }
-            match out {
-                Out::Msg(m) => put(&mut w, &m),
-                Out::Tick => {}
-                Out::Flush(done) => {
-                    let _ = w.flush();
-                    let _ = done.send(());
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        if w.flush().is_err() {
-            exit(0);
+    }
+
+    /// Counters first, whenever they changed: whoever reads a `Done` must see its request
+    /// counted.
+    fn stats(&mut self) {
+        let now = current_stats();
+        if let Some((counters, queue_len, busy_slots)) = now
+            && now != self.sent
+        {
+            self.put(&FromWorker::Stats {
+                counters,
+                queue_len,
+                busy_slots,
+            });
+            self.sent = now;
         }
     }
 }
 
 #[derive(Clone)]
-struct Outbox(std_mpsc::Sender<Out>);
+struct Outbox(Arc<Mutex<Writer>>);
 
 impl Outbox {
+    /// Runs `f` between the counters and a flush.
+    fn with(&self, f: impl FnOnce(&mut Writer)) {
+        let mut w = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        w.stats();
+        f(&mut w);
+        if w.out.flush().is_err() {
+            exit(0);
+        }
+    }
+
     fn send(&self, msg: FromWorker) {
-        let _ = self.0.send(Out::Msg(msg));
+        self.with(|w| w.put(&msg));
     }
 
     fn flush(&self) {
-        let (tx, rx) = std_mpsc::channel();
-        if self.0.send(Out::Flush(tx)).is_ok() {
-            let _ = rx.recv();
-        }
+        self.with(|_| {});
     }
 }
 
 async fn run(
     mut rx: mpsc::UnboundedReceiver<ToWorker>,
-    out: std_mpsc::Sender<Out>,
+    out: Outbox,
     _stopping: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let out = Outbox(out);
     let Some(ToWorker::Load(order)) = rx.recv().await else {
         eprintln!("worker: the first message must be the load order");
         return;
