@@ -120,7 +120,10 @@ fn wait_healthy(base: &str) {
             t0.elapsed() < Duration::from_secs(20),
             "the server did not start"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        // Not faster: each 503 is a line on the server's stderr, a pipe nobody reads until
+        // the test ends, and a full pipe would stall the server (MCP servers' warm-up keeps
+        // `/health` at 503 for a second or two).
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -397,6 +400,41 @@ fn a_session_tool_call_survives_kill_9_as_interrupted() {
     assert_eq!(turn["finish_reason"], "interrupted", "{history}");
     assert_eq!(turn["tool_calls"][0]["name"], "t_gate", "the call is kept: {history}");
     assert_eq!(history["messages"].as_array().unwrap().len(), 2, "no result was stored: {history}");
+}
+
+/// SIGTERM while a tool call waits (a gate that never opens): the MCP servers stop first, the
+/// call ends with an error result, its request finishes and the server exits well within the
+/// grace period, which a stream would be given.
+#[test]
+fn sigterm_does_not_wait_for_a_tool_call() {
+    let Some(py) = testkit::python() else {
+        return;
+    };
+    let gate_dir = tempfile::tempdir().unwrap();
+    let mcp = json!({"mcpServers": {"t": {
+        "command": py.to_string_lossy(),
+        "args": [testkit::py_script("mcp_test_server.py").to_string_lossy()],
+        "env": {"MCP_TEST_GATE": gate_dir.path().join("never").to_string_lossy()},
+    }}})
+    .to_string();
+    let (mut s, _) = start(None, &["--mcp-servers-json", &mcp, "--grace", "600"]);
+    let base = s.base.clone();
+    let call = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(format!("{base}/tools"))
+            .json(&json!({"tool": "t_gate", "params": {}}))
+            .send()
+            .and_then(|r| r.text())
+    });
+    // The call is under way once the server's log says so; give it a moment to reach the tool.
+    std::thread::sleep(Duration::from_millis(500));
+    sigterm(&s.child);
+    let status = wait_exit(&mut s.child, Duration::from_secs(60));
+    assert!(status.success(), "{status}");
+    let answer = call.join().unwrap();
+    if let Ok(text) = answer {
+        assert!(text.contains("error"), "the call ends with an error result: {text}");
+    }
 }
 
 #[test]

@@ -408,6 +408,13 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
     // Deployments' ports stop accepting too (they come back with the next start).
     state.deployments.close_all().await;
     state.app_ports.close_all().await;
+    // Tool calls do not hold the shutdown: the MCP servers stop now (bounded: a hung server
+    // is killed, its process group with it), so a call under way ends with an error result
+    // and its request finishes, as llama-server closes its MCP instances at shutdown.
+    let tools = state.tools.clone();
+    let tools_stopped = tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(15), tools.shutdown()).await;
+    });
     // Stopped accepting; give in-flight requests their grace period.
     match tokio::time::timeout(opts.grace, handle).await {
         Ok(Ok(())) => tracing::info!("all requests finished"),
@@ -418,8 +425,7 @@ pub async fn serve(opts: ServeOptions) -> anyhow::Result<()> {
         ),
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), state.models.manager().shutdown()).await;
-    // MCP servers' process groups go with us (bounded: a hung server is killed).
-    let _ = tokio::time::timeout(Duration::from_secs(15), state.tools.shutdown()).await;
+    let _ = tools_stopped.await;
     Ok(())
 }
 
