@@ -80,13 +80,25 @@ struct Live {
 /// Kills what is left of a stdio server's process group: a server that exits cleanly when
 /// its stdin closes leaves its own children behind otherwise (and they may hold the pipes).
 fn kill_group(live: &Mutex<Live>) {
-    if let Some(pgid) = live.lock().unwrap().pgid.take()
+    let pgid = live.lock().unwrap().pgid.take();
+    signal_group(pgid, libc::SIGKILL);
+}
+
+/// Asks a stdio server's process group to end (SIGTERM) when we stop it: a server busy in a
+/// call does not read its closed stdin, and rmcp would wait 3 s before its own SIGTERM.
+fn term_group(live: &Mutex<Live>) {
+    let pgid = live.lock().unwrap().pgid;
+    signal_group(pgid, libc::SIGTERM);
+}
+
+fn signal_group(pgid: Option<u32>, signal: i32) {
+    if let Some(pgid) = pgid
         && let Ok(pgid) = i32::try_from(pgid)
         && pgid > 1
     {
         // SAFETY: killpg only sends a signal; ESRCH (the group is gone) is fine.
         unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
+            libc::killpg(pgid, signal);
         }
     }
 }
@@ -287,6 +299,9 @@ async fn run(
         }
         end @ (End::Stopped | End::Failed) => {
             // The one way a session is stopped: cancel it and wait (bounded) for its end.
+            if matches!(end, End::Stopped) {
+                term_group(live);
+            }
             cancel.cancel();
             let _ = tokio::time::timeout(Duration::from_secs(10), &mut ended).await;
             matches!(end, End::Stopped)
