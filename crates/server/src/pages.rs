@@ -107,7 +107,7 @@ fn send(path: &str, headers: &HeaderMap, head: bool, negotiated: bool) -> Respon
     let mut resp = Response::new(if head {
         Body::empty()
     } else {
-        Body::from(file.bytes.into_owned())
+        Body::from(file.bytes)
     });
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&file.mime) {
