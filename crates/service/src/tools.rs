@@ -199,8 +199,11 @@ impl Tools {
 
     /// Adds (or with `replace`, edits) a stored server from its `mcpServers` entry, and
     /// starts it.
+    /// An edit may send the entry back as it was shown, with `env`/`headers` values masked:
+    /// a masked value keeps the stored one.
     pub async fn put(&self, name: &str, entry: Value, replace: bool) -> Result<ServerView, ServiceError> {
         let _edit = self.edits.lock().await;
+        let entry = if replace { self.unmasked(name, entry).await? } else { entry };
         let server = tools::config::parse_entry(name, &entry).map_err(|e| ServiceError::invalid("config", e))?;
         let view = ServerView {
             status: ServerStatus {
@@ -217,6 +220,46 @@ impl Tools {
         };
         self.put_parsed(server, replace).await?;
         Ok(self.server(name).unwrap_or(view))
+    }
+
+    /// `entry` with every `env`/`headers` value that is the mask replaced by the value the
+    /// server `name` holds (so a form that shows the masked entry can send it back); a masked
+    /// value with nothing stored behind it is refused rather than stored as the mask.
+    async fn unmasked(&self, name: &str, mut entry: Value) -> Result<Value, ServiceError> {
+        let has_mask = |e: &Value| {
+            ["env", "headers"].iter().any(|k| {
+                e.get(*k).and_then(Value::as_object).is_some_and(|m| m.values().any(|v| v.as_str() == Some(config::MASK)))
+            })
+        };
+        if !has_mask(&entry) {
+            return Ok(entry);
+        }
+        let held = match self.registry.server_configs().into_iter().find(|c| c.name == name) {
+            Some(c) => Some(c.to_entry()),
+            None => {
+                let n = name.to_owned();
+                let stored = self.models.with_store(|s| s.mcp_servers()).await?.unwrap_or_default();
+                stored.into_iter().find(|s| s.name == n).map(|s| Value::Object(s.config))
+            }
+        };
+        for key in ["env", "headers"] {
+            let Some(Value::Object(m)) = entry.get_mut(key) else { continue };
+            for (k, v) in m.iter_mut() {
+                if v.as_str() != Some(config::MASK) {
+                    continue;
+                }
+                match held.as_ref().and_then(|h| h.get(key)).and_then(|h| h.get(k.as_str())) {
+                    Some(old) => *v = old.clone(),
+                    None => {
+                        return Err(ServiceError::invalid(
+                            "config",
+                            format!("\"{key}.{k}\" is the mask {:?} but MCP server \"{name}\" holds no value for it: type the value", config::MASK),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(entry)
     }
 
     async fn put_parsed(&self, server: ServerConfig, replace: bool) -> Result<(), ServiceError> {

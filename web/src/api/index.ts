@@ -207,6 +207,8 @@ export interface McpServer {
   tools: number
   restarts: number
   enabled: boolean
+  /** `stored` (editable here) or `flag` (given to the process at start). */
+  origin: 'stored' | 'flag'
   config: unknown
 }
 
@@ -313,6 +315,8 @@ export const api = {
   mcp: {
     servers: () => get<{ servers: McpServer[] }>('/api/mcp/servers'),
     add: (name: string, config: unknown) => post<unknown>('/api/mcp/servers', { name, config }),
+    /** The server's new entry; masked env/header values keep the stored ones. */
+    edit: (name: string, config: unknown) => put<McpServer>(`/api/mcp/servers/${enc(name)}`, config),
     enable: (name: string) => post<unknown>(`/api/mcp/servers/${enc(name)}/enable`),
     disable: (name: string) => post<unknown>(`/api/mcp/servers/${enc(name)}/disable`),
     remove: (name: string) => del<unknown>(`/api/mcp/servers/${enc(name)}`),

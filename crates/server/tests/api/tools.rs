@@ -107,6 +107,43 @@ async fn llama_server_tools_routes_and_mcp_servers_crud() {
     s.state.tools.shutdown().await;
 }
 
+/// The dashboard's edit form: it shows a server's entry with `env`/`headers` values masked and
+/// sends it back with the fields changed; a masked value keeps what is stored, a new one
+/// replaces it, and a masked value for a name nothing is stored under is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_mcp_server_keeps_the_secrets_it_was_shown_masked() {
+    let s = TestServer::empty(Opts::default()).await;
+    let entry = json!({"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "Bearer s1", "X-Team": "a"}});
+    let (status, added) = s.post("/api/mcp/servers", &json!({"name": "web", "config": entry})).await;
+    assert_eq!(status, 201, "{added}");
+    let (_, shown) = s.get("/api/mcp/servers/web").await;
+    assert_eq!(shown["config"]["headers"]["Authorization"], "********", "{shown}");
+
+    let mut edited = shown["config"].clone();
+    edited["url"] = json!("http://127.0.0.1:9/other");
+    edited["headers"]["X-Team"] = json!("b");
+    edited["headers"]["X-New"] = json!("n");
+    let (status, put) = s.send(s.client.put(s.url("/api/mcp/servers/web")).json(&edited)).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["config"]["url"], "http://127.0.0.1:9/other", "{put}");
+    let stored = s.state.models.with_store(|st| st.mcp_servers()).await.unwrap().unwrap();
+    let web = stored.iter().find(|x| x.name == "web").unwrap();
+    assert_eq!(
+        Value::Object(web.config.clone())["headers"],
+        json!({"Authorization": "Bearer s1", "X-Team": "b", "X-New": "n"}),
+        "the masked value kept the stored one, the typed ones replaced theirs"
+    );
+
+    let (status, r) = s
+        .send(s.client.put(s.url("/api/mcp/servers/web")).json(&json!({"url": "http://127.0.0.1:9/mcp", "headers": {"X-Other": "********"}})))
+        .await;
+    assert_eq!(status, 400, "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("headers.X-Other"), "{r}");
+    let stored = s.state.models.with_store(|st| st.mcp_servers()).await.unwrap().unwrap();
+    assert_eq!(stored[0].config["url"], "http://127.0.0.1:9/other", "a refused edit changes nothing");
+    s.state.tools.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inference_keys_use_no_server_tools_unless_allowed() {
     let Some(py) = python() else { return };

@@ -189,6 +189,14 @@ async fn tool_routes_refuse_hostile_bodies_names_and_counts() {
     // Editing one that exists is not one more.
     let (status, r) = s.send(s.client.put(s.url("/api/mcp/servers/a")).json(&json!({"url": "http://127.0.0.1:9/other"}))).await;
     assert_eq!(status, 200, "{r}");
+    // The mask (what the API shows for env and header values) for a value that is not held
+    // is refused, never stored as a header.
+    status_says(
+        s.send(s.client.put(s.url("/api/mcp/servers/a")).json(&json!({"url": "http://127.0.0.1:9/mcp", "headers": {"Authorization": "********"}}))).await,
+        400,
+        "holds no value",
+        "put the mask",
+    );
     status_says(
         s.send(s.client.put(s.url("/api/mcp/servers/a")).json(&json!(["not", "an", "entry"]))).await,
         400,
