@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
-import { readFileSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { readFileSync, readdirSync, statSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import en from '@/locales/en'
 import zh from '@/locales/zh'
 import { pickLanguage } from '@/i18n'
@@ -22,6 +22,18 @@ describe('translations', () => {
       const ph = (s: string) => (s.match(/\{\w+\}/g) ?? []).sort()
       expect(ph(get(zh, k)), k).toEqual(ph(get(en, k)))
     }
+  })
+
+  it('has every key the code names', () => {
+    const files = (dir: string): string[] =>
+      readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : /\.(vue|ts)$/.test(f) ? [join(dir, f)] : []))
+    const known = new Set(keys(en))
+    const missing: string[] = []
+    for (const file of files(resolve(process.cwd(), 'src'))) {
+      const text = readFileSync(file, 'utf8')
+      for (const m of text.matchAll(/\$?\bt\('([a-zA-Z]+\.[a-zA-Z.]+)'/g)) if (!known.has(m[1])) missing.push(`${file}: ${m[1]}`)
+    }
+    expect(missing).toEqual([])
   })
 
   it('picks ?lang= over the stored choice over the browser', () => {
