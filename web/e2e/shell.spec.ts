@@ -9,8 +9,22 @@ test('the dashboard loads a model and shows it live', async ({ page }) => {
   const loaded = page.getByTestId('loaded-model').filter({ hasText: 'smol' })
   await expect(loaded.getByTestId('model-state')).toHaveAttribute('data-state', 'loaded')
   await screenshots(page, 'dashboard')
-  await loaded.getByTestId('unload').click()
+  await expect(page.getByTestId('quick-all-loaded')).toHaveCount(0)
+  // Every model loaded: the Available models card says so instead of staying empty.
+  const second = process.env.E2E_MODEL_2
+  if (second) {
+    await page.getByTestId('quick-model').filter({ hasText: second }).getByTestId('quick-load').click()
+    await expect(page.getByTestId('loaded-model').filter({ hasText: second }).getByTestId('model-state')).toHaveAttribute('data-state', 'loaded')
+  }
+  await expect(page.getByTestId('quick-all-loaded')).toContainText('Every model is loaded')
+  await expect(page.getByTestId('quick-model')).toHaveCount(0)
+  const cards = page.getByTestId('loaded-model')
+  for (let n = await cards.count(); n > 0; n--) {
+    await cards.first().getByTestId('unload').click()
+    await expect(cards).toHaveCount(n - 1)
+  }
   await expect(page.getByTestId('none-loaded')).toBeVisible()
+  await expect(page.getByTestId('quick-all-loaded')).toHaveCount(0)
 })
 
 test('language and theme switch and stay switched after a reload', async ({ page }) => {

@@ -7,11 +7,13 @@ export const SHOTS = resolve(process.cwd(), '../target/ui-screenshots')
 export const test = base.extend({
   baseURL: async ({}, use) => use(process.env.E2E_BASE_URL),
   page: async ({ page, request }, use) => {
-    // No model loaded at the start: each test sees the same server state.
+    // No model loaded and no conversation at the start: each test sees the same server state.
     const list = await (await request.get('/api/models')).json()
     for (const m of list.models) {
       if (m.state === 'loaded') await request.post(`/api/models/${encodeURIComponent(m.id)}/unload`, { data: {} })
     }
+    const sessions = await (await request.get('/api/chat/sessions', { params: { limit: 1000 } })).json()
+    for (const s of sessions.sessions) await request.delete(`/api/chat/sessions/${encodeURIComponent(s.id)}`)
     await page.addInitScript(() => {
       if (!sessionStorage.getItem('e2e.init')) {
         sessionStorage.setItem('e2e.init', '1')

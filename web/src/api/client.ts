@@ -92,6 +92,20 @@ async function send(method: string, path: string, opts: RequestOptions): Promise
   return resp
 }
 
+/**
+ * Tries `key` on the management API (what the dashboard needs) without keeping it: an
+ * `ApiError` says why it was refused (401: not a key; 403: a key that may not manage).
+ */
+export async function checkKey(key: string): Promise<void> {
+  let resp: Response
+  try {
+    resp = await fetch('/api/models', { headers: { Accept: 'application/json', Authorization: `Bearer ${key.trim()}` } })
+  } catch {
+    throw new ApiError('The server cannot be reached. Is llama-dashboard still running?', 0, 'network')
+  }
+  if (!resp.ok) throw await failure(resp)
+}
+
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   const resp = await send(method, path, opts)
   if (opts.raw) return resp as unknown as T

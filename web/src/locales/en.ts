@@ -20,6 +20,8 @@ export default {
     submit: 'Sign in',
     signOut: 'Forget key',
     refused: 'The server said: {reason}',
+    wrongKey: 'This key was refused: {reason}',
+    notAdmin: 'This key may chat but not manage the server; the dashboard needs the admin key. ({reason})',
   },
   common: {
     loading: 'Loading…',

@@ -19,6 +19,8 @@ export default {
     submit: '登录',
     signOut: '清除密钥',
     refused: '服务器返回：{reason}',
+    wrongKey: '此密钥被拒绝：{reason}',
+    notAdmin: '此密钥可以对话，但不能管理服务器；仪表盘需要管理员密钥。（{reason}）',
   },
   common: {
     loading: '加载中…',
