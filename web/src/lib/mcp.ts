@@ -15,8 +15,8 @@ export interface McpForm {
   url: string
   /** `Name: value`, one per line. */
   headers: string
-  /** Milliseconds, empty for the server's default. */
-  timeout: string
+  /** Milliseconds, empty for the server's default (a number input's v-model gives a number). */
+  timeout: string | number
 }
 
 export const emptyForm = (): McpForm => ({
@@ -103,7 +103,8 @@ export function toEntry(form: McpForm, previous?: unknown): Entry {
     const headers = parsePairs(form.headers, ':', 'headers')
     if (Object.keys(headers).length) out.headers = headers
   }
-  if (form.timeout.trim()) out.timeout_ms = Number(form.timeout)
+  const timeout = String(form.timeout ?? '').trim()
+  if (timeout) out.timeout_ms = Number(timeout)
   const prev = previous && typeof previous === 'object' ? (previous as Entry) : {}
   if (prev.disabled === true) out.disabled = true
   return out

@@ -30,6 +30,11 @@ describe('the MCP server form', () => {
     })
   })
 
+  it('takes the timeout as the number input gives it', () => {
+    expect(toEntry({ ...emptyForm(), command: 'srv', timeout: 2500 })).toEqual({ command: 'srv', args: [], timeout_ms: 2500 })
+    expect(toEntry({ ...emptyForm(), command: 'srv', timeout: '' })).toEqual({ command: 'srv', args: [] })
+  })
+
   it('keeps a disabled server disabled through an edit', () => {
     const shown = { command: 'srv', args: [], disabled: true }
     expect(toEntry(toForm(shown), shown)).toEqual({ command: 'srv', args: [], disabled: true })
