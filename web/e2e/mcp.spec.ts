@@ -52,7 +52,7 @@ test('settings: an MCP server is added, shows its tools, is edited and keeps its
   expect(shown.config.args).toEqual([SCRIPT, '--crash-file', starts])
   expect(shown.config.env).toEqual({ MCP_TEST_GATE: '********' })
   await expect(server.getByTestId('mcp-state')).toHaveText('running')
-  expect(existsSync(starts), 'the server was started again with the new arguments').toBe(true)
+  await expect.poll(() => existsSync(starts), { message: 'the server was started again with the new arguments' }).toBe(true)
 
   // The edited server runs with the new arguments and still has the hidden value.
   writeFileSync(gate, '')
