@@ -1,5 +1,5 @@
 import { test, expect } from './util'
-import { everyStopHasARing, tabTo } from './keys'
+import { tabTo } from './keys'
 import type { Page } from '@playwright/test'
 
 // The chat driven from the keyboard alone: no click, every control reached with Tab (each
@@ -100,15 +100,3 @@ test('chat by keyboard only: send, stop, regenerate, edit, switch branch, sessio
   await page.keyboard.press('Escape')
   await expect(page.getByTestId('keys-help')).toHaveCount(0)
 })
-
-for (const theme of ['light', 'dark'] as const) {
-  test(`every control of the chat shows a focus ring (${theme})`, async ({ page }) => {
-    await page.goto('/chat?model=smol')
-    await page.evaluate((t) => {
-      localStorage.setItem('ld.theme', t)
-      document.documentElement.dataset.theme = t
-    }, theme)
-    await expect(page.getByTestId('chat-model')).toHaveValue('smol')
-    expect(await everyStopHasARing(page, 60)).toBeGreaterThan(15)
-  })
-}
