@@ -39,7 +39,7 @@ test('login: the key prompt refuses wrong keys in words and keeps the right one 
   const none = page.getByTestId('quick-none')
   await expect(none).toContainText('No models found')
   await expect(none.getByRole('link', { name: 'Download models' })).toHaveAttribute('href', '/download')
-  await expect(none.getByRole('link', { name: 'Models' })).toHaveAttribute('href', '/models')
+  await expect(none.getByRole('link', { name: 'Models', exact: true })).toHaveAttribute('href', '/models')
 
   // Kept for this tab: a reload needs no prompt; nothing of it in localStorage.
   await page.reload()

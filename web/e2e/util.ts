@@ -12,8 +12,12 @@ export const test = base.extend({
     for (const m of list.models) {
       if (m.state === 'loaded') await request.post(`/api/models/${encodeURIComponent(m.id)}/unload`, { data: {} })
     }
-    const sessions = await (await request.get('/api/chat/sessions', { params: { limit: 1000 } })).json()
-    for (const s of sessions.sessions) await request.delete(`/api/chat/sessions/${encodeURIComponent(s.id)}`)
+    for (let page = 0; page < 50; page++) {
+      const r = await request.get('/api/chat/sessions', { params: { limit: 100 } })
+      const { sessions } = await r.json()
+      if (!r.ok() || !sessions?.length) break
+      for (const s of sessions) await request.delete(`/api/chat/sessions/${encodeURIComponent(s.id)}`)
+    }
     await page.addInitScript(() => {
       if (!sessionStorage.getItem('e2e.init')) {
         sessionStorage.setItem('e2e.init', '1')
