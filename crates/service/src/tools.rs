@@ -82,6 +82,34 @@ fn masked(entry: Value) -> Value {
     entry
 }
 
+/// An edit may send an entry back as it was shown: every `env`/`headers` value of `server`
+/// that is the mask takes the value `held` (the server's entry now) has under that name. A
+/// mask with nothing behind it is refused, so the mask itself is never stored.
+fn unmask(server: &mut ServerConfig, held: Option<&Value>) -> Result<(), ServiceError> {
+    let (key, values) = match &mut server.transport {
+        tools::Transport::Stdio { env, .. } => ("env", env),
+        tools::Transport::Sse { headers, .. } | tools::Transport::StreamableHttp { headers, .. } => {
+            ("headers", headers)
+        }
+    };
+    for (k, v) in values.iter_mut().filter(|(_, v)| v.as_str() == config::MASK) {
+        match held.and_then(|h| h.get(key)).and_then(|m| m.get(k.as_str())).and_then(Value::as_str) {
+            Some(old) => *v = old.to_owned(),
+            None => {
+                return Err(ServiceError::invalid(
+                    "config",
+                    format!(
+                        "\"{key}.{k}\" is the mask {:?} but MCP server \"{}\" holds no value for it: type the value",
+                        config::MASK,
+                        server.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Tools {
     /// The registry with `[tools]`'s built-ins; no server runs until [`Tools::start`].
     pub fn new(models: Arc<Models>, settings: &ToolsConfig) -> Arc<Self> {
@@ -200,10 +228,9 @@ impl Tools {
     /// Adds (or with `replace`, edits) a stored server from its `mcpServers` entry, and
     /// starts it.
     /// An edit may send the entry back as it was shown, with `env`/`headers` values masked:
-    /// a masked value keeps the stored one.
+    /// a masked value keeps the stored one, and the mask itself is never stored.
     pub async fn put(&self, name: &str, entry: Value, replace: bool) -> Result<ServerView, ServiceError> {
         let _edit = self.edits.lock().await;
-        let entry = if replace { self.unmasked(name, entry).await? } else { entry };
         let server = tools::config::parse_entry(name, &entry).map_err(|e| ServiceError::invalid("config", e))?;
         let view = ServerView {
             status: ServerStatus {
@@ -222,61 +249,31 @@ impl Tools {
         Ok(self.server(name).unwrap_or(view))
     }
 
-    /// `entry` with every `env`/`headers` value that is the mask replaced by the value the
-    /// server `name` holds (so a form that shows the masked entry can send it back); a masked
-    /// value with nothing stored behind it is refused rather than stored as the mask.
-    async fn unmasked(&self, name: &str, mut entry: Value) -> Result<Value, ServiceError> {
-        let has_mask = |e: &Value| {
-            ["env", "headers"].iter().any(|k| {
-                e.get(*k).and_then(Value::as_object).is_some_and(|m| m.values().any(|v| v.as_str() == Some(config::MASK)))
-            })
-        };
-        if !has_mask(&entry) {
-            return Ok(entry);
+    /// The entry of the server `name` as this process holds it (running or given at start),
+    /// else as stored (a disabled server is only in the database); `None`: no such server.
+    async fn held_entry(&self, name: &str) -> Result<Option<Value>, ServiceError> {
+        if let Some(c) = self.registry.server_configs().into_iter().find(|c| c.name == name) {
+            return Ok(Some(c.to_entry()));
         }
-        let held = match self.registry.server_configs().into_iter().find(|c| c.name == name) {
-            Some(c) => Some(c.to_entry()),
-            None => {
-                let n = name.to_owned();
-                let stored = self.models.with_store(|s| s.mcp_servers()).await?.unwrap_or_default();
-                stored.into_iter().find(|s| s.name == n).map(|s| Value::Object(s.config))
-            }
-        };
-        for key in ["env", "headers"] {
-            let Some(Value::Object(m)) = entry.get_mut(key) else { continue };
-            for (k, v) in m.iter_mut() {
-                if v.as_str() != Some(config::MASK) {
-                    continue;
-                }
-                match held.as_ref().and_then(|h| h.get(key)).and_then(|h| h.get(k.as_str())) {
-                    Some(old) => *v = old.clone(),
-                    None => {
-                        return Err(ServiceError::invalid(
-                            "config",
-                            format!("\"{key}.{k}\" is the mask {:?} but MCP server \"{name}\" holds no value for it: type the value", config::MASK),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(entry)
+        let n = name.to_owned();
+        let stored = self.models.with_store(|s| s.mcp_servers()).await?.unwrap_or_default();
+        Ok(stored.into_iter().find(|s| s.name == n).map(|s| Value::Object(s.config)))
     }
 
-    async fn put_parsed(&self, server: ServerConfig, replace: bool) -> Result<(), ServiceError> {
+    /// The one way a server's definition is stored (add, edit, import, enable/disable).
+    async fn put_parsed(&self, mut server: ServerConfig, replace: bool) -> Result<(), ServiceError> {
         if self.origin(&server.name) == Origin::Flag {
             return Err(ServiceError::Conflict(format!(
                 "MCP server \"{}\" comes from --mcp-servers-config/--mcp-servers-json and cannot be changed here",
                 server.name
             )));
         }
-        let exists = self.registry.server(&server.name).is_some() || {
-            let n = server.name.clone();
-            let stored = self.models.with_store(|s| s.mcp_servers()).await?.unwrap_or_default();
-            stored.iter().any(|s| s.name == n)
-        };
+        let held = self.held_entry(&server.name).await?;
+        let exists = held.is_some();
         if !replace && exists {
             return Err(ServiceError::Conflict(format!("an MCP server named \"{}\" exists (edit it instead)", server.name)));
         }
+        unmask(&mut server, held.as_ref())?;
         if !exists {
             self.check_room().await?;
         }

@@ -172,6 +172,14 @@ async fn tool_routes_refuse_hostile_bodies_names_and_counts() {
         "no MCP server named",
         "put unknown",
     );
+    // A new server with the mask for a value: nothing is held behind it, so it is refused,
+    // never stored as the server's environment.
+    status_says(
+        s.post("/api/mcp/servers", &json!({"name": "m", "config": {"command": "x", "env": {"TOKEN": "********"}}})).await,
+        400,
+        "holds no value",
+        "add the mask",
+    );
     // More servers than `tools.max_mcp_servers`: refused by name, the rest kept.
     for name in ["a", "b"] {
         let (status, r) = s.post("/api/mcp/servers", &json!({"name": name, "config": unreachable()})).await;
