@@ -24,6 +24,8 @@ export interface RequestOptions {
   signal?: AbortSignal
   /** Return the raw Response (downloads, text). */
   raw?: boolean
+  /** Send this API key instead of the tab's (trying a key before keeping it). */
+  key?: string
 }
 
 export function withQuery(path: string, query?: Query): string {
@@ -36,10 +38,10 @@ export function withQuery(path: string, query?: Query): string {
   return s ? `${path}${path.includes('?') ? '&' : '?'}${s}` : path
 }
 
-function headers(json: boolean): Headers {
+function headers(json: boolean, key = auth.key): Headers {
   const h = new Headers({ Accept: 'application/json' })
   if (json) h.set('Content-Type', 'application/json')
-  if (auth.key) h.set('Authorization', `Bearer ${auth.key}`)
+  if (key) h.set('Authorization', `Bearer ${key}`)
   return h
 }
 
@@ -80,7 +82,7 @@ async function send(method: string, path: string, opts: RequestOptions): Promise
   try {
     resp = await fetch(withQuery(path, opts.query), {
       method,
-      headers: headers(hasBody),
+      headers: headers(hasBody, opts.key),
       body: hasBody ? JSON.stringify(opts.body) : undefined,
       signal: opts.signal,
     })
@@ -97,13 +99,7 @@ async function send(method: string, path: string, opts: RequestOptions): Promise
  * `ApiError` says why it was refused (401: not a key; 403: a key that may not manage).
  */
 export async function checkKey(key: string): Promise<void> {
-  let resp: Response
-  try {
-    resp = await fetch('/api/models', { headers: { Accept: 'application/json', Authorization: `Bearer ${key.trim()}` } })
-  } catch {
-    throw new ApiError('The server cannot be reached. Is llama-dashboard still running?', 0, 'network')
-  }
-  if (!resp.ok) throw await failure(resp)
+  await send('GET', '/api/models', { key: key.trim() })
 }
 
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {

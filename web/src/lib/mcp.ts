@@ -66,12 +66,16 @@ function parsePairs(text: string, sep: string, field: 'env' | 'headers'): Record
   return out
 }
 
-/** The form for a shown entry (values masked by the server stay masked). */
+/**
+ * The form for a shown entry (values masked by the server stay masked). The server shows
+ * entries in one spelling (`url` + `type`, `timeout_ms`: tools' `ServerConfig::to_entry`);
+ * the other spellings it accepts are its parser's business, not the form's.
+ */
 export function toForm(entry: unknown): McpForm {
   const e = (entry && typeof entry === 'object' ? entry : {}) as Entry
-  const url = typeof e.url === 'string' ? e.url : typeof e.serverUrl === 'string' ? e.serverUrl : ''
+  const url = typeof e.url === 'string' ? e.url : ''
   const transport: Transport = url ? (e.type === 'sse' ? 'sse' : 'http') : 'stdio'
-  const timeout = e.timeout_ms ?? e.timeout
+  const timeout = e.timeout_ms
   return {
     transport,
     command: typeof e.command === 'string' ? e.command : '',
